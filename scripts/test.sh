@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what it needs, then lint, typecheck,
+# build and every test. In CI (CI=true) a missing dependency fails the run; nothing is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/ensure.sh
+
+ensure_node
+ensure_npm_deps
+
+echo "== lint"
+npx --no-install eslint .
+echo "== typecheck"
+npx --no-install tsc -p tsconfig.json --noEmit
+echo "== build"
+npx --no-install tsc -p tsconfig.build.json
+
+echo "== tests"
+export NO_COLOR=1
+mapfile -t files < <(find test -name '*.test.ts' | sort)
+node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"

@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError } from 'commander';
+import { startSeqd } from './app.js';
+import { loadConfig } from './config/config-loader.js';
+import { ConfigError } from './domain/errors/index.js';
+
+const program = new Command()
+  .name('seqd')
+  .description('Strictly sequential invoice numbers with gap management and a hash-chained audit trail');
+
+function port(value: string): string {
+  if (!/^\d+$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('a port is a number from 0 to 65535');
+  return value;
+}
+
+program
+  .command('serve')
+  .description('run the service (HTTP API and dashboard)')
+  .option('-p, --profile <name>', 'configuration profile: application-<name>.yml over application.yml (env SEQ_PROFILE)')
+  .option('--port <port>', 'HTTP port (env SEQ_PORT; default 8080)', port)
+  .option('--data-dir <dir>', 'data directory (env SEQ_DATA_DIR; default ./data)')
+  .option('-c, --config <file>', 'extra YAML file overlaid on the profile')
+  .action(async (opts: { profile?: string; port?: string; dataDir?: string; config?: string }) => {
+    try {
+      const { config, profile, sources } = loadConfig({
+        profile: opts.profile,
+        port: opts.port,
+        dataDir: opts.dataDir,
+        configFile: opts.config,
+      });
+      const seqd = await startSeqd(config);
+      seqd.logger.info(
+        { profile, sources, storage: config.sequence.storage, node: seqd.service.node },
+        `seqd listening on ${seqd.url} (dashboard ${seqd.url}/dashboard, API ${seqd.url}/api/v1/sequence/stats)`,
+      );
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        seqd.logger.info(`${signal}: finishing in-flight requests and closing the store`);
+        seqd.close().then(
+          () => process.exit(0),
+          (error: unknown) => {
+            seqd.logger.error({ err: error }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        console.error(`seqd: ${error.message}`);
+        process.exit(2);
+      }
+      const code = (error as { code?: string }).code;
+      if (code === 'EADDRINUSE') {
+        console.error(`seqd: the port is already in use (${(error as Error).message}); choose another with --port or SEQ_PORT`);
+        process.exit(2);
+      }
+      console.error('seqd: failed to start:', error);
+      process.exit(1);
+    }
+  });
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,134 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { ConfigError } from '../domain/errors/index.js';
+import { configSchema, type SeqdConfig } from './config-schema.js';
+
+/** The folder shipped with seqd that holds `application.yml` and its profiles. */
+export const DEFAULT_CONFIG_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'config');
+
+export interface LoadOptions {
+  /** Profile name: overlays `application-<profile>.yml` on the base file. */
+  profile?: string | undefined;
+  /** Extra YAML file overlaid last (before env and flags). */
+  configFile?: string | undefined;
+  /** Folder holding `application*.yml`; defaults to the one shipped with seqd. */
+  configDir?: string | undefined;
+  port?: number | string | undefined;
+  dataDir?: string | undefined;
+  /** Defaults to `process.env`; only `SEQ_*` variables are read. */
+  env?: NodeJS.ProcessEnv;
+  /** Further overrides, deepest last (used by tests). */
+  overrides?: Record<string, unknown>;
+}
+
+export interface LoadedConfig {
+  readonly config: SeqdConfig;
+  readonly profile: string | null;
+  /** Files read, in overlay order. */
+  readonly sources: readonly string[];
+}
+
+/**
+ * Builds the configuration: `application.yml`, then `application-<profile>.yml`, then `--config`,
+ * then env (`SEQ_PROFILE`, `SEQ_PORT`, `SEQ_DATA_DIR`), then flags. Throws {@link ConfigError}
+ * naming the key and the problem when anything is invalid.
+ */
+export function loadConfig(options: LoadOptions = {}): LoadedConfig {
+  const env = options.env ?? process.env;
+  const dir = options.configDir ?? DEFAULT_CONFIG_DIR;
+  const profile = options.profile ?? nonEmpty(env.SEQ_PROFILE) ?? null;
+  const sources: string[] = [];
+  let merged: Record<string, unknown> = {};
+
+  const base = join(dir, 'application.yml');
+  if (existsSync(base)) merged = overlay(merged, readYaml(base, sources));
+  if (profile !== null) {
+    if (!/^[A-Za-z0-9_-]+$/.test(profile)) throw new ConfigError('profile', `"${profile}" is not a valid profile name`);
+    const file = join(dir, `application-${profile}.yml`);
+    if (!existsSync(file)) throw new ConfigError('profile', `no file ${file} for profile "${profile}"`);
+    merged = overlay(merged, readYaml(file, sources));
+  }
+  if (options.configFile !== undefined) {
+    const file = resolve(options.configFile);
+    if (!existsSync(file)) throw new ConfigError('--config', `file ${file} does not exist`);
+    merged = overlay(merged, readYaml(file, sources));
+  }
+
+  const port = options.port ?? nonEmpty(env.SEQ_PORT);
+  if (port !== undefined) {
+    const key = options.port !== undefined ? '--port' : 'SEQ_PORT';
+    merged = overlay(merged, { server: { port: parsePort(port, key) } });
+  }
+  const dataDir = options.dataDir ?? nonEmpty(env.SEQ_DATA_DIR);
+  if (dataDir !== undefined) merged = overlay(merged, { sequence: { 'data-dir': dataDir } });
+  if (options.overrides) merged = overlay(merged, options.overrides);
+
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = issue ? formatPath(issue.path, issue.code === 'unrecognized_keys' ? issue.keys : []) : '(root)';
+    throw new ConfigError(path, issue?.message ?? 'invalid');
+  }
+  const config = parsed.data;
+  if (config.sequence.etcd['election-timeout-ms'] < 5 * config.sequence.etcd['heartbeat-interval-ms']) {
+    throw new ConfigError('sequence.etcd.election-timeout-ms', 'must be at least 5 × heartbeat-interval-ms (etcd rule)');
+  }
+  return { config, profile, sources };
+}
+
+/** Absolute data directory (relative paths are taken from the working directory). */
+export function dataDirOf(config: SeqdConfig): string {
+  return resolve(config.sequence['data-dir']);
+}
+
+/** Absolute log file path (relative paths are taken from the data directory). */
+export function logFileOf(config: SeqdConfig): string {
+  const file = config.logging.file;
+  return isAbsolute(file) ? file : join(dataDirOf(config), file);
+}
+
+function readYaml(file: string, sources: string[]): Record<string, unknown> {
+  let doc: unknown;
+  try {
+    doc = parse(readFileSync(file, 'utf8'), { merge: true });
+  } catch (error) {
+    throw new ConfigError(file, `not valid YAML: ${(error as Error).message}`);
+  }
+  sources.push(file);
+  if (doc === null || doc === undefined) return {};
+  if (!isPlainObject(doc)) throw new ConfigError(file, 'the top level must be a mapping');
+  return doc;
+}
+
+/** Deep merge: mappings merge key by key; lists and scalars replace. */
+function overlay(base: Record<string, unknown>, top: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(top)) {
+    const prev = out[key];
+    out[key] = isPlainObject(prev) && isPlainObject(value) ? overlay(prev, value) : value;
+  }
+  return out;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function parsePort(value: number | string, key: string): number {
+  const n = typeof value === 'number' ? value : /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(key, `"${value}" is not a port number (0-65535)`);
+  return n;
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v.trim() === '' ? undefined : v;
+}
+
+function formatPath(path: readonly PropertyKey[], extraKeys: readonly string[]): string {
+  let out = '';
+  for (const part of path) out += typeof part === 'number' ? `[${part}]` : `${out ? '.' : ''}${String(part)}`;
+  if (extraKeys.length > 0) out += `${out ? '.' : ''}${extraKeys.join(', ')}`;
+  return out || '(root)';
+}

@@ -1,0 +1,95 @@
+import { z } from 'zod';
+
+/**
+ * The configuration as written in `application*.yml` (kebab-case keys, as in the seed).
+ * Unknown keys are refused so that a typo never silently falls back to a default.
+ */
+const ID = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 letters, digits, ".", "_" or "-"');
+
+const site = z.strictObject({
+  id: ID,
+  partitions: z
+    .array(ID)
+    .min(1, 'a site needs at least one partition')
+    .refine((p) => new Set(p).size === p.length, 'partition ids must be unique within a site'),
+});
+
+const etcd = z.strictObject({
+  /** seqd starts and supervises a local 3-member cluster (HA POC). */
+  embedded: z.boolean().default(true),
+  'data-directory': z.string().min(1).default('data/etcd-cluster'),
+  endpoints: z.array(z.string().url()).default([]),
+  members: z.number().int().min(1).max(7).default(3),
+  'client-port-base': z.number().int().min(1024).max(65000).default(23790),
+  'peer-port-base': z.number().int().min(1024).max(65000).default(23800),
+  'heartbeat-interval-ms': z.number().int().min(10).max(5000).default(100),
+  'election-timeout-ms': z.number().int().min(50).max(50000).default(1000),
+  'request-timeout-ms': z.number().int().min(50).max(60000).default(1000),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  tls: z
+    .strictObject({
+      ca: z.string().optional(),
+      cert: z.string().optional(),
+      key: z.string().optional(),
+    })
+    .optional(),
+});
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      host: z.string().min(1).default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8080),
+      'body-limit-bytes': z.number().int().min(1024).max(10 * 1024 * 1024).default(65536),
+    })
+    .prefault({}),
+  sequence: z
+    .strictObject({
+      'node-id': z.string().min(1).max(128).optional(),
+      'data-dir': z.string().min(1).default('./data'),
+      storage: z.enum(['sqlite', 'etcd']).default('sqlite'),
+      core: z
+        .strictObject({
+          'global-counter-start': z.number().int().min(0).max(Number.MAX_SAFE_INTEGER - 1).default(1),
+          'gap-recovery-enabled': z.boolean().default(true),
+          'max-count': z.number().int().min(1).max(100000).default(1000),
+          'gap-report-limit': z.number().int().min(1).max(1000000).default(10000),
+        })
+        .prefault({}),
+      'invoice-types': z
+        .strictObject({
+          simulated: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
+        })
+        .prefault({}),
+      sites: z
+        .array(site)
+        .min(1, 'at least one site is needed')
+        .refine((s) => new Set(s.map((x) => x.id)).size === s.length, 'site ids must be unique')
+        .default([
+          { id: 'site-1', partitions: ['partition-a', 'partition-b'] },
+          { id: 'site-2', partitions: ['partition-a', 'partition-b'] },
+        ]),
+      etcd: etcd.prefault({}),
+      demo: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          'max-total-requests': z.number().int().min(1).max(10000000).default(100000),
+          'max-threads': z.number().int().min(1).max(4096).default(256),
+          'max-requests-per-thread': z.number().int().min(1).max(1000000).default(10000),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  logging: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      /** Relative paths are resolved against the data dir. */
+      file: z.string().min(1).default('logs/sequential-number-poc.log'),
+      console: z.boolean().default(true),
+    })
+    .prefault({}),
+});
+
+export type RawConfig = z.input<typeof configSchema>;
+export type SeqdConfig = z.output<typeof configSchema>;

@@ -1,0 +1,87 @@
+import type { SequenceService } from '../service/sequence-service.js';
+import { DemoRecorder, type DemoReport } from './demo-report.js';
+
+const MAX_REFILL_REQUESTS = 100;
+
+/**
+ * Gap creation and recovery: numbers are issued, a suppressed invoice and two releases leave
+ * gaps, and the next requests take those gaps back, lowest first, before the counter moves.
+ */
+export async function runGapsDemo(service: SequenceService): Promise<DemoReport> {
+  const recovery = service.gapPolicy !== 'none';
+  const rec = new DemoRecorder(
+    'gaps',
+    recovery
+      ? 'Gap management: suppressed and released invoices leave gaps; new requests refill them lowest first.'
+      : 'Gap management with recovery off: released numbers become void and the counter keeps moving.',
+    { gapRecoveryEnabled: recovery },
+  );
+  const [site1, site2] = service.siteConfig;
+  const a = { siteId: site1?.id ?? 'site-1', partitionId: site1?.partitions[0] ?? 'partition-a' };
+  const b = { siteId: site2?.id ?? a.siteId, partitionId: site2?.partitions[0] ?? a.partitionId };
+  const all: number[] = [];
+
+  const issued: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const r = await service.next({ ...a, invoiceType: 'on-cycle', count: 1 });
+    issued.push(r.sequenceNumber);
+  }
+  all.push(...issued);
+  rec.step('issue five on-cycle invoices', { ...a, numbers: issued });
+
+  const suppressed = await service.next({ ...b, invoiceType: 'suppressed', count: 1 });
+  all.push(suppressed.sequenceNumber);
+  rec.step('a suppressed invoice: issued and released at once', {
+    ...b,
+    sequenceNumber: suppressed.sequenceNumber,
+    status: suppressed.status,
+    source: suppressed.refilled.length ? 'refilled gap' : 'counter',
+  });
+
+  const toRelease = [issued[1], issued[3]].filter((n): n is number => n !== undefined);
+  for (const n of toRelease) {
+    const r = await service.release({ sequenceNumber: n, ...a, reason: 'suppressed-bill' });
+    rec.step(`release ${n} (reason suppressed-bill)`, { sequenceNumber: n, status: r.status });
+  }
+  const ours = [...toRelease, suppressed.sequenceNumber].sort((x, y) => x - y);
+  const open = await service.numbers('global', ['open'], MAX_REFILL_REQUESTS);
+  const voided = await service.numbers('global', ['void'], 1_000_000);
+  rec.step('gap report', {
+    openGaps: open.map((g) => ({ sequenceNumber: g.number, reason: g.reason, siteId: g.siteId })),
+    demoGaps: ours,
+    demoGapsVoid: ours.filter((n) => voided.some((v) => v.number === n)),
+  });
+
+  const requests = Math.min(MAX_REFILL_REQUESTS, open.length + 1);
+  const refills: { sequenceNumber: number; source: string }[] = [];
+  for (let i = 0; i < requests; i++) {
+    const r = await service.next({ ...a, invoiceType: 'off-cycle', count: 1 });
+    all.push(r.sequenceNumber);
+    refills.push({ sequenceNumber: r.sequenceNumber, source: r.refilled.length ? 'refilled gap' : 'counter' });
+  }
+  rec.step(`${requests} new requests`, { results: refills });
+
+  const refilled = refills.filter((r) => r.source === 'refilled gap').map((r) => r.sequenceNumber);
+  if (recovery) {
+    rec.check(
+      'gaps refilled lowest first',
+      refilled.every((n, i) => i === 0 || n > (refilled[i - 1] ?? Infinity)),
+      `refilled in order: ${refilled.join(', ') || 'none'}`,
+    );
+    rec.check(
+      "the demo's gaps were refilled",
+      ours.every((n) => refilled.includes(n)),
+      `demo gaps ${ours.join(', ')}; refilled ${refilled.join(', ') || 'none'}`,
+    );
+  } else {
+    rec.check('no gap reused', refilled.length === 0, `${refilled.length} refills with recovery off`);
+  }
+  const last = refills[refills.length - 1];
+  rec.check(
+    'counter resumes after the gaps',
+    last?.source === 'counter',
+    `last request got ${last?.sequenceNumber ?? '-'} from the ${last?.source ?? '-'}`,
+  );
+  await rec.verifyCommon(service, all, new Set(ours));
+  return rec.finish({ gapsCreated: ours, refilled, gapRecoveryEnabled: recovery });
+}

@@ -1,0 +1,40 @@
+import { createHash } from 'node:crypto';
+import type { AuditEvent } from './types.js';
+
+/** Hash that the first event of every series chains to. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** An audit event before its hash is computed. */
+export type UnhashedEvent = Omit<AuditEvent, 'hash'>;
+
+/**
+ * Canonical bytes of an event: a JSON array in fixed field order, so that the hash never
+ * depends on object key order or on optional fields being absent rather than null.
+ */
+export function canonicalEvent(e: UnhashedEvent): string {
+  return JSON.stringify([
+    e.series,
+    e.seq,
+    e.ts,
+    e.type,
+    e.first,
+    e.last,
+    e.siteId,
+    e.partitionId,
+    e.invoiceType,
+    e.reason,
+    e.requestId,
+    e.batchId,
+    e.node,
+    e.prevHash,
+  ]);
+}
+
+/** SHA-256 over the canonical bytes; `prevHash` is part of them, which makes the chain. */
+export function hashEvent(e: UnhashedEvent): string {
+  return createHash('sha256').update(canonicalEvent(e)).digest('hex');
+}
+
+export function sealEvent(e: UnhashedEvent): AuditEvent {
+  return { ...e, hash: hashEvent(e) };
+}

@@ -1,0 +1,143 @@
+import { GENESIS_HASH, hashEvent } from './audit-chain.js';
+import type { AuditEvent, SeriesState } from './types.js';
+
+export interface InvalidEvent {
+  readonly seq: number;
+  readonly type: string;
+  readonly problem: string;
+}
+
+export interface VerifyReport {
+  readonly series: string;
+  readonly valid: boolean;
+  readonly eventsChecked: number;
+  readonly firstInvalidEvent: InvalidEvent | null;
+  readonly continuity: {
+    readonly valid: boolean;
+    readonly start: number;
+    readonly highWaterMark: number;
+    readonly numbersChecked: number;
+    readonly held: number;
+    readonly openGaps: number;
+    readonly void: number;
+    readonly problem: string | null;
+  };
+}
+
+/**
+ * Replays a series' audit events in order, recomputing the hash chain and the state of every
+ * number from the series start to the HWM, then compares the result with the stored state.
+ * Memory grows with open and void numbers only: a number absent from the map is held.
+ */
+export class ChainVerifier {
+  private expectedSeq = 1;
+  private prevHash = GENESIS_HASH;
+  private hwm: number;
+  private checked = 0;
+  private readonly released = new Map<number, 'open' | 'void'>();
+  private voidCount = 0;
+  private invalid: InvalidEvent | null = null;
+
+  constructor(
+    private readonly series: string,
+    private readonly start: number,
+  ) {
+    this.hwm = start - 1;
+  }
+
+  /** True while the chain is valid so far; stop feeding events once it returns false. */
+  get ok(): boolean {
+    return this.invalid === null;
+  }
+
+  push(e: AuditEvent): boolean {
+    if (this.invalid) return false;
+    this.checked++;
+    const problem = this.check(e);
+    if (problem) this.invalid = { seq: e.seq, type: e.type, problem };
+    this.expectedSeq = e.seq + 1;
+    this.prevHash = e.hash;
+    return this.invalid === null;
+  }
+
+  finish(stored: SeriesState): VerifyReport {
+    let problem: string | null = null;
+    if (!this.invalid) {
+      const storedOpen = new Set(stored.openGaps.map((g) => g.number));
+      const replayOpen = [...this.released].filter(([, s]) => s === 'open').map(([n]) => n);
+      if (stored.eventSeq !== this.expectedSeq - 1) {
+        problem = `stored state ends at event ${stored.eventSeq}, the trail at ${this.expectedSeq - 1} (events missing)`;
+      } else if (stored.lastHash !== this.prevHash && stored.eventSeq > 0) {
+        problem = 'stored last hash differs from the hash of the last event';
+      } else if (stored.hwm !== this.hwm) {
+        problem = `stored high-water mark ${stored.hwm} differs from the trail's ${this.hwm}`;
+      } else if (storedOpen.size !== replayOpen.length || replayOpen.some((n) => !storedOpen.has(n))) {
+        problem = 'stored open gaps differ from the gaps the trail leaves open';
+      }
+    }
+    const openCount = [...this.released.values()].filter((s) => s === 'open').length;
+    const numbersChecked = Math.max(0, this.hwm - this.start + 1);
+    const continuityValid = this.invalid === null && problem === null;
+    return {
+      series: this.series,
+      valid: continuityValid,
+      eventsChecked: this.checked,
+      firstInvalidEvent: this.invalid,
+      continuity: {
+        valid: continuityValid,
+        start: this.start,
+        highWaterMark: this.hwm,
+        numbersChecked,
+        held: numbersChecked - openCount - this.voidCount,
+        openGaps: openCount,
+        void: this.voidCount,
+        problem: this.invalid ? `event ${this.invalid.seq}: ${this.invalid.problem}` : problem,
+      },
+    };
+  }
+
+  private check(e: AuditEvent): string | null {
+    if (e.series !== this.series) return `belongs to series "${e.series}"`;
+    if (e.seq !== this.expectedSeq) return `sequence ${e.seq} where ${this.expectedSeq} was expected (event missing or inserted)`;
+    if (e.prevHash !== this.prevHash) return 'previous-hash link does not match the preceding event';
+    if (hashEvent(e) !== e.hash) return 'hash does not match the event content (edited)';
+    if (e.type === 'setting') return null;
+    if (e.first === null || e.last === null || e.last < e.first) return 'number range missing or reversed';
+    switch (e.type) {
+      case 'issue':
+        if (e.first !== this.hwm + 1) {
+          return `counter range starts at ${e.first} but the next counter number was ${this.hwm + 1}`;
+        }
+        this.hwm = e.last;
+        return null;
+      case 'refill':
+        return this.eachNumber(e, (n) => {
+          if (this.released.get(n) !== 'open') return `refills ${n}, which is not an open gap`;
+          this.released.delete(n);
+          return null;
+        });
+      case 'release':
+        return this.eachNumber(e, (n) => {
+          if (n < this.start || n > this.hwm) return `releases ${n}, which was never issued`;
+          if (this.released.has(n)) return `releases ${n}, which is already released`;
+          this.released.set(n, 'open');
+          return null;
+        });
+      case 'void':
+        return this.eachNumber(e, (n) => {
+          if (this.released.get(n) !== 'open') return `voids ${n}, which is not an open gap`;
+          this.released.set(n, 'void');
+          this.voidCount++;
+          return null;
+        });
+    }
+  }
+
+  private eachNumber(e: AuditEvent, step: (n: number) => string | null): string | null {
+    for (let n = e.first ?? 0; n <= (e.last ?? -1); n++) {
+      const problem = step(n);
+      if (problem) return problem;
+    }
+    return null;
+  }
+}

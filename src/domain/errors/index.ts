@@ -1,0 +1,12 @@
+export { SeqdError, type SeqdErrorBody, type SeqdErrorOptions } from './seqd-error.js';
+export { ValidationError } from './validation-error.js';
+export { NumberNotIssuedError } from './number-not-issued-error.js';
+export { NumberAlreadyReleasedError } from './number-already-released-error.js';
+export { HolderMismatchError } from './holder-mismatch-error.js';
+export { InvoiceTypeDisabledError } from './invoice-type-disabled-error.js';
+export { StoreUnavailableError } from './store-unavailable-error.js';
+export { NotFoundError } from './not-found-error.js';
+export { PayloadTooLargeError } from './payload-too-large-error.js';
+export { UnsupportedMediaTypeError } from './unsupported-media-type-error.js';
+export { DemoUnavailableError } from './demo-unavailable-error.js';
+export { ConfigError } from './config-error.js';

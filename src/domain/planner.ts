@@ -1,0 +1,345 @@
+import { GENESIS_HASH, sealEvent } from './audit-chain.js';
+import {
+  HolderMismatchError,
+  InvoiceTypeDisabledError,
+  NumberAlreadyReleasedError,
+  NumberNotIssuedError,
+  type SeqdError,
+} from './errors/index.js';
+import { SortedGaps, toRuns } from './sorted-gaps.js';
+import {
+  INVOICE_TYPES,
+  type AllocateOp,
+  type AuditEvent,
+  type AuditEventType,
+  type GapPolicy,
+  type InvoiceType,
+  type NumberChange,
+  type NumberRecord,
+  type Op,
+  type ReleaseOp,
+  type SeriesCounters,
+  type SeriesState,
+  type SettingOp,
+  type Settings,
+  type TotalsDelta,
+} from './types.js';
+
+export interface PlanContext {
+  readonly batchId: string;
+  readonly node: string;
+  /** Epoch ms stamped on every event of the batch. */
+  readonly now: number;
+  readonly gapPolicy: GapPolicy;
+  readonly settings: Readonly<Settings>;
+}
+
+export interface AllocateResult {
+  readonly ok: true;
+  readonly kind: 'allocate';
+  /** All numbers of the request, ascending: refilled gaps first, then counter numbers. */
+  readonly numbers: number[];
+  readonly refilled: number[];
+  /** True for `suppressed` requests: the numbers were released in the same commit. */
+  readonly released: boolean;
+}
+export interface ReleaseResult {
+  readonly ok: true;
+  readonly kind: 'release';
+  readonly sequenceNumber: number;
+  readonly status: 'open' | 'void';
+  readonly previousHolder: { siteId: string; partitionId: string; invoiceType: InvoiceType };
+}
+export interface SettingResult {
+  readonly ok: true;
+  readonly kind: 'setting';
+  readonly settings: Settings;
+}
+export interface Refusal {
+  readonly ok: false;
+  readonly error: SeqdError;
+}
+export type Outcome = AllocateResult | ReleaseResult | SettingResult | Refusal;
+
+/** Everything one atomic commit writes. A store applies all of it or nothing. */
+export interface CommitPlan {
+  readonly series: string;
+  /** Unique id of the batch: a store that sees it committed already treats a re-apply as done. */
+  readonly batchId: string;
+  /** Series version the plan was made on; the commit must fail if the stored one differs. */
+  readonly baseVersion: string;
+  readonly committedAt: number;
+  readonly events: readonly AuditEvent[];
+  readonly numberChanges: readonly NumberChange[];
+  readonly totals: readonly TotalsDelta[];
+  /** Settings changed by this batch, if any. */
+  readonly settings: Partial<Settings> | null;
+  /** The series state after the commit (its `version` is the base; the store assigns the new one). */
+  readonly next: SeriesState;
+}
+
+export interface BatchPlan {
+  /** One outcome per op, in op order. */
+  readonly outcomes: Outcome[];
+  /** Null when no op changes anything (all refused). */
+  readonly commit: CommitPlan | null;
+  readonly settings: Settings;
+}
+
+/**
+ * Applies a batch of ops to a series state, in arrival order, exactly as if they had run one by
+ * one; decides numbers, refills, releases, audit events and counters. Pure: no I/O, no clock.
+ *
+ * `records` must hold the store's record of every number a release op names that is at or below
+ * `state.hwm` and not an open gap of `state` (the caller looks them up before planning).
+ */
+export function planBatch(
+  state: SeriesState,
+  ops: readonly Op[],
+  records: ReadonlyMap<number, NumberRecord>,
+  ctx: PlanContext,
+): BatchPlan {
+  return new BatchPlanner(state, records, ctx).run(ops);
+}
+
+interface CounterRun {
+  readonly first: number;
+  readonly last: number;
+  readonly siteId: string;
+  readonly partitionId: string;
+  readonly invoiceType: InvoiceType;
+}
+
+class BatchPlanner {
+  private hwm: number;
+  private seq: number;
+  private lastHash: string;
+  private readonly gaps: SortedGaps;
+  private readonly counters: SeriesCounters;
+  private readonly settings: Settings;
+  private settingsChanged: Partial<Settings> | null = null;
+  private readonly events: AuditEvent[] = [];
+  /** Latest change per number in this batch (a number may change several times). */
+  private readonly changes = new Map<number, NumberChange>();
+  /** Counter numbers issued in this batch, to answer releases of them. */
+  private readonly counterRuns: CounterRun[] = [];
+  private readonly totals = new Map<string, TotalsDelta>();
+
+  constructor(
+    private readonly state: SeriesState,
+    private readonly records: ReadonlyMap<number, NumberRecord>,
+    private readonly ctx: PlanContext,
+  ) {
+    this.hwm = state.hwm;
+    this.seq = state.eventSeq;
+    this.lastHash = state.eventSeq === 0 ? GENESIS_HASH : state.lastHash;
+    this.gaps = new SortedGaps(state.openGaps);
+    this.counters = { ...state.counters };
+    this.settings = { ...ctx.settings };
+  }
+
+  run(ops: readonly Op[]): BatchPlan {
+    const outcomes = ops.map((op) => this.apply(op));
+    if (this.events.length === 0) return { outcomes, commit: null, settings: this.settings };
+    const next: SeriesState = {
+      series: this.state.series,
+      start: this.state.start,
+      hwm: this.hwm,
+      version: this.state.version,
+      eventSeq: this.seq,
+      lastHash: this.lastHash,
+      openGaps: this.gaps.toArray(),
+      counters: this.counters,
+    };
+    return {
+      outcomes,
+      settings: this.settings,
+      commit: {
+        series: this.state.series,
+        batchId: this.ctx.batchId,
+        baseVersion: this.state.version,
+        committedAt: this.ctx.now,
+        events: this.events,
+        numberChanges: [...this.changes.values()],
+        totals: [...this.totals.values()],
+        settings: this.settingsChanged,
+        next,
+      },
+    };
+  }
+
+  private apply(op: Op): Outcome {
+    switch (op.kind) {
+      case 'allocate':
+        return this.allocate(op);
+      case 'release':
+        return this.release(op);
+      case 'setting':
+        return this.setting(op);
+    }
+  }
+
+  private allocate(op: AllocateOp): Outcome {
+    if (op.invoiceType === 'simulated' && !this.settings.simulatedEnabled) {
+      return refuse(
+        new InvoiceTypeDisabledError('invoice type "simulated" is switched off; turn it on in the settings to use it', {
+          field: 'invoiceType',
+          allowed: INVOICE_TYPES.filter((t) => t !== 'simulated'),
+        }),
+      );
+    }
+    const holder = { siteId: op.siteId, partitionId: op.partitionId, invoiceType: op.invoiceType };
+    const refilled: number[] = [];
+    if (this.ctx.gapPolicy === 'lowest-first') {
+      while (refilled.length < op.count) {
+        const gap = this.gaps.takeLowest();
+        if (!gap) break;
+        refilled.push(gap.number);
+        this.changes.set(gap.number, { number: gap.number, status: 'refilled', ...holder, reason: null });
+      }
+    }
+    for (const [first, last] of toRuns(refilled)) {
+      this.event('refill', first, last, holder, null, op.requestId);
+    }
+    const fromCounter = op.count - refilled.length;
+    const numbers = refilled.slice();
+    if (fromCounter > 0) {
+      const first = this.hwm + 1;
+      const last = this.hwm + fromCounter;
+      this.hwm = last;
+      this.counterRuns.push({ first, last, ...holder });
+      this.event('issue', first, last, holder, null, op.requestId);
+      for (let n = first; n <= last; n++) numbers.push(n);
+    }
+    this.counters.issued += op.count;
+    this.counters.refilled += refilled.length;
+    const t = this.totalsFor(holder);
+    t.issued += op.count;
+    t.refilled += refilled.length;
+
+    if (op.invoiceType === 'suppressed') {
+      for (const [first, last] of toRuns(numbers)) this.releaseRun(first, last, holder, 'suppressed');
+    }
+    return { ok: true, kind: 'allocate', numbers, refilled, released: op.invoiceType === 'suppressed' };
+  }
+
+  private release(op: ReleaseOp): Outcome {
+    const n = op.sequenceNumber;
+    const current = this.currentRecord(n);
+    if (!current) {
+      return refuse(
+        new NumberNotIssuedError(`number ${n} was never issued in series "${this.state.series}"`, {
+          field: 'sequenceNumber',
+          details: { series: this.state.series, highWaterMark: this.hwm },
+        }),
+      );
+    }
+    if (current.status === 'open' || current.status === 'void') {
+      return refuse(
+        new NumberAlreadyReleasedError(`number ${n} is already released (${current.status} gap)`, {
+          field: 'sequenceNumber',
+          details: { status: current.status, reason: current.reason },
+        }),
+      );
+    }
+    const field =
+      current.siteId !== op.siteId ? 'siteId' : current.partitionId !== op.partitionId ? 'partitionId' : null;
+    if (field) {
+      return refuse(
+        new HolderMismatchError(
+          `number ${n} is held by ${current.siteId}/${current.partitionId}, not ${op.siteId}/${op.partitionId}`,
+          { field, details: { heldBy: { siteId: current.siteId, partitionId: current.partitionId } } },
+        ),
+      );
+    }
+    const holder = { siteId: current.siteId, partitionId: current.partitionId, invoiceType: current.invoiceType };
+    const status = this.releaseRun(n, n, holder, op.reason);
+    return { ok: true, kind: 'release', sequenceNumber: n, status, previousHolder: holder };
+  }
+
+  private setting(op: SettingOp): Outcome {
+    this.settings[op.key] = op.value;
+    this.settingsChanged = { ...(this.settingsChanged ?? {}), [op.key]: op.value };
+    this.event('setting', null, null, null, `${op.key}=${String(op.value)}: ${op.reason}`, undefined);
+    return { ok: true, kind: 'setting', settings: { ...this.settings } };
+  }
+
+  /** Releases held numbers first..last: open gaps with recovery on, void at once without it. */
+  private releaseRun(
+    first: number,
+    last: number,
+    holder: { siteId: string; partitionId: string; invoiceType: InvoiceType },
+    reason: string,
+  ): 'open' | 'void' {
+    this.event('release', first, last, holder, reason, undefined);
+    const status = this.ctx.gapPolicy === 'none' ? 'void' : 'open';
+    if (status === 'void') this.event('void', first, last, holder, `gap recovery disabled; released: ${reason}`, undefined);
+    const count = last - first + 1;
+    this.counters.released += count;
+    if (status === 'void') this.counters.voided += count;
+    this.totalsFor(holder).released += count;
+    for (let n = first; n <= last; n++) {
+      this.changes.set(n, { number: n, status, ...holder, reason });
+      if (status === 'open') this.gaps.insert({ number: n, reason, ...holder, releasedAt: this.ctx.now });
+    }
+    return status;
+  }
+
+  /** The number's state as of this point of the batch, or null if it was never issued. */
+  private currentRecord(n: number): Omit<NumberRecord, 'number' | 'changedAt'> | null {
+    if (!Number.isSafeInteger(n) || n < this.state.start || n > this.hwm) return null;
+    const changed = this.changes.get(n);
+    if (changed) return changed;
+    if (this.gaps.has(n)) return { status: 'open', siteId: '', partitionId: '', invoiceType: 'on-cycle', reason: null };
+    if (n > this.state.hwm) {
+      const run = this.counterRuns.find((r) => r.first <= n && n <= r.last);
+      if (!run) throw new Error(`planner: number ${n} above the stored HWM but not issued in this batch`);
+      return { status: 'issued', siteId: run.siteId, partitionId: run.partitionId, invoiceType: run.invoiceType, reason: null };
+    }
+    const record = this.records.get(n);
+    if (!record) throw new Error(`planner: no record supplied for number ${n} of series ${this.state.series}`);
+    return record;
+  }
+
+  private totalsFor(h: { siteId: string; partitionId: string; invoiceType: InvoiceType }): TotalsDelta {
+    const key = `${h.siteId}\u0000${h.partitionId}\u0000${h.invoiceType}`;
+    let t = this.totals.get(key);
+    if (!t) {
+      t = { siteId: h.siteId, partitionId: h.partitionId, invoiceType: h.invoiceType, issued: 0, refilled: 0, released: 0 };
+      this.totals.set(key, t);
+    }
+    return t;
+  }
+
+  private event(
+    type: AuditEventType,
+    first: number | null,
+    last: number | null,
+    holder: { siteId: string; partitionId: string; invoiceType: InvoiceType } | null,
+    reason: string | null,
+    requestId: string | undefined,
+  ): void {
+    const e = sealEvent({
+      series: this.state.series,
+      seq: ++this.seq,
+      ts: this.ctx.now,
+      type,
+      first,
+      last,
+      siteId: holder?.siteId ?? null,
+      partitionId: holder?.partitionId ?? null,
+      invoiceType: holder?.invoiceType ?? null,
+      reason,
+      requestId: requestId ?? null,
+      batchId: this.ctx.batchId,
+      node: this.ctx.node,
+      prevHash: this.lastHash,
+    });
+    this.lastHash = e.hash;
+    this.events.push(e);
+  }
+}
+
+function refuse(error: SeqdError): Refusal {
+  return { ok: false, error };
+}

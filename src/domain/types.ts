@@ -1,0 +1,145 @@
+/**
+ * Vocabulary of the sequence domain. Pure data: no I/O, no clocks.
+ */
+
+/** The invoice types a request may carry. `suppressed` numbers are issued and released at once. */
+export const INVOICE_TYPES = ['on-cycle', 'off-cycle', 'simulated', 'suppressed'] as const;
+export type InvoiceType = (typeof INVOICE_TYPES)[number];
+
+/** Who holds a number: the site and partition that asked for it. */
+export interface Holder {
+  readonly siteId: string;
+  readonly partitionId: string;
+}
+
+/** How released numbers are treated. */
+export type GapPolicy = 'lowest-first' | 'none';
+
+/** State of one number that is not simply "issued from the counter and still held". */
+export type NumberStatus = 'issued' | 'refilled' | 'open' | 'void';
+
+/** What the store knows about one number, for release checks and the gap report. */
+export interface NumberRecord {
+  readonly number: number;
+  readonly status: NumberStatus;
+  readonly siteId: string;
+  readonly partitionId: string;
+  readonly invoiceType: InvoiceType;
+  /** Release or void reason, for `open` and `void`. */
+  readonly reason: string | null;
+  /** Epoch ms of the last change of this number. */
+  readonly changedAt: number;
+}
+
+/** An open gap kept in the series state (lowest first). */
+export interface OpenGap {
+  readonly number: number;
+  readonly reason: string;
+  readonly siteId: string;
+  readonly partitionId: string;
+  readonly invoiceType: InvoiceType;
+  readonly releasedAt: number;
+}
+
+/** Counters kept per series and updated in the same commit as the change. */
+export interface SeriesCounters {
+  /** Numbers handed out, counter and refills together. */
+  issued: number;
+  refilled: number;
+  released: number;
+  voided: number;
+}
+
+/**
+ * Everything the planner needs about one series. Loaded from the store and advanced in memory
+ * after every commit. `version` is opaque: the store compares it in the committing transaction.
+ */
+export interface SeriesState {
+  readonly series: string;
+  /** First number of the series. */
+  readonly start: number;
+  /** High-water mark: highest number ever issued (`start - 1` before the first). */
+  readonly hwm: number;
+  readonly version: string;
+  /** Sequence number of the last audit event of this series (0 before the first). */
+  readonly eventSeq: number;
+  /** Hash of the last audit event (the genesis hash before the first). */
+  readonly lastHash: string;
+  /** Open gaps, ascending by number. */
+  readonly openGaps: readonly OpenGap[];
+  readonly counters: Readonly<SeriesCounters>;
+}
+
+/** Runtime settings changed through audited toggles. */
+export interface Settings {
+  simulatedEnabled: boolean;
+}
+export type SettingKey = keyof Settings;
+
+export interface AllocateOp {
+  readonly kind: 'allocate';
+  readonly siteId: string;
+  readonly partitionId: string;
+  readonly invoiceType: InvoiceType;
+  readonly count: number;
+  readonly requestId?: string | undefined;
+}
+
+export interface ReleaseOp {
+  readonly kind: 'release';
+  readonly sequenceNumber: number;
+  readonly siteId: string;
+  readonly partitionId: string;
+  readonly reason: string;
+}
+
+export interface SettingOp {
+  readonly kind: 'setting';
+  readonly key: SettingKey;
+  readonly value: boolean;
+  readonly reason: string;
+}
+
+export type Op = AllocateOp | ReleaseOp | SettingOp;
+
+/** Audit event types. Ranges (`first`..`last`) keep one event per request, not per number. */
+export type AuditEventType = 'issue' | 'refill' | 'release' | 'void' | 'setting';
+
+export interface AuditEvent {
+  readonly series: string;
+  readonly seq: number;
+  /** Epoch ms. */
+  readonly ts: number;
+  readonly type: AuditEventType;
+  readonly first: number | null;
+  readonly last: number | null;
+  readonly siteId: string | null;
+  readonly partitionId: string | null;
+  readonly invoiceType: InvoiceType | null;
+  readonly reason: string | null;
+  readonly requestId: string | null;
+  readonly batchId: string;
+  readonly node: string;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+/** Per-number change written with a commit (only numbers that leave the plain "issued" state). */
+export interface NumberChange {
+  readonly number: number;
+  readonly status: 'open' | 'void' | 'refilled';
+  readonly siteId: string;
+  readonly partitionId: string;
+  readonly invoiceType: InvoiceType;
+  readonly reason: string | null;
+}
+
+/** Totals by site × partition × type, added in the same commit. */
+export interface TotalsDelta {
+  readonly siteId: string;
+  readonly partitionId: string;
+  readonly invoiceType: InvoiceType;
+  issued: number;
+  refilled: number;
+  released: number;
+}

@@ -1,0 +1,47 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import {
+  NotFoundError,
+  PayloadTooLargeError,
+  SeqdError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from '../domain/errors/index.js';
+import { toValidationError } from './validation.js';
+
+/** Fastify's own 4xx errors, mapped onto seqd's typed errors. */
+function fromFastify(error: FastifyError): SeqdError | null {
+  if (error.validation) return toValidationError(error.validation, error.validationContext ?? 'request');
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new PayloadTooLargeError(error.message);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new UnsupportedMediaTypeError('send the body as JSON with "Content-Type: application/json"', {
+        allowed: ['application/json'],
+      });
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ValidationError(`the body is not valid JSON: ${error.message}`);
+  }
+  if (error instanceof SyntaxError) return new ValidationError(`the body is not valid JSON: ${error.message}`);
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    return new ValidationError(error.message);
+  }
+  return null;
+}
+
+/** One error shape for every route: `{"error": {"code", "message", "field"?, "allowed"?}}`. */
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const known = error instanceof SeqdError ? error : fromFastify(error);
+    if (known) {
+      if (known.httpStatus >= 500) request.log.warn({ err: error }, 'request failed: %s', known.message);
+      return reply.code(known.httpStatus).send({ error: known.toBody() });
+    }
+    request.log.error({ err: error }, 'unexpected error');
+    return reply.code(500).send({ error: { code: 'INTERNAL', message: 'internal error; see the server log' } });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const e = new NotFoundError(`no route ${request.method} ${request.url.split('?')[0] ?? ''}`);
+    return reply.code(e.httpStatus).send({ error: e.toBody() });
+  });
+}

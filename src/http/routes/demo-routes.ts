@@ -1,0 +1,81 @@
+import type { FastifyInstance } from 'fastify';
+import { DemoUnavailableError } from '../../domain/errors/index.js';
+import { runBasicDemo } from '../../demos/basic-demo.js';
+import { runConcurrentDemo } from '../../demos/concurrent-demo.js';
+import type { DemoReport } from '../../demos/demo-report.js';
+import { runGapsDemo } from '../../demos/gaps-demo.js';
+import { runLoadTestDemo } from '../../demos/load-test-demo.js';
+import type { SequenceService } from '../../service/sequence-service.js';
+
+export interface DemoLimits {
+  readonly enabled: boolean;
+  readonly maxTotalRequests: number;
+  readonly maxThreads: number;
+  readonly maxRequestsPerThread: number;
+}
+
+/**
+ * The seed's demos. Parameters come in the query string (as in the seed's curl commands) and are
+ * bounded; heavy demos (concurrent, load-test) run one at a time and log their progress.
+ */
+export function demoRoutes(app: FastifyInstance, service: SequenceService, limits: DemoLimits): void {
+  let heavyRunning: string | null = null;
+  const heavy = async (name: string, run: () => Promise<DemoReport>): Promise<DemoReport> => {
+    if (heavyRunning) throw new DemoUnavailableError(`the ${heavyRunning} demo is running; try again when it has finished`);
+    heavyRunning = name;
+    try {
+      return await run();
+    } finally {
+      heavyRunning = null;
+    }
+  };
+  const progress = (name: string) => (done: number, total: number) =>
+    app.log.info({ demo: name, done, total }, `${name} demo: ${done}/${total} requests`);
+
+  const gate = async () => {
+    if (!limits.enabled) throw new DemoUnavailableError('demos are disabled by configuration (sequence.demo.enabled)');
+  };
+
+  app.post('/api/v1/demo/basic', { onRequest: gate }, () => runBasicDemo(service));
+  app.post('/api/v1/demo/gaps', { onRequest: gate }, () => runGapsDemo(service));
+
+  app.post<{ Querystring: { threads: number; requestsPerThread: number } }>(
+    '/api/v1/demo/concurrent',
+    {
+      onRequest: gate,
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: {
+            threads: { type: 'integer', minimum: 1, maximum: Math.min(limits.maxThreads, 1000), default: 4 },
+            requestsPerThread: { type: 'integer', minimum: 1, maximum: limits.maxRequestsPerThread, default: 25 },
+          },
+        },
+      },
+    },
+    (req) =>
+      heavy('concurrent', () =>
+        runConcurrentDemo(service, req.query.threads, req.query.requestsPerThread, progress('concurrent')),
+      ),
+  );
+
+  app.post<{ Querystring: { totalRequests: number; concurrentThreads: number } }>(
+    '/api/v1/demo/load-test',
+    {
+      onRequest: gate,
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: {
+            totalRequests: { type: 'integer', minimum: 1, maximum: limits.maxTotalRequests, default: 1000 },
+            concurrentThreads: { type: 'integer', minimum: 1, maximum: limits.maxThreads, default: 10 },
+          },
+        },
+      },
+    },
+    (req) =>
+      heavy('load-test', () =>
+        runLoadTestDemo(service, req.query.totalRequests, req.query.concurrentThreads, progress('load-test')),
+      ),
+  );
+}

@@ -1,0 +1,19 @@
+import type { FastifyInstance } from 'fastify';
+import type { SequenceService } from '../../service/sequence-service.js';
+
+export function healthRoutes(app: FastifyInstance, service: SequenceService, isShuttingDown: () => boolean): void {
+  /** Liveness: the process answers. */
+  app.get('/health', () => ({ status: 'UP', node: service.node, timestamp: new Date().toISOString() }));
+
+  /** Readiness: the store answers and the instance is not shutting down. */
+  app.get('/ready', async (_req, reply) => {
+    const store = await service.health();
+    const ready = store.healthy && !isShuttingDown();
+    return reply.code(ready ? 200 : 503).send({
+      status: ready ? 'READY' : 'NOT_READY',
+      node: service.node,
+      store,
+      shuttingDown: isShuttingDown(),
+    });
+  });
+}

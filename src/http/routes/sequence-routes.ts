@@ -1,0 +1,55 @@
+import type { FastifyInstance } from 'fastify';
+import { DEFAULT_SERIES, type SequenceService } from '../../service/sequence-service.js';
+import { buildStats } from '../../service/stats.js';
+import type { buildSchemas, GapsInput, NextInput, ReleaseInput, SettingsInput } from '../schemas.js';
+
+type Schemas = ReturnType<typeof buildSchemas>;
+
+export function sequenceRoutes(app: FastifyInstance, service: SequenceService, schemas: Schemas, gapLimit: number): void {
+  app.get<{ Querystring: NextInput }>('/api/v1/sequence/next', { schema: { querystring: schemas.nextQuery } }, (req) =>
+    service.next(req.query),
+  );
+  app.post<{ Body: NextInput }>('/api/v1/sequence/next', { schema: { body: schemas.nextBody } }, (req) =>
+    service.next(req.body),
+  );
+  app.post<{ Body: ReleaseInput }>('/api/v1/sequence/release', { schema: { body: schemas.releaseBody } }, (req) =>
+    service.release(req.body),
+  );
+
+  app.get('/api/v1/sequence/stats', () => buildStats(service));
+
+  app.get<{ Querystring: GapsInput }>('/api/v1/sequence/gaps', { schema: { querystring: schemas.gapsQuery } }, async (req) => {
+    const statuses = req.query.status === 'all' ? (['open', 'void'] as const) : ([req.query.status] as const);
+    const limit = req.query.limit ?? gapLimit;
+    const series = DEFAULT_SERIES;
+    const [rows, states] = await Promise.all([service.numbers(series, [...statuses], limit + 1), service.seriesStates()]);
+    const state = states.find((s) => s.series === series);
+    const gaps = rows.slice(0, limit).map((r) => ({
+      sequenceNumber: r.number,
+      status: r.status,
+      reason: r.reason,
+      siteId: r.siteId,
+      partitionId: r.partitionId,
+      invoiceType: r.invoiceType,
+      [r.status === 'refilled' ? 'refilledAt' : 'releasedAt']: new Date(r.changedAt).toISOString(),
+    }));
+    return {
+      series,
+      status: req.query.status,
+      gaps,
+      count: gaps.length,
+      truncated: rows.length > limit,
+      limit,
+      openGaps: state?.openGaps.length ?? 0,
+      voidGaps: state?.counters.voided ?? 0,
+      refills: state?.counters.refilled ?? 0,
+      gapRecoveryEnabled: service.gapPolicy !== 'none',
+    };
+  });
+
+  app.get('/api/v1/settings', () => ({ ...service.currentSettings, gapRecoveryEnabled: service.gapPolicy !== 'none' }));
+  app.put<{ Body: SettingsInput }>('/api/v1/settings', { schema: { body: schemas.settingsBody } }, async (req) => {
+    const settings = await service.setSimulated(req.body.simulatedEnabled, req.body.reason ?? 'changed through the API');
+    return { ...settings, gapRecoveryEnabled: service.gapPolicy !== 'none' };
+  });
+}

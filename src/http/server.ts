@@ -1,0 +1,38 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { SequenceService } from '../service/sequence-service.js';
+import { installErrorHandling } from './error-handler.js';
+import { auditRoutes } from './routes/audit-routes.js';
+import { demoRoutes, type DemoLimits } from './routes/demo-routes.js';
+import { healthRoutes } from './routes/health-routes.js';
+import { sequenceRoutes } from './routes/sequence-routes.js';
+import { buildSchemas } from './schemas.js';
+import { validatorCompiler } from './validation.js';
+
+export interface HttpOptions {
+  readonly bodyLimit: number;
+  readonly gapReportLimit: number;
+  readonly demo: DemoLimits;
+  readonly logger: Logger;
+  readonly isShuttingDown: () => boolean;
+}
+
+/** The HTTP API. No per-request log line: logging on the hot path halves throughput. */
+export function buildServer(service: SequenceService, o: HttpOptions): FastifyInstance {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: o.logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: o.bodyLimit,
+    // Keep-alive connections from load balancers and bill-run clients stay open between batches.
+    keepAliveTimeout: 65_000,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  installErrorHandling(app);
+  const schemas = buildSchemas(service.siteConfig, service.maxCount);
+  sequenceRoutes(app, service, schemas, o.gapReportLimit);
+  auditRoutes(app, service, schemas);
+  demoRoutes(app, service, o.demo);
+  healthRoutes(app, service, o.isShuttingDown);
+  app.get('/', (_req, reply) => reply.redirect('/dashboard'));
+  return app;
+}

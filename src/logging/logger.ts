@@ -1,0 +1,21 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import pino, { type Logger } from 'pino';
+
+export interface LoggerOptions {
+  readonly level: string;
+  /** Log file (its folder is created); null for console only. */
+  readonly file: string | null;
+  readonly console: boolean;
+}
+
+/** One logger for the process: JSON lines to the console and to the log file. */
+export function createLogger(o: LoggerOptions): Logger {
+  const streams: pino.StreamEntry[] = [];
+  if (o.console) streams.push({ level: o.level as pino.Level, stream: process.stdout });
+  if (o.file) {
+    mkdirSync(dirname(o.file), { recursive: true });
+    streams.push({ level: o.level as pino.Level, stream: pino.destination({ dest: o.file, sync: false, mkdir: true }) });
+  }
+  return pino({ level: o.level, base: { pid: process.pid } }, pino.multistream(streams));
+}

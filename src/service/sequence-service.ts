@@ -1,0 +1,328 @@
+import { EventEmitter } from 'node:events';
+import { ChainVerifier, type VerifyReport } from '../domain/chain-verifier.js';
+import { ConfigError, ValidationError } from '../domain/errors/index.js';
+import type { BatchPlan, Outcome } from '../domain/planner.js';
+import type {
+  AuditEvent,
+  GapPolicy,
+  InvoiceType,
+  NumberRecord,
+  Op,
+  SeriesState,
+  Settings,
+} from '../domain/types.js';
+import type { AuditQuery, SequenceStore, StoreHealth, TotalsRow } from '../storage/sequence-store.js';
+import { PerfRecorder } from './perf-recorder.js';
+import { RecentRing } from './recent-ring.js';
+import { SeriesWorker } from './series-worker.js';
+
+/** The series every request uses until series splitting is configured. */
+export const DEFAULT_SERIES = 'global';
+
+export interface SiteConfig {
+  readonly id: string;
+  readonly partitions: readonly string[];
+}
+
+export interface ServiceOptions {
+  readonly store: SequenceStore;
+  readonly node: string;
+  readonly start: number;
+  readonly gapRecoveryEnabled: boolean;
+  readonly sites: readonly SiteConfig[];
+  readonly maxCount: number;
+  /** Initial value of the simulated toggle (from configuration). */
+  readonly simulatedEnabled: boolean;
+  readonly now?: () => number;
+}
+
+export interface NextRequest {
+  readonly siteId: string;
+  readonly partitionId: string;
+  readonly invoiceType: InvoiceType;
+  readonly count: number;
+  readonly requestId?: string | undefined;
+}
+
+export interface NextResponse {
+  sequenceNumber: number;
+  numbers: number[];
+  count: number;
+  series: string;
+  siteId: string;
+  partitionId: string;
+  invoiceType: InvoiceType;
+  refilled: number[];
+  status: 'issued' | 'released';
+  node: string;
+  timestamp: string;
+}
+
+export interface ReleaseRequest {
+  readonly sequenceNumber: number;
+  readonly siteId: string;
+  readonly partitionId: string;
+  readonly reason: string;
+}
+
+export interface ReleaseResponse {
+  sequenceNumber: number;
+  series: string;
+  status: 'open' | 'void';
+  reason: string;
+  siteId: string;
+  partitionId: string;
+  invoiceType: InvoiceType;
+  node: string;
+  timestamp: string;
+}
+
+/** One allocation as shown by the dashboard's "last numbers" list. */
+export interface RecentAllocation {
+  readonly numbers: readonly number[];
+  readonly refilled: readonly number[];
+  readonly siteId: string;
+  readonly partitionId: string;
+  readonly invoiceType: InvoiceType;
+  readonly released: boolean;
+  readonly at: number;
+}
+
+/** Events for live views: emitted once per committed batch, never per number. */
+export interface ServiceEvents {
+  batch: [summary: { series: string; requests: number; numbers: number; events: number; hwm: number }];
+  settings: [settings: Settings];
+}
+
+/**
+ * The sequence service: validates requests against the configured sites, routes them to the
+ * group-commit worker of their series and turns outcomes into replies or typed errors.
+ */
+export class SequenceService {
+  readonly perf: PerfRecorder;
+  readonly recent = new RecentRing<RecentAllocation>(50);
+  readonly events = new EventEmitter<ServiceEvents>();
+  readonly startedAt: number;
+  private readonly workers = new Map<string, SeriesWorker>();
+  private settings: Settings;
+  private readonly sites: ReadonlyMap<string, ReadonlySet<string>>;
+  private readonly now: () => number;
+
+  private constructor(private readonly o: ServiceOptions) {
+    this.now = o.now ?? Date.now;
+    this.perf = new PerfRecorder(this.now);
+    this.startedAt = this.now();
+    this.settings = { simulatedEnabled: o.simulatedEnabled };
+    this.sites = new Map(o.sites.map((s) => [s.id, new Set(s.partitions)]));
+  }
+
+  /** Opens the default series, checks the configured start against it and applies config toggles. */
+  static async start(options: ServiceOptions): Promise<SequenceService> {
+    const service = new SequenceService(options);
+    const state = await service.worker(DEFAULT_SERIES).load();
+    if (state.start !== options.start && state.hwm >= state.start) {
+      throw new ConfigError(
+        'sequence.core.global-counter-start',
+        `is ${options.start} but series "${state.series}" started at ${state.start} and has issued up to ${state.hwm}; a running series cannot be moved`,
+      );
+    }
+    const stored = await options.store.loadSettings();
+    service.settings = { simulatedEnabled: stored.simulatedEnabled ?? options.simulatedEnabled };
+    if (service.settings.simulatedEnabled !== options.simulatedEnabled) {
+      await service.setSimulated(options.simulatedEnabled, 'configuration at start-up');
+    }
+    return service;
+  }
+
+  get node(): string {
+    return this.o.node;
+  }
+  get store(): SequenceStore {
+    return this.o.store;
+  }
+  get gapPolicy(): GapPolicy {
+    return this.o.gapRecoveryEnabled ? 'lowest-first' : 'none';
+  }
+  get currentSettings(): Settings {
+    return { ...this.settings };
+  }
+  get siteConfig(): readonly SiteConfig[] {
+    return this.o.sites;
+  }
+  get maxCount(): number {
+    return this.o.maxCount;
+  }
+
+  async next(req: NextRequest): Promise<NextResponse> {
+    this.checkHolder(req.siteId, req.partitionId);
+    if (!Number.isSafeInteger(req.count) || req.count < 1 || req.count > this.o.maxCount) {
+      throw new ValidationError(`count must be an integer from 1 to ${this.o.maxCount}`, {
+        field: 'count',
+        details: { min: 1, max: this.o.maxCount },
+      });
+    }
+    const series = DEFAULT_SERIES;
+    const { outcome, committedAt, latencyMs } = await this.worker(series).submit({ kind: 'allocate', ...req });
+    const r = expect(outcome, 'allocate');
+    this.perf.record(latencyMs, r.numbers.length);
+    this.recent.push({
+      numbers: r.numbers.length > 20 ? [...r.numbers.slice(0, 10), ...r.numbers.slice(-10)] : r.numbers,
+      refilled: r.refilled,
+      siteId: req.siteId,
+      partitionId: req.partitionId,
+      invoiceType: req.invoiceType,
+      released: r.released,
+      at: committedAt,
+    });
+    return {
+      sequenceNumber: r.numbers[0] ?? 0,
+      numbers: r.numbers,
+      count: r.numbers.length,
+      series,
+      siteId: req.siteId,
+      partitionId: req.partitionId,
+      invoiceType: req.invoiceType,
+      refilled: r.refilled,
+      status: r.released ? 'released' : 'issued',
+      node: this.o.node,
+      timestamp: new Date(committedAt).toISOString(),
+    };
+  }
+
+  async release(req: ReleaseRequest): Promise<ReleaseResponse> {
+    this.checkHolder(req.siteId, req.partitionId);
+    const series = DEFAULT_SERIES;
+    const { outcome, committedAt } = await this.worker(series).submit({ kind: 'release', ...req });
+    const r = expect(outcome, 'release');
+    return {
+      sequenceNumber: r.sequenceNumber,
+      series,
+      status: r.status,
+      reason: req.reason,
+      ...r.previousHolder,
+      node: this.o.node,
+      timestamp: new Date(committedAt).toISOString(),
+    };
+  }
+
+  /** Turns the `simulated` invoice type on or off; the change is an audit event. */
+  async setSimulated(enabled: boolean, reason: string): Promise<Settings> {
+    const op: Op = { kind: 'setting', key: 'simulatedEnabled', value: enabled, reason };
+    const { outcome } = await this.worker(DEFAULT_SERIES).submit(op);
+    return expect(outcome, 'setting').settings;
+  }
+
+  async seriesStates(): Promise<SeriesState[]> {
+    const names = await this.o.store.listSeries();
+    const states: SeriesState[] = [];
+    for (const name of names) {
+      const w = this.worker(name);
+      states.push(w.current ?? (await w.load()));
+    }
+    return states;
+  }
+
+  async totals(series = DEFAULT_SERIES): Promise<TotalsRow[]> {
+    return this.o.store.totals(series);
+  }
+
+  async numbers(series: string, statuses: ('open' | 'void' | 'refilled')[], limit: number): Promise<NumberRecord[]> {
+    return this.o.store.listNumbers({ series, statuses, limit });
+  }
+
+  async audit(query: AuditQuery): Promise<AuditEvent[]> {
+    return this.o.store.queryEvents(query);
+  }
+
+  /**
+   * Recomputes the hash chain of a series and replays every number from its start to the HWM.
+   * Reads in pages and yields between them, so a long trail does not stall allocations.
+   */
+  async verify(series = DEFAULT_SERIES, onProgress?: (checked: number) => void): Promise<VerifyReport & { durationMs: number }> {
+    const t0 = performance.now();
+    const worker = this.worker(series);
+    // The stored state bounds the replay: events committed after this read are not compared.
+    const state = await this.o.store.loadSeries(series, worker.current?.start ?? this.o.start);
+    const verifier = new ChainVerifier(series, state.start);
+    let after = 0;
+    const page = 5000;
+    while (after < state.eventSeq) {
+      const events = await this.o.store.readEvents(series, after, Math.min(page, state.eventSeq - after));
+      if (events.length === 0) break;
+      for (const e of events) if (!verifier.push(e)) break;
+      after = events[events.length - 1]?.seq ?? state.eventSeq;
+      onProgress?.(after);
+      if (!verifier.ok) break;
+      await new Promise((r) => setImmediate(r));
+    }
+    return { ...verifier.finish(state), durationMs: Math.round(performance.now() - t0) };
+  }
+
+  async health(): Promise<StoreHealth> {
+    return this.o.store.health();
+  }
+
+  /** Stops taking requests, answers the queued ones, closes the store. */
+  async close(): Promise<void> {
+    await Promise.all([...this.workers.values()].map((w) => w.drain()));
+    await this.o.store.close();
+  }
+
+  /** Refuses unknown sites and partitions, naming the allowed values. */
+  checkHolder(siteId: string, partitionId: string): void {
+    const partitions = this.sites.get(siteId);
+    if (!partitions) {
+      throw new ValidationError(`unknown siteId "${siteId}"`, { field: 'siteId', allowed: [...this.sites.keys()] });
+    }
+    if (!partitions.has(partitionId)) {
+      throw new ValidationError(`unknown partitionId "${partitionId}" for site "${siteId}"`, {
+        field: 'partitionId',
+        allowed: [...partitions],
+      });
+    }
+  }
+
+  private worker(series: string): SeriesWorker {
+    let w = this.workers.get(series);
+    if (!w) {
+      w = new SeriesWorker({
+        series,
+        start: this.o.start,
+        store: this.o.store,
+        node: this.o.node,
+        gapPolicy: this.gapPolicy,
+        settings: () => this.settings,
+        onSettings: (s) => {
+          this.settings = { ...s };
+          this.events.emit('settings', this.currentSettings);
+        },
+        onCommit: (plan) => this.onCommit(series, plan),
+        now: this.now,
+      });
+      this.workers.set(series, w);
+    }
+    return w;
+  }
+
+  private onCommit(series: string, plan: BatchPlan): void {
+    if (this.events.listenerCount('batch') === 0 || !plan.commit) return;
+    let numbers = 0;
+    for (const o of plan.outcomes) if (o.ok && o.kind === 'allocate') numbers += o.numbers.length;
+    this.events.emit('batch', {
+      series,
+      requests: plan.outcomes.length,
+      numbers,
+      events: plan.commit.events.length,
+      hwm: plan.commit.next.hwm,
+    });
+  }
+}
+
+function expect<K extends 'allocate' | 'release' | 'setting'>(
+  outcome: Outcome,
+  kind: K,
+): Extract<Outcome, { ok: true; kind: K }> {
+  if (!outcome.ok) throw outcome.error;
+  if (outcome.kind !== kind) throw new Error(`expected a ${kind} outcome, got ${outcome.kind}`);
+  return outcome as Extract<Outcome, { ok: true; kind: K }>;
+}

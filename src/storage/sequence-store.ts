@@ -1,0 +1,99 @@
+import type { CommitPlan } from '../domain/planner.js';
+import type {
+  AuditEvent,
+  AuditEventType,
+  InvoiceType,
+  NumberRecord,
+  NumberStatus,
+  SeriesState,
+  Settings,
+} from '../domain/types.js';
+
+/**
+ * Answer of {@link SequenceStore.commit}. There is no "unknown": a store that loses track of a
+ * commit (timeout, dropped connection) resolves it by reading the batch id back before answering,
+ * and throws {@link StoreUnavailableError} only when nothing was committed or it cannot tell yet
+ * (then the series state must be reloaded before the next plan).
+ */
+export type CommitResult =
+  | { readonly status: 'committed'; readonly version: string }
+  | { readonly status: 'conflict'; readonly state: SeriesState };
+
+export interface StoreLimits {
+  /** Most ops the engine may put into one batch (etcd: bounded by its per-transaction limits). */
+  readonly maxOpsPerBatch: number;
+}
+
+export interface AuditQuery {
+  readonly series: string;
+  readonly number?: number | undefined;
+  readonly siteId?: string | undefined;
+  readonly partitionId?: string | undefined;
+  readonly invoiceType?: InvoiceType | undefined;
+  readonly type?: AuditEventType | undefined;
+  /** Epoch ms, inclusive. */
+  readonly from?: number | undefined;
+  /** Epoch ms, inclusive. */
+  readonly to?: number | undefined;
+  /** Keyset pagination: events with seq below (desc) or above (asc) this one. */
+  readonly cursor?: number | undefined;
+  readonly order: 'asc' | 'desc';
+  readonly limit: number;
+}
+
+export interface NumberQuery {
+  readonly series: string;
+  readonly statuses: readonly Exclude<NumberStatus, 'issued'>[];
+  readonly limit: number;
+}
+
+export interface TotalsRow {
+  readonly siteId: string;
+  readonly partitionId: string;
+  readonly invoiceType: InvoiceType;
+  readonly issued: number;
+  readonly refilled: number;
+  readonly released: number;
+}
+
+export interface StoreHealth {
+  readonly kind: string;
+  readonly healthy: boolean;
+  readonly detail: Record<string, unknown>;
+}
+
+/**
+ * The one contract every backend implements (SQLite embedded, etcd for HA), checked by the
+ * shared contract suite in `test/contract`.
+ *
+ * Guarantees an implementation must give:
+ * - `commit` is atomic: every event, number change, total and the new series state land
+ *   together or not at all, and are durable (fsync'd / quorum-committed) before it resolves.
+ * - `commit` compares `plan.baseVersion` with the stored series version inside the same atomic
+ *   write; on a mismatch nothing is written and the current state comes back as a conflict.
+ * - Re-applying a committed `plan.batchId` writes nothing and answers `committed`.
+ * - Reads never return state that a later read contradicts (no stale reads after a commit).
+ */
+export interface SequenceStore {
+  readonly kind: 'sqlite' | 'etcd';
+  readonly limits: StoreLimits;
+
+  /** The series' state, creating it empty at `start` when it does not exist yet. */
+  loadSeries(series: string, start: number): Promise<SeriesState>;
+  /**
+   * Records of numbers at or below the series HWM: the holder of a counter number, or the
+   * state of a released, void or refilled one. Numbers never issued are absent from the map.
+   */
+  lookupNumbers(series: string, numbers: readonly number[]): Promise<Map<number, NumberRecord>>;
+  commit(plan: CommitPlan): Promise<CommitResult>;
+
+  /** Events of a series in ascending order after `afterSeq`, for verification and export. */
+  readEvents(series: string, afterSeq: number, limit: number): Promise<AuditEvent[]>;
+  queryEvents(query: AuditQuery): Promise<AuditEvent[]>;
+  listNumbers(query: NumberQuery): Promise<NumberRecord[]>;
+  totals(series: string): Promise<TotalsRow[]>;
+  listSeries(): Promise<string[]>;
+  loadSettings(): Promise<Partial<Settings>>;
+  health(): Promise<StoreHealth>;
+  close(): Promise<void>;
+}

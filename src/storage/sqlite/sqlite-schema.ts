@@ -1,0 +1,84 @@
+/**
+ * Schema of the embedded store. History is compact: one event per request (a number range),
+ * per-number rows only for numbers that left the plain "issued" state (open, void, refilled).
+ */
+export const SQLITE_SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS series (
+  name       TEXT PRIMARY KEY,
+  start      INTEGER NOT NULL,
+  hwm        INTEGER NOT NULL,
+  version    INTEGER NOT NULL,
+  event_seq  INTEGER NOT NULL,
+  last_hash  TEXT NOT NULL,
+  issued     INTEGER NOT NULL DEFAULT 0,
+  refilled   INTEGER NOT NULL DEFAULT 0,
+  released   INTEGER NOT NULL DEFAULT 0,
+  voided     INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS events (
+  series       TEXT NOT NULL,
+  seq          INTEGER NOT NULL,
+  ts           INTEGER NOT NULL,
+  type         TEXT NOT NULL,
+  first        INTEGER,
+  last         INTEGER,
+  site_id      TEXT,
+  partition_id TEXT,
+  invoice_type TEXT,
+  reason       TEXT,
+  request_id   TEXT,
+  batch_id     TEXT NOT NULL,
+  node         TEXT NOT NULL,
+  prev_hash    TEXT NOT NULL,
+  hash         TEXT NOT NULL,
+  PRIMARY KEY (series, seq)
+) WITHOUT ROWID;
+
+-- Holder of a counter number: the issue range with the greatest first <= n.
+CREATE INDEX IF NOT EXISTS events_issue_first ON events (series, first) WHERE type = 'issue';
+CREATE INDEX IF NOT EXISTS events_first ON events (series, first);
+
+CREATE TABLE IF NOT EXISTS numbers (
+  series       TEXT NOT NULL,
+  number       INTEGER NOT NULL,
+  status       TEXT NOT NULL,
+  site_id      TEXT NOT NULL,
+  partition_id TEXT NOT NULL,
+  invoice_type TEXT NOT NULL,
+  reason       TEXT,
+  changed_at   INTEGER NOT NULL,
+  PRIMARY KEY (series, number)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS numbers_status ON numbers (series, status, number);
+
+CREATE TABLE IF NOT EXISTS batches (
+  batch_id     TEXT PRIMARY KEY,
+  series       TEXT NOT NULL,
+  version      INTEGER NOT NULL,
+  committed_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS totals (
+  series       TEXT NOT NULL,
+  site_id      TEXT NOT NULL,
+  partition_id TEXT NOT NULL,
+  invoice_type TEXT NOT NULL,
+  issued       INTEGER NOT NULL DEFAULT 0,
+  refilled     INTEGER NOT NULL DEFAULT 0,
+  released     INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (series, site_id, partition_id, invoice_type)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS settings (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+`;
+
+export const SCHEMA_VERSION = '1';

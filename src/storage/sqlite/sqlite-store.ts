@@ -1,0 +1,386 @@
+import { mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { GENESIS_HASH } from '../../domain/audit-chain.js';
+import { StoreUnavailableError } from '../../domain/errors/index.js';
+import type { CommitPlan } from '../../domain/planner.js';
+import type {
+  AuditEvent,
+  AuditEventType,
+  InvoiceType,
+  NumberRecord,
+  NumberStatus,
+  OpenGap,
+  SeriesState,
+  Settings,
+} from '../../domain/types.js';
+import type {
+  AuditQuery,
+  CommitResult,
+  NumberQuery,
+  SequenceStore,
+  StoreHealth,
+  TotalsRow,
+} from '../sequence-store.js';
+import { SCHEMA_VERSION, SQLITE_SCHEMA } from './sqlite-schema.js';
+
+export interface SqliteStoreOptions {
+  /** Directory holding `seqd.sqlite`; created when missing. */
+  readonly dataDir: string;
+}
+
+interface SeriesRow {
+  name: string;
+  start: number;
+  hwm: number;
+  version: number;
+  event_seq: number;
+  last_hash: string;
+  issued: number;
+  refilled: number;
+  released: number;
+  voided: number;
+}
+interface EventRow {
+  series: string;
+  seq: number;
+  ts: number;
+  type: string;
+  first: number | null;
+  last: number | null;
+  site_id: string | null;
+  partition_id: string | null;
+  invoice_type: string | null;
+  reason: string | null;
+  request_id: string | null;
+  batch_id: string;
+  node: string;
+  prev_hash: string;
+  hash: string;
+}
+interface NumberRow {
+  number: number;
+  status: string;
+  site_id: string;
+  partition_id: string;
+  invoice_type: string;
+  reason: string | null;
+  changed_at: number;
+}
+
+export const SQLITE_FILE = 'seqd.sqlite';
+
+/**
+ * Embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a commit returns only
+ * after its WAL frames are fsync'd. better-sqlite3 is synchronous: a commit blocks the event loop
+ * for one fsync, while requests arriving meanwhile queue up for the next batch (group commit).
+ */
+export class SqliteStore implements SequenceStore {
+  readonly kind = 'sqlite' as const;
+  readonly limits = { maxOpsPerBatch: 2000 };
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly stmt;
+
+  constructor(options: SqliteStoreOptions) {
+    mkdirSync(options.dataDir, { recursive: true });
+    this.path = join(options.dataDir, SQLITE_FILE);
+    this.db = new Database(this.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SQLITE_SCHEMA);
+    this.db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('schema_version', SCHEMA_VERSION);
+    const db = this.db;
+    this.stmt = {
+      series: db.prepare<[string], SeriesRow>('SELECT * FROM series WHERE name = ?'),
+      createSeries: db.prepare<[string, number, number, string]>(
+        'INSERT OR IGNORE INTO series (name, start, hwm, version, event_seq, last_hash) VALUES (?, ?, ?, 0, 0, ?)',
+      ),
+      openGaps: db.prepare<[string], NumberRow>(
+        "SELECT * FROM numbers WHERE series = ? AND status = 'open' ORDER BY number",
+      ),
+      number: db.prepare<[string, number], NumberRow>('SELECT * FROM numbers WHERE series = ? AND number = ?'),
+      issueRange: db.prepare<[string, number], EventRow>(
+        "SELECT * FROM events WHERE series = ? AND type = 'issue' AND first <= ? ORDER BY first DESC LIMIT 1",
+      ),
+      batch: db.prepare<[string], { version: number }>('SELECT version FROM batches WHERE batch_id = ?'),
+      insertBatch: db.prepare<[string, string, number, number]>(
+        'INSERT INTO batches (batch_id, series, version, committed_at) VALUES (?, ?, ?, ?)',
+      ),
+      updateSeries: db.prepare<[number, number, number, string, number, number, number, number, string, number]>(
+        `UPDATE series SET hwm = ?, version = ?, event_seq = ?, last_hash = ?,
+           issued = ?, refilled = ?, released = ?, voided = ?
+         WHERE name = ? AND version = ?`,
+      ),
+      insertEvent: db.prepare(
+        `INSERT INTO events (series, seq, ts, type, first, last, site_id, partition_id, invoice_type,
+           reason, request_id, batch_id, node, prev_hash, hash)
+         VALUES (@series, @seq, @ts, @type, @first, @last, @siteId, @partitionId, @invoiceType,
+           @reason, @requestId, @batchId, @node, @prevHash, @hash)`,
+      ),
+      upsertNumber: db.prepare<[string, number, string, string, string, string, string | null, number]>(
+        `INSERT INTO numbers (series, number, status, site_id, partition_id, invoice_type, reason, changed_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (series, number) DO UPDATE SET status = excluded.status, site_id = excluded.site_id,
+           partition_id = excluded.partition_id, invoice_type = excluded.invoice_type,
+           reason = excluded.reason, changed_at = excluded.changed_at`,
+      ),
+      addTotals: db.prepare<[string, string, string, string, number, number, number]>(
+        `INSERT INTO totals (series, site_id, partition_id, invoice_type, issued, refilled, released)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT DO UPDATE SET issued = issued + excluded.issued, refilled = refilled + excluded.refilled,
+           released = released + excluded.released`,
+      ),
+      putSetting: db.prepare<[string, string]>(
+        'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      ),
+      settings: db.prepare<[], { key: string; value: string }>('SELECT key, value FROM settings'),
+      readEvents: db.prepare<[string, number, number], EventRow>(
+        'SELECT * FROM events WHERE series = ? AND seq > ? ORDER BY seq LIMIT ?',
+      ),
+      totals: db.prepare<[string], { site_id: string; partition_id: string; invoice_type: string; issued: number; refilled: number; released: number }>(
+        'SELECT site_id, partition_id, invoice_type, issued, refilled, released FROM totals WHERE series = ? ORDER BY 1, 2, 3',
+      ),
+      listSeries: db.prepare<[], { name: string }>('SELECT name FROM series ORDER BY name'),
+    };
+  }
+
+  async loadSeries(series: string, start: number): Promise<SeriesState> {
+    return this.guard(() => {
+      this.stmt.createSeries.run(series, start, start - 1, GENESIS_HASH);
+      return this.readState(series);
+    });
+  }
+
+  async lookupNumbers(series: string, numbers: readonly number[]): Promise<Map<number, NumberRecord>> {
+    return this.guard(() => {
+      const found = new Map<number, NumberRecord>();
+      for (const n of numbers) {
+        const row = this.stmt.number.get(series, n);
+        if (row) {
+          found.set(n, toRecord(row));
+          continue;
+        }
+        const range = this.stmt.issueRange.get(series, n);
+        if (range && range.last !== null && range.last >= n) {
+          found.set(n, {
+            number: n,
+            status: 'issued',
+            siteId: range.site_id ?? '',
+            partitionId: range.partition_id ?? '',
+            invoiceType: range.invoice_type as InvoiceType,
+            reason: null,
+            changedAt: range.ts,
+          });
+        }
+      }
+      return found;
+    });
+  }
+
+  async commit(plan: CommitPlan): Promise<CommitResult> {
+    return this.guard(() => this.commitTx(plan));
+  }
+
+  private readonly commitTx = (plan: CommitPlan): CommitResult => {
+    const run = this.db.transaction((): CommitResult => {
+      const done = this.stmt.batch.get(plan.batchId);
+      if (done) return { status: 'committed', version: String(done.version) };
+      const base = Number(plan.baseVersion);
+      const version = base + 1;
+      const n = plan.next;
+      const c = n.counters;
+      const changed = this.stmt.updateSeries.run(
+        n.hwm, version, n.eventSeq, n.lastHash, c.issued, c.refilled, c.released, c.voided, plan.series, base,
+      ).changes;
+      if (changed !== 1) return { status: 'conflict', state: this.readState(plan.series) };
+      for (const e of plan.events) this.stmt.insertEvent.run(e);
+      for (const ch of plan.numberChanges) {
+        this.stmt.upsertNumber.run(
+          plan.series, ch.number, ch.status, ch.siteId, ch.partitionId, ch.invoiceType, ch.reason, plan.committedAt,
+        );
+      }
+      for (const t of plan.totals) {
+        this.stmt.addTotals.run(plan.series, t.siteId, t.partitionId, t.invoiceType, t.issued, t.refilled, t.released);
+      }
+      for (const [key, value] of Object.entries(plan.settings ?? {})) this.stmt.putSetting.run(key, JSON.stringify(value));
+      this.stmt.insertBatch.run(plan.batchId, plan.series, version, plan.committedAt);
+      return { status: 'committed', version: String(version) };
+    });
+    return run.immediate();
+  };
+
+  async readEvents(series: string, afterSeq: number, limit: number): Promise<AuditEvent[]> {
+    return this.guard(() => this.stmt.readEvents.all(series, afterSeq, limit).map(toEvent));
+  }
+
+  async queryEvents(q: AuditQuery): Promise<AuditEvent[]> {
+    return this.guard(() => {
+      const where = ['series = @series'];
+      const params: Record<string, string | number> = { series: q.series, limit: q.limit };
+      if (q.number !== undefined) {
+        where.push('first <= @number AND last >= @number');
+        params.number = q.number;
+      }
+      const eq: [keyof AuditQuery, string][] = [
+        ['siteId', 'site_id'],
+        ['partitionId', 'partition_id'],
+        ['invoiceType', 'invoice_type'],
+        ['type', 'type'],
+      ];
+      for (const [key, column] of eq) {
+        const value = q[key];
+        if (typeof value === 'string') {
+          where.push(`${column} = @${key}`);
+          params[key] = value;
+        }
+      }
+      if (q.from !== undefined) {
+        where.push('ts >= @from');
+        params.from = q.from;
+      }
+      if (q.to !== undefined) {
+        where.push('ts <= @to');
+        params.to = q.to;
+      }
+      if (q.cursor !== undefined) {
+        where.push(q.order === 'desc' ? 'seq < @cursor' : 'seq > @cursor');
+        params.cursor = q.cursor;
+      }
+      const sql = `SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY seq ${q.order === 'desc' ? 'DESC' : 'ASC'} LIMIT @limit`;
+      return this.db.prepare<Record<string, string | number>, EventRow>(sql).all(params).map(toEvent);
+    });
+  }
+
+  async listNumbers(q: NumberQuery): Promise<NumberRecord[]> {
+    return this.guard(() => {
+      if (q.statuses.length === 0) return [];
+      const marks = q.statuses.map(() => '?').join(', ');
+      const sql = `SELECT * FROM numbers WHERE series = ? AND status IN (${marks}) ORDER BY number LIMIT ?`;
+      return this.db.prepare<(string | number)[], NumberRow>(sql).all(q.series, ...q.statuses, q.limit).map(toRecord);
+    });
+  }
+
+  async totals(series: string): Promise<TotalsRow[]> {
+    return this.guard(() =>
+      this.stmt.totals.all(series).map((r) => ({
+        siteId: r.site_id,
+        partitionId: r.partition_id,
+        invoiceType: r.invoice_type as InvoiceType,
+        issued: r.issued,
+        refilled: r.refilled,
+        released: r.released,
+      })),
+    );
+  }
+
+  async listSeries(): Promise<string[]> {
+    return this.guard(() => this.stmt.listSeries.all().map((r) => r.name));
+  }
+
+  async loadSettings(): Promise<Partial<Settings>> {
+    return this.guard(() => {
+      const out: Partial<Settings> = {};
+      for (const { key, value } of this.stmt.settings.all()) {
+        if (key === 'simulatedEnabled') out.simulatedEnabled = JSON.parse(value) === true;
+      }
+      return out;
+    });
+  }
+
+  async health(): Promise<StoreHealth> {
+    try {
+      this.db.prepare('SELECT 1').get();
+      return { kind: this.kind, healthy: true, detail: { path: this.path, sizeBytes: this.sizeBytes() } };
+    } catch (error) {
+      return { kind: this.kind, healthy: false, detail: { path: this.path, error: String(error) } };
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Test hook: raw access for tamper tests (never used by the service). */
+  rawDatabase(): Database.Database {
+    return this.db;
+  }
+
+  private sizeBytes(): number {
+    let total = 0;
+    for (const suffix of ['', '-wal']) {
+      try {
+        total += statSync(this.path + suffix).size;
+      } catch {
+        // the WAL file exists only while the database is open in WAL mode
+      }
+    }
+    return total;
+  }
+
+  private readState(series: string): SeriesState {
+    const row = this.stmt.series.get(series);
+    if (!row) throw new Error(`series ${series} missing after creation`);
+    const openGaps: OpenGap[] = this.stmt.openGaps.all(series).map((g) => ({
+      number: g.number,
+      reason: g.reason ?? '',
+      siteId: g.site_id,
+      partitionId: g.partition_id,
+      invoiceType: g.invoice_type as InvoiceType,
+      releasedAt: g.changed_at,
+    }));
+    return {
+      series: row.name,
+      start: row.start,
+      hwm: row.hwm,
+      version: String(row.version),
+      eventSeq: row.event_seq,
+      lastHash: row.last_hash,
+      openGaps,
+      counters: { issued: row.issued, refilled: row.refilled, released: row.released, voided: row.voided },
+    };
+  }
+
+  /** Any SQLite failure (disk full, I/O error, locked) becomes a retryable 503: nothing was committed. */
+  private guard<T>(work: () => T): Promise<T> {
+    try {
+      return Promise.resolve(work());
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) return Promise.reject(error);
+      return Promise.reject(new StoreUnavailableError(`embedded store failed: ${String(error)}`, { cause: error }));
+    }
+  }
+}
+
+function toEvent(r: EventRow): AuditEvent {
+  return {
+    series: r.series,
+    seq: r.seq,
+    ts: r.ts,
+    type: r.type as AuditEventType,
+    first: r.first,
+    last: r.last,
+    siteId: r.site_id,
+    partitionId: r.partition_id,
+    invoiceType: r.invoice_type as InvoiceType | null,
+    reason: r.reason,
+    requestId: r.request_id,
+    batchId: r.batch_id,
+    node: r.node,
+    prevHash: r.prev_hash,
+    hash: r.hash,
+  };
+}
+
+function toRecord(r: NumberRow): NumberRecord {
+  return {
+    number: r.number,
+    status: r.status as NumberStatus,
+    siteId: r.site_id,
+    partitionId: r.partition_id,
+    invoiceType: r.invoice_type as InvoiceType,
+    reason: r.reason,
+    changedAt: r.changed_at,
+  };
+}

@@ -1,0 +1,265 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ChainVerifier } from '../../src/domain/chain-verifier.js';
+import { GENESIS_HASH } from '../../src/domain/audit-chain.js';
+import {
+  HolderMismatchError,
+  InvoiceTypeDisabledError,
+  NumberAlreadyReleasedError,
+  NumberNotIssuedError,
+} from '../../src/domain/errors/index.js';
+import { planBatch, type BatchPlan, type PlanContext } from '../../src/domain/planner.js';
+import type { AuditEvent, GapPolicy, InvoiceType, NumberRecord, Op, SeriesState } from '../../src/domain/types.js';
+
+const A = { siteId: 'site-1', partitionId: 'partition-a' } as const;
+const B = { siteId: 'site-2', partitionId: 'partition-b' } as const;
+
+function emptyState(start = 1): SeriesState {
+  return {
+    series: 'global',
+    start,
+    hwm: start - 1,
+    version: '0',
+    eventSeq: 0,
+    lastHash: GENESIS_HASH,
+    openGaps: [],
+    counters: { issued: 0, refilled: 0, released: 0, voided: 0 },
+  };
+}
+
+let batchNo = 0;
+function ctx(gapPolicy: GapPolicy = 'lowest-first', simulatedEnabled = true): PlanContext {
+  return { batchId: `b${++batchNo}`, node: 'n1', now: 1_700_000_000_000 + batchNo, gapPolicy, settings: { simulatedEnabled } };
+}
+
+const alloc = (count = 1, holder: { siteId: string; partitionId: string } = A, invoiceType: InvoiceType = 'on-cycle'): Op => ({
+  kind: 'allocate',
+  ...holder,
+  invoiceType,
+  count,
+});
+const release = (n: number, holder: { siteId: string; partitionId: string } = A, reason = 'suppressed-bill'): Op => ({
+  kind: 'release',
+  sequenceNumber: n,
+  ...holder,
+  reason,
+});
+
+/**
+ * A tiny in-memory model of the store, enough to feed the planner the records it asks for and
+ * to replay its events through the verifier. Pure test scaffolding.
+ */
+class Harness {
+  state: SeriesState;
+  readonly events: AuditEvent[] = [];
+  readonly holders = new Map<number, NumberRecord>();
+
+  constructor(
+    private readonly policy: GapPolicy = 'lowest-first',
+    start = 1,
+  ) {
+    this.state = emptyState(start);
+  }
+
+  run(ops: Op[], simulatedEnabled = true): BatchPlan {
+    const records = new Map<number, NumberRecord>();
+    for (const op of ops) {
+      if (op.kind === 'release') {
+        const r = this.holders.get(op.sequenceNumber);
+        if (r) records.set(op.sequenceNumber, r);
+      }
+    }
+    const plan = planBatch(this.state, ops, records, ctx(this.policy, simulatedEnabled));
+    if (plan.commit) {
+      this.state = { ...plan.commit.next, version: String(Number(this.state.version) + 1) };
+      this.events.push(...plan.commit.events);
+      for (const e of plan.commit.events) {
+        if (e.type !== 'issue' || e.first === null || e.last === null) continue;
+        for (let n = e.first; n <= e.last; n++) {
+          this.holders.set(n, {
+            number: n,
+            status: 'issued',
+            siteId: e.siteId ?? '',
+            partitionId: e.partitionId ?? '',
+            invoiceType: e.invoiceType ?? 'on-cycle',
+            reason: null,
+            changedAt: e.ts,
+          });
+        }
+      }
+      for (const c of plan.commit.numberChanges) this.holders.set(c.number, { ...c, changedAt: 0 });
+    }
+    return plan;
+  }
+
+  verify() {
+    const v = new ChainVerifier('global', this.state.start);
+    for (const e of this.events) v.push(e);
+    return v.finish(this.state);
+  }
+}
+
+function numbersOf(plan: BatchPlan, i: number): number[] {
+  const o = plan.outcomes[i];
+  assert.ok(o?.ok && o.kind === 'allocate', `outcome ${i} should be an allocation: ${JSON.stringify(o)}`);
+  return o.numbers;
+}
+
+describe('planner: batching', () => {
+  it('serves a batch in arrival order from the counter, as if requests ran one by one', () => {
+    const h = new Harness();
+    const plan = h.run([alloc(1), alloc(3, B), alloc(1)]);
+    assert.deepEqual(numbersOf(plan, 0), [1]);
+    assert.deepEqual(numbersOf(plan, 1), [2, 3, 4]);
+    assert.deepEqual(numbersOf(plan, 2), [5]);
+    assert.equal(h.state.hwm, 5);
+    assert.equal(h.state.counters.issued, 5);
+  });
+
+  it('writes one issue event per request (a range), chained by hash', () => {
+    const h = new Harness();
+    const plan = h.run([alloc(100), alloc(1)]);
+    const events = plan.commit?.events ?? [];
+    assert.equal(events.length, 2);
+    assert.deepEqual([events[0]?.first, events[0]?.last], [1, 100]);
+    assert.equal(events[0]?.prevHash, GENESIS_HASH);
+    assert.equal(events[1]?.prevHash, events[0]?.hash);
+    assert.equal(h.verify().valid, true);
+  });
+
+  it('continues the chain across batches and starts at the configured number', () => {
+    const h = new Harness('lowest-first', 1000);
+    h.run([alloc(2)]);
+    const plan = h.run([alloc(1)]);
+    assert.deepEqual(numbersOf(plan, 0), [1002]);
+    assert.equal(plan.commit?.events[0]?.seq, 2);
+    assert.equal(h.verify().valid, true);
+  });
+
+  it('plans nothing to commit when every op is refused', () => {
+    const h = new Harness();
+    const plan = h.run([release(7)]);
+    assert.equal(plan.commit, null);
+    assert.equal(plan.outcomes[0]?.ok, false);
+  });
+});
+
+describe('planner: gap recovery (lowest first)', () => {
+  it('refills open gaps lowest first before the counter moves', () => {
+    const h = new Harness();
+    h.run([alloc(10)]);
+    h.run([release(7), release(3), release(5)]);
+    assert.deepEqual(h.state.openGaps.map((g) => g.number), [3, 5, 7]);
+    const plan = h.run([alloc(1), alloc(3, B)]);
+    assert.deepEqual(numbersOf(plan, 0), [3]);
+    assert.deepEqual(numbersOf(plan, 1), [5, 7, 11]);
+    const second = plan.outcomes[1];
+    assert.ok(second?.ok && second.kind === 'allocate');
+    assert.deepEqual(second.refilled, [5, 7]);
+    assert.equal(h.state.hwm, 11);
+    assert.equal(h.state.openGaps.length, 0);
+    assert.equal(h.state.counters.refilled, 3);
+    assert.equal(h.verify().valid, true);
+  });
+
+  it('a release and a refill in the same batch behave as in sequence', () => {
+    const h = new Harness();
+    h.run([alloc(4)]);
+    const plan = h.run([release(2), alloc(1, B), release(2, B)]);
+    assert.deepEqual(numbersOf(plan, 1), [2]);
+    const third = plan.outcomes[2];
+    assert.ok(third?.ok && third.kind === 'release', 'the new holder may release the refilled number');
+    assert.deepEqual(h.state.openGaps.map((g) => g.number), [2]);
+    assert.equal(h.verify().valid, true);
+  });
+
+  it('suppressed requests are issued and released at once, leaving open gaps', () => {
+    const h = new Harness();
+    const plan = h.run([alloc(2, A, 'suppressed'), alloc(1)]);
+    const first = plan.outcomes[0];
+    assert.ok(first?.ok && first.kind === 'allocate');
+    assert.deepEqual(first.numbers, [1, 2]);
+    assert.equal(first.released, true);
+    assert.deepEqual(numbersOf(plan, 1), [1], 'the next request refills the suppressed number');
+    assert.deepEqual(h.state.openGaps.map((g) => g.number), [2]);
+    assert.equal(h.state.openGaps[0]?.reason, 'suppressed');
+    assert.equal(h.verify().valid, true);
+  });
+});
+
+describe('planner: gap recovery disabled', () => {
+  it('voids released numbers at once and never reuses them', () => {
+    const h = new Harness('none');
+    h.run([alloc(3)]);
+    const rel = h.run([release(2)]);
+    const r = rel.outcomes[0];
+    assert.ok(r?.ok && r.kind === 'release');
+    assert.equal(r.status, 'void');
+    assert.deepEqual(rel.commit?.events.map((e) => e.type), ['release', 'void']);
+    const plan = h.run([alloc(1)]);
+    assert.deepEqual(numbersOf(plan, 0), [4]);
+    assert.equal(h.state.counters.voided, 1);
+    assert.equal(h.state.openGaps.length, 0);
+    const again = h.run([release(2)]).outcomes[0];
+    assert.ok(again && !again.ok && again.error instanceof NumberAlreadyReleasedError);
+    const report = h.verify();
+    assert.equal(report.valid, true);
+    assert.equal(report.continuity.void, 1);
+  });
+});
+
+describe('planner: release rules', () => {
+  it('refuses a number never issued (above the HWM or below the start)', () => {
+    const h = new Harness('lowest-first', 10);
+    h.run([alloc(2)]);
+    for (const n of [12, 9, 0]) {
+      const o = h.run([release(n)]).outcomes[0];
+      assert.ok(o && !o.ok && o.error instanceof NumberNotIssuedError, `release ${n}`);
+      assert.equal(o.error.httpStatus, 404);
+    }
+  });
+
+  it('refuses a number already released', () => {
+    const h = new Harness();
+    h.run([alloc(2)]);
+    h.run([release(1)]);
+    const o = h.run([release(1)]).outcomes[0];
+    assert.ok(o && !o.ok && o.error instanceof NumberAlreadyReleasedError);
+    assert.equal(o.error.httpStatus, 409);
+  });
+
+  it('refuses a release that names another site or partition, naming the field', () => {
+    const h = new Harness();
+    h.run([alloc(1)]);
+    const bySite = h.run([release(1, { siteId: 'site-2', partitionId: 'partition-a' })]).outcomes[0];
+    assert.ok(bySite && !bySite.ok && bySite.error instanceof HolderMismatchError);
+    assert.equal(bySite.error.field, 'siteId');
+    const byPartition = h.run([release(1, { siteId: 'site-1', partitionId: 'partition-b' })]).outcomes[0];
+    assert.ok(byPartition && !byPartition.ok && byPartition.error instanceof HolderMismatchError);
+    assert.equal(byPartition.error.field, 'partitionId');
+    assert.equal(h.state.openGaps.length, 0, 'refused releases change nothing');
+    assert.equal(h.state.eventSeq, 1);
+  });
+
+  it('a refusal inside a batch does not disturb the other ops', () => {
+    const h = new Harness();
+    const plan = h.run([alloc(1), release(99), alloc(1)]);
+    assert.deepEqual(numbersOf(plan, 0), [1]);
+    assert.equal(plan.outcomes[1]?.ok, false);
+    assert.deepEqual(numbersOf(plan, 2), [2]);
+  });
+});
+
+describe('planner: simulated toggle', () => {
+  it('refuses simulated requests while switched off and audits the toggle', () => {
+    const h = new Harness();
+    const off = h.run([alloc(1, A, 'simulated')], false).outcomes[0];
+    assert.ok(off && !off.ok && off.error instanceof InvoiceTypeDisabledError);
+    assert.equal(off.error.field, 'invoiceType');
+    const plan = h.run([{ kind: 'setting', key: 'simulatedEnabled', value: false, reason: 'test' }, alloc(1, A, 'simulated')]);
+    assert.equal(plan.settings.simulatedEnabled, false);
+    assert.equal(plan.outcomes[1]?.ok, false, 'a toggle applies to the requests after it in the same batch');
+    assert.equal(plan.commit?.events[0]?.type, 'setting');
+    assert.equal(h.verify().valid, true);
+  });
+});
