@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { SequenceService } from '../service/sequence-service.js';
 import { installErrorHandling } from './error-handler.js';
@@ -21,7 +21,7 @@ export interface HttpOptions {
 export function buildServer(service: SequenceService, o: HttpOptions): FastifyInstance {
   const app: FastifyInstance = Fastify({
     loggerInstance: o.logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: o.bodyLimit,
     // Keep-alive connections from load balancers and bill-run clients stay open between batches.
     keepAliveTimeout: 65_000,

@@ -1,0 +1,210 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ChainVerifier } from '../../src/domain/chain-verifier.js';
+import { planBatch, type CommitPlan } from '../../src/domain/planner.js';
+import type { NumberRecord, Op, SeriesState } from '../../src/domain/types.js';
+import type { SequenceStore } from '../../src/storage/sequence-store.js';
+
+/** How the contract suite gets a backend: a fresh empty store, and the same data reopened. */
+export interface StoreFactory {
+  /** A new store over fresh, empty storage. */
+  open(): Promise<SequenceStore>;
+  /** Closes `store` and opens the same storage again (durability across restarts). */
+  reopen(store: SequenceStore): Promise<SequenceStore>;
+  cleanup(): Promise<void>;
+}
+
+const A = { siteId: 'site-1', partitionId: 'partition-a' } as const;
+const B = { siteId: 'site-2', partitionId: 'partition-b' } as const;
+let batchNo = 0;
+
+/** Plans `ops` on `state` (looking up release numbers in the store) and commits it. */
+async function apply(store: SequenceStore, state: SeriesState, ops: Op[], batchId = `contract-${++batchNo}`) {
+  const numbers = ops.flatMap((o) => (o.kind === 'release' && o.sequenceNumber <= state.hwm ? [o.sequenceNumber] : []));
+  const records = await store.lookupNumbers(state.series, numbers);
+  const plan = planBatch(state, ops, records, {
+    batchId,
+    node: 'contract',
+    now: Date.now(),
+    gapPolicy: 'lowest-first',
+    settings: { simulatedEnabled: true },
+  });
+  assert.ok(plan.commit, 'the ops should change something');
+  const result = await store.commit(plan.commit);
+  assert.equal(result.status, 'committed');
+  const next: SeriesState = { ...plan.commit.next, version: result.status === 'committed' ? result.version : '' };
+  return { plan, commit: plan.commit as CommitPlan, state: next };
+}
+
+const alloc = (count: number, holder: { siteId: string; partitionId: string } = A): Op => ({
+  kind: 'allocate',
+  ...holder,
+  invoiceType: 'on-cycle',
+  count,
+});
+
+async function verify(store: SequenceStore, series: string) {
+  const state = await store.loadSeries(series, 1);
+  const v = new ChainVerifier(series, state.start);
+  for (const e of await store.readEvents(series, 0, 1_000_000)) v.push(e);
+  return v.finish(state);
+}
+
+/**
+ * The behaviour every {@link SequenceStore} must show. Each backend's test file calls this with
+ * its factory, so SQLite and etcd are held to exactly the same contract.
+ */
+export function sequenceStoreContract(name: string, factory: () => StoreFactory): void {
+  describe(`SequenceStore contract: ${name}`, () => {
+    let f: StoreFactory;
+    let store: SequenceStore;
+
+    before(async () => {
+      f = factory();
+      store = await f.open();
+    });
+    after(async () => {
+      await store.close();
+      await f.cleanup();
+    });
+
+    it('creates an empty series at its start number, once', async () => {
+      const s = await store.loadSeries('c-empty', 100);
+      assert.equal(s.start, 100);
+      assert.equal(s.hwm, 99);
+      assert.equal(s.eventSeq, 0);
+      assert.deepEqual(s.openGaps, []);
+      const again = await store.loadSeries('c-empty', 5);
+      assert.equal(again.start, 100, 'an existing series keeps its start');
+      assert.ok((await store.listSeries()).includes('c-empty'));
+    });
+
+    it('commits a plan atomically and loads back exactly the planned state', async () => {
+      const s0 = await store.loadSeries('c-commit', 1);
+      const { state } = await apply(store, s0, [alloc(3), alloc(2, B)]);
+      const loaded = await store.loadSeries('c-commit', 1);
+      assert.equal(loaded.hwm, 5);
+      assert.equal(loaded.version, state.version);
+      assert.notEqual(loaded.version, s0.version);
+      assert.equal(loaded.eventSeq, 2);
+      assert.equal(loaded.lastHash, state.lastHash);
+      assert.deepEqual(loaded.counters, { issued: 5, refilled: 0, released: 0, voided: 0 });
+      assert.equal((await verify(store, 'c-commit')).valid, true);
+    });
+
+    it('refuses a plan made on an old version and writes nothing of it', async () => {
+      const s0 = await store.loadSeries('c-conflict', 1);
+      await apply(store, s0, [alloc(1)]);
+      const stale = planBatch(s0, [alloc(1)], new Map(), {
+        batchId: 'c-conflict-stale',
+        node: 'contract',
+        now: Date.now(),
+        gapPolicy: 'lowest-first',
+        settings: { simulatedEnabled: true },
+      }).commit;
+      assert.ok(stale);
+      const result = await store.commit(stale);
+      assert.equal(result.status, 'conflict');
+      assert.equal(result.status === 'conflict' ? result.state.hwm : -1, 1);
+      const events = await store.readEvents('c-conflict', 0, 100);
+      assert.equal(events.length, 1, 'the stale plan left no event');
+    });
+
+    it('treats a re-applied batch id as already committed (idempotent)', async () => {
+      const s0 = await store.loadSeries('c-idem', 1);
+      const { commit } = await apply(store, s0, [alloc(2)], 'c-idem-batch');
+      const again = await store.commit(commit);
+      assert.equal(again.status, 'committed');
+      const loaded = await store.loadSeries('c-idem', 1);
+      assert.equal(loaded.hwm, 2);
+      assert.equal((await store.readEvents('c-idem', 0, 100)).length, 1);
+      const totals = await store.totals('c-idem');
+      assert.equal(totals[0]?.issued, 2, 'totals were not added twice');
+    });
+
+    it('looks up holders of counter numbers, and released, refilled and void numbers', async () => {
+      let { state } = await apply(store, await store.loadSeries('c-lookup', 1), [alloc(5), alloc(5, B)]);
+      const found = await store.lookupNumbers('c-lookup', [1, 5, 6, 10, 11]);
+      assert.deepEqual(pick(found.get(1)), ['issued', 'site-1', 'partition-a']);
+      assert.deepEqual(pick(found.get(5)), ['issued', 'site-1', 'partition-a']);
+      assert.deepEqual(pick(found.get(6)), ['issued', 'site-2', 'partition-b']);
+      assert.deepEqual(pick(found.get(10)), ['issued', 'site-2', 'partition-b']);
+      assert.equal(found.has(11), false, 'a number above the HWM was never issued');
+
+      ({ state } = await apply(store, state, [{ kind: 'release', sequenceNumber: 3, ...A, reason: 'r1' }]));
+      let after = await store.lookupNumbers('c-lookup', [3]);
+      assert.deepEqual(pick(after.get(3)), ['open', 'site-1', 'partition-a']);
+      assert.equal(after.get(3)?.reason, 'r1');
+      assert.deepEqual((await store.loadSeries('c-lookup', 1)).openGaps.map((g) => g.number), [3]);
+
+      ({ state } = await apply(store, state, [alloc(1, B)]));
+      after = await store.lookupNumbers('c-lookup', [3]);
+      assert.deepEqual(pick(after.get(3)), ['refilled', 'site-2', 'partition-b']);
+      assert.deepEqual((await store.loadSeries('c-lookup', 1)).openGaps, []);
+      assert.equal((await verify(store, 'c-lookup')).valid, true);
+    });
+
+    it('lists open, void and refilled numbers and keeps totals per site, partition and type', async () => {
+      let { state } = await apply(store, await store.loadSeries('c-list', 1), [alloc(4)]);
+      ({ state } = await apply(store, state, [
+        { kind: 'release', sequenceNumber: 2, ...A, reason: 'x' },
+        { kind: 'release', sequenceNumber: 4, ...A, reason: 'y' },
+      ]));
+      ({ state } = await apply(store, state, [alloc(1, B)]));
+      const open = await store.listNumbers({ series: 'c-list', statuses: ['open'], limit: 10 });
+      assert.deepEqual(open.map((r) => r.number), [4]);
+      const refilled = await store.listNumbers({ series: 'c-list', statuses: ['refilled'], limit: 10 });
+      assert.deepEqual(refilled.map((r) => r.number), [2]);
+      const both = await store.listNumbers({ series: 'c-list', statuses: ['open', 'refilled'], limit: 1 });
+      assert.equal(both.length, 1, 'the limit applies');
+      const totals = await store.totals('c-list');
+      const a = totals.find((t) => t.siteId === 'site-1');
+      const b = totals.find((t) => t.siteId === 'site-2');
+      assert.deepEqual([a?.issued, a?.released, a?.refilled], [4, 2, 0]);
+      assert.deepEqual([b?.issued, b?.released, b?.refilled], [1, 0, 1]);
+      assert.equal(state.counters.refilled, 1);
+    });
+
+    it('reads events in pages and filters them by number, holder, type and cursor', async () => {
+      let { state } = await apply(store, await store.loadSeries('c-events', 1), [alloc(10), alloc(1, B), alloc(1)]);
+      ({ state } = await apply(store, state, [{ kind: 'release', sequenceNumber: 5, ...A, reason: 'z' }]));
+      const page1 = await store.readEvents('c-events', 0, 2);
+      const page2 = await store.readEvents('c-events', page1[1]?.seq ?? 0, 10);
+      assert.deepEqual([...page1, ...page2].map((e) => e.seq), [1, 2, 3, 4]);
+
+      const q = { series: 'c-events', order: 'desc' as const, limit: 50 };
+      assert.deepEqual((await store.queryEvents({ ...q, number: 5 })).map((e) => e.type), ['release', 'issue']);
+      assert.deepEqual((await store.queryEvents({ ...q, siteId: 'site-2' })).map((e) => e.seq), [2]);
+      assert.deepEqual((await store.queryEvents({ ...q, type: 'release' })).map((e) => e.seq), [4]);
+      assert.deepEqual((await store.queryEvents({ ...q, cursor: 3 })).map((e) => e.seq), [2, 1]);
+      assert.deepEqual((await store.queryEvents({ ...q, order: 'asc', cursor: 2, limit: 1 })).map((e) => e.seq), [3]);
+      assert.equal((await store.queryEvents({ ...q, from: Date.now() + 60_000 })).length, 0);
+      assert.equal(state.eventSeq, 4);
+    });
+
+    it('persists settings changed by a commit', async () => {
+      const s0 = await store.loadSeries('c-settings', 1);
+      await apply(store, s0, [{ kind: 'setting', key: 'simulatedEnabled', value: false, reason: 'contract' }]);
+      assert.equal((await store.loadSettings()).simulatedEnabled, false);
+    });
+
+    it('keeps every commit across a close and reopen', async () => {
+      const { state } = await apply(store, await store.loadSeries('c-durable', 1), [alloc(7)]);
+      store = await f.reopen(store);
+      const loaded = await store.loadSeries('c-durable', 1);
+      assert.equal(loaded.hwm, 7);
+      assert.equal(loaded.lastHash, state.lastHash);
+      assert.equal((await verify(store, 'c-durable')).valid, true);
+    });
+
+    it('reports itself healthy', async () => {
+      const h = await store.health();
+      assert.equal(h.healthy, true);
+      assert.equal(h.kind, store.kind);
+    });
+  });
+}
+
+function pick(r: NumberRecord | undefined): [string, string, string] | undefined {
+  return r ? [r.status, r.siteId, r.partitionId] : undefined;
+}
