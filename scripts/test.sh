@@ -18,4 +18,4 @@ npx --no-install tsc -p tsconfig.build.json
 echo "== tests"
 export NO_COLOR=1
 mapfile -t files < <(find test -name '*.test.ts' | sort)
-node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+node --import tsx --test --test-concurrency=1 --test-reporter=tap "${files[@]}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { startSeqd } from './app.js';
-import { loadConfig } from './config/config-loader.js';
+import { dataDirOf, loadConfig, logFileOf } from './config/config-loader.js';
 import { ConfigError } from './domain/errors/index.js';
 
 const program = new Command()
@@ -31,8 +31,11 @@ program
       const seqd = await startSeqd(config);
       seqd.logger.info(
         { profile, sources, storage: config.sequence.storage, node: seqd.service.node },
-        `seqd listening on ${seqd.url} (dashboard ${seqd.url}/dashboard, API ${seqd.url}/api/v1/sequence/stats)`,
+        `seqd listening on ${seqd.url} (profile ${profile ?? 'none'}, ${config.sequence.storage} store in ${dataDirOf(config)})`,
       );
+      seqd.logger.info(`dashboard: ${seqd.url}/dashboard`);
+      seqd.logger.info(`API:       ${seqd.url}/api/v1/sequence/stats`);
+      seqd.logger.info(`log file:  ${logFileOf(config)}`);
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;

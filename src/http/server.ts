@@ -27,6 +27,8 @@ export function buildServer(service: SequenceService, o: HttpOptions): FastifyIn
     keepAliveTimeout: 65_000,
   });
   app.setValidatorCompiler(validatorCompiler);
+  // Only JSON bodies: a text/plain body would otherwise reach the handlers as a string.
+  app.removeContentTypeParser('text/plain');
   installErrorHandling(app);
   const schemas = buildSchemas(service.siteConfig, service.maxCount);
   sequenceRoutes(app, service, schemas, o.gapReportLimit);

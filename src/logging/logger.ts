@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pino, { type Logger } from 'pino';
+import { humanConsole } from './console-format.js';
 
 export interface LoggerOptions {
   readonly level: string;
@@ -9,10 +10,10 @@ export interface LoggerOptions {
   readonly console: boolean;
 }
 
-/** One logger for the process: JSON lines to the console and to the log file. */
+/** One logger for the process: readable lines on the console, JSON lines in the log file. */
 export function createLogger(o: LoggerOptions): Logger {
   const streams: pino.StreamEntry[] = [];
-  if (o.console) streams.push({ level: o.level as pino.Level, stream: process.stdout });
+  if (o.console) streams.push({ level: o.level as pino.Level, stream: humanConsole() });
   if (o.file) {
     mkdirSync(dirname(o.file), { recursive: true });
     streams.push({ level: o.level as pino.Level, stream: pino.destination({ dest: o.file, sync: false, mkdir: true }) });

@@ -26,7 +26,7 @@ interface Gaps {
   openGaps: number;
 }
 interface Audit {
-  events: { seq: number; event: string; first: number; last: number; siteId: string; hash: string; prevHash: string }[];
+  events: { seq: number; event: string; first: number; last: number; siteId: string; reason: string; hash: string; prevHash: string }[];
   nextCursor: number | null;
 }
 interface Verify {
@@ -202,7 +202,7 @@ describe('HTTP API on the embedded store', () => {
       assert.equal(on.body.simulatedEnabled, true);
       const ok = await http<Next>(B, 'GET', '/api/v1/sequence/next?siteId=site-1&partitionId=partition-a&invoiceType=simulated');
       assert.equal(ok.status, 200);
-      const audit = await http<Audit & { events: { reason: string }[] }>(B, 'GET', '/api/v1/audit?event=setting');
+      const audit = await http<Audit>(B, 'GET', '/api/v1/audit?event=setting');
       assert.deepEqual(audit.body.events.map((e) => e.reason), ['simulatedEnabled=true: changed through the API', 'simulatedEnabled=false: month-end']);
       assert.equal((await http<{ simulatedEnabled: boolean }>(B, 'GET', '/api/v1/settings')).body.simulatedEnabled, true);
     });
