@@ -10,3 +10,4 @@ export { PayloadTooLargeError } from './payload-too-large-error.js';
 export { UnsupportedMediaTypeError } from './unsupported-media-type-error.js';
 export { DemoUnavailableError } from './demo-unavailable-error.js';
 export { ConfigError } from './config-error.js';
+export { BatchTooLargeError } from './batch-too-large-error.js';

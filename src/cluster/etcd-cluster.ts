@@ -1,0 +1,315 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface EtcdClusterOptions {
+  /** Folder holding one data folder, pid file and log per member. */
+  readonly dataDir: string;
+  /** `etcd` binary: `ETCD_BIN`, else `etcd` from PATH. */
+  readonly binary?: string | undefined;
+  readonly members?: number;
+  readonly clientPortBase?: number;
+  readonly peerPortBase?: number;
+  readonly heartbeatMs?: number;
+  readonly electionMs?: number;
+  /** Restart members that died (checked every 500 ms). */
+  readonly supervise?: boolean;
+  /** Called with one line per notable change (member started, died, restarted). */
+  readonly onEvent?: (message: string) => void;
+}
+
+export interface EtcdMember {
+  readonly name: string;
+  readonly clientPort: number;
+  readonly peerPort: number;
+  readonly clientUrl: string;
+  readonly dataDir: string;
+  readonly pidFile: string;
+  readonly logFile: string;
+}
+
+/**
+ * A local etcd cluster of 3 (configurable) members on loopback that seqd starts and supervises
+ * (`sequence.etcd.embedded: true`). Members run detached with a pid file each, so they outlive a
+ * seqd instance killed with SIGKILL, and another instance on the same folder reuses and supervises
+ * them. A member already answering on its port is reused, never started twice.
+ */
+export class EtcdCluster {
+  readonly members: readonly EtcdMember[];
+  private readonly binary: string;
+  private readonly heartbeatMs: number;
+  private readonly electionMs: number;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly restarting = new Set<string>();
+  /** Members stopped on purpose (demo, tests): the supervisor leaves them down until `start`. */
+  private readonly held = new Set<string>();
+
+  constructor(private readonly o: EtcdClusterOptions) {
+    const dir = resolve(o.dataDir);
+    const n = o.members ?? 3;
+    const cBase = o.clientPortBase ?? 23790;
+    const pBase = o.peerPortBase ?? 23800;
+    this.binary = o.binary ?? process.env.ETCD_BIN ?? 'etcd';
+    this.heartbeatMs = o.heartbeatMs ?? 100;
+    this.electionMs = o.electionMs ?? 1000;
+    this.members = Array.from({ length: n }, (_, i) => {
+      const name = `m${i + 1}`;
+      return {
+        name,
+        clientPort: cBase + i,
+        peerPort: pBase + i,
+        clientUrl: `http://127.0.0.1:${cBase + i}`,
+        dataDir: join(dir, name),
+        pidFile: join(dir, `${name}.pid`),
+        logFile: join(dir, `${name}.log`),
+      };
+    });
+  }
+
+  get endpoints(): string[] {
+    return this.members.map((m) => m.clientUrl);
+  }
+
+  member(name: string): EtcdMember {
+    const m = this.members.find((x) => x.name === name);
+    if (!m) throw new Error(`no etcd member ${name}`);
+    return m;
+  }
+
+  /** Starts the members that are not running, waits until the cluster answers, then supervises. */
+  async start(timeoutMs = 30_000): Promise<void> {
+    mkdirSync(resolve(this.o.dataDir), { recursive: true });
+    this.held.clear();
+    await Promise.all(this.members.map((m) => this.ensureMember(m)));
+    await this.waitHealthy(timeoutMs);
+    if (this.o.supervise !== false && !this.timer) {
+      this.timer = setInterval(() => void this.superviseOnce(), 500);
+      this.timer.unref();
+    }
+  }
+
+  /** Stops supervising and stops every member (SIGTERM, then SIGKILL after 5 s). */
+  async stop(): Promise<void> {
+    this.stopSupervising();
+    await Promise.all(this.members.map((m) => this.stopMember(m.name)));
+  }
+
+  stopSupervising(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Sends a signal to a member (SIGKILL to crash it, SIGSTOP/SIGCONT to pause it). */
+  signal(name: string, signal: NodeJS.Signals): boolean {
+    const pid = this.pidOf(this.member(name));
+    if (pid === null) return false;
+    try {
+      process.kill(pid, signal);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Kills a member and keeps it down until {@link restartMember} (the supervisor leaves it alone). */
+  async killMember(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    this.held.add(name);
+    const m = this.member(name);
+    const pid = this.pidOf(m);
+    if (pid !== null) {
+      this.signal(name, signal);
+      await waitExit(pid, 10_000);
+    }
+  }
+
+  async stopMember(name: string): Promise<void> {
+    this.held.add(name);
+    const m = this.member(name);
+    const pid = this.pidOf(m);
+    if (pid === null) return;
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    if (!(await waitExit(pid, 5_000))) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await waitExit(pid, 5_000);
+    }
+    rmSync(m.pidFile, { force: true });
+  }
+
+  async restartMember(name: string): Promise<void> {
+    this.held.delete(name);
+    await this.ensureMember(this.member(name));
+  }
+
+  /** True when the member's process is alive (it may still be unable to serve, e.g. paused). */
+  isRunning(name: string): boolean {
+    return this.pidOf(this.member(name)) !== null;
+  }
+
+  pidOf(m: EtcdMember): number | null {
+    try {
+      const pid = Number(readFileSync(m.pidFile, 'utf8').trim());
+      if (!Number.isInteger(pid) || pid <= 0) return null;
+      process.kill(pid, 0);
+      return pid;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Waits until a majority of members answer `/health` with `true`. */
+  async waitHealthy(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const quorum = Math.floor(this.members.length / 2) + 1;
+    for (;;) {
+      const healthy = (await Promise.all(this.members.map((m) => memberHealthy(m.clientUrl)))).filter(Boolean).length;
+      if (healthy >= quorum) return;
+      if (Date.now() > deadline) {
+        throw new Error(`etcd cluster not healthy after ${timeoutMs} ms (${healthy}/${this.members.length} members); see ${this.members[0]?.logFile}`);
+      }
+      await sleep(200);
+    }
+  }
+
+  private async superviseOnce(): Promise<void> {
+    for (const m of this.members) {
+      if (this.held.has(m.name) || this.restarting.has(m.name) || this.pidOf(m) !== null) continue;
+      this.restarting.add(m.name);
+      try {
+        this.o.onEvent?.(`etcd member ${m.name} is down; restarting it`);
+        await this.ensureMember(m);
+      } catch (error) {
+        this.o.onEvent?.(`etcd member ${m.name} could not be restarted: ${String(error)}`);
+      } finally {
+        this.restarting.delete(m.name);
+      }
+    }
+  }
+
+  private async ensureMember(m: EtcdMember): Promise<void> {
+    if (this.pidOf(m) !== null) return;
+    // Another seqd may be starting the same member right now: one lock file decides.
+    const lock = `${m.pidFile}.lock`;
+    let fd: number;
+    try {
+      fd = openSync(lock, 'wx');
+    } catch {
+      if (staleLock(lock)) rmSync(lock, { force: true });
+      return;
+    }
+    try {
+      writeFileSync(fd, String(process.pid));
+      if (this.pidOf(m) !== null) return;
+      if (await memberHealthy(m.clientUrl)) return; // running without our pid file (started by hand)
+      const cluster = this.members.map((x) => `${x.name}=http://127.0.0.1:${x.peerPort}`).join(',');
+      const args = [
+        `--name=${m.name}`,
+        `--data-dir=${m.dataDir}`,
+        `--listen-client-urls=${m.clientUrl}`,
+        `--advertise-client-urls=${m.clientUrl}`,
+        `--listen-peer-urls=http://127.0.0.1:${m.peerPort}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${m.peerPort}`,
+        `--initial-cluster=${cluster}`,
+        '--initial-cluster-token=seqd-local',
+        `--initial-cluster-state=${existsSync(join(m.dataDir, 'member')) ? 'existing' : 'new'}`,
+        `--heartbeat-interval=${this.heartbeatMs}`,
+        `--election-timeout=${this.electionMs}`,
+        '--pre-vote=true',
+        '--auto-compaction-mode=periodic',
+        '--auto-compaction-retention=1m',
+        '--quota-backend-bytes=8589934592',
+        '--snapshot-count=20000',
+        '--logger=zap',
+        `--log-outputs=${m.logFile}`,
+      ];
+      const out = openSync(m.logFile, 'a');
+      const child = spawn(this.binary, args, { detached: true, stdio: ['ignore', out, out] });
+      closeSync(out);
+      const spawned = await new Promise<number>((resolvePid, reject) => {
+        child.once('error', (e) =>
+          reject(
+            (e as NodeJS.ErrnoException).code === 'ENOENT'
+              ? new Error(`etcd binary "${this.binary}" not found: install etcd (Debian: apt-get install etcd-server) or set ETCD_BIN`)
+              : e,
+          ),
+        );
+        child.once('spawn', () => resolvePid(child.pid ?? -1));
+      });
+      child.unref();
+      writeFileSync(m.pidFile, String(spawned));
+      this.o.onEvent?.(`etcd member ${m.name} started (pid ${spawned}, ${m.clientUrl})`);
+    } finally {
+      closeSync(fd);
+      rmSync(lock, { force: true });
+    }
+  }
+}
+
+/** True when the member answers its `/health` endpoint with health true. */
+export async function memberHealthy(clientUrl: string, timeoutMs = 1000): Promise<boolean> {
+  try {
+    const res = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(timeoutMs) });
+    const body = (await res.json()) as { health?: string | boolean };
+    return body.health === 'true' || body.health === true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return true;
+    }
+    await sleep(50);
+  }
+  return false;
+}
+
+function staleLock(lock: string): boolean {
+  try {
+    const pid = Number(readFileSync(lock, 'utf8').trim());
+    if (!pid) return true;
+    process.kill(pid, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** Pid files of seqd instances using a managed cluster folder (for "stop when the last one leaves"). */
+export function liveInstances(dataDir: string, exceptPid = process.pid): number[] {
+  const dir = join(resolve(dataDir), 'instances');
+  if (!existsSync(dir)) return [];
+  const alive: number[] = [];
+  for (const f of readdirSync(dir)) {
+    const pid = Number(f.replace(/\.pid$/, ''));
+    if (!pid || pid === exceptPid) continue;
+    try {
+      process.kill(pid, 0);
+      alive.push(pid);
+    } catch {
+      rmSync(join(dir, f), { force: true });
+    }
+  }
+  return alive;
+}
+
+export function registerInstance(dataDir: string): () => void {
+  const dir = join(resolve(dataDir), 'instances');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${process.pid}.pid`);
+  writeFileSync(file, String(process.pid));
+  return () => rmSync(file, { force: true });
+}

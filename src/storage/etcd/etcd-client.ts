@@ -1,0 +1,171 @@
+import { readFileSync } from 'node:fs';
+import { circuitBreaker, ConsecutiveBreaker, handleWhen, noop } from 'cockatiel';
+import {
+  Etcd3,
+  GRPCCancelledError,
+  GRPCDeadlineExceededError,
+  GRPCInternalError,
+  GRPCUnavailableError,
+  GRPCUnknownError,
+  type IOptions,
+} from 'etcd3';
+
+/** The part of an etcd key-value pair seqd reads. Revisions stay strings (they exceed 2^53 in theory). */
+export interface Kv {
+  readonly key: Buffer;
+  readonly value: Buffer;
+  readonly create_revision: string;
+  readonly mod_revision: string;
+}
+
+export interface RangeReq {
+  readonly key: Buffer;
+  readonly range_end?: Buffer;
+  readonly limit?: number;
+  readonly sort_order?: 'None' | 'Ascend' | 'Descend';
+  readonly sort_target?: 'Key' | 'Mod';
+  readonly keys_only?: boolean;
+}
+
+export interface RangeRes {
+  readonly kvs: Kv[];
+  readonly more: boolean;
+  readonly header: { readonly revision: string };
+}
+
+export interface Compare {
+  readonly key: Buffer;
+  readonly target: 'Mod' | 'Create' | 'Version';
+  readonly result: 'Equal' | 'NotEqual' | 'Greater' | 'Less';
+  readonly mod_revision?: string;
+  readonly create_revision?: string;
+  readonly version?: string;
+}
+
+export type RequestOp =
+  | { readonly request_put: { readonly key: Buffer; readonly value: Buffer } }
+  | { readonly request_delete_range: { readonly key: Buffer } }
+  | { readonly request_range: RangeReq };
+
+export interface TxnReq {
+  readonly compare: Compare[];
+  readonly success: RequestOp[];
+  readonly failure: RequestOp[];
+}
+
+export interface TxnRes {
+  readonly succeeded: boolean;
+  readonly header: { readonly revision: string };
+  readonly responses: { readonly response_range?: RangeRes }[];
+}
+
+export interface MemberStatus {
+  readonly endpoint: string;
+  readonly reachable: boolean;
+  readonly memberId?: string;
+  readonly leaderId?: string;
+  readonly isLeader?: boolean;
+  readonly raftTerm?: string;
+  readonly raftIndex?: string;
+  readonly dbSizeBytes?: number;
+  readonly version?: string;
+  readonly error?: string;
+}
+
+/** The calls of the etcd3 client seqd uses, so the rest of the code never sees the full client. */
+export interface EtcdKvClient {
+  txn(req: TxnReq): Promise<TxnRes>;
+  range(req: RangeReq): Promise<RangeRes>;
+  /** Status of every endpoint, each asked directly (display only). */
+  memberStatus(): Promise<MemberStatus[]>;
+  close(): void;
+}
+
+export interface EtcdConnectionOptions {
+  readonly endpoints: readonly string[];
+  /** Deadline of every single call; a call past it fails and is retried by seqd's own policy. */
+  readonly requestTimeoutMs: number;
+  readonly username?: string | undefined;
+  readonly password?: string | undefined;
+  /** File paths of the CA and client certificate/key for TLS. */
+  readonly tls?: { readonly ca?: string | undefined; readonly cert?: string | undefined; readonly key?: string | undefined } | undefined;
+}
+
+/** Errors after which a call may have reached etcd or may succeed on another member. */
+export function isTransientEtcdError(error: unknown): boolean {
+  return (
+    error instanceof GRPCUnavailableError ||
+    error instanceof GRPCDeadlineExceededError ||
+    error instanceof GRPCInternalError ||
+    error instanceof GRPCUnknownError ||
+    error instanceof GRPCCancelledError
+  );
+}
+
+function clientOptions(o: EtcdConnectionOptions, hosts: string[]): IOptions {
+  const options: IOptions = {
+    hosts,
+    // The client's default re-sends transactions by itself (3 attempts) and parks a member for
+    // 5 s after 3 failures. seqd resolves every failed commit itself (re-sending the same
+    // compare-and-swap), so: no global retries, and a breaker that lets a member back in 200 ms.
+    faultHandling: {
+      global: noop,
+      host: () =>
+        circuitBreaker(handleWhen(isTransientEtcdError), { halfOpenAfter: 200, breaker: new ConsecutiveBreaker(5) }),
+    },
+    defaultCallOptions: () => ({ deadline: Date.now() + o.requestTimeoutMs }),
+    grpcOptions: {
+      'grpc.keepalive_time_ms': 2000,
+      'grpc.keepalive_timeout_ms': 1000,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 1000,
+    },
+  };
+  if (o.username !== undefined && o.password !== undefined) {
+    options.auth = { username: o.username, password: o.password };
+  }
+  if (o.tls?.ca) {
+    options.credentials = {
+      rootCertificate: readFileSync(o.tls.ca),
+      ...(o.tls.key ? { privateKey: readFileSync(o.tls.key) } : {}),
+      ...(o.tls.cert ? { certChain: readFileSync(o.tls.cert) } : {}),
+    };
+  }
+  return options;
+}
+
+export function connectEtcd(o: EtcdConnectionOptions): EtcdKvClient {
+  const hosts = o.endpoints.map((e) => e.replace(/^https?:\/\//, ''));
+  const client = new Etcd3(clientOptions(o, hosts));
+  const perMember = hosts.map((h) => ({ endpoint: h, client: new Etcd3({ ...clientOptions(o, [h]), faultHandling: { global: noop, host: () => noop } }) }));
+  return {
+    txn: (req) => client.kv.txn(req as never) as unknown as Promise<TxnRes>,
+    range: (req) => client.kv.range(req as never) as unknown as Promise<RangeRes>,
+    memberStatus: () =>
+      Promise.all(
+        perMember.map(async ({ endpoint, client: c }): Promise<MemberStatus> => {
+          try {
+            const s = await c.maintenance.status();
+            return {
+              endpoint,
+              reachable: true,
+              memberId: s.header.member_id,
+              leaderId: s.leader,
+              isLeader: s.leader === s.header.member_id,
+              raftTerm: s.raftTerm,
+              raftIndex: s.raftIndex,
+              dbSizeBytes: Number(s.dbSize),
+              version: s.version,
+            };
+          } catch (error) {
+            return { endpoint, reachable: false, error: (error as Error).message };
+          }
+        }),
+      ),
+    close: () => {
+      client.close();
+      for (const m of perMember) m.client.close();
+    },
+  };
+}

@@ -1,0 +1,196 @@
+import type {
+  AuditEvent,
+  AuditEventType,
+  InvoiceType,
+  NumberRecord,
+  NumberStatus,
+  OpenGap,
+  SeriesCounters,
+} from '../../domain/types.js';
+import type { TotalsRow } from '../sequence-store.js';
+
+/**
+ * Key layout and value encoding of the etcd store. Values are compact JSON arrays: the audit trail
+ * is the bulk of the data, and etcd's quota counts every byte.
+ *
+ *   seqd/settings                    settings object
+ *   seqd/state/<series>              series state: HWM, last event, counters, totals
+ *   seqd/audit/<series>/<seq>        one record per committed batch (its events)
+ *   seqd/issue/<series>/<hwm>        batch that moved the counter to <hwm> → its first seq
+ *   seqd/gaps/<series>/<chunk>       open gaps of numbers chunk*1000 … chunk*1000+999
+ *   seqd/nums/<series>/<chunk>       void and refilled numbers of that chunk
+ */
+export const CHUNK = 1000;
+const enc = (s: string) => Buffer.from(s);
+const pad = (n: number, width: number) => String(n).padStart(width, '0');
+
+export const keys = {
+  settings: enc('seqd/settings'),
+  statePrefix: enc('seqd/state/'),
+  state: (series: string) => enc(`seqd/state/${series}`),
+  auditPrefix: (series: string) => enc(`seqd/audit/${series}/`),
+  audit: (series: string, firstSeq: number) => enc(`seqd/audit/${series}/${pad(firstSeq, 15)}`),
+  issuePrefix: (series: string) => enc(`seqd/issue/${series}/`),
+  issue: (series: string, hwm: number) => enc(`seqd/issue/${series}/${pad(hwm, 16)}`),
+  gapsPrefix: (series: string) => enc(`seqd/gaps/${series}/`),
+  gaps: (series: string, chunk: number) => enc(`seqd/gaps/${series}/${pad(chunk, 13)}`),
+  numsPrefix: (series: string) => enc(`seqd/nums/${series}/`),
+  nums: (series: string, chunk: number) => enc(`seqd/nums/${series}/${pad(chunk, 13)}`),
+};
+
+/** The end of a prefix range: the prefix with its last byte incremented. */
+export function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    const b = end[i] ?? 0;
+    if (b < 0xff) {
+      end[i] = b + 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+export const chunkOf = (n: number) => Math.floor(n / CHUNK);
+
+export interface StoredState {
+  start: number;
+  hwm: number;
+  seq: number;
+  hash: string;
+  counters: SeriesCounters;
+  totals: TotalsRow[];
+}
+
+export function encodeState(s: StoredState): Buffer {
+  return enc(
+    JSON.stringify([
+      1,
+      s.start,
+      s.hwm,
+      s.seq,
+      s.hash,
+      [s.counters.issued, s.counters.refilled, s.counters.released, s.counters.voided],
+      s.totals.map((t) => [t.siteId, t.partitionId, t.invoiceType, t.issued, t.refilled, t.released]),
+    ]),
+  );
+}
+
+export function decodeState(b: Buffer): StoredState {
+  const [, start, hwm, seq, hash, c, totals] = JSON.parse(b.toString()) as [
+    number,
+    number,
+    number,
+    number,
+    string,
+    [number, number, number, number],
+    [string, string, InvoiceType, number, number, number][],
+  ];
+  return {
+    start,
+    hwm,
+    seq,
+    hash,
+    counters: { issued: c[0], refilled: c[1], released: c[2], voided: c[3] },
+    totals: totals.map(([siteId, partitionId, invoiceType, issued, refilled, released]) => ({
+      siteId,
+      partitionId,
+      invoiceType,
+      issued,
+      refilled,
+      released,
+    })),
+  };
+}
+
+type EventRow = [number, AuditEventType, number | null, number | null, string | null, string | null, InvoiceType | null, string | null, string | null, string];
+
+/**
+ * One batch's events. Batch-wide fields (batch id, time, node) are stored once; each event keeps
+ * its own hash (base64, 43 characters) and gets its `prevHash` from the event before it.
+ */
+export function encodeAudit(events: readonly AuditEvent[]): Buffer {
+  const first = events[0];
+  if (!first) throw new Error('an audit record needs at least one event');
+  const rows: EventRow[] = events.map((e) => [
+    e.seq,
+    e.type,
+    e.first,
+    e.last,
+    e.siteId,
+    e.partitionId,
+    e.invoiceType,
+    e.reason,
+    e.requestId,
+    Buffer.from(e.hash, 'hex').toString('base64url'),
+  ]);
+  return enc(JSON.stringify({ b: first.batchId, t: first.ts, n: first.node, s: first.series, p: first.prevHash, e: rows }));
+}
+
+export interface DecodedAudit {
+  readonly batchId: string;
+  readonly events: AuditEvent[];
+}
+
+export function decodeAudit(b: Buffer): DecodedAudit {
+  const rec = JSON.parse(b.toString()) as { b: string; t: number; n: string; s: string; p: string; e: EventRow[] };
+  let prevHash = rec.p;
+  const events = rec.e.map(([seq, type, first, last, siteId, partitionId, invoiceType, reason, requestId, h]) => {
+    const hash = Buffer.from(h, 'base64url').toString('hex');
+    const e: AuditEvent = {
+      series: rec.s,
+      seq,
+      ts: rec.t,
+      type,
+      first,
+      last,
+      siteId,
+      partitionId,
+      invoiceType,
+      reason,
+      requestId,
+      batchId: rec.b,
+      node: rec.n,
+      prevHash,
+      hash,
+    };
+    prevHash = hash;
+    return e;
+  });
+  return { batchId: rec.b, events };
+}
+
+type GapRow = [number, string, string, string, InvoiceType, number];
+
+export function encodeGaps(gaps: readonly OpenGap[]): Buffer {
+  return enc(JSON.stringify(gaps.map((g): GapRow => [g.number, g.reason, g.siteId, g.partitionId, g.invoiceType, g.releasedAt])));
+}
+
+export function decodeGaps(b: Buffer): OpenGap[] {
+  return (JSON.parse(b.toString()) as GapRow[]).map(([number, reason, siteId, partitionId, invoiceType, releasedAt]) => ({
+    number,
+    reason,
+    siteId,
+    partitionId,
+    invoiceType,
+    releasedAt,
+  }));
+}
+
+type NumRow = [NumberStatus, string, string, InvoiceType, string | null, number];
+export type NumsChunk = Map<number, NumberRecord>;
+
+export function encodeNums(chunk: NumsChunk): Buffer {
+  const obj: Record<string, NumRow> = {};
+  for (const [n, r] of chunk) obj[n] = [r.status, r.siteId, r.partitionId, r.invoiceType, r.reason, r.changedAt];
+  return enc(JSON.stringify(obj));
+}
+
+export function decodeNums(b: Buffer): NumsChunk {
+  const out: NumsChunk = new Map();
+  for (const [k, [status, siteId, partitionId, invoiceType, reason, changedAt]] of Object.entries(JSON.parse(b.toString()) as Record<string, NumRow>)) {
+    const number = Number(k);
+    out.set(number, { number, status, siteId, partitionId, invoiceType, reason, changedAt });
+  }
+  return out;
+}

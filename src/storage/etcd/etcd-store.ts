@@ -1,0 +1,427 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GENESIS_HASH } from '../../domain/audit-chain.js';
+import { BatchTooLargeError, StoreUnavailableError } from '../../domain/errors/index.js';
+import type { CommitPlan } from '../../domain/planner.js';
+import type { AuditEvent, InvoiceType, NumberRecord, OpenGap, SeriesState, Settings } from '../../domain/types.js';
+import type {
+  AuditQuery,
+  CommitResult,
+  NumberQuery,
+  SequenceStore,
+  StoreHealth,
+  TotalsRow,
+} from '../sequence-store.js';
+import {
+  chunkOf,
+  decodeAudit,
+  decodeGaps,
+  decodeNums,
+  decodeState,
+  encodeAudit,
+  encodeGaps,
+  encodeNums,
+  encodeState,
+  keys,
+  prefixEnd,
+  type NumsChunk,
+  type StoredState,
+} from './etcd-codec.js';
+import {
+  connectEtcd,
+  isTransientEtcdError,
+  type EtcdConnectionOptions,
+  type EtcdKvClient,
+  type Kv,
+  type RangeReq,
+  type RequestOp,
+  type TxnReq,
+  type TxnRes,
+} from './etcd-client.js';
+
+export interface EtcdStoreOptions extends EtcdConnectionOptions {
+  /** How long one commit or read keeps retrying before answering 503 (fail closed). */
+  readonly retryBudgetMs?: number;
+}
+
+/** etcd's defaults: 128 operations and 1.5 MiB per request; keep a margin. */
+const MAX_TXN_OPS = 120;
+const MAX_TXN_BYTES = 1_400_000;
+const SCAN_PAGE = 200;
+const MAX_SCAN_EVENTS = 50_000;
+
+const afterKey = (k: Buffer) => Buffer.concat([k, Buffer.from([0])]);
+
+/**
+ * The HA store on an etcd v3 cluster.
+ *
+ * Safety: every batch is ONE transaction that compares the series state key's mod revision with
+ * the version the batch was planned on and requires the batch's audit key to be absent. Nothing
+ * else (no lock, lease or election) keeps numbers unique. When a commit fails in any way (timeout,
+ * leader change, lost connection) its outcome is unknown; the store re-sends the very same
+ * transaction, whose failure branch reads the audit key back: if it holds this batch's id the
+ * batch is committed, otherwise another writer won and the batch is re-planned. Only a definite
+ * answer leaves the store; after the retry budget it throws {@link StoreUnavailableError} (no
+ * quorum, no number).
+ */
+export class EtcdStore implements SequenceStore {
+  readonly kind = 'etcd' as const;
+  readonly limits = { maxOpsPerBatch: 500 };
+  private readonly client: EtcdKvClient;
+  private readonly budgetMs: number;
+  /** State (with totals) at the version last seen, to apply totals deltas without a read. */
+  private readonly cache = new Map<string, { version: string; state: StoredState }>();
+
+  constructor(private readonly o: EtcdStoreOptions) {
+    this.client = connectEtcd(o);
+    this.budgetMs = o.retryBudgetMs ?? 2500;
+  }
+
+  get endpoints(): readonly string[] {
+    return this.o.endpoints;
+  }
+
+  async loadSeries(series: string, start: number): Promise<SeriesState> {
+    const key = keys.state(series);
+    let snap = await this.readSeries(series);
+    if (!snap) {
+      const initial: StoredState = {
+        start,
+        hwm: start - 1,
+        seq: 0,
+        hash: GENESIS_HASH,
+        counters: { issued: 0, refilled: 0, released: 0, voided: 0 },
+        totals: [],
+      };
+      await this.retrying('create series', () =>
+        this.client.txn({
+          compare: [{ key, target: 'Create', result: 'Equal', create_revision: '0' }],
+          success: [{ request_put: { key, value: encodeState(initial) } }],
+          failure: [],
+        }),
+      );
+      snap = await this.readSeries(series);
+      if (!snap) throw new StoreUnavailableError(`series ${series} missing right after creation`);
+    }
+    this.cache.set(series, { version: snap.version, state: snap.state });
+    return toSeriesState(series, snap.state, snap.version, snap.gaps);
+  }
+
+  async lookupNumbers(series: string, numbers: readonly number[]): Promise<Map<number, NumberRecord>> {
+    const found = new Map<number, NumberRecord>();
+    if (numbers.length === 0) return found;
+    const chunks = [...new Set(numbers.map(chunkOf))];
+    const res = await this.readTxn('look up numbers', [
+      ...chunks.flatMap((c): RequestOp[] => [
+        { request_range: { key: keys.gaps(series, c) } },
+        { request_range: { key: keys.nums(series, c) } },
+      ]),
+    ]);
+    const gaps = new Map<number, OpenGap>();
+    const nums: NumsChunk = new Map();
+    chunks.forEach((_, i) => {
+      const g = res.responses[2 * i]?.response_range?.kvs[0];
+      const n = res.responses[2 * i + 1]?.response_range?.kvs[0];
+      if (g) for (const gap of decodeGaps(g.value)) gaps.set(gap.number, gap);
+      if (n) for (const [k, v] of decodeNums(n.value)) nums.set(k, v);
+    });
+    for (const n of numbers) {
+      const gap = gaps.get(n);
+      if (gap) {
+        found.set(n, { number: n, status: 'open', siteId: gap.siteId, partitionId: gap.partitionId, invoiceType: gap.invoiceType, reason: gap.reason, changedAt: gap.releasedAt });
+        continue;
+      }
+      const rec = nums.get(n);
+      if (rec) {
+        found.set(n, rec);
+        continue;
+      }
+      const issued = await this.counterHolder(series, n);
+      if (issued) found.set(n, issued);
+    }
+    return found;
+  }
+
+  async commit(plan: CommitPlan): Promise<CommitResult> {
+    const series = plan.series;
+    const firstEvent = plan.events[0];
+    if (!firstEvent) throw new Error('a commit plan without events');
+    let cached = this.cache.get(series);
+    if (!cached || cached.version !== plan.baseVersion) {
+      // Totals are applied as deltas to the state at the base version. If the state has moved,
+      // the transaction below fails its compare and its failure branch tells why (a re-applied
+      // batch of ours, or another writer), so the totals used then do not matter.
+      const snap = await this.readSeries(series);
+      if (!snap) return this.conflict(series, plan.next.start);
+      cached = { version: snap.version, state: snap.state };
+    }
+    const stored: StoredState = {
+      start: plan.next.start,
+      hwm: plan.next.hwm,
+      seq: plan.next.eventSeq,
+      hash: plan.next.lastHash,
+      counters: { ...plan.next.counters },
+      totals: addTotals(cached.state.totals, plan.totals),
+    };
+    const stateKey = keys.state(series);
+    const auditKey = keys.audit(series, firstEvent.seq);
+    const ops: RequestOp[] = [
+      { request_put: { key: stateKey, value: encodeState(stored) } },
+      { request_put: { key: auditKey, value: encodeAudit(plan.events) } },
+    ];
+    if (plan.next.hwm > cached.state.hwm) {
+      ops.push({ request_put: { key: keys.issue(series, plan.next.hwm), value: Buffer.from(String(firstEvent.seq)) } });
+    }
+    ops.push(...(await this.numberOps(plan)));
+    if (plan.settings) {
+      const current = await this.loadSettings();
+      ops.push({ request_put: { key: keys.settings, value: Buffer.from(JSON.stringify({ ...current, ...plan.settings })) } });
+    }
+    const bytes = ops.reduce((a, op) => a + ('request_put' in op ? op.request_put.key.length + op.request_put.value.length : 64), 0);
+    if (ops.length > MAX_TXN_OPS || bytes > MAX_TXN_BYTES) {
+      throw new BatchTooLargeError(`batch needs ${ops.length} operations and ${bytes} bytes, above etcd's per-transaction limits`);
+    }
+    const txn: TxnReq = {
+      compare: [
+        { key: stateKey, target: 'Mod', result: 'Equal', mod_revision: plan.baseVersion },
+        { key: auditKey, target: 'Create', result: 'Equal', create_revision: '0' },
+      ],
+      success: ops,
+      failure: [{ request_range: { key: auditKey } }, { request_range: { key: stateKey } }],
+    };
+    const res = await this.retrying('commit', () => this.client.txn(txn));
+    if (res.succeeded) {
+      this.cache.set(series, { version: res.header.revision, state: stored });
+      return { status: 'committed', version: res.header.revision };
+    }
+    // Either an earlier attempt of this very transaction committed, or another writer won.
+    const audit = res.responses[0]?.response_range?.kvs[0];
+    if (audit && decodeAudit(audit.value).batchId === plan.batchId) {
+      const state = res.responses[1]?.response_range?.kvs[0];
+      if (state?.mod_revision === audit.mod_revision) this.cache.set(series, { version: audit.mod_revision, state: stored });
+      return { status: 'committed', version: audit.mod_revision };
+    }
+    return this.conflict(series, plan.next.start);
+  }
+
+  async readEvents(series: string, afterSeq: number, limit: number): Promise<AuditEvent[]> {
+    const prefix = keys.auditPrefix(series);
+    const startKey = keys.audit(series, afterSeq + 1);
+    const before = await this.range({ key: prefix, range_end: afterKey(startKey), sort_order: 'Descend', sort_target: 'Key', limit: 1 });
+    const from = before.kvs[0]?.key ?? startKey;
+    const res = await this.range({ key: from, range_end: prefixEnd(prefix), sort_order: 'Ascend', sort_target: 'Key', limit: Math.min(limit, 1000) });
+    const out: AuditEvent[] = [];
+    for (const kv of res.kvs) {
+      for (const e of decodeAudit(kv.value).events) {
+        if (e.seq > afterSeq && out.length < limit) out.push(e);
+      }
+    }
+    return out;
+  }
+
+  async queryEvents(q: AuditQuery): Promise<AuditEvent[]> {
+    const prefix = keys.auditPrefix(q.series);
+    const desc = q.order === 'desc';
+    const out: AuditEvent[] = [];
+    let scanned = 0;
+    let lo: Buffer = prefix;
+    let hi: Buffer = prefixEnd(prefix);
+    if (q.cursor !== undefined) {
+      if (desc) hi = keys.audit(q.series, q.cursor);
+      else {
+        const containing = await this.range({ key: prefix, range_end: afterKey(keys.audit(q.series, q.cursor)), sort_order: 'Descend', sort_target: 'Key', limit: 1 });
+        lo = containing.kvs[0]?.key ?? prefix;
+      }
+    }
+    while (out.length < q.limit && scanned < MAX_SCAN_EVENTS) {
+      const page = await this.range({ key: lo, range_end: hi, sort_order: desc ? 'Descend' : 'Ascend', sort_target: 'Key', limit: SCAN_PAGE });
+      for (const kv of page.kvs) {
+        const events = decodeAudit(kv.value).events;
+        if (desc) events.reverse();
+        for (const e of events) {
+          scanned++;
+          if (out.length < q.limit && matches(e, q)) out.push(e);
+        }
+      }
+      const last = page.kvs[page.kvs.length - 1];
+      if (!page.more || !last) break;
+      if (desc) hi = last.key;
+      else lo = afterKey(last.key);
+    }
+    return out;
+  }
+
+  async listNumbers(q: NumberQuery): Promise<NumberRecord[]> {
+    const out: NumberRecord[] = [];
+    if (q.statuses.includes('open')) {
+      const res = await this.range({ key: keys.gapsPrefix(q.series), range_end: prefixEnd(keys.gapsPrefix(q.series)) });
+      for (const kv of res.kvs) {
+        for (const g of decodeGaps(kv.value)) {
+          out.push({ number: g.number, status: 'open', siteId: g.siteId, partitionId: g.partitionId, invoiceType: g.invoiceType, reason: g.reason, changedAt: g.releasedAt });
+        }
+      }
+    }
+    if (q.statuses.some((s) => s !== 'open')) {
+      const res = await this.range({ key: keys.numsPrefix(q.series), range_end: prefixEnd(keys.numsPrefix(q.series)) });
+      for (const kv of res.kvs) for (const r of decodeNums(kv.value).values()) if (q.statuses.includes(r.status as 'void')) out.push(r);
+    }
+    return out.sort((a, b) => a.number - b.number).slice(0, q.limit);
+  }
+
+  async totals(series: string): Promise<TotalsRow[]> {
+    const kv = await this.getOne(keys.state(series));
+    return kv ? decodeState(kv.value).totals : [];
+  }
+
+  async listSeries(): Promise<string[]> {
+    const res = await this.range({ key: keys.statePrefix, range_end: prefixEnd(keys.statePrefix), keys_only: true });
+    return res.kvs.map((kv) => kv.key.toString().slice(keys.statePrefix.length)).sort();
+  }
+
+  async loadSettings(): Promise<Partial<Settings>> {
+    const kv = await this.getOne(keys.settings);
+    if (!kv) return {};
+    const raw = JSON.parse(kv.value.toString()) as Partial<Settings>;
+    return typeof raw.simulatedEnabled === 'boolean' ? { simulatedEnabled: raw.simulatedEnabled } : {};
+  }
+
+  async health(): Promise<StoreHealth> {
+    const members = await this.client.memberStatus();
+    try {
+      await this.client.range({ key: keys.settings });
+      return { kind: this.kind, healthy: true, detail: { endpoints: this.o.endpoints, members } };
+    } catch (error) {
+      return { kind: this.kind, healthy: false, detail: { endpoints: this.o.endpoints, members, error: (error as Error).message } };
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+
+  private async conflict(series: string, start: number): Promise<CommitResult> {
+    this.cache.delete(series);
+    return { status: 'conflict', state: await this.loadSeries(series, start) };
+  }
+
+  /** Gap chunks (rewritten from the planned open gaps) and number chunks touched by the plan. */
+  private async numberOps(plan: CommitPlan): Promise<RequestOp[]> {
+    if (plan.numberChanges.length === 0) return [];
+    const series = plan.series;
+    const chunks = [...new Set(plan.numberChanges.map((c) => chunkOf(c.number)))];
+    const ops: RequestOp[] = [];
+    for (const c of chunks) {
+      const inChunk = plan.next.openGaps.filter((g) => chunkOf(g.number) === c);
+      const key = keys.gaps(series, c);
+      ops.push(inChunk.length ? { request_put: { key, value: encodeGaps(inChunk) } } : { request_delete_range: { key } });
+    }
+    // Number chunks are read-modify-write; the state compare of the commit guards the read.
+    const res = await this.readTxn('read number chunks', chunks.map((c) => ({ request_range: { key: keys.nums(series, c) } })));
+    chunks.forEach((c, i) => {
+      const kv = res.responses[i]?.response_range?.kvs[0];
+      const chunk = kv ? decodeNums(kv.value) : new Map<number, NumberRecord>();
+      for (const ch of plan.numberChanges) {
+        if (chunkOf(ch.number) !== c) continue;
+        if (ch.status === 'open') chunk.delete(ch.number);
+        else chunk.set(ch.number, { ...ch, changedAt: plan.committedAt });
+      }
+      const key = keys.nums(series, c);
+      ops.push(chunk.size ? { request_put: { key, value: encodeNums(chunk) } } : { request_delete_range: { key } });
+    });
+    return ops;
+  }
+
+  /** Holder of a number issued from the counter: the batch that moved the HWM past it. */
+  private async counterHolder(series: string, n: number): Promise<NumberRecord | null> {
+    const prefix = keys.issuePrefix(series);
+    const idx = await this.range({ key: keys.issue(series, n), range_end: prefixEnd(prefix), sort_order: 'Ascend', sort_target: 'Key', limit: 1 });
+    const kv = idx.kvs[0];
+    if (!kv) return null;
+    const audit = await this.getOne(keys.audit(series, Number(kv.value.toString())));
+    if (!audit) return null;
+    for (const e of decodeAudit(audit.value).events) {
+      if (e.type === 'issue' && e.first !== null && e.last !== null && e.first <= n && n <= e.last) {
+        return { number: n, status: 'issued', siteId: e.siteId ?? '', partitionId: e.partitionId ?? '', invoiceType: e.invoiceType as InvoiceType, reason: null, changedAt: e.ts };
+      }
+    }
+    return null;
+  }
+
+  /** State key and open gaps read at one revision. */
+  private async readSeries(series: string): Promise<{ version: string; state: StoredState; gaps: OpenGap[] } | null> {
+    const gp = keys.gapsPrefix(series);
+    const res = await this.readTxn('load series', [
+      { request_range: { key: keys.state(series) } },
+      { request_range: { key: gp, range_end: prefixEnd(gp), sort_order: 'Ascend', sort_target: 'Key' } },
+    ]);
+    const kv = res.responses[0]?.response_range?.kvs[0];
+    if (!kv) return null;
+    const gaps = (res.responses[1]?.response_range?.kvs ?? []).flatMap((g) => decodeGaps(g.value)).sort((a, b) => a.number - b.number);
+    return { version: kv.mod_revision, state: decodeState(kv.value), gaps };
+  }
+
+  private readTxn(what: string, ops: RequestOp[]): Promise<TxnRes> {
+    return this.retrying(what, () => this.client.txn({ compare: [], success: ops, failure: [] }));
+  }
+
+  private range(req: RangeReq) {
+    return this.retrying('read', () => this.client.range(req));
+  }
+
+  private async getOne(key: Buffer): Promise<Kv | undefined> {
+    return (await this.range({ key })).kvs[0];
+  }
+
+  /**
+   * Runs an idempotent call until it answers, within the retry budget: transient errors (leader
+   * change, timeout, member down) are retried with a short backoff, on whichever member the
+   * client picks next. Past the budget, or on any other error, the store is unavailable.
+   */
+  private async retrying<T>(what: string, call: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.budgetMs;
+    let delay = 20;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call();
+      } catch (error) {
+        if (!isTransientEtcdError(error) || Date.now() + delay > deadline) {
+          throw new StoreUnavailableError(`etcd: ${what} failed after ${attempt} attempt(s): ${(error as Error).message}`, { cause: error });
+        }
+        await sleep(delay);
+        delay = Math.min(200, delay * 2);
+      }
+    }
+  }
+}
+
+function toSeriesState(series: string, s: StoredState, version: string, openGaps: OpenGap[]): SeriesState {
+  return { series, start: s.start, hwm: s.hwm, version, eventSeq: s.seq, lastHash: s.hash, openGaps, counters: s.counters };
+}
+
+function addTotals(current: readonly TotalsRow[], deltas: CommitPlan['totals']): TotalsRow[] {
+  const out = current.map((t) => ({ ...t }));
+  for (const d of deltas) {
+    const t = out.find((x) => x.siteId === d.siteId && x.partitionId === d.partitionId && x.invoiceType === d.invoiceType);
+    if (t) {
+      t.issued += d.issued;
+      t.refilled += d.refilled;
+      t.released += d.released;
+    } else {
+      out.push({ siteId: d.siteId, partitionId: d.partitionId, invoiceType: d.invoiceType, issued: d.issued, refilled: d.refilled, released: d.released });
+    }
+  }
+  return out.sort((a, b) => `${a.siteId}/${a.partitionId}/${a.invoiceType}`.localeCompare(`${b.siteId}/${b.partitionId}/${b.invoiceType}`));
+}
+
+/** The audit filters, for a store that scans instead of querying an index. */
+export function matches(e: AuditEvent, q: AuditQuery): boolean {
+  if (q.cursor !== undefined && (q.order === 'desc' ? e.seq >= q.cursor : e.seq <= q.cursor)) return false;
+  if (q.number !== undefined && (e.first === null || e.last === null || q.number < e.first || q.number > e.last)) return false;
+  if (q.siteId !== undefined && e.siteId !== q.siteId) return false;
+  if (q.partitionId !== undefined && e.partitionId !== q.partitionId) return false;
+  if (q.invoiceType !== undefined && e.invoiceType !== q.invoiceType) return false;
+  if (q.type !== undefined && e.type !== q.type) return false;
+  if (q.from !== undefined && e.ts < q.from) return false;
+  if (q.to !== undefined && e.ts > q.to) return false;
+  return true;
+}
+

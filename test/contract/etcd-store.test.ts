@@ -1,0 +1,28 @@
+import { describe } from 'node:test';
+import { EtcdStore } from '../../src/storage/etcd/etcd-store.js';
+import { etcdMissing, startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
+import { sequenceStoreContract } from './sequence-store.contract.js';
+
+const missing = etcdMissing();
+if (missing) {
+  describe('SequenceStore contract: etcd', { skip: missing }, () => {});
+} else {
+  let tc: TestCluster | null = null;
+  sequenceStoreContract('etcd (3 members)', () => {
+    const open = async () => {
+      tc ??= await startTestCluster();
+      return new EtcdStore({ endpoints: tc.cluster.endpoints, requestTimeoutMs: 1000 });
+    };
+    return {
+      open,
+      reopen: async (store) => {
+        await store.close();
+        return open();
+      },
+      cleanup: async () => {
+        await tc?.dispose();
+        tc = null;
+      },
+    };
+  });
+}
