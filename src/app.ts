@@ -3,12 +3,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { dataDirOf, logFileOf } from './config/config-loader.js';
 import type { SeqdConfig } from './config/config-schema.js';
-import { ConfigError } from './domain/errors/index.js';
 import { buildServer } from './http/server.js';
 import { createLogger } from './logging/logger.js';
 import { SequenceService } from './service/sequence-service.js';
-import type { SequenceStore } from './storage/sequence-store.js';
-import { SqliteStore } from './storage/sqlite/sqlite-store.js';
+import { openStore, type OpenedStore } from './storage/open-store.js';
 
 export interface RunningSeqd {
   readonly app: FastifyInstance;
@@ -17,6 +15,8 @@ export interface RunningSeqd {
   /** Base URL, e.g. http://127.0.0.1:8080 */
   readonly url: string;
   readonly port: number;
+  /** The store and, on the managed etcd cluster, the cluster itself. */
+  readonly opened: OpenedStore;
   close(): Promise<void>;
 }
 
@@ -25,25 +25,18 @@ export interface StartOptions {
   readonly logger?: Logger;
 }
 
-function openStore(config: SeqdConfig): SequenceStore {
-  if (config.sequence.storage === 'etcd') {
-    throw new ConfigError('sequence.storage', 'the etcd store is not available in this build yet; use "sqlite"');
-  }
-  return new SqliteStore({ dataDir: dataDirOf(config) });
-}
-
 /** Opens the store, starts the service and listens. */
 export async function startSeqd(config: SeqdConfig, options: StartOptions = {}): Promise<RunningSeqd> {
   const logger =
     options.logger ??
     createLogger({ level: config.logging.level, file: logFileOf(config), console: config.logging.console });
-  const store = openStore(config);
+  const opened = await openStore(config, logger);
   const port = config.server.port;
   const core = config.sequence.core;
   let service: SequenceService;
   try {
     service = await SequenceService.start({
-      store,
+      store: opened.store,
       node: config.sequence['node-id'] ?? `${hostname()}:${port}`,
       start: core['global-counter-start'],
       gapRecoveryEnabled: core['gap-recovery-enabled'],
@@ -52,7 +45,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
       simulatedEnabled: config.sequence['invoice-types'].simulated.enabled,
     });
   } catch (error) {
-    await store.close();
+    await opened.close();
     throw error;
   }
   let shuttingDown = false;
@@ -62,6 +55,8 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
     gapReportLimit: core['gap-report-limit'],
     logger,
     isShuttingDown: () => shuttingDown,
+    clusterInfo: () => opened.clusterInfo(),
+    cluster: opened.cluster,
     demo: {
       enabled: demo.enabled,
       maxTotalRequests: demo['max-total-requests'],
@@ -73,18 +68,22 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
   const address = app.server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
   const host = config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+  opened.announce(service.node, url);
   let closing: Promise<void> | null = null;
   return {
     app,
     service,
     logger,
+    opened,
     port: boundPort,
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`,
+    url,
     close: () => {
       closing ??= (async () => {
         shuttingDown = true;
         await app.close();
         await service.close();
+        await opened.close();
       })();
       return closing;
     },

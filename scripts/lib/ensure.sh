@@ -42,3 +42,9 @@ apt_install() {
     return 1
   fi
 }
+
+# etcd for the HA mode and its tests (Debian's etcd-server: /usr/bin/etcd). ETCD_BIN overrides.
+ensure_etcd() {
+  if [ -n "${ETCD_BIN:-}" ] && [ -x "$ETCD_BIN" ]; then return 0; fi
+  apt_install etcd-server etcd
+}

@@ -42,8 +42,6 @@ export class EtcdCluster {
   private readonly electionMs: number;
   private timer: NodeJS.Timeout | null = null;
   private readonly restarting = new Set<string>();
-  /** Members stopped on purpose (demo, tests): the supervisor leaves them down until `start`. */
-  private readonly held = new Set<string>();
 
   constructor(private readonly o: EtcdClusterOptions) {
     const dir = resolve(o.dataDir);
@@ -80,7 +78,6 @@ export class EtcdCluster {
   /** Starts the members that are not running, waits until the cluster answers, then supervises. */
   async start(timeoutMs = 30_000): Promise<void> {
     mkdirSync(resolve(this.o.dataDir), { recursive: true });
-    this.held.clear();
     await Promise.all(this.members.map((m) => this.ensureMember(m)));
     await this.waitHealthy(timeoutMs);
     if (this.o.supervise !== false && !this.timer) {
@@ -112,9 +109,12 @@ export class EtcdCluster {
     }
   }
 
-  /** Kills a member and keeps it down until {@link restartMember} (the supervisor leaves it alone). */
-  async killMember(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    this.held.add(name);
+  /**
+   * Kills a member and keeps it down until {@link restartMember}: a hold file tells every
+   * supervisor on this folder (other seqd instances too) to leave it alone for `holdMs`.
+   */
+  async killMember(name: string, signal: NodeJS.Signals = 'SIGKILL', holdMs = 60_000): Promise<void> {
+    this.hold(name, holdMs);
     const m = this.member(name);
     const pid = this.pidOf(m);
     if (pid !== null) {
@@ -123,8 +123,8 @@ export class EtcdCluster {
     }
   }
 
-  async stopMember(name: string): Promise<void> {
-    this.held.add(name);
+  async stopMember(name: string, holdMs = 60_000): Promise<void> {
+    this.hold(name, holdMs);
     const m = this.member(name);
     const pid = this.pidOf(m);
     if (pid === null) return;
@@ -145,8 +145,24 @@ export class EtcdCluster {
   }
 
   async restartMember(name: string): Promise<void> {
-    this.held.delete(name);
+    rmSync(this.holdFile(name), { force: true });
     await this.ensureMember(this.member(name));
+  }
+
+  private holdFile(name: string): string {
+    return `${this.member(name).pidFile}.hold`;
+  }
+
+  private hold(name: string, ms: number): void {
+    writeFileSync(this.holdFile(name), String(Date.now() + ms));
+  }
+
+  private isHeld(name: string): boolean {
+    try {
+      return Number(readFileSync(this.holdFile(name), 'utf8')) > Date.now();
+    } catch {
+      return false;
+    }
   }
 
   /** True when the member's process is alive (it may still be unable to serve, e.g. paused). */
@@ -181,7 +197,7 @@ export class EtcdCluster {
 
   private async superviseOnce(): Promise<void> {
     for (const m of this.members) {
-      if (this.held.has(m.name) || this.restarting.has(m.name) || this.pidOf(m) !== null) continue;
+      if (this.isHeld(m.name) || this.restarting.has(m.name) || this.pidOf(m) !== null) continue;
       this.restarting.add(m.name);
       try {
         this.o.onEvent?.(`etcd member ${m.name} is down; restarting it`);

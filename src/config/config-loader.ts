@@ -32,7 +32,7 @@ export interface LoadedConfig {
 
 /**
  * Builds the configuration: `application.yml`, then `application-<profile>.yml`, then `--config`,
- * then env (`SEQ_PROFILE`, `SEQ_PORT`, `SEQ_DATA_DIR`), then flags. Throws {@link ConfigError}
+ * then env (`SEQ_PROFILE`, `SEQ_PORT`, `SEQ_DATA_DIR`, `SEQ_NODE_ID`), then flags. Throws {@link ConfigError}
  * naming the key and the problem when anything is invalid.
  */
 export function loadConfig(options: LoadOptions = {}): LoadedConfig {
@@ -63,6 +63,8 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   }
   const dataDir = options.dataDir ?? nonEmpty(env.SEQ_DATA_DIR);
   if (dataDir !== undefined) merged = overlay(merged, { sequence: { 'data-dir': dataDir } });
+  const nodeId = nonEmpty(env.SEQ_NODE_ID);
+  if (nodeId !== undefined) merged = overlay(merged, { sequence: { 'node-id': nodeId } });
   if (options.overrides) merged = overlay(merged, options.overrides);
 
   const parsed = configSchema.safeParse(merged);

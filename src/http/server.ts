@@ -1,6 +1,8 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { EtcdCluster } from '../cluster/etcd-cluster.js';
 import type { SequenceService } from '../service/sequence-service.js';
+import type { ClusterInfo } from '../storage/open-store.js';
 import { installErrorHandling } from './error-handler.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { demoRoutes, type DemoLimits } from './routes/demo-routes.js';
@@ -15,6 +17,10 @@ export interface HttpOptions {
   readonly demo: DemoLimits;
   readonly logger: Logger;
   readonly isShuttingDown: () => boolean;
+  /** HA cluster view for stats (null on the embedded store). */
+  readonly clusterInfo: () => Promise<ClusterInfo | null>;
+  /** The managed local etcd cluster, for the failover demo (null otherwise). */
+  readonly cluster: EtcdCluster | null;
 }
 
 /** The HTTP API. No per-request log line: logging on the hot path halves throughput. */
@@ -31,9 +37,9 @@ export function buildServer(service: SequenceService, o: HttpOptions): FastifyIn
   app.removeContentTypeParser('text/plain');
   installErrorHandling(app);
   const schemas = buildSchemas(service.siteConfig, service.maxCount);
-  sequenceRoutes(app, service, schemas, o.gapReportLimit);
+  sequenceRoutes(app, service, schemas, o.gapReportLimit, o.clusterInfo);
   auditRoutes(app, service, schemas);
-  demoRoutes(app, service, o.demo);
+  demoRoutes(app, service, o.demo, o.cluster, o.clusterInfo);
   healthRoutes(app, service, o.isShuttingDown);
   app.get('/', (_req, reply) => reply.redirect('/dashboard'));
   return app;

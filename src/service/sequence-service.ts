@@ -212,14 +212,10 @@ export class SequenceService {
     return expect(outcome, 'setting').settings;
   }
 
+  /** Current state of every series, read from the store (other instances may have moved it). */
   async seriesStates(): Promise<SeriesState[]> {
     const names = await this.o.store.listSeries();
-    const states: SeriesState[] = [];
-    for (const name of names) {
-      const w = this.worker(name);
-      states.push(w.current ?? (await w.load()));
-    }
-    return states;
+    return Promise.all(names.map((name) => this.o.store.loadSeries(name, this.o.start)));
   }
 
   async totals(series = DEFAULT_SERIES): Promise<TotalsRow[]> {
@@ -262,10 +258,9 @@ export class SequenceService {
     return this.o.store.health();
   }
 
-  /** Stops taking requests, answers the queued ones, closes the store. */
+  /** Stops taking requests and answers the queued ones (the store is closed by its owner). */
   async close(): Promise<void> {
     await Promise.all([...this.workers.values()].map((w) => w.drain()));
-    await this.o.store.close();
   }
 
   /** Refuses unknown sites and partitions, naming the allowed values. */

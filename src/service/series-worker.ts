@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { StoreUnavailableError } from '../domain/errors/index.js';
+import { BatchTooLargeError, SeqdError, StoreUnavailableError } from '../domain/errors/index.js';
 import { planBatch, type BatchPlan, type Outcome } from '../domain/planner.js';
 import type { GapPolicy, Op, SeriesState, Settings } from '../domain/types.js';
 import type { SequenceStore } from '../storage/sequence-store.js';
@@ -93,20 +93,30 @@ export class SeriesWorker {
     this.inFlight = true;
     const batch = this.queue.splice(0, this.o.store.limits.maxOpsPerBatch);
     try {
-      const { plan, committedAt } = await this.commitBatch(batch.map((p) => p.op));
-      const done = performance.now();
-      batch.forEach((p, i) => {
-        const outcome = plan.outcomes[i];
-        if (outcome) p.resolve({ outcome, committedAt, latencyMs: done - p.enqueuedAt });
-        else p.reject(new Error('planner returned fewer outcomes than ops'));
-      });
+      for (;;) {
+        try {
+          const { plan, committedAt } = await this.commitBatch(batch.map((p) => p.op));
+          const done = performance.now();
+          batch.forEach((p, i) => {
+            const outcome = plan.outcomes[i];
+            if (outcome) p.resolve({ outcome, committedAt, latencyMs: done - p.enqueuedAt });
+            else p.reject(new Error('planner returned fewer outcomes than ops'));
+          });
+          return;
+        } catch (error) {
+          if (error instanceof BatchTooLargeError && batch.length > 1) {
+            // Nothing was written: commit the first half now, the rest goes back to the queue front.
+            this.queue.unshift(...batch.splice(Math.ceil(batch.length / 2)));
+            continue;
+          }
+          throw error;
+        }
+      }
     } catch (error) {
       // The state may have moved (or not): reload before the next plan.
       this.state = null;
       const failure =
-        error instanceof StoreUnavailableError
-          ? error
-          : new StoreUnavailableError(`commit failed: ${String(error)}`, { cause: error });
+        error instanceof SeqdError ? error : new StoreUnavailableError(`commit failed: ${String(error)}`, { cause: error });
       for (const p of batch) p.reject(failure);
     } finally {
       this.inFlight = false;

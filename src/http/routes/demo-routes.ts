@@ -5,7 +5,10 @@ import { runConcurrentDemo } from '../../demos/concurrent-demo.js';
 import type { DemoReport } from '../../demos/demo-report.js';
 import { runGapsDemo } from '../../demos/gaps-demo.js';
 import { runLoadTestDemo } from '../../demos/load-test-demo.js';
+import type { EtcdCluster } from '../../cluster/etcd-cluster.js';
+import { runFailoverDemo } from '../../demos/failover-demo.js';
 import type { SequenceService } from '../../service/sequence-service.js';
+import type { ClusterInfo } from '../../storage/open-store.js';
 
 export interface DemoLimits {
   readonly enabled: boolean;
@@ -18,7 +21,13 @@ export interface DemoLimits {
  * The seed's demos. Parameters come in the query string (as in the seed's curl commands) and are
  * bounded; heavy demos (concurrent, load-test) run one at a time and log their progress.
  */
-export function demoRoutes(app: FastifyInstance, service: SequenceService, limits: DemoLimits): void {
+export function demoRoutes(
+  app: FastifyInstance,
+  service: SequenceService,
+  limits: DemoLimits,
+  cluster: EtcdCluster | null,
+  clusterInfo: () => Promise<ClusterInfo | null>,
+): void {
   let heavyRunning: string | null = null;
   const heavy = async (name: string, run: () => Promise<DemoReport>): Promise<DemoReport> => {
     if (heavyRunning) throw new DemoUnavailableError(`the ${heavyRunning} demo is running; try again when it has finished`);
@@ -77,5 +86,29 @@ export function demoRoutes(app: FastifyInstance, service: SequenceService, limit
       heavy('load-test', () =>
         runLoadTestDemo(service, req.query.totalRequests, req.query.concurrentThreads, progress('load-test')),
       ),
+  );
+
+  app.post<{ Querystring: { clients: number; afterRecoveryMs: number } }>(
+    '/api/v1/demo/failover',
+    {
+      onRequest: gate,
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: {
+            clients: { type: 'integer', minimum: 1, maximum: 64, default: 8 },
+            afterRecoveryMs: { type: 'integer', minimum: 0, maximum: 10000, default: 1000 },
+          },
+        },
+      },
+    },
+    (req) => {
+      if (!cluster) {
+        throw new DemoUnavailableError(
+          'the failover demo needs the managed local etcd cluster (profile ha-poc, sequence.etcd.embedded: true)',
+        );
+      }
+      return heavy('failover', () => runFailoverDemo(service, cluster, clusterInfo, req.query, progress('failover')));
+    },
   );
 }

@@ -1,11 +1,18 @@
 import type { FastifyInstance } from 'fastify';
 import { DEFAULT_SERIES, type SequenceService } from '../../service/sequence-service.js';
 import { buildStats } from '../../service/stats.js';
+import type { ClusterInfo } from '../../storage/open-store.js';
 import type { buildSchemas, GapsInput, NextInput, ReleaseInput, SettingsInput } from '../schemas.js';
 
 type Schemas = ReturnType<typeof buildSchemas>;
 
-export function sequenceRoutes(app: FastifyInstance, service: SequenceService, schemas: Schemas, gapLimit: number): void {
+export function sequenceRoutes(
+  app: FastifyInstance,
+  service: SequenceService,
+  schemas: Schemas,
+  gapLimit: number,
+  clusterInfo: () => Promise<ClusterInfo | null>,
+): void {
   app.get<{ Querystring: NextInput }>('/api/v1/sequence/next', { schema: { querystring: schemas.nextQuery } }, (req) =>
     service.next(req.query),
   );
@@ -16,7 +23,7 @@ export function sequenceRoutes(app: FastifyInstance, service: SequenceService, s
     service.release(req.body),
   );
 
-  app.get('/api/v1/sequence/stats', () => buildStats(service));
+  app.get('/api/v1/sequence/stats', async () => ({ ...(await buildStats(service)), cluster: await clusterInfo() }));
 
   app.get<{ Querystring: GapsInput }>('/api/v1/sequence/gaps', { schema: { querystring: schemas.gapsQuery } }, async (req) => {
     const statuses = req.query.status === 'all' ? (['open', 'void'] as const) : ([req.query.status] as const);

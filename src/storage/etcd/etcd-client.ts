@@ -78,6 +78,11 @@ export interface EtcdKvClient {
   range(req: RangeReq): Promise<RangeRes>;
   /** Status of every endpoint, each asked directly (display only). */
   memberStatus(): Promise<MemberStatus[]>;
+  /**
+   * Keeps `key` alive under a lease of `ttlSeconds` (re-granted when lost) until the returned
+   * function is called. Display only: nothing safety-related may depend on a lease.
+   */
+  keepAlive(key: string, value: string, ttlSeconds: number): () => Promise<void>;
   close(): void;
 }
 
@@ -115,8 +120,9 @@ function clientOptions(o: EtcdConnectionOptions, hosts: string[]): IOptions {
     },
     defaultCallOptions: () => ({ deadline: Date.now() + o.requestTimeoutMs }),
     grpcOptions: {
-      'grpc.keepalive_time_ms': 2000,
-      'grpc.keepalive_timeout_ms': 1000,
+      // etcd refuses pings more often than every 5 s (--grpc-keepalive-min-time).
+      'grpc.keepalive_time_ms': 6000,
+      'grpc.keepalive_timeout_ms': 2000,
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 1000,
@@ -163,6 +169,21 @@ export function connectEtcd(o: EtcdConnectionOptions): EtcdKvClient {
           }
         }),
       ),
+    keepAlive: (key, value, ttlSeconds) => {
+      let stopped = false;
+      let lease: ReturnType<Etcd3['lease']> | null = null;
+      const grant = () => {
+        if (stopped) return;
+        lease = client.lease(ttlSeconds, { autoKeepAlive: true });
+        lease.on('lost', () => setTimeout(grant, 1000).unref());
+        lease.put(key).value(value).exec().catch(() => undefined);
+      };
+      grant();
+      return async () => {
+        stopped = true;
+        await lease?.revoke().catch(() => undefined);
+      };
+    },
     close: () => {
       client.close();
       for (const m of perMember) m.client.close();

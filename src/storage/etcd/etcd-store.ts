@@ -295,7 +295,26 @@ export class EtcdStore implements SequenceStore {
   }
 
   async close(): Promise<void> {
+    await this.stopAnnouncing?.();
     this.client.close();
+  }
+
+  private stopAnnouncing: (() => Promise<void>) | null = null;
+
+  /** Registers this seqd instance under a lease, for the dashboard and stats (display only). */
+  announce(node: string, info: Record<string, unknown>): void {
+    this.stopAnnouncing = this.client.keepAlive(`seqd/instances/${node}`, JSON.stringify({ node, ...info }), 5);
+  }
+
+  /** The seqd instances whose lease is alive. */
+  async instances(): Promise<Record<string, unknown>[]> {
+    const prefix = Buffer.from('seqd/instances/');
+    const res = await this.range({ key: prefix, range_end: prefixEnd(prefix) });
+    return res.kvs.map((kv) => JSON.parse(kv.value.toString()) as Record<string, unknown>);
+  }
+
+  memberStatus() {
+    return this.client.memberStatus();
   }
 
   private async conflict(series: string, start: number): Promise<CommitResult> {

@@ -148,7 +148,7 @@ export class SqliteStore implements SequenceStore {
 
   async loadSeries(series: string, start: number): Promise<SeriesState> {
     return this.guard(() => {
-      this.stmt.createSeries.run(series, start, start - 1, GENESIS_HASH);
+      if (!this.stmt.series.get(series)) this.stmt.createSeries.run(series, start, start - 1, GENESIS_HASH);
       return this.readState(series);
     });
   }

@@ -1,0 +1,93 @@
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { EtcdCluster, liveInstances, registerInstance } from '../cluster/etcd-cluster.js';
+import { dataDirOf } from '../config/config-loader.js';
+import type { SeqdConfig } from '../config/config-schema.js';
+import { ConfigError } from '../domain/errors/index.js';
+import type { MemberStatus } from './etcd/etcd-client.js';
+import { EtcdStore } from './etcd/etcd-store.js';
+import type { SequenceStore } from './sequence-store.js';
+import { SqliteStore } from './sqlite/sqlite-store.js';
+
+/** What stats and the dashboard show about the HA cluster (display only). */
+export interface ClusterInfo {
+  readonly managed: boolean;
+  readonly members: (MemberStatus & { name?: string; pid?: number | null })[];
+  readonly instances: Record<string, unknown>[];
+}
+
+export interface OpenedStore {
+  readonly store: SequenceStore;
+  /** The managed local etcd cluster (`sequence.etcd.embedded: true`), else null. */
+  readonly cluster: EtcdCluster | null;
+  clusterInfo(): Promise<ClusterInfo | null>;
+  /** Registers this instance for display once its node id and URL are known. */
+  announce(node: string, url: string): void;
+  close(): Promise<void>;
+}
+
+/** Opens the configured store; for etcd with `embedded: true` starts or reuses the local cluster. */
+export async function openStore(config: SeqdConfig, logger: Logger): Promise<OpenedStore> {
+  if (config.sequence.storage === 'sqlite') {
+    const store = new SqliteStore({ dataDir: dataDirOf(config) });
+    return { store, cluster: null, clusterInfo: async () => null, announce: () => undefined, close: () => store.close() };
+  }
+  const e = config.sequence.etcd;
+  let cluster: EtcdCluster | null = null;
+  let unregister = () => undefined as void;
+  let endpoints = e.endpoints;
+  if (e.embedded) {
+    cluster = new EtcdCluster({
+      dataDir: resolve(e['data-directory']),
+      members: e.members,
+      clientPortBase: e['client-port-base'],
+      peerPortBase: e['peer-port-base'],
+      heartbeatMs: e['heartbeat-interval-ms'],
+      electionMs: e['election-timeout-ms'],
+      supervise: true,
+      onEvent: (message) => logger.warn(message),
+    });
+    logger.info(`starting or reusing the local etcd cluster in ${resolve(e['data-directory'])}`);
+    await cluster.start();
+    unregister = registerInstance(e['data-directory']);
+    endpoints = cluster.endpoints;
+  } else if (endpoints.length === 0) {
+    throw new ConfigError('sequence.etcd.endpoints', 'list the etcd endpoints when sequence.etcd.embedded is false');
+  }
+  const store = new EtcdStore({
+    endpoints,
+    requestTimeoutMs: e['request-timeout-ms'],
+    username: e.username,
+    password: e.password,
+    tls: e.tls,
+  });
+  const managed = cluster;
+  return {
+    store,
+    cluster,
+    announce: (node, url) => store.announce(node, { url, pid: process.pid, startedAt: new Date().toISOString() }),
+    clusterInfo: async () => {
+      const [members, instances] = await Promise.all([store.memberStatus(), store.instances().catch(() => [])]);
+      return {
+        managed: managed !== null,
+        members: members.map((m) => {
+          const own = managed?.members.find((x) => x.clientUrl.endsWith(m.endpoint));
+          return { ...m, name: own?.name, pid: own ? managed?.pidOf(own) ?? null : undefined };
+        }),
+        instances,
+      };
+    },
+    close: async () => {
+      await store.close();
+      unregister();
+      if (managed) {
+        if (liveInstances(e['data-directory']).length === 0) {
+          logger.info('last seqd instance on the local etcd cluster: stopping its members');
+          await managed.stop();
+        } else {
+          managed.stopSupervising();
+        }
+      }
+    },
+  };
+}
