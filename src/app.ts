@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { dataDirOf, logFileOf } from './config/config-loader.js';
+import { logFileOf } from './config/config-loader.js';
 import type { SeqdConfig } from './config/config-schema.js';
 import { buildServer } from './http/server.js';
 import { createLogger } from './logging/logger.js';
