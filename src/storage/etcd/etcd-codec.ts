@@ -103,28 +103,35 @@ export function decodeState(b: Buffer): StoredState {
   };
 }
 
-type EventRow = [number, AuditEventType, number | null, number | null, string | null, string | null, InvoiceType | null, string | null, string | null, string];
+/** One event in a batch record: type, first, last-first, dictionary indexes, reason, request id, hash. */
+type EventRow = [AuditEventType, number | null, number | null, number, number, number, string | null, string | null, string];
 
 /**
- * One batch's events. Batch-wide fields (batch id, time, node) are stored once; each event keeps
- * its own hash (base64, 43 characters) and gets its `prevHash` from the event before it.
+ * One batch's events, compact: batch-wide fields (batch id, time, node, first seq) are stored once,
+ * sites, partitions and types once per batch in a small dictionary, and each event keeps its own
+ * hash (base64, 43 characters); its `prevHash` is the hash of the event before it.
  */
 export function encodeAudit(events: readonly AuditEvent[]): Buffer {
   const first = events[0];
   if (!first) throw new Error('an audit record needs at least one event');
+  const dict: (string | null)[] = [];
+  const ref = (v: string | null) => {
+    let i = dict.indexOf(v);
+    if (i < 0) i = dict.push(v) - 1;
+    return i;
+  };
   const rows: EventRow[] = events.map((e) => [
-    e.seq,
     e.type,
     e.first,
-    e.last,
-    e.siteId,
-    e.partitionId,
-    e.invoiceType,
+    e.first === null || e.last === null ? null : e.last - e.first,
+    ref(e.siteId),
+    ref(e.partitionId),
+    ref(e.invoiceType),
     e.reason,
     e.requestId,
     Buffer.from(e.hash, 'hex').toString('base64url'),
   ]);
-  return enc(JSON.stringify({ b: first.batchId, t: first.ts, n: first.node, s: first.series, p: first.prevHash, e: rows }));
+  return enc(JSON.stringify({ b: first.batchId, t: first.ts, n: first.node, s: first.series, q: first.seq, p: first.prevHash, d: dict, e: rows }));
 }
 
 export interface DecodedAudit {
@@ -133,20 +140,20 @@ export interface DecodedAudit {
 }
 
 export function decodeAudit(b: Buffer): DecodedAudit {
-  const rec = JSON.parse(b.toString()) as { b: string; t: number; n: string; s: string; p: string; e: EventRow[] };
+  const rec = JSON.parse(b.toString()) as { b: string; t: number; n: string; s: string; q: number; p: string; d: (string | null)[]; e: EventRow[] };
   let prevHash = rec.p;
-  const events = rec.e.map(([seq, type, first, last, siteId, partitionId, invoiceType, reason, requestId, h]) => {
+  const events = rec.e.map(([type, first, span, site, partition, itype, reason, requestId, h], i) => {
     const hash = Buffer.from(h, 'base64url').toString('hex');
     const e: AuditEvent = {
       series: rec.s,
-      seq,
+      seq: rec.q + i,
       ts: rec.t,
       type,
       first,
-      last,
-      siteId,
-      partitionId,
-      invoiceType,
+      last: first === null || span === null ? null : first + span,
+      siteId: rec.d[site] ?? null,
+      partitionId: rec.d[partition] ?? null,
+      invoiceType: (rec.d[itype] ?? null) as InvoiceType | null,
       reason,
       requestId,
       batchId: rec.b,
