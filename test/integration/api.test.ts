@@ -245,6 +245,15 @@ describe('HTTP API on the embedded store', () => {
     });
   });
 
+  describe('HA-only endpoints on the embedded store', () => {
+    it('the failover demo is refused with a clear error', async () => {
+      const r = await http<ErrorBody>(B, 'POST', '/api/v1/demo/failover');
+      assert.equal(r.status, 409);
+      assert.equal(r.body.error.code, 'DEMO_UNAVAILABLE');
+      assert.match(r.body.error.message, /etcd/);
+    });
+  });
+
   describe('health', () => {
     it('/health and /ready', async () => {
       const h = await http<{ status: string }>(B, 'GET', '/health');

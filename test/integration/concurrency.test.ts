@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { rng } from '../helpers/rng.js';
 import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
 
 const CLIENTS = 50;
@@ -23,16 +24,6 @@ interface AuditEvent {
   last: number;
 }
 
-/** Deterministic pseudo-random numbers, so a failing run can be replayed. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
 
 describe(`concurrency: ${CLIENTS} clients, ${TARGET_NUMBERS} numbers over HTTP, mixed types and releases`, () => {
   let s: TestServer;

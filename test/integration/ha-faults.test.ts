@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { rng } from '../helpers/rng.js';
 import type { EtcdCluster } from '../../src/cluster/etcd-cluster.js';
 import { memberHealthy } from '../../src/cluster/etcd-cluster.js';
 import { etcdMissing, startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
@@ -41,15 +42,6 @@ interface Fault {
   closedFrom?: number;
 }
 
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
 
 async function leaderName(cluster: EtcdCluster): Promise<string | null> {
   for (const m of cluster.members) {
@@ -101,6 +93,18 @@ describe('HA fault injection: 3 etcd members, 2 seqd instances, 16 clients', { s
         for (const p of instances) p?.child.kill('SIGKILL');
         await tc?.dispose();
         rmSync(dir, { recursive: true, force: true });
+      });
+
+      it('numbers requested alternately from the two instances are strictly consecutive', async () => {
+        const got: number[] = [];
+        for (let i = 0; i < 20; i++) {
+          const inst = instances[i % 2];
+          assert.ok(inst);
+          const res = await fetch(`${inst.url}/api/v1/sequence/next?siteId=site-${1 + (i % 2)}&partitionId=partition-a&invoiceType=on-cycle`);
+          assert.equal(res.status, 200);
+          got.push(((await res.json()) as { sequenceNumber: number }).sequenceNumber);
+        }
+        assert.deepEqual(got, got.map((_, i) => (got[0] ?? 0) + i));
       });
 
       it('keeps every guarantee through leader, follower, pause, quorum and instance faults', async () => {

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, describe, it } from 'node:test';
+import { EtcdCluster, memberHealthy } from '../../src/cluster/etcd-cluster.js';
+import { etcdMissing, freePortBase } from '../helpers/etcd-cluster.js';
+import { http, startTestServer } from '../helpers/seqd-server.js';
+
+const missing = etcdMissing();
+
+describe('managed local etcd cluster (sequence.etcd.embedded: true)', { skip: missing ?? false }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'seqd-managed-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('starts 3 members, is reused by a second supervisor, restarts a member that died, stops cleanly', async () => {
+    const base = await freePortBase(6);
+    const opts = { dataDir: join(dir, 'c1'), clientPortBase: base, peerPortBase: base + 3, heartbeatMs: 50, electionMs: 500 };
+    const a = new EtcdCluster({ ...opts, supervise: true });
+    await a.start();
+    const pids = a.members.map((m) => a.pidOf(m));
+    assert.ok(pids.every((p) => p !== null));
+    const b = new EtcdCluster({ ...opts, supervise: false });
+    await b.start();
+    assert.deepEqual(b.members.map((m) => b.pidOf(m)), pids, 'the running members were reused, not started again');
+
+    assert.ok(a.signal('m2', 'SIGKILL'));
+    const deadline = Date.now() + 10_000;
+    let restarted = false;
+    while (Date.now() < deadline && !restarted) {
+      await sleep(200);
+      const pid = a.pidOf(a.member('m2'));
+      restarted = pid !== null && pid !== pids[1] && (await memberHealthy(a.member('m2').clientUrl));
+    }
+    assert.ok(restarted, 'the supervisor restarted the dead member');
+
+    await a.stop();
+    assert.deepEqual(a.members.map((m) => a.isRunning(m.name)), [false, false, false]);
+  });
+
+  it('seqd on the managed cluster: allocates, reports members and instances, runs the failover demo, stops the members', async () => {
+    const base = await freePortBase(6);
+    const clusterDir = join(dir, 'c2');
+    const s = await startTestServer({
+      sequence: {
+        storage: 'etcd',
+        etcd: { embedded: true, 'data-directory': clusterDir, 'client-port-base': base, 'peer-port-base': base + 3, 'heartbeat-interval-ms': 50, 'election-timeout-ms': 500, 'request-timeout-ms': 500 },
+      },
+    });
+    try {
+      const first = await http<{ numbers: number[] }>(s.url, 'POST', '/api/v1/sequence/next', { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', count: 2 });
+      assert.deepEqual(first.body.numbers, [1, 2]);
+      const stats = await http<{ store: { kind: string }; cluster: { managed: boolean; members: { name: string; isLeader?: boolean; dbSizeBytes?: number }[]; instances: { node: string }[] } }>(s.url, 'GET', '/api/v1/sequence/stats');
+      assert.equal(stats.body.store.kind, 'etcd');
+      assert.equal(stats.body.cluster.managed, true);
+      assert.deepEqual(stats.body.cluster.members.map((m) => m.name), ['m1', 'm2', 'm3']);
+      assert.equal(stats.body.cluster.members.filter((m) => m.isLeader).length, 1);
+      assert.ok(stats.body.cluster.members.every((m) => (m.dbSizeBytes ?? 0) > 0));
+
+      const demo = await http<{ summary: { stallMs: number | null; killedLeader: string }; verification: { passed: boolean; checks: unknown[] } }>(s.url, 'POST', '/api/v1/demo/failover?clients=4&afterRecoveryMs=200');
+      assert.equal(demo.status, 200, JSON.stringify(demo.body));
+      assert.equal(demo.body.verification.passed, true, JSON.stringify(demo.body.verification));
+      assert.ok(demo.body.summary.stallMs !== null);
+      console.log(`failover demo on the managed cluster: leader ${demo.body.summary.killedLeader} killed, stall ${demo.body.summary.stallMs} ms`);
+      const after = await http<{ cluster: { members: { reachable: boolean }[] } }>(s.url, 'GET', '/api/v1/sequence/stats');
+      assert.ok(after.body.cluster.members.every((m) => m.reachable), 'the killed member was restarted');
+    } finally {
+      await s.dispose();
+    }
+    const check = new EtcdCluster({ dataDir: clusterDir, clientPortBase: base, peerPortBase: base + 3 });
+    assert.deepEqual(check.members.map((m) => check.isRunning(m.name)), [false, false, false], 'the last instance stopped the members');
+  });
+});
