@@ -14,4 +14,11 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  {
+    files: ['public/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: { window: 'readonly', document: 'readonly', fetch: 'readonly', EventSource: 'readonly', URLSearchParams: 'readonly', FormData: 'readonly', Node: 'readonly', CSS: 'readonly', uPlot: 'readonly' },
+    },
+  },
 );

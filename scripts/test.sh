@@ -9,6 +9,8 @@ ensure_node
 ensure_npm_deps
 # Real etcd for the contract suite and the fault-injection test (a failure in CI when missing).
 ensure_etcd || { [ "${CI:-}" = true ] && exit 1; echo "etcd tests will be skipped"; }
+# Debian's Chromium for the dashboard tests (playwright-core drives it; no browser download).
+apt_install chromium chromium || { [ "${CI:-}" = true ] && exit 1; echo "browser tests will be skipped"; }
 
 echo "== lint"
 npx --no-install eslint .

@@ -1,6 +1,9 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { EtcdCluster } from '../cluster/etcd-cluster.js';
+import { dashboardRoutes } from '../dashboard/dashboard-routes.js';
+import { LiveHub } from '../dashboard/live-hub.js';
+import { INVOICE_TYPES } from '../domain/types.js';
 import type { SequenceService } from '../service/sequence-service.js';
 import type { ClusterInfo } from '../storage/open-store.js';
 import { installErrorHandling } from './error-handler.js';
@@ -39,8 +42,25 @@ export function buildServer(service: SequenceService, o: HttpOptions): FastifyIn
   const schemas = buildSchemas(service.siteConfig, service.maxCount);
   sequenceRoutes(app, service, schemas, o.gapReportLimit, o.clusterInfo);
   auditRoutes(app, service, schemas);
-  demoRoutes(app, service, o.demo, o.cluster, o.clusterInfo);
+  const hub = new LiveHub(
+    service,
+    o.clusterInfo,
+    () => ({
+      node: service.node,
+      storeKind: service.store.kind,
+      sites: service.siteConfig,
+      invoiceTypes: INVOICE_TYPES,
+      maxCount: service.maxCount,
+      demo: o.demo,
+      managedCluster: o.cluster !== null,
+    }),
+    o.logger,
+  );
+  // Open event streams would keep the server from closing.
+  app.addHook('preClose', async () => hub.close());
+  demoRoutes(app, service, o.demo, o.cluster, o.clusterInfo, (event) => hub.publish('demo', event));
   healthRoutes(app, service, o.isShuttingDown);
+  dashboardRoutes(app, hub);
   app.get('/', (_req, reply) => reply.redirect('/dashboard'));
   return app;
 }

@@ -10,6 +10,17 @@ import { runFailoverDemo } from '../../demos/failover-demo.js';
 import type { SequenceService } from '../../service/sequence-service.js';
 import type { ClusterInfo } from '../../storage/open-store.js';
 
+/** Demo lifecycle for live views: started, progress, finished or failed. */
+export interface DemoEvent {
+  readonly demo: string;
+  readonly phase: 'started' | 'progress' | 'finished' | 'failed';
+  readonly done?: number;
+  readonly total?: number;
+  readonly passed?: boolean;
+  readonly durationMs?: number;
+  readonly message?: string;
+}
+
 export interface DemoLimits {
   readonly enabled: boolean;
   readonly maxTotalRequests: number;
@@ -27,26 +38,40 @@ export function demoRoutes(
   limits: DemoLimits,
   cluster: EtcdCluster | null,
   clusterInfo: () => Promise<ClusterInfo | null>,
+  onDemoEvent: (event: DemoEvent) => void = () => undefined,
 ): void {
   let heavyRunning: string | null = null;
+  const tracked = async (name: string, run: () => Promise<DemoReport>): Promise<DemoReport> => {
+    onDemoEvent({ demo: name, phase: 'started' });
+    try {
+      const report = await run();
+      onDemoEvent({ demo: name, phase: 'finished', passed: report.verification.passed, durationMs: report.durationMs });
+      return report;
+    } catch (error) {
+      onDemoEvent({ demo: name, phase: 'failed', message: (error as Error).message });
+      throw error;
+    }
+  };
   const heavy = async (name: string, run: () => Promise<DemoReport>): Promise<DemoReport> => {
     if (heavyRunning) throw new DemoUnavailableError(`the ${heavyRunning} demo is running; try again when it has finished`);
     heavyRunning = name;
     try {
-      return await run();
+      return await tracked(name, run);
     } finally {
       heavyRunning = null;
     }
   };
-  const progress = (name: string) => (done: number, total: number) =>
-    app.log.info({ demo: name, done, total }, `${name} demo: ${done}/${total} requests`);
+  const progress = (name: string) => (done: number, total: number) => {
+    app.log.info({ demo: name, done, total }, `${name} demo: ${done}/${total}`);
+    onDemoEvent({ demo: name, phase: 'progress', done, total });
+  };
 
   const gate = async () => {
     if (!limits.enabled) throw new DemoUnavailableError('demos are disabled by configuration (sequence.demo.enabled)');
   };
 
-  app.post('/api/v1/demo/basic', { onRequest: gate }, () => runBasicDemo(service));
-  app.post('/api/v1/demo/gaps', { onRequest: gate }, () => runGapsDemo(service));
+  app.post('/api/v1/demo/basic', { onRequest: gate }, () => tracked('basic', () => runBasicDemo(service)));
+  app.post('/api/v1/demo/gaps', { onRequest: gate }, () => tracked('gaps', () => runGapsDemo(service)));
 
   app.post<{ Querystring: { threads: number; requestsPerThread: number } }>(
     '/api/v1/demo/concurrent',

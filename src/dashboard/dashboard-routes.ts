@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import type { LiveHub } from './live-hub.js';
+
+/** The page and its assets, shipped in `public/dashboard` (the same path from `src/` and `dist/`). */
+const PUBLIC_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'public', 'dashboard');
+const require = createRequire(import.meta.url);
+const UPLOT_DIR = dirname(require.resolve('uplot/dist/uPlot.iife.min.js'));
+
+interface Asset {
+  readonly body: Buffer;
+  readonly type: string;
+}
+
+function load(file: string, type: string): Asset {
+  return { body: readFileSync(file), type };
+}
+
+/**
+ * `GET /dashboard` and its assets, all served by seqd itself (no CDN: many sites have no internet),
+ * plus the server-sent event stream the page listens to.
+ */
+export function dashboardRoutes(app: FastifyInstance, hub: LiveHub): void {
+  const assets: Record<string, Asset> = {
+    'app.js': load(join(PUBLIC_DIR, 'app.js'), 'text/javascript; charset=utf-8'),
+    'app.css': load(join(PUBLIC_DIR, 'app.css'), 'text/css; charset=utf-8'),
+    'uPlot.iife.min.js': load(join(UPLOT_DIR, 'uPlot.iife.min.js'), 'text/javascript; charset=utf-8'),
+    'uPlot.min.css': load(join(UPLOT_DIR, 'uPlot.min.css'), 'text/css; charset=utf-8'),
+  };
+  const page = load(join(PUBLIC_DIR, 'index.html'), 'text/html; charset=utf-8');
+
+  app.get('/dashboard', (_req, reply) => reply.type(page.type).header('cache-control', 'no-cache').send(page.body));
+  app.get<{ Params: { file: string } }>('/dashboard/assets/:file', (req, reply) => {
+    const asset = assets[req.params.file];
+    if (!asset) return reply.callNotFound();
+    return reply.type(asset.type).header('cache-control', 'no-cache').send(asset.body);
+  });
+  app.get('/api/v1/dashboard/stream', (req, reply) => {
+    reply.hijack();
+    hub.attach(reply.raw);
+    req.raw.on('close', () => reply.raw.end());
+  });
+}
