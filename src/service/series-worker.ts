@@ -30,8 +30,12 @@ export interface SeriesWorkerOptions {
   readonly onSettings: (settings: Settings) => void;
   readonly onCommit?: ((plan: BatchPlan, ops: readonly Op[]) => void) | undefined;
   readonly now?: () => number;
-  /** Re-plans after a version conflict before giving up with 503. */
-  readonly maxConflictRetries?: number;
+  /**
+   * How long a batch keeps re-planning after version conflicts (another instance committed first)
+   * before giving up with 503. A conflict means another writer made progress, so this is a time
+   * budget, not a count.
+   */
+  readonly conflictBudgetMs?: number;
 }
 
 /**
@@ -126,9 +130,9 @@ export class SeriesWorker {
   }
 
   private async commitBatch(ops: readonly Op[]): Promise<{ plan: BatchPlan; committedAt: number }> {
-    const retries = this.o.maxConflictRetries ?? 20;
+    const deadline = Date.now() + (this.o.conflictBudgetMs ?? 5000);
     const batchId = randomUUID();
-    for (let attempt = 0; attempt <= retries; attempt++) {
+    for (let attempt = 0; attempt === 0 || Date.now() < deadline; attempt++) {
       const state = this.state ?? (await this.load());
       const records = await this.o.store.lookupNumbers(this.o.series, this.releaseNumbers(state, ops));
       const now = this.now();
@@ -147,10 +151,12 @@ export class SeriesWorker {
         this.o.onCommit?.(plan, ops);
         return { plan, committedAt: now };
       }
-      // Another writer moved the series: re-plan the whole batch on its state.
+      // Another writer moved the series: re-plan the whole batch on its state, after a short
+      // random pause so that two instances do not keep colliding in lockstep.
       this.state = result.state;
+      await new Promise((r) => setTimeout(r, Math.random() * 3));
     }
-    throw new StoreUnavailableError(`series "${this.o.series}" kept changing under ${retries + 1} attempts; retry`);
+    throw new StoreUnavailableError(`series "${this.o.series}" kept changing under this batch for too long; retry`);
   }
 
   /** Numbers named by release ops that the planner needs the store's record of. */

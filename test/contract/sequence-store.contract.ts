@@ -182,6 +182,19 @@ export function sequenceStoreContract(name: string, factory: () => StoreFactory)
       assert.equal(state.eventSeq, 4);
     });
 
+    it('pages newest-first and oldest-first through many batches', async () => {
+      let state = await store.loadSeries('c-many', 1);
+      for (let i = 0; i < 40; i++) ({ state } = await apply(store, state, [alloc(1, i % 10 === 0 ? B : A), alloc(2)]));
+      const q = { series: 'c-many', order: 'desc' as const, limit: 5 };
+      assert.deepEqual((await store.queryEvents(q)).map((e) => e.seq), [80, 79, 78, 77, 76]);
+      assert.deepEqual((await store.queryEvents({ ...q, cursor: 76 })).map((e) => e.seq), [75, 74, 73, 72, 71]);
+      assert.deepEqual((await store.queryEvents({ ...q, siteId: 'site-2' })).map((e) => e.seq), [61, 41, 21, 1]);
+      assert.deepEqual((await store.queryEvents({ ...q, order: 'asc', cursor: 77 })).map((e) => e.seq), [78, 79, 80]);
+      assert.deepEqual((await store.readEvents('c-many', 41, 3)).map((e) => e.seq), [42, 43, 44]);
+      const all = await store.readEvents('c-many', 0, 1000);
+      assert.ok(all.length >= 16 && all.every((e, i) => e.seq === i + 1), 'a page is contiguous from the start');
+    });
+
     it('persists settings changed by a commit', async () => {
       const s0 = await store.loadSeries('c-settings', 1);
       await apply(store, s0, [{ kind: 'setting', key: 'simulatedEnabled', value: false, reason: 'contract' }]);

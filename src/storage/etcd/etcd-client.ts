@@ -22,8 +22,8 @@ export interface RangeReq {
   readonly key: Buffer;
   readonly range_end?: Buffer;
   readonly limit?: number;
-  readonly sort_order?: 'None' | 'Ascend' | 'Descend';
-  readonly sort_target?: 'Key' | 'Mod';
+  // No sort options on purpose: ranges come back ascending by key, and any sort makes etcd fetch
+  // the whole range before applying the limit.
   readonly keys_only?: boolean;
 }
 
@@ -124,6 +124,8 @@ function clientOptions(o: EtcdConnectionOptions, hosts: string[]): IOptions {
       'grpc.keepalive_time_ms': 6000,
       'grpc.keepalive_timeout_ms': 2000,
       'grpc.keepalive_permit_without_calls': 1,
+      // Audit pages and gap chunks can exceed gRPC's 4 MiB default reply size.
+      'grpc.max_receive_message_length': 64 * 1024 * 1024,
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 1000,
     },

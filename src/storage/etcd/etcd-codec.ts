@@ -15,8 +15,8 @@ import type { TotalsRow } from '../sequence-store.js';
  *
  *   seqd/settings                    settings object
  *   seqd/state/<series>              series state: HWM, last event, counters, totals
- *   seqd/audit/<series>/<seq>        one record per committed batch (its events)
- *   seqd/issue/<series>/<hwm>        batch that moved the counter to <hwm> → its first seq
+ *   seqd/audit/<series>/<last seq>   one record per committed batch (its events)
+ *   seqd/issue/<series>/<hwm>        batch that moved the counter to <hwm> → its last seq
  *   seqd/gaps/<series>/<chunk>       open gaps of numbers chunk*1000 … chunk*1000+999
  *   seqd/nums/<series>/<chunk>       void and refilled numbers of that chunk
  */
@@ -29,7 +29,7 @@ export const keys = {
   statePrefix: enc('seqd/state/'),
   state: (series: string) => enc(`seqd/state/${series}`),
   auditPrefix: (series: string) => enc(`seqd/audit/${series}/`),
-  audit: (series: string, firstSeq: number) => enc(`seqd/audit/${series}/${pad(firstSeq, 15)}`),
+  audit: (series: string, lastSeq: number) => enc(`seqd/audit/${series}/${pad(lastSeq, 15)}`),
   issuePrefix: (series: string) => enc(`seqd/issue/${series}/`),
   issue: (series: string, hwm: number) => enc(`seqd/issue/${series}/${pad(hwm, 16)}`),
   gapsPrefix: (series: string) => enc(`seqd/gaps/${series}/`),

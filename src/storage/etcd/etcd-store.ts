@@ -46,10 +46,13 @@ export interface EtcdStoreOptions extends EtcdConnectionOptions {
 /** etcd's defaults: 128 operations and 1.5 MiB per request; keep a margin. */
 const MAX_TXN_OPS = 120;
 const MAX_TXN_BYTES = 1_400_000;
-const SCAN_PAGE = 200;
+/**
+ * Audit records read per range call. A record holds one batch (up to 1.4 MB at the extreme, a few
+ * KB to tens of KB in practice), and a gRPC reply is capped, so pages stay small.
+ */
+const SCAN_PAGE = 16;
 const MAX_SCAN_EVENTS = 50_000;
 
-const afterKey = (k: Buffer) => Buffer.concat([k, Buffer.from([0])]);
 
 /**
  * The HA store on an etcd v3 cluster.
@@ -144,7 +147,8 @@ export class EtcdStore implements SequenceStore {
   async commit(plan: CommitPlan): Promise<CommitResult> {
     const series = plan.series;
     const firstEvent = plan.events[0];
-    if (!firstEvent) throw new Error('a commit plan without events');
+    const lastEvent = plan.events[plan.events.length - 1];
+    if (!firstEvent || !lastEvent) throw new Error('a commit plan without events');
     let cached = this.cache.get(series);
     if (!cached || cached.version !== plan.baseVersion) {
       // Totals are applied as deltas to the state at the base version. If the state has moved,
@@ -163,13 +167,15 @@ export class EtcdStore implements SequenceStore {
       totals: addTotals(cached.state.totals, plan.totals),
     };
     const stateKey = keys.state(series);
-    const auditKey = keys.audit(series, firstEvent.seq);
+    // Keyed by the batch's LAST seq: the batch holding seq s is the first key >= s, an ascending
+    // range (etcd fetches a whole range to sort it descending).
+    const auditKey = keys.audit(series, lastEvent.seq);
     const ops: RequestOp[] = [
       { request_put: { key: stateKey, value: encodeState(stored) } },
       { request_put: { key: auditKey, value: encodeAudit(plan.events) } },
     ];
     if (plan.next.hwm > cached.state.hwm) {
-      ops.push({ request_put: { key: keys.issue(series, plan.next.hwm), value: Buffer.from(String(firstEvent.seq)) } });
+      ops.push({ request_put: { key: keys.issue(series, plan.next.hwm), value: Buffer.from(String(lastEvent.seq)) } });
     }
     ops.push(...(await this.numberOps(plan)));
     if (plan.settings) {
@@ -204,50 +210,59 @@ export class EtcdStore implements SequenceStore {
   }
 
   async readEvents(series: string, afterSeq: number, limit: number): Promise<AuditEvent[]> {
-    const prefix = keys.auditPrefix(series);
-    const startKey = keys.audit(series, afterSeq + 1);
-    const before = await this.range({ key: prefix, range_end: afterKey(startKey), sort_order: 'Descend', sort_target: 'Key', limit: 1 });
-    const from = before.kvs[0]?.key ?? startKey;
-    const res = await this.range({ key: from, range_end: prefixEnd(prefix), sort_order: 'Ascend', sort_target: 'Key', limit: Math.min(limit, 1000) });
     const out: AuditEvent[] = [];
-    for (const kv of res.kvs) {
-      for (const e of decodeAudit(kv.value).events) {
-        if (e.seq > afterSeq && out.length < limit) out.push(e);
-      }
+    for (const e of await this.readBatches(series, afterSeq + 1)) {
+      if (e.seq > afterSeq && out.length < limit) out.push(e);
     }
     return out;
   }
 
   async queryEvents(q: AuditQuery): Promise<AuditEvent[]> {
-    const prefix = keys.auditPrefix(q.series);
-    const desc = q.order === 'desc';
     const out: AuditEvent[] = [];
     let scanned = 0;
-    let lo: Buffer = prefix;
-    let hi: Buffer = prefixEnd(prefix);
-    if (q.cursor !== undefined) {
-      if (desc) hi = keys.audit(q.series, q.cursor);
-      else {
-        const containing = await this.range({ key: prefix, range_end: afterKey(keys.audit(q.series, q.cursor)), sort_order: 'Descend', sort_target: 'Key', limit: 1 });
-        lo = containing.kvs[0]?.key ?? prefix;
-      }
-    }
-    while (out.length < q.limit && scanned < MAX_SCAN_EVENTS) {
-      const page = await this.range({ key: lo, range_end: hi, sort_order: desc ? 'Descend' : 'Ascend', sort_target: 'Key', limit: SCAN_PAGE });
-      for (const kv of page.kvs) {
-        const events = decodeAudit(kv.value).events;
-        if (desc) events.reverse();
+    if (q.order === 'asc') {
+      let next = (q.cursor ?? 0) + 1;
+      while (out.length < q.limit && scanned < MAX_SCAN_EVENTS) {
+        const events = await this.readBatches(q.series, next);
+        if (events.length === 0) break;
         for (const e of events) {
+          if (e.seq < next) continue;
           scanned++;
           if (out.length < q.limit && matches(e, q)) out.push(e);
         }
+        next = (events[events.length - 1]?.seq ?? next) + 1;
       }
-      const last = page.kvs[page.kvs.length - 1];
-      if (!page.more || !last) break;
-      if (desc) hi = last.key;
-      else lo = afterKey(last.key);
+      return out;
+    }
+    // Newest first, without a descending range: read growing windows of seqs backwards.
+    const top = await this.getOne(keys.state(q.series));
+    let hi = Math.min(q.cursor === undefined ? Infinity : q.cursor - 1, top ? decodeState(top.value).seq : 0);
+    let window = Math.max(q.limit, 64);
+    while (hi >= 1 && out.length < q.limit && scanned < MAX_SCAN_EVENTS) {
+      const lo = Math.max(1, hi - window + 1);
+      const events: AuditEvent[] = [];
+      for (let next = lo; next <= hi; ) {
+        const page = await this.readBatches(q.series, next);
+        if (page.length === 0) break;
+        for (const e of page) if (e.seq >= next && e.seq <= hi) events.push(e);
+        next = (page[page.length - 1]?.seq ?? hi) + 1;
+      }
+      for (let i = events.length - 1; i >= 0; i--) {
+        const e = events[i] as AuditEvent;
+        scanned++;
+        if (out.length < q.limit && matches(e, q)) out.push(e);
+      }
+      hi = lo - 1;
+      window = Math.min(window * 2, 8192);
     }
     return out;
+  }
+
+  /** Events of the batches from the one holding seq `from` on, one page of batches, ascending. */
+  private async readBatches(series: string, from: number): Promise<AuditEvent[]> {
+    const prefix = keys.auditPrefix(series);
+    const res = await this.range({ key: keys.audit(series, from), range_end: prefixEnd(prefix), limit: SCAN_PAGE });
+    return res.kvs.flatMap((kv) => decodeAudit(kv.value).events);
   }
 
   async listNumbers(q: NumberQuery): Promise<NumberRecord[]> {
@@ -352,7 +367,7 @@ export class EtcdStore implements SequenceStore {
   /** Holder of a number issued from the counter: the batch that moved the HWM past it. */
   private async counterHolder(series: string, n: number): Promise<NumberRecord | null> {
     const prefix = keys.issuePrefix(series);
-    const idx = await this.range({ key: keys.issue(series, n), range_end: prefixEnd(prefix), sort_order: 'Ascend', sort_target: 'Key', limit: 1 });
+    const idx = await this.range({ key: keys.issue(series, n), range_end: prefixEnd(prefix), limit: 1 });
     const kv = idx.kvs[0];
     if (!kv) return null;
     const audit = await this.getOne(keys.audit(series, Number(kv.value.toString())));
@@ -370,7 +385,7 @@ export class EtcdStore implements SequenceStore {
     const gp = keys.gapsPrefix(series);
     const res = await this.readTxn('load series', [
       { request_range: { key: keys.state(series) } },
-      { request_range: { key: gp, range_end: prefixEnd(gp), sort_order: 'Ascend', sort_target: 'Key' } },
+      { request_range: { key: gp, range_end: prefixEnd(gp) } },
     ]);
     const kv = res.responses[0]?.response_range?.kvs[0];
     if (!kv) return null;
