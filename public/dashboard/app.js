@@ -219,7 +219,8 @@ function renderCharts(s) {
     [t, state.timeline.map((p) => p.p99Ms)],
   );
   const rows = s.totals;
-  const labels = rows.map((r) => `${r.siteId}/${r.partitionId}/${r.invoiceType}`);
+  const short = (v) => v.replace(/^site-/, 's').replace(/^partition-/, 'p').replace(/-cycle$/, '');
+  const labels = rows.map((r) => `${short(r.siteId)}/${short(r.partitionId)}/${short(r.invoiceType)}`);
   const bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.7, 60] }) : undefined;
   const key = `dist:${labels.join('|')}`;
   if (state.charts.dist && state.charts.distKey !== key) {
@@ -233,7 +234,7 @@ function renderCharts(s) {
     {
       scales: { x: { time: false } },
       series: [{ label: 'series' }, { label: 'issued', stroke: '#1a7f37', fill: 'rgba(26,127,55,.35)', paths: bars, points: { show: false } }],
-      axes: [{ values: (u, splits) => splits.map((v) => (Number.isInteger(v) ? labels[v]?.replace(/partition-/, 'p-') ?? '' : '')), rotate: 0, size: 40, font: '10px system-ui' }, { size: 60 }],
+      axes: [{ values: (u, splits) => splits.map((v) => (Number.isInteger(v) ? labels[v] ?? '' : '')), rotate: 0, size: 40, font: '10px system-ui' }, { size: 60 }],
       legend: { show: false },
     },
     [rows.map((_, i) => i), rows.map((r) => r.issued)],

@@ -68,10 +68,19 @@ export async function runGapsDemo(service: SequenceService): Promise<DemoReport>
       refilled.every((n, i) => i === 0 || n > (refilled[i - 1] ?? Infinity)),
       `refilled in order: ${refilled.join(', ') || 'none'}`,
     );
+    // Other clients (or another instance) may take the gaps first: what matters is that each
+    // gap was refilled, by whoever came next, and that the audit says so.
+    const stillOpen: number[] = [];
+    for (const n of ours) {
+      const [latest] = await service.audit({ series: 'global', number: n, order: 'desc', limit: 1 });
+      if (latest?.type !== 'refill') stillOpen.push(n);
+    }
     rec.check(
       "the demo's gaps were refilled",
-      ours.every((n) => refilled.includes(n)),
-      `demo gaps ${ours.join(', ')}; refilled ${refilled.join(', ') || 'none'}`,
+      stillOpen.length === 0,
+      stillOpen.length === 0
+        ? `demo gaps ${ours.join(', ')} refilled (${refilled.length ? `by this demo: ${refilled.join(', ')}` : 'by other requests first'})`
+        : `still not refilled: ${stillOpen.join(', ')}`,
     );
   } else {
     rec.check('no gap reused', refilled.length === 0, `${refilled.length} refills with recovery off`);
