@@ -286,8 +286,10 @@ describe('HA fault injection: 3 etcd members, 2 seqd instances, 16 clients', { s
         const counts = { ok: 0, failed: 0, unknown: 0 };
         for (const r of recs) counts[r.outcome]++;
         const oks = recs.filter((r) => r.outcome === 'ok').map((r) => r.end).sort((a, b) => a - b);
-        const lines = faults.map((f) => {
-          const inWindow = [f.start, ...oks.filter((t) => t >= f.start && t <= f.end + 5000)];
+        const lines = faults.map((f, i) => {
+          // From the fault until the next one starts (at most 5 s after healing): no double counting.
+          const until = Math.min(f.end + 5000, faults[i + 1]?.start ?? Infinity);
+          const inWindow = [f.start, ...oks.filter((t) => t >= f.start && t <= until)];
           let stall = 0;
           for (let i = 1; i < inWindow.length; i++) stall = Math.max(stall, (inWindow[i] ?? 0) - (inWindow[i - 1] ?? 0));
           return `  ${f.name}: longest stall ${stall} ms`;
