@@ -250,7 +250,8 @@ window.addEventListener('resize', () => {
 // ---------------------------------------------------------------- gap report
 async function loadGaps() {
   try {
-    const r = await api('GET', '/api/v1/sequence/gaps?status=all&limit=200');
+    const view = $('#gap-view').value;
+    const r = await api('GET', `/api/v1/sequence/gaps?status=${encodeURIComponent(view)}&limit=200`);
     $('#gap-summary').textContent = `${fmt(r.openGaps)} open, ${fmt(r.voidGaps)} void, ${fmt(r.refills)} refills so far; gap recovery ${r.gapRecoveryEnabled ? 'on (lowest first)' : 'off (released numbers become void)'}${r.truncated ? ' · showing the first 200' : ''}`;
     $('#gap-table tbody').replaceChildren(
       ...(r.gaps.length
@@ -262,15 +263,17 @@ async function loadGaps() {
               el('td', {}, el('span', { class: `tag ${g.status}` }, g.status)),
               el('td', {}, g.reason ?? ''),
               el('td', {}, `${g.siteId} / ${g.partitionId} / ${g.invoiceType}`),
-              el('td', {}, g.releasedAt ? time(g.releasedAt) : ''),
+              el('td', {}, g.releasedAt ? time(g.releasedAt) : g.refilledAt ? `refilled ${time(g.refilledAt)}` : ''),
             ),
           )
-        : [el('tr', {}, el('td', { colspan: 5 }, 'No open or void gaps.'))]),
+        : [el('tr', {}, el('td', { colspan: 5 }, view === 'refilled' ? 'No refilled numbers.' : 'No gaps to show.'))]),
     );
   } catch (e) {
     $('#gap-summary').textContent = e.message;
   }
 }
+
+$('#gap-view').addEventListener('change', () => void loadGaps());
 
 // ---------------------------------------------------------------- audit
 function auditQuery(cursor) {

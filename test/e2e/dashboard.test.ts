@@ -76,6 +76,9 @@ describe('dashboard in a real browser (Chromium)', { skip: missing ?? false }, (
     await page.waitForSelector('#last-numbers li[data-number="3"] .tag.refill');
     await page.waitForSelector('#gap-table tr[data-number="3"]', { state: 'detached' });
     await page.waitForFunction(() => document.querySelector('#c-refills')?.textContent === '1');
+    await page.selectOption('#gap-view', 'refilled');
+    await page.waitForSelector('#gap-table tr[data-number="3"][data-status="refilled"]');
+    await page.selectOption('#gap-view', 'all');
   });
 
   it('a refused release shows the error from the API', async () => {
