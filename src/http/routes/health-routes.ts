@@ -5,6 +5,12 @@ export function healthRoutes(app: FastifyInstance, service: SequenceService, isS
   /** Liveness: the process answers. */
   app.get('/health', () => ({ status: 'UP', node: service.node, timestamp: new Date().toISOString() }));
 
+  /**
+   * A JSON route that does nothing: the benchmark's ceiling (same server, same body parsing and
+   * serialisation, no allocation).
+   */
+  app.post('/api/v1/noop', () => ({ ok: true }));
+
   /** Readiness: the store answers and the instance is not shutting down. */
   app.get('/ready', async (_req, reply) => {
     const store = await service.health();

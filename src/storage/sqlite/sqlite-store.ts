@@ -22,7 +22,9 @@ import type {
   StoreHealth,
   TotalsRow,
 } from '../sequence-store.js';
+import { configure } from './sqlite-committer.js';
 import { SCHEMA_VERSION, SQLITE_SCHEMA } from './sqlite-schema.js';
+import { SqliteWriter } from './sqlite-writer.js';
 
 export interface SqliteStoreOptions {
   /** Directory holding `seqd.sqlite`; created when missing. */
@@ -72,8 +74,9 @@ export const SQLITE_FILE = 'seqd.sqlite';
 
 /**
  * Embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a commit returns only
- * after its WAL frames are fsync'd. better-sqlite3 is synchronous: a commit blocks the event loop
- * for one fsync, while requests arriving meanwhile queue up for the next batch (group commit).
+ * after its WAL frames are fsync'd. Commits run on a writer thread (better-sqlite3 is synchronous,
+ * and an fsync on the main thread would stall every request); reads run on the main thread's own
+ * connection and see every commit that was acknowledged.
  */
 export class SqliteStore implements SequenceStore {
   readonly kind = 'sqlite' as const;
@@ -81,16 +84,15 @@ export class SqliteStore implements SequenceStore {
   readonly path: string;
   private readonly db: Database.Database;
   private readonly stmt;
+  private readonly writer: SqliteWriter;
 
   constructor(options: SqliteStoreOptions) {
     mkdirSync(options.dataDir, { recursive: true });
     this.path = join(options.dataDir, SQLITE_FILE);
-    this.db = new Database(this.path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = configure(new Database(this.path));
     this.db.exec(SQLITE_SCHEMA);
     this.db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('schema_version', SCHEMA_VERSION);
+    this.writer = new SqliteWriter(this.path);
     const db = this.db;
     this.stmt = {
       series: db.prepare<[string], SeriesRow>('SELECT * FROM series WHERE name = ?'),
@@ -103,37 +105,6 @@ export class SqliteStore implements SequenceStore {
       number: db.prepare<[string, number], NumberRow>('SELECT * FROM numbers WHERE series = ? AND number = ?'),
       issueRange: db.prepare<[string, number], EventRow>(
         "SELECT * FROM events WHERE series = ? AND type = 'issue' AND first <= ? ORDER BY first DESC LIMIT 1",
-      ),
-      batch: db.prepare<[string], { version: number }>('SELECT version FROM batches WHERE batch_id = ?'),
-      insertBatch: db.prepare<[string, string, number, number]>(
-        'INSERT INTO batches (batch_id, series, version, committed_at) VALUES (?, ?, ?, ?)',
-      ),
-      updateSeries: db.prepare<[number, number, number, string, number, number, number, number, string, number]>(
-        `UPDATE series SET hwm = ?, version = ?, event_seq = ?, last_hash = ?,
-           issued = ?, refilled = ?, released = ?, voided = ?
-         WHERE name = ? AND version = ?`,
-      ),
-      insertEvent: db.prepare(
-        `INSERT INTO events (series, seq, ts, type, first, last, site_id, partition_id, invoice_type,
-           reason, request_id, batch_id, node, prev_hash, hash)
-         VALUES (@series, @seq, @ts, @type, @first, @last, @siteId, @partitionId, @invoiceType,
-           @reason, @requestId, @batchId, @node, @prevHash, @hash)`,
-      ),
-      upsertNumber: db.prepare<[string, number, string, string, string, string, string | null, number]>(
-        `INSERT INTO numbers (series, number, status, site_id, partition_id, invoice_type, reason, changed_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (series, number) DO UPDATE SET status = excluded.status, site_id = excluded.site_id,
-           partition_id = excluded.partition_id, invoice_type = excluded.invoice_type,
-           reason = excluded.reason, changed_at = excluded.changed_at`,
-      ),
-      addTotals: db.prepare<[string, string, string, string, number, number, number]>(
-        `INSERT INTO totals (series, site_id, partition_id, invoice_type, issued, refilled, released)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT DO UPDATE SET issued = issued + excluded.issued, refilled = refilled + excluded.refilled,
-           released = released + excluded.released`,
-      ),
-      putSetting: db.prepare<[string, string]>(
-        'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       ),
       settings: db.prepare<[], { key: string; value: string }>('SELECT key, value FROM settings'),
       readEvents: db.prepare<[string, number, number], EventRow>(
@@ -180,36 +151,10 @@ export class SqliteStore implements SequenceStore {
   }
 
   async commit(plan: CommitPlan): Promise<CommitResult> {
-    return this.guard(() => this.commitTx(plan));
+    const outcome = await this.writer.commit(plan);
+    if (outcome.status === 'committed') return outcome;
+    return this.guard(() => ({ status: 'conflict' as const, state: this.readState(plan.series) }));
   }
-
-  private readonly commitTx = (plan: CommitPlan): CommitResult => {
-    const run = this.db.transaction((): CommitResult => {
-      const done = this.stmt.batch.get(plan.batchId);
-      if (done) return { status: 'committed', version: String(done.version) };
-      const base = Number(plan.baseVersion);
-      const version = base + 1;
-      const n = plan.next;
-      const c = n.counters;
-      const changed = this.stmt.updateSeries.run(
-        n.hwm, version, n.eventSeq, n.lastHash, c.issued, c.refilled, c.released, c.voided, plan.series, base,
-      ).changes;
-      if (changed !== 1) return { status: 'conflict', state: this.readState(plan.series) };
-      for (const e of plan.events) this.stmt.insertEvent.run(e);
-      for (const ch of plan.numberChanges) {
-        this.stmt.upsertNumber.run(
-          plan.series, ch.number, ch.status, ch.siteId, ch.partitionId, ch.invoiceType, ch.reason, plan.committedAt,
-        );
-      }
-      for (const t of plan.totals) {
-        this.stmt.addTotals.run(plan.series, t.siteId, t.partitionId, t.invoiceType, t.issued, t.refilled, t.released);
-      }
-      for (const [key, value] of Object.entries(plan.settings ?? {})) this.stmt.putSetting.run(key, JSON.stringify(value));
-      this.stmt.insertBatch.run(plan.batchId, plan.series, version, plan.committedAt);
-      return { status: 'committed', version: String(version) };
-    });
-    return run.immediate();
-  };
 
   async readEvents(series: string, afterSeq: number, limit: number): Promise<AuditEvent[]> {
     return this.guard(() => this.stmt.readEvents.all(series, afterSeq, limit).map(toEvent));
@@ -299,6 +244,7 @@ export class SqliteStore implements SequenceStore {
   }
 
   async close(): Promise<void> {
+    await this.writer.close();
     if (this.db.open) this.db.close();
   }
 

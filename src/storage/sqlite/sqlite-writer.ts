@@ -1,0 +1,59 @@
+import { Worker } from 'node:worker_threads';
+import { StoreUnavailableError } from '../../domain/errors/index.js';
+import type { CommitPlan } from '../../domain/planner.js';
+import type { CommitOutcome } from './sqlite-committer.js';
+import type { WriterReply } from './sqlite-writer-thread.js';
+
+// From src/ (run by tsx, in tests) the thread's entry is the .ts file and needs the tsx loader;
+// from dist/ it is the .js file.
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const ENTRY = new URL(FROM_SOURCE ? './sqlite-writer-thread.ts' : './sqlite-writer-thread.js', import.meta.url);
+
+function startThread(path: string): Worker {
+  if (!FROM_SOURCE) return new Worker(ENTRY, { workerData: { path } });
+  // A worker does not inherit the tsx loader: register it in the thread, then load the entry.
+  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(ENTRY.href)}); })`;
+  return new Worker(boot, { eval: true, workerData: { path } });
+}
+
+/** Main-thread handle of the writer thread: one commit message out, one reply back. */
+export class SqliteWriter {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve(o: CommitOutcome): void; reject(e: Error): void }>();
+  private nextId = 1;
+  private failed: Error | null = null;
+
+  constructor(path: string) {
+    this.worker = startThread(path);
+    this.worker.on('message', (reply: WriterReply) => {
+      const p = this.pending.get(reply.id);
+      if (!p) return;
+      this.pending.delete(reply.id);
+      if (reply.ok) p.resolve(reply.outcome);
+      else p.reject(new StoreUnavailableError(`embedded store failed: ${reply.error}`));
+    });
+    const fail = (error: Error) => {
+      this.failed = new StoreUnavailableError(`embedded store writer stopped: ${error.message}`, { cause: error });
+      for (const p of this.pending.values()) p.reject(this.failed);
+      this.pending.clear();
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => {
+      if (code !== 0 && !this.failed) fail(new Error(`exit code ${code}`));
+    });
+  }
+
+  commit(plan: CommitPlan): Promise<CommitOutcome> {
+    if (this.failed) return Promise.reject(this.failed);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, plan });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.failed ??= new StoreUnavailableError('embedded store closed');
+    await this.worker.terminate();
+  }
+}
