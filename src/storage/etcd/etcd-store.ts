@@ -79,10 +79,6 @@ export class EtcdStore implements SequenceStore {
     this.budgetMs = o.retryBudgetMs ?? 2500;
   }
 
-  get endpoints(): readonly string[] {
-    return this.o.endpoints;
-  }
-
   async loadSeries(series: string, start: number): Promise<SeriesState> {
     const key = keys.state(series);
     let snap = await this.readSeries(series);

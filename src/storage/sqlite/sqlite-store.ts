@@ -248,11 +248,6 @@ export class SqliteStore implements SequenceStore {
     if (this.db.open) this.db.close();
   }
 
-  /** Test hook: raw access for tamper tests (never used by the service). */
-  rawDatabase(): Database.Database {
-    return this.db;
-  }
-
   private sizeBytes(): number {
     let total = 0;
     for (const suffix of ['', '-wal']) {
