@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { AuditEvent } from './types.js';
 
 /** Hash that the first event of every series chains to. */
@@ -32,8 +32,15 @@ export function canonicalEvent(e: UnhashedEvent): string {
 
 /** SHA-256 over the canonical bytes; `prevHash` is part of them, which makes the chain. */
 export function hashEvent(e: UnhashedEvent): string {
-  return createHash('sha256').update(canonicalEvent(e)).digest('hex');
+  return sha256Hex(canonicalEvent(e));
 }
+
+// One-shot hashing (Node 20.12+) skips a Hash object per event; older 20.x fall back.
+type OneShotHash = (algorithm: string, data: string, encoding: 'hex') => string;
+const oneShot = (crypto as { hash?: OneShotHash }).hash;
+const sha256Hex: (data: string) => string = oneShot
+  ? (data) => oneShot('sha256', data, 'hex')
+  : (data) => crypto.createHash('sha256').update(data).digest('hex');
 
 export function sealEvent(e: UnhashedEvent): AuditEvent {
   return { ...e, hash: hashEvent(e) };

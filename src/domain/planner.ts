@@ -68,6 +68,8 @@ export interface CommitPlan {
   readonly batchId: string;
   /** Series version the plan was made on; the commit must fail if the stored one differs. */
   readonly baseVersion: string;
+  /** Hash of the last event before this batch: with `baseVersion`, names the exact state planned on. */
+  readonly baseHash: string;
   readonly committedAt: number;
   readonly events: readonly AuditEvent[];
   readonly numberChanges: readonly NumberChange[];
@@ -158,6 +160,7 @@ class BatchPlanner {
         series: this.state.series,
         batchId: this.ctx.batchId,
         baseVersion: this.state.version,
+        baseHash: this.state.lastHash,
         committedAt: this.ctx.now,
         events: this.events,
         numberChanges: [...this.changes.values()],

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { BatchTooLargeError, SeqdError, StoreUnavailableError } from '../domain/errors/index.js';
 import { planBatch, type BatchPlan, type Outcome } from '../domain/planner.js';
-import type { GapPolicy, Op, SeriesState, Settings } from '../domain/types.js';
+import type { GapPolicy, NumberRecord, Op, SeriesState, Settings } from '../domain/types.js';
 import type { SequenceStore } from '../storage/sequence-store.js';
 
 interface Pending {
   readonly op: Op;
   readonly enqueuedAt: number;
+  /** When a pipelined conflict first sent it back to the queue (ms epoch). */
+  conflictSince?: number;
   resolve(outcome: TimedOutcome): void;
   reject(error: unknown): void;
 }
@@ -38,16 +40,39 @@ export interface SeriesWorkerOptions {
   readonly conflictBudgetMs?: number;
 }
 
+/** A pipelined batch did not land because the series moved under it; its ops go back in order. */
+class PipelineConflict extends Error {}
+
+const NO_RECORDS: ReadonlyMap<number, NumberRecord> = new Map();
+/** Queue length from which an idle pipeline takes half of it (see `take`). */
+const SPLIT_AT = 8;
+
 /**
  * The group-commit loop of one series: requests queue while a commit is in flight; when it lands,
  * everything queued (up to the store's batch limit) is planned and committed as one batch. No
  * timer holds requests back: a lone request is committed at the next turn of the event loop.
  * Replies are sent only after the store confirmed the commit.
+ *
+ * With a store that offers pipelining (SQLite), the next batch of allocations is planned on the
+ * result of the one still committing and sent behind it, so planning, replying and fsync overlap.
+ * Releases and setting changes are planned only when nothing is in flight (they read the store's
+ * records, or change what later plans depend on). When a pipelined batch conflicts, every batch
+ * planned on it conflicts too (the store compares version and hash); all of them go back to the
+ * queue in order and are planned again on the stored state.
  */
 export class SeriesWorker {
   private readonly queue: Pending[] = [];
+  /** What the next batch is planned on: the stored state plus every batch still committing. */
   private state: SeriesState | null = null;
-  private inFlight = false;
+  /** The last state known to be stored. */
+  private committed: SeriesState | null = null;
+  private inFlight = 0;
+  /** A batch is between its start and its plan (awaiting the store): nothing else may start. */
+  private planning = false;
+  private settingsInFlight = false;
+  /** A pipelined batch conflicted: wait for the rest of the pipeline, then re-plan all of it. */
+  private resync = false;
+  private readonly requeued: Pending[] = [];
   private scheduled = false;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
@@ -57,14 +82,16 @@ export class SeriesWorker {
     this.now = o.now ?? Date.now;
   }
 
-  /** The last known state (null until first loaded). Never stale by more than one batch. */
+  /** The last state known to be stored (null until first loaded). */
   get current(): SeriesState | null {
-    return this.state;
+    return this.committed;
   }
 
   async load(): Promise<SeriesState> {
-    this.state = await this.o.store.loadSeries(this.o.series, this.o.start);
-    return this.state;
+    const state = await this.o.store.loadSeries(this.o.series, this.o.start);
+    this.state = state;
+    this.committed = state;
+    return state;
   }
 
   submit(op: Op): Promise<TimedOutcome> {
@@ -78,24 +105,59 @@ export class SeriesWorker {
   /** Stops taking ops and waits until queued ones are answered. */
   async drain(): Promise<void> {
     this.closed = true;
-    if (!this.inFlight && this.queue.length === 0) return;
+    if (this.idle()) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
+  private idle(): boolean {
+    return this.inFlight === 0 && this.queue.length === 0;
+  }
+
+  private canStart(): boolean {
+    if (this.planning || this.resync || this.settingsInFlight) return false;
+    if (this.inFlight === 0) return true;
+    return this.state !== null && this.inFlight < (this.o.store.pipelining?.maxInFlight ?? 1);
+  }
+
   private schedule(): void {
-    if (this.inFlight || this.scheduled || this.queue.length === 0) return;
+    if (this.scheduled || this.queue.length === 0 || !this.canStart()) return;
     this.scheduled = true;
     // One turn of the event loop lets requests parsed in the same I/O phase join the batch.
     setImmediate(() => {
       this.scheduled = false;
-      void this.flush();
+      this.flush();
     });
   }
 
-  private async flush(): Promise<void> {
-    if (this.inFlight || this.queue.length === 0) return;
-    this.inFlight = true;
-    const batch = this.queue.splice(0, this.o.store.limits.maxOpsPerBatch);
+  private flush(): void {
+    while (this.queue.length > 0 && this.canStart()) {
+      const batch = this.take();
+      // The head needs the store's records: it waits until the pipeline is empty.
+      if (batch.length === 0) return;
+      void this.run(batch);
+    }
+  }
+
+  /**
+   * The next batch from the queue head; behind a committing batch, only allocations. With an
+   * empty pipeline, a long queue is cut in two batches: while the first commits, the second
+   * follows it, and the replies of the first go out during the second's commit. Without the cut,
+   * all clients would answer in one burst and send their next requests together, and the HTTP
+   * thread would sit idle during every commit.
+   */
+  private take(): Pending[] {
+    const max = this.o.store.limits.maxOpsPerBatch;
+    if (this.inFlight === 0) {
+      const pipelined = (this.o.store.pipelining?.maxInFlight ?? 1) > 1 && this.queue.length >= SPLIT_AT;
+      return this.queue.splice(0, Math.min(max, pipelined ? Math.ceil(this.queue.length / 2) : max));
+    }
+    let n = 0;
+    while (n < max && this.queue[n]?.op.kind === 'allocate') n++;
+    return this.queue.splice(0, n);
+  }
+
+  private async run(batch: Pending[]): Promise<void> {
+    this.inFlight++;
     try {
       for (;;) {
         try {
@@ -117,24 +179,53 @@ export class SeriesWorker {
         }
       }
     } catch (error) {
-      // The state may have moved (or not): reload before the next plan.
-      this.state = null;
-      const failure =
-        error instanceof SeqdError ? error : new StoreUnavailableError(`commit failed: ${String(error)}`, { cause: error });
-      for (const p of batch) p.reject(failure);
+      if (error instanceof PipelineConflict) this.requeue(batch);
+      else this.fail(batch, error);
     } finally {
-      this.inFlight = false;
+      this.planning = false;
+      this.inFlight--;
+      if (this.inFlight === 0 && this.resync) {
+        this.resync = false;
+        this.queue.unshift(...this.requeued.splice(0));
+      }
       if (this.queue.length > 0) this.schedule();
-      else if (this.closed) for (const w of this.idleWaiters.splice(0)) w();
+      else if (this.closed && this.idle()) for (const w of this.idleWaiters.splice(0)) w();
     }
   }
 
+  private requeue(batch: Pending[]): void {
+    const now = Date.now();
+    const budget = this.o.conflictBudgetMs ?? 5000;
+    const expired: Pending[] = [];
+    for (const p of batch) {
+      p.conflictSince ??= now;
+      (now - p.conflictSince > budget ? expired : this.requeued).push(p);
+    }
+    if (expired.length > 0) this.fail(expired, this.tooBusy());
+  }
+
+  private fail(batch: readonly Pending[], error: unknown): void {
+    // The state may have moved (or not): reload before the next plan.
+    this.state = null;
+    const failure =
+      error instanceof SeqdError ? error : new StoreUnavailableError(`commit failed: ${String(error)}`, { cause: error });
+    for (const p of batch) p.reject(failure);
+  }
+
+  private tooBusy(): StoreUnavailableError {
+    return new StoreUnavailableError(`series "${this.o.series}" kept changing under this batch for too long; retry`);
+  }
+
   private async commitBatch(ops: readonly Op[]): Promise<{ plan: BatchPlan; committedAt: number }> {
+    const pipelining = this.o.store.pipelining;
     const deadline = Date.now() + (this.o.conflictBudgetMs ?? 5000);
     const batchId = randomUUID();
     for (let attempt = 0; attempt === 0 || Date.now() < deadline; attempt++) {
+      // Until the plan exists and `state` includes it, no other batch may be planned.
+      this.planning = true;
       const state = this.state ?? (await this.load());
-      const records = await this.o.store.lookupNumbers(this.o.series, this.releaseNumbers(state, ops));
+      const wanted = this.releaseNumbers(state, ops);
+      const records = wanted.length === 0 ? NO_RECORDS : await this.o.store.lookupNumbers(this.o.series, wanted);
       const now = this.now();
       const plan = planBatch(state, ops, records, {
         batchId,
@@ -143,20 +234,41 @@ export class SeriesWorker {
         gapPolicy: this.o.gapPolicy,
         settings: this.o.settings(),
       });
-      if (!plan.commit) return { plan, committedAt: now };
-      const result = await this.o.store.commit(plan.commit);
+      const commit = plan.commit;
+      if (!commit) {
+        this.planning = false;
+        return { plan, committedAt: now };
+      }
+      if (pipelining) this.state = { ...commit.next, version: pipelining.nextVersion(commit.baseVersion) };
+      if (commit.settings) this.settingsInFlight = true;
+      this.planning = false;
+      if (pipelining) this.schedule();
+      let result;
+      try {
+        result = await this.o.store.commit(commit);
+      } finally {
+        if (commit.settings) this.settingsInFlight = false;
+      }
       if (result.status === 'committed') {
-        this.state = { ...plan.commit.next, version: result.version };
-        if (plan.commit.settings) this.o.onSettings(plan.settings);
+        this.committed = { ...commit.next, version: result.version };
+        if (!pipelining) this.state = this.committed;
+        if (commit.settings) this.o.onSettings(plan.settings);
         this.o.onCommit?.(plan, ops);
         return { plan, committedAt: now };
+      }
+      if (pipelining) {
+        // Batches planned on this one conflict too: all are planned again once the pipeline is empty.
+        this.resync = true;
+        this.state = null;
+        throw new PipelineConflict();
       }
       // Another writer moved the series: re-plan the whole batch on its state, after a short
       // random pause so that two instances do not keep colliding in lockstep.
       this.state = result.state;
+      this.committed = result.state;
       await new Promise((r) => setTimeout(r, Math.random() * 3));
     }
-    throw new StoreUnavailableError(`series "${this.o.series}" kept changing under this batch for too long; retry`);
+    throw this.tooBusy();
   }
 
   /** Numbers named by release ops that the planner needs the store's record of. */

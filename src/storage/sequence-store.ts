@@ -24,6 +24,20 @@ export interface StoreLimits {
   readonly maxOpsPerBatch: number;
 }
 
+/**
+ * Offered by a store that can take a batch planned on the result of one still committing, so that
+ * planning and the next commit overlap the current one. Such a store must apply the commits of a
+ * series in the order they were submitted and must refuse (conflict) a batch whose base version
+ * and base hash are not the stored ones: a batch planned on a predecessor that failed can then
+ * never land.
+ */
+export interface StorePipelining {
+  /** Most batches of one series that may be committing at once. */
+  readonly maxInFlight: number;
+  /** The version the series gets when a batch planned on `baseVersion` commits. */
+  nextVersion(baseVersion: string): string;
+}
+
 export interface AuditQuery {
   readonly series: string;
   readonly number?: number | undefined;
@@ -70,13 +84,15 @@ export interface StoreHealth {
  * - `commit` is atomic: every event, number change, total and the new series state land
  *   together or not at all, and are durable (fsync'd / quorum-committed) before it resolves.
  * - `commit` compares `plan.baseVersion` with the stored series version inside the same atomic
- *   write; on a mismatch nothing is written and the current state comes back as a conflict.
+ *   write; on a mismatch nothing is written and the current state comes back as a conflict. A
+ *   conflict is final: the batch did not and will not land.
  * - Re-applying a committed `plan.batchId` writes nothing and answers `committed`.
  * - Reads never return state that a later read contradicts (no stale reads after a commit).
  */
 export interface SequenceStore {
   readonly kind: 'sqlite' | 'etcd';
   readonly limits: StoreLimits;
+  readonly pipelining?: StorePipelining | undefined;
 
   /** The series' state, creating it empty at `start` when it does not exist yet. */
   loadSeries(series: string, start: number): Promise<SeriesState>;

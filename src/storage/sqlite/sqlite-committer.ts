@@ -27,10 +27,12 @@ export class SqliteCommitter {
       insertBatch: db.prepare<[string, string, number, number]>(
         'INSERT INTO batches (batch_id, series, version, committed_at) VALUES (?, ?, ?, ?)',
       ),
-      updateSeries: db.prepare<[number, number, number, string, number, number, number, number, string, number]>(
+      // The base hash too: a batch planned on a predecessor that did not land can never match,
+      // even if another writer happened to bring the version to the same number.
+      updateSeries: db.prepare<[number, number, number, string, number, number, number, number, string, number, string]>(
         `UPDATE series SET hwm = ?, version = ?, event_seq = ?, last_hash = ?,
            issued = ?, refilled = ?, released = ?, voided = ?
-         WHERE name = ? AND version = ?`,
+         WHERE name = ? AND version = ? AND last_hash = ?`,
       ),
       insertEvent: db.prepare<(string | number | null)[]>(
         `INSERT INTO events (series, seq, ts, type, first, last, site_id, partition_id, invoice_type,
@@ -56,35 +58,41 @@ export class SqliteCommitter {
     };
   }
 
-  commit(plan: CommitPlan): CommitOutcome {
+  /**
+   * Applies the plans in order in ONE transaction, so one fsync makes them all durable (plans of
+   * one series may be planned on each other's results; a plan whose base is not the stored state
+   * answers conflict and writes nothing). All or nothing if SQLite itself fails.
+   */
+  commitAll(plans: readonly CommitPlan[]): CommitOutcome[] {
+    return this.db.transaction(() => plans.map((plan) => this.apply(plan))).immediate();
+  }
+
+  private apply(plan: CommitPlan): CommitOutcome {
     const s = this.stmt;
-    const run = this.db.transaction((): CommitOutcome => {
-      const done = s.batch.get(plan.batchId);
-      if (done) return { status: 'committed', version: String(done.version) };
-      const base = Number(plan.baseVersion);
-      const version = base + 1;
-      const n = plan.next;
-      const c = n.counters;
-      const changed = s.updateSeries.run(
-        n.hwm, version, n.eventSeq, n.lastHash, c.issued, c.refilled, c.released, c.voided, plan.series, base,
-      ).changes;
-      if (changed !== 1) return { status: 'conflict' };
-      for (const e of plan.events) {
-        s.insertEvent.run(
-          e.series, e.seq, e.ts, e.type, e.first, e.last, e.siteId, e.partitionId, e.invoiceType,
-          e.reason, e.requestId, e.batchId, e.node, e.prevHash, e.hash,
-        );
-      }
-      for (const ch of plan.numberChanges) {
-        s.upsertNumber.run(plan.series, ch.number, ch.status, ch.siteId, ch.partitionId, ch.invoiceType, ch.reason, plan.committedAt);
-      }
-      for (const t of plan.totals) {
-        s.addTotals.run(plan.series, t.siteId, t.partitionId, t.invoiceType, t.issued, t.refilled, t.released);
-      }
-      for (const [key, value] of Object.entries(plan.settings ?? {})) s.putSetting.run(key, JSON.stringify(value));
-      s.insertBatch.run(plan.batchId, plan.series, version, plan.committedAt);
-      return { status: 'committed', version: String(version) };
-    });
-    return run.immediate();
+    const done = s.batch.get(plan.batchId);
+    if (done) return { status: 'committed', version: String(done.version) };
+    const base = Number(plan.baseVersion);
+    const version = base + 1;
+    const n = plan.next;
+    const c = n.counters;
+    const changed = s.updateSeries.run(
+      n.hwm, version, n.eventSeq, n.lastHash, c.issued, c.refilled, c.released, c.voided, plan.series, base, plan.baseHash,
+    ).changes;
+    if (changed !== 1) return { status: 'conflict' };
+    for (const e of plan.events) {
+      s.insertEvent.run(
+        e.series, e.seq, e.ts, e.type, e.first, e.last, e.siteId, e.partitionId, e.invoiceType,
+        e.reason, e.requestId, e.batchId, e.node, e.prevHash, e.hash,
+      );
+    }
+    for (const ch of plan.numberChanges) {
+      s.upsertNumber.run(plan.series, ch.number, ch.status, ch.siteId, ch.partitionId, ch.invoiceType, ch.reason, plan.committedAt);
+    }
+    for (const t of plan.totals) {
+      s.addTotals.run(plan.series, t.siteId, t.partitionId, t.invoiceType, t.issued, t.refilled, t.released);
+    }
+    for (const [key, value] of Object.entries(plan.settings ?? {})) s.putSetting.run(key, JSON.stringify(value));
+    s.insertBatch.run(plan.batchId, plan.series, version, plan.committedAt);
+    return { status: 'committed', version: String(version) };
   }
 }

@@ -20,6 +20,7 @@ import type {
   NumberQuery,
   SequenceStore,
   StoreHealth,
+  StorePipelining,
   TotalsRow,
 } from '../sequence-store.js';
 import { configure } from './sqlite-committer.js';
@@ -81,6 +82,13 @@ export const SQLITE_FILE = 'seqd.sqlite';
 export class SqliteStore implements SequenceStore {
   readonly kind = 'sqlite' as const;
   readonly limits = { maxOpsPerBatch: 2000 };
+  // The writer thread applies commits in order and compares version and hash, and the version
+  // is a counter: the next batch can be planned while the previous one is being fsync'd.
+  readonly pipelining: StorePipelining = {
+    // Two: one batch being fsync'd, the next one waiting behind it (measured: 3 and 4 gain nothing).
+    maxInFlight: 2,
+    nextVersion: (base) => String(Number(base) + 1),
+  };
   readonly path: string;
   private readonly db: Database.Database;
   private readonly stmt;

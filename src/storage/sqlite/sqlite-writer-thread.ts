@@ -1,28 +1,41 @@
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { CommitPlan } from '../../domain/planner.js';
-import { configure, SqliteCommitter } from './sqlite-committer.js';
+import { configure, SqliteCommitter, type CommitOutcome } from './sqlite-committer.js';
+import { nextTransaction } from './sqlite-writer-queue.js';
 
 /** Messages between the store (main thread) and its writer thread. */
 export interface WriterRequest {
   readonly id: number;
   readonly plan: CommitPlan;
 }
+/** One reply message answers every request committed by one transaction, in request order. */
 export type WriterReply =
-  | { readonly id: number; readonly ok: true; readonly outcome: ReturnType<SqliteCommitter['commit']> }
-  | { readonly id: number; readonly ok: false; readonly error: string };
+  | { readonly ids: readonly number[]; readonly ok: true; readonly outcomes: readonly CommitOutcome[] }
+  | { readonly ids: readonly number[]; readonly ok: false; readonly error: string };
 
-// Entry of the writer thread: owns the only write connection and commits one plan at a time.
+// Entry of the writer thread: owns the only write connection and commits until nothing waits.
 if (parentPort) {
-  const port = parentPort;
+  const port: MessagePort = parentPort;
   const committer = new SqliteCommitter(configure(new Database((workerData as { path: string }).path)));
-  port.on('message', (req: WriterRequest) => {
-    let reply: WriterReply;
-    try {
-      reply = { id: req.id, ok: true, outcome: committer.commit(req.plan) };
-    } catch (error) {
-      reply = { id: req.id, ok: false, error: String(error) };
+  const backlog: WriterRequest[] = [];
+  const drainPort = () => {
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) backlog.push(m.message as WriterRequest);
+  };
+  port.on('message', (first: WriterRequest) => {
+    backlog.push(first);
+    drainPort();
+    while (backlog.length > 0) {
+      const requests = nextTransaction(backlog);
+      const ids = requests.map((r) => r.id);
+      let reply: WriterReply;
+      try {
+        reply = { ids, ok: true, outcomes: committer.commitAll(requests.map((r) => r.plan)) };
+      } catch (error) {
+        reply = { ids, ok: false, error: String(error) };
+      }
+      port.postMessage(reply);
+      drainPort();
     }
-    port.postMessage(reply);
   });
 }

@@ -16,7 +16,7 @@ function startThread(path: string): Worker {
   return new Worker(boot, { eval: true, workerData: { path } });
 }
 
-/** Main-thread handle of the writer thread: one commit message out, one reply back. */
+/** Main-thread handle of the writer thread: commits go out in order; replies come back per transaction. */
 export class SqliteWriter {
   private readonly worker: Worker;
   private readonly pending = new Map<number, { resolve(o: CommitOutcome): void; reject(e: Error): void }>();
@@ -26,11 +26,14 @@ export class SqliteWriter {
   constructor(path: string) {
     this.worker = startThread(path);
     this.worker.on('message', (reply: WriterReply) => {
-      const p = this.pending.get(reply.id);
-      if (!p) return;
-      this.pending.delete(reply.id);
-      if (reply.ok) p.resolve(reply.outcome);
-      else p.reject(new StoreUnavailableError(`embedded store failed: ${reply.error}`));
+      reply.ids.forEach((id, i) => {
+        const p = this.pending.get(id);
+        if (!p) return;
+        this.pending.delete(id);
+        const outcome = reply.ok ? reply.outcomes[i] : undefined;
+        if (outcome) p.resolve(outcome);
+        else p.reject(new StoreUnavailableError(`embedded store failed: ${reply.ok ? 'no outcome' : reply.error}`));
+      });
     });
     const fail = (error: Error) => {
       this.failed = new StoreUnavailableError(`embedded store writer stopped: ${error.message}`, { cause: error });
@@ -48,7 +51,8 @@ export class SqliteWriter {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, plan });
+      // The open gaps are the planner's business and may be many: the writer does not get them.
+      this.worker.postMessage({ id, plan: { ...plan, next: { ...plan.next, openGaps: [] } } });
     });
   }
 
