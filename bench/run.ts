@@ -1,55 +1,70 @@
 /**
- * `npm run bench`: starts seqd (profile poc, embedded store, temporary data dir) and measures, in
- * one run against the same server: a no-op JSON route (the ceiling), single-number requests,
- * 100-number requests and a mixed load with suppressed invoices (releases and refills), then the
- * memory after 100,000 and 1,000,000 allocations. Prints a table and writes bench/results/latest.json.
+ * `npm run bench`: measures seqd against the no-op route of the same server (the ceiling) and,
+ * when installed here, the usual alternatives, all in one run:
  *
- *   npm run bench                 # 10 s per scenario
- *   npm run bench -- --duration 3 # shorter
+ * - embedded (profile poc, SQLite on a temporary dir): next count=1 and count=100 at 50
+ *   connections, a mixed load with suppressed invoices (releases and refills), and the resident
+ *   size after 100,000 and 1,000,000 allocations;
+ * - HA (profile ha-poc: 3 etcd members started by the first instance, two instances): count=1 at
+ *   64 connections spread over both;
+ * - alternatives: a PostgreSQL counter row (pgbench), Redis INCR with appendfsync always
+ *   (redis-benchmark), a naive etcd compare-and-swap loop (on the HA run's cluster).
+ *
+ * The HTTP load generator is wrk when installed (native, one thread), else autocannon.
+ * Prints a table and writes bench/results/latest.json.
+ *
+ *   npm run bench                          # 10 s per scenario
+ *   npm run bench -- --duration 3          # shorter
+ *   npm run bench -- --smoke               # 1 s per scenario, no alternatives, no memory (CI)
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
+import { etcdCas } from './alternatives/etcd-cas.js';
+import { postgresCounter } from './alternatives/postgres-counter.js';
+import { redisIncr } from './alternatives/redis-incr.js';
+import { findProgram } from './alternatives/run-tool.js';
+import { loadTool, runHttpLoad, type Target } from './lib/http-load.js';
+import { startEmbedded, startHa, type Instance } from './lib/seqd-instances.js';
+import { printTable } from './lib/table.js';
+import { round2, withProgress, type Row, type Skipped } from './lib/types.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '50' } } });
-const DURATION = Number(values.duration);
+const { values } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '50' },
+    'ha-connections': { type: 'string', default: '64' },
+    smoke: { type: 'boolean', default: false },
+    'skip-ha': { type: 'boolean', default: false },
+    'skip-alternatives': { type: 'boolean', default: false },
+  },
+});
+const SMOKE = values.smoke;
+const SECONDS = SMOKE ? 1 : Number(values.duration);
 const CONNECTIONS = Number(values.connections);
+const HA_CONNECTIONS = Number(values['ha-connections']);
 
-interface Row {
-  scenario: string;
-  connections: number;
-  requestsPerSec: number;
-  numbersPerSec: number;
-  latencyMs: { avg: number; p50: number; p99: number };
-  errors: number;
-  non2xx: number;
-  ratioToCeiling?: number;
-}
+const body = (invoiceType: string, count: number, site = 'site-1', partition = 'partition-a') =>
+  JSON.stringify({ siteId: site, partitionId: partition, invoiceType, count });
+const ONE = [body('on-cycle', 1), body('off-cycle', 1, 'site-2', 'partition-b')];
+const HUNDRED = [body('on-cycle', 100)];
+// 1 in 10 suppressed: issued and released at once (an open gap), refilled by the next request.
+const MIXED = [...Array.from({ length: 9 }, () => body('on-cycle', 1)), body('suppressed', 1, 'site-2', 'partition-a')];
 
-async function startSeqd(dataDir: string): Promise<{ url: string; pid: number; stop: () => void }> {
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'serve', '--profile', 'poc', '--port', '0', '--data-dir', dataDir], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`seqd did not start:\n${out}`)), 30_000);
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /seqd listening on (http:\/\/[^\s"]+)/.exec(out);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`seqd exited (${code}):\n${out}`)));
-  });
-  child.stdout.resume();
-  return { url, pid: child.pid ?? 0, stop: () => child.kill('SIGTERM') };
+async function measure(scenario: string, targets: Target[], bodies: string[], numbersPerRequest: number, connections = CONNECTIONS): Promise<Row> {
+  const r = await withProgress(`${scenario}: ${connections} connections`, SECONDS, runHttpLoad({ targets, bodies, connections, seconds: SECONDS }));
+  return {
+    scenario,
+    tool: r.tool,
+    connections,
+    requestsPerSec: Math.round(r.requestsPerSec),
+    numbersPerSec: Math.round(r.requestsPerSec * numbersPerRequest),
+    latencyMs: { avg: round2(r.latencyMs.avg), p50: round2(r.latencyMs.p50), p99: round2(r.latencyMs.p99) },
+    errors: r.errors,
+  };
 }
 
 function rssMb(pid: number): number {
@@ -57,92 +72,103 @@ function rssMb(pid: number): number {
   return m?.[1] ? Math.round(Number(m[1]) / 1024) : NaN;
 }
 
-async function load(name: string, url: string, path: string, bodies: string[], numbersPerRequest: (body: string) => number): Promise<Row> {
-  process.stdout.write(`… ${name}: ${DURATION} s at ${CONNECTIONS} connections `);
-  let i = 0;
-  let numbers = 0;
-  const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon(
-      {
-        url: url + path,
-        connections: CONNECTIONS,
-        duration: DURATION,
-        requests: [
-          {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            setupRequest: (req) => {
-              const body = bodies[i++ % bodies.length] ?? '{}';
-              return { ...req, body };
-            },
-          },
-        ],
-      },
-      (err, res) => (err ? reject(err) : resolve(res)),
-    );
-    instance.on('tick', () => process.stdout.write('.'));
-  });
-  process.stdout.write('\n');
-  // Numbers per request are fixed per body; the mix is uniform over `bodies`.
-  const avgNumbers = bodies.reduce((a, b) => a + numbersPerRequest(b), 0) / bodies.length;
-  numbers = result.requests.average * avgNumbers;
-  return {
-    scenario: name,
-    connections: CONNECTIONS,
-    requestsPerSec: Math.round(result.requests.average),
-    numbersPerSec: Math.round(numbers),
-    latencyMs: { avg: result.latency.average, p50: result.latency.p50, p99: result.latency.p99 },
-    errors: result.errors + result.timeouts,
-    non2xx: result.non2xx,
-  };
-}
-
-const body = (invoiceType: string, count: number, site = 'site-1', partition = 'partition-a') =>
-  JSON.stringify({ siteId: site, partitionId: partition, invoiceType, count });
-
-const dataDir = mkdtempSync(join(tmpdir(), 'seqd-bench-'));
-const seqd = await startSeqd(dataDir);
-console.log(`seqd ${seqd.url} (pid ${seqd.pid}, data ${dataDir}); load generator: autocannon in this process\n`);
-const rows: Row[] = [];
-const memory: Record<string, number> = {};
-try {
-  const noop = await load('no-op route (ceiling)', seqd.url, '/api/v1/noop', [body('on-cycle', 1)], () => 0);
-  rows.push(noop);
-  const one = await load('embedded next count=1', seqd.url, '/api/v1/sequence/next', [body('on-cycle', 1), body('off-cycle', 1, 'site-2', 'partition-b')], () => 1);
-  rows.push(one);
-  const hundred = await load('embedded next count=100', seqd.url, '/api/v1/sequence/next', [body('on-cycle', 100)], () => 100);
-  rows.push(hundred);
-  const mixed = [...Array.from({ length: 9 }, () => body('on-cycle', 1)), body('suppressed', 1, 'site-2', 'partition-a')];
-  rows.push(await load('mixed: 10 % suppressed (release + refill)', seqd.url, '/api/v1/sequence/next', mixed, () => 1));
-  for (const r of rows.slice(1)) r.ratioToCeiling = Math.round((r.requestsPerSec / noop.requestsPerSec) * 100) / 100;
-
-  // Memory: resident size after 100,000 and after 1,000,000 allocations (count=100 requests).
+async function memoryAfter(seqd: Instance): Promise<{ rssMbAfter100k: number; rssMbAfter1M: number }> {
   const hwm = async () => ((await (await fetch(`${seqd.url}/api/v1/sequence/stats`)).json()) as { highWaterMark: number }).highWaterMark;
   const fill = async (target: number) => {
     while ((await hwm()) < target) {
-      await Promise.all(Array.from({ length: 20 }, () => fetch(`${seqd.url}/api/v1/sequence/next`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body('on-cycle', 1000) })));
+      await Promise.all(
+        Array.from({ length: 20 }, () =>
+          fetch(`${seqd.url}/api/v1/sequence/next`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body('on-cycle', 1000) }),
+        ),
+      );
     }
   };
   const base = await hwm();
   await fill(base + 100_000);
-  memory.rssMbAfter100k = rssMb(seqd.pid);
+  const rssMbAfter100k = rssMb(seqd.pid);
   await fill(base + 1_000_000);
-  memory.rssMbAfter1M = rssMb(seqd.pid);
-} finally {
-  seqd.stop();
+  return { rssMbAfter100k, rssMbAfter1M: rssMb(seqd.pid) };
 }
 
-console.log('\n| scenario | req/s | numbers/s | avg ms | p50 ms | p99 ms | × ceiling | errors |');
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
-for (const r of rows) {
-  console.log(
-    `| ${r.scenario} | ${r.requestsPerSec.toLocaleString('en-US')} | ${r.numbersPerSec.toLocaleString('en-US')} | ${r.latencyMs.avg.toFixed(2)} | ${r.latencyMs.p50} | ${r.latencyMs.p99} | ${r.ratioToCeiling ?? '-'} | ${r.errors + r.non2xx} |`,
-  );
+async function haScenarios(): Promise<void> {
+  const instances = await withProgress('starting 3 etcd members and two seqd instances', 0, startHa(ROOT, join(work, 'ha'), portBase));
+  try {
+    const targets = instances.map((i) => ({ url: i.url, path: '/api/v1/sequence/next' }));
+    rows.push(await measure('HA next count=1, two instances', targets, ONE, 1, HA_CONNECTIONS));
+    if (!SMOKE && !values['skip-alternatives']) {
+      const endpoints = [0, 1, 2].map((i) => `http://127.0.0.1:${portBase + i}`);
+      rows.push(await withProgress('alternative: naive etcd CAS loop', SECONDS, etcdCas(endpoints, CONNECTIONS, SECONDS)));
+    }
+  } finally {
+    for (const i of [...instances].reverse()) await i.stop();
+  }
 }
-console.log(`\nmemory: RSS ${memory.rssMbAfter100k} MB after 100,000 allocations, ${memory.rssMbAfter1M} MB after 1,000,000`);
-console.log('not measured yet: HA (two instances on etcd) and the alternatives (PostgreSQL row, Redis INCR, naive etcd CAS).');
+
+const work = mkdtempSync(join(tmpdir(), 'seqd-bench-'));
+const rows: Row[] = [];
+const skipped: Skipped[] = [];
+let memory: { rssMbAfter100k: number; rssMbAfter1M: number } | null = null;
+const portBase = 41000 + Math.floor(Math.random() * 400) * 20;
+console.log(`seqd bench: ${SECONDS} s per scenario; HTTP load generator: ${loadTool()}${loadTool() === 'autocannon' ? ' (install wrk for a lighter one)' : ''}; work dir ${work}\n`);
+
+try {
+  // Embedded: the ceiling first, then seqd on the same server.
+  const seqd = await startEmbedded(ROOT, join(work, 'embedded'));
+  let ceiling: Row;
+  try {
+    const at = (path: string): Target[] => [{ url: seqd.url, path }];
+    ceiling = await measure('no-op route (ceiling)', at('/api/v1/noop'), ONE, 0);
+    rows.push(ceiling);
+    rows.push(await measure('embedded next count=1', at('/api/v1/sequence/next'), ONE, 1));
+    rows.push(await measure('embedded next count=100', at('/api/v1/sequence/next'), HUNDRED, 100));
+    rows.push(await measure('embedded mixed: 10 % suppressed (release + refill)', at('/api/v1/sequence/next'), MIXED, 1));
+    if (!SMOKE) memory = await withProgress('memory: 1,000,000 allocations', 10, memoryAfter(seqd));
+  } finally {
+    await seqd.stop();
+  }
+
+  // HA: two instances on a 3-member cluster; the naive etcd counter runs on the same cluster.
+  if (values['skip-ha']) skipped.push({ scenario: 'HA next count=1', reason: '--skip-ha' });
+  else if (!findProgram(process.env.ETCD_BIN ?? 'etcd')) skipped.push({ scenario: 'HA next count=1', reason: 'etcd not installed (Debian: etcd-server)' });
+  else {
+    try {
+      await haScenarios();
+    } catch (error) {
+      skipped.push({ scenario: 'HA', reason: `failed: ${String(error)}` });
+      process.exitCode = 1;
+    }
+  }
+
+  if (SMOKE || values['skip-alternatives']) skipped.push({ scenario: 'alternatives', reason: SMOKE ? '--smoke' : '--skip-alternatives' });
+  else {
+    for (const [name, alt] of [
+      ['PostgreSQL', () => postgresCounter(portBase + 15, CONNECTIONS, SECONDS)],
+      ['Redis', () => redisIncr(join(work, 'redis'), portBase + 16, CONNECTIONS, SECONDS)],
+    ] as const) {
+      mkdirSync(join(work, name.toLowerCase()), { recursive: true });
+      try {
+        const r = await withProgress(`alternative: ${name}`, SECONDS, alt());
+        if ('reason' in r) skipped.push(r);
+        else rows.push(r);
+      } catch (error) {
+        skipped.push({ scenario: `alternative: ${name}`, reason: `failed: ${String(error)}` });
+      }
+    }
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+
+const ceilingRps = rows[0]?.requestsPerSec ?? NaN;
+for (const r of rows.slice(1)) if (!r.scenario.startsWith('alternative')) r.ratioToCeiling = round2(r.requestsPerSec / ceilingRps);
+printTable(rows, skipped, memory);
 const outDir = join(ROOT, 'bench', 'results');
 mkdirSync(outDir, { recursive: true });
-writeFileSync(join(outDir, 'latest.json'), JSON.stringify({ at: new Date().toISOString(), durationSec: DURATION, rows, memory }, null, 2));
-console.log(`written: bench/results/latest.json`);
-rmSync(dataDir, { recursive: true, force: true });
+const outFile = SMOKE ? 'smoke.json' : 'latest.json';
+writeFileSync(join(outDir, outFile), JSON.stringify({ at: new Date().toISOString(), secondsPerScenario: SECONDS, rows, skipped, memory }, null, 2));
+console.log(`written: bench/results/${outFile}`);
+const failed = rows.filter((r) => r.errors > 0 && !r.scenario.startsWith('alternative'));
+if (failed.length > 0) {
+  console.error(`errors in: ${failed.map((r) => r.scenario).join(', ')}`);
+  process.exitCode = 1;
+}

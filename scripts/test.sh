@@ -23,3 +23,7 @@ echo "== tests"
 export NO_COLOR=1
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 node --import tsx --test --test-concurrency=1 --test-reporter=tap "${files[@]}"
+
+# A short run of the benchmark keeps it working; its figures are not checked (no timing asserts).
+echo "== bench smoke (1 s per scenario)"
+node --import tsx bench/run.ts --smoke

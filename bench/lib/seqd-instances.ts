@@ -1,0 +1,84 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface Instance {
+  readonly url: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+/** Starts `dist/cli.js serve` and resolves once it prints the address it listens on. */
+export async function startInstance(root: string, args: readonly string[], env: Record<string, string> = {}): Promise<Instance> {
+  const child = spawn(process.execPath, [join(root, 'dist', 'cli.js'), 'serve', '--port', '0', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  let out = '';
+  const collect = (d: Buffer) => {
+    if (out.length < 20_000) out += d.toString();
+  };
+  child.stderr.on('data', collect);
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`seqd did not start within 60 s:\n${out}`)), 60_000);
+    child.stdout.on('data', (d: Buffer) => {
+      collect(d);
+      const m = /seqd listening on (http:\/\/[^\s"]+)/.exec(out);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`seqd exited (${code}):\n${out}`));
+    });
+  });
+  child.stdout.resume();
+  return { url, pid: child.pid ?? 0, stop: () => stopChild(child) };
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** The embedded store (profile poc) on its own data directory. */
+export function startEmbedded(root: string, dataDir: string): Promise<Instance> {
+  return startInstance(root, ['--profile', 'poc', '--data-dir', dataDir]);
+}
+
+/**
+ * Two instances on a 3-member etcd cluster that the first one starts (profile ha-poc), with the
+ * cluster's data and ports moved away from a POC that may be running on this machine.
+ */
+export async function startHa(root: string, dir: string, portBase: number): Promise<Instance[]> {
+  mkdirSync(dir, { recursive: true });
+  const config = join(dir, 'bench-ha.yml');
+  writeFileSync(
+    config,
+    [
+      'sequence:',
+      '  etcd:',
+      `    data-directory: ${JSON.stringify(join(dir, 'etcd-cluster'))}`,
+      `    client-port-base: ${portBase}`,
+      `    peer-port-base: ${portBase + 10}`,
+      '',
+    ].join('\n'),
+  );
+  const one = await startInstance(root, ['--profile', 'ha-poc', '--data-dir', join(dir, 'site-1'), '--config', config], { SEQ_NODE_ID: 'site-1' });
+  try {
+    const two = await startInstance(root, ['--profile', 'ha-poc', '--data-dir', join(dir, 'site-2'), '--config', config], { SEQ_NODE_ID: 'site-2' });
+    return [one, two];
+  } catch (error) {
+    await one.stop();
+    throw error;
+  }
+}
