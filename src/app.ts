@@ -5,6 +5,7 @@ import { logFileOf } from './config/config-loader.js';
 import type { SeqdConfig } from './config/config-schema.js';
 import { buildServer } from './http/server.js';
 import { createLogger } from './logging/logger.js';
+import { CommitForwarder } from './service/forwarding/commit-forwarder.js';
 import { SequenceService } from './service/sequence-service.js';
 import { openStore, type OpenedStore } from './storage/open-store.js';
 
@@ -33,11 +34,16 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
   const opened = await openStore(config, logger);
   const port = config.server.port;
   const core = config.sequence.core;
+  const node = config.sequence['node-id'] ?? `${hostname()}:${port}`;
+  const peers = opened.peers;
+  const forwarder =
+    peers && config.sequence.etcd['forward-commits'] ? new CommitForwarder({ node, peers }) : null;
   let service: SequenceService;
   try {
     service = await SequenceService.start({
       store: opened.store,
-      node: config.sequence['node-id'] ?? `${hostname()}:${port}`,
+      node,
+      forwarder: forwarder ?? undefined,
       start: core['global-counter-start'],
       gapRecoveryEnabled: core['gap-recovery-enabled'],
       sites: config.sequence.sites,
@@ -70,6 +76,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
   const host = config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
   opened.announce(service.node, url);
+  await forwarder?.start();
   let closing: Promise<void> | null = null;
   return {
     app,
@@ -83,6 +90,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
         shuttingDown = true;
         await app.close();
         await service.close();
+        forwarder?.close();
         await opened.close();
       })();
       return closing;

@@ -25,6 +25,12 @@ const etcd = z.strictObject({
   'heartbeat-interval-ms': z.number().int().min(10).max(5000).default(100),
   'election-timeout-ms': z.number().int().min(50).max(50000).default(1000),
   'request-timeout-ms': z.number().int().min(50).max(60000).default(1000),
+  /**
+   * Instances send their batches to the one with the smallest node id, which commits them: two
+   * instances committing to one series keep failing each other's compare-and-swap. A routing
+   * hint only; the compare-and-swap still decides every commit.
+   */
+  'forward-commits': z.boolean().default(true),
   username: z.string().optional(),
   password: z.string().optional(),
   tls: z

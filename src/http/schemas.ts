@@ -12,7 +12,37 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
   const reason = { type: 'string', minLength: 1, maxLength: 200 } as const;
   const sequenceNumber = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
 
+  const op = (kind: string, required: string[], properties: Record<string, unknown>) =>
+    ({ type: 'object', required: ['kind', ...required], additionalProperties: false, properties: { kind: { const: kind }, ...properties } }) as const;
+
   return {
+    /** Ops another instance forwards to the one committing the series (see CommitForwarder). */
+    forwardBody: {
+      type: 'object',
+      required: ['series', 'ops'],
+      additionalProperties: false,
+      properties: {
+        series: { type: 'string', minLength: 1, maxLength: 200 },
+        ops: {
+          type: 'array',
+          minItems: 1,
+          maxItems: 5000,
+          items: {
+            oneOf: [
+              op('allocate', ['siteId', 'partitionId', 'invoiceType', 'count'], {
+                siteId,
+                partitionId,
+                invoiceType,
+                count: { type: 'integer', minimum: 1, maximum: maxCount },
+                requestId: { type: 'string', maxLength: 200 },
+              }),
+              op('release', ['sequenceNumber', 'siteId', 'partitionId', 'reason'], { sequenceNumber, siteId, partitionId, reason }),
+              op('setting', ['key', 'value', 'reason'], { key: { type: 'string', enum: ['simulatedEnabled'] }, value: { type: 'boolean' }, reason }),
+            ],
+          },
+        },
+      },
+    },
     nextQuery: {
       type: 'object',
       required: ['siteId', 'partitionId', 'invoiceType'],

@@ -9,6 +9,7 @@ import type { ClusterInfo } from '../storage/open-store.js';
 import { installErrorHandling } from './error-handler.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { demoRoutes, type DemoLimits } from './routes/demo-routes.js';
+import { forwardRoutes } from './routes/forward-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { sequenceRoutes } from './routes/sequence-routes.js';
 import { buildSchemas } from './schemas.js';
@@ -42,6 +43,7 @@ export function buildServer(service: SequenceService, o: HttpOptions): FastifyIn
   const schemas = buildSchemas(service.siteConfig, service.maxCount);
   sequenceRoutes(app, service, schemas, o.gapReportLimit, o.clusterInfo);
   auditRoutes(app, service, schemas);
+  forwardRoutes(app, service, schemas, o.isShuttingDown);
   const hub = new LiveHub(
     service,
     o.clusterInfo,

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { ChainVerifier, type VerifyReport } from '../domain/chain-verifier.js';
-import { ConfigError, ValidationError } from '../domain/errors/index.js';
+import { ConfigError, SeqdError, StoreUnavailableError, ValidationError } from '../domain/errors/index.js';
 import type { BatchPlan, Outcome } from '../domain/planner.js';
 import type {
   AuditEvent,
@@ -14,7 +14,8 @@ import type {
 import type { AuditQuery, SequenceStore, StoreHealth, TotalsRow } from '../storage/sequence-store.js';
 import { PerfRecorder } from './perf-recorder.js';
 import { RecentRing } from './recent-ring.js';
-import { SeriesWorker } from './series-worker.js';
+import { encodeOutcome, type WireOutcome } from './forwarding/outcome-codec.js';
+import { SeriesWorker, type BatchForwarder } from './series-worker.js';
 
 /** The series every request uses until series splitting is configured. */
 export const DEFAULT_SERIES = 'global';
@@ -34,6 +35,8 @@ export interface ServiceOptions {
   /** Initial value of the simulated toggle (from configuration). */
   readonly simulatedEnabled: boolean;
   readonly now?: () => number;
+  /** HA: sends a series' batches to the one instance committing it (see `CommitForwarder`). */
+  readonly forwarder?: BatchForwarder | undefined;
 }
 
 export interface NextRequest {
@@ -263,6 +266,22 @@ export class SequenceService {
     await Promise.all([...this.workers.values()].map((w) => w.drain()));
   }
 
+  /** Commits ops another instance forwarded here; one result per op, in op order. */
+  async commitForwarded(series: string, ops: readonly Op[]): Promise<{ outcome: WireOutcome; committedAt: number }[]> {
+    const worker = this.worker(series);
+    return Promise.all(
+      ops.map((op) =>
+        worker.submit(op, true).then(
+          (r) => ({ outcome: encodeOutcome(r.outcome), committedAt: r.committedAt }),
+          (error: unknown) => {
+            const e = error instanceof SeqdError ? error : new StoreUnavailableError(`commit failed: ${String(error)}`);
+            return { outcome: encodeOutcome({ ok: false, error: e }), committedAt: this.now() };
+          },
+        ),
+      ),
+    );
+  }
+
   /** Refuses unknown sites and partitions, naming the allowed values. */
   checkHolder(siteId: string, partitionId: string): void {
     const partitions = this.sites.get(siteId);
@@ -293,6 +312,7 @@ export class SequenceService {
         },
         onCommit: (plan) => this.onCommit(series, plan),
         now: this.now,
+        forwarder: this.o.forwarder,
       });
       this.workers.set(series, w);
     }

@@ -3,12 +3,17 @@ import { BatchTooLargeError, SeqdError, StoreUnavailableError } from '../domain/
 import { planBatch, type BatchPlan, type Outcome } from '../domain/planner.js';
 import type { GapPolicy, NumberRecord, Op, SeriesState, Settings } from '../domain/types.js';
 import type { SequenceStore } from '../storage/sequence-store.js';
+import type { PeerInstance } from './forwarding/commit-forwarder.js';
+import { ForwardNotSentError } from './forwarding/forward-errors.js';
+import type { ForwardedResult } from './forwarding/forwarded-result.js';
 
 interface Pending {
   readonly op: Op;
   readonly enqueuedAt: number;
   /** When a pipelined conflict first sent it back to the queue (ms epoch). */
   conflictSince?: number;
+  /** Forwarded here by another instance: committed here, never forwarded again. */
+  readonly local: boolean;
   resolve(outcome: TimedOutcome): void;
   reject(error: unknown): void;
 }
@@ -31,6 +36,8 @@ export interface SeriesWorkerOptions {
   readonly settings: () => Settings;
   readonly onSettings: (settings: Settings) => void;
   readonly onCommit?: ((plan: BatchPlan, ops: readonly Op[]) => void) | undefined;
+  /** Sends batches to the instance that commits this series, when it is another one. */
+  readonly forwarder?: BatchForwarder | undefined;
   readonly now?: () => number;
   /**
    * How long a batch keeps re-planning after version conflicts (another instance committed first)
@@ -38,6 +45,12 @@ export interface SeriesWorkerOptions {
    * budget, not a count.
    */
   readonly conflictBudgetMs?: number;
+}
+
+/** The part of `CommitForwarder` a worker uses. */
+export interface BatchForwarder {
+  targetFor(series: string): PeerInstance | null;
+  forward(target: PeerInstance, series: string, ops: readonly Op[]): Promise<ForwardedResult[]>;
 }
 
 /** A pipelined batch did not land because the series moved under it; its ops go back in order. */
@@ -94,10 +107,11 @@ export class SeriesWorker {
     return state;
   }
 
-  submit(op: Op): Promise<TimedOutcome> {
+  /** Queues an op; `local` ops (forwarded by another instance) are committed here. */
+  submit(op: Op, local = false): Promise<TimedOutcome> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('seqd is shutting down'));
     return new Promise<TimedOutcome>((resolve, reject) => {
-      this.queue.push({ op, enqueuedAt: performance.now(), resolve, reject });
+      this.queue.push({ op, enqueuedAt: performance.now(), local, resolve, reject });
       this.schedule();
     });
   }
@@ -159,6 +173,7 @@ export class SeriesWorker {
   private async run(batch: Pending[]): Promise<void> {
     this.inFlight++;
     try {
+      if (await this.forwarded(batch)) return;
       for (;;) {
         try {
           const { plan, committedAt } = await this.commitBatch(batch.map((p) => p.op));
@@ -190,6 +205,38 @@ export class SeriesWorker {
       }
       if (this.queue.length > 0) this.schedule();
       else if (this.closed && this.idle()) for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  /**
+   * Sends the batch to the instance that commits this series, if that is another one. False: commit
+   * here (no such instance, or the batch never reached it). An unknown outcome is a 503, since the
+   * other instance may have committed the batch.
+   */
+  private async forwarded(batch: Pending[]): Promise<boolean> {
+    const forwarder = this.o.forwarder;
+    const target = forwarder?.targetFor(this.o.series);
+    if (!forwarder || !target || batch.some((p) => p.local)) return false;
+    this.planning = true;
+    try {
+      const results = await forwarder.forward(target, this.o.series, batch.map((p) => p.op));
+      const done = performance.now();
+      for (const r of results) if (r.outcome.ok && r.outcome.kind === 'setting') this.o.onSettings(r.outcome.settings);
+      batch.forEach((p, i) => {
+        const r = results[i];
+        if (r) p.resolve({ outcome: r.outcome, committedAt: r.committedAt, latencyMs: done - p.enqueuedAt });
+        else p.reject(new StoreUnavailableError('forwarded batch came back short'));
+      });
+      return true;
+    } catch (error) {
+      if (error instanceof ForwardNotSentError) return false;
+      const unknown = new StoreUnavailableError(`the instance ${target.node} committing this series did not answer; the request may have been committed`, { cause: error });
+      for (const p of batch) p.reject(unknown);
+      return true;
+    } finally {
+      // The other instance moved the series: this one re-reads it before its own next plan.
+      this.state = null;
+      this.planning = false;
     }
   }
 

@@ -23,6 +23,8 @@ export interface OpenedStore {
   clusterInfo(): Promise<ClusterInfo | null>;
   /** Registers this instance for display once its node id and URL are known. */
   announce(node: string, url: string): void;
+  /** The live seqd instances sharing this store (etcd), or null (embedded store). */
+  readonly peers: (() => Promise<{ node: string; url: string }[]>) | null;
   close(): Promise<void>;
 }
 
@@ -30,7 +32,7 @@ export interface OpenedStore {
 export async function openStore(config: SeqdConfig, logger: Logger): Promise<OpenedStore> {
   if (config.sequence.storage === 'sqlite') {
     const store = new SqliteStore({ dataDir: dataDirOf(config) });
-    return { store, cluster: null, clusterInfo: async () => null, announce: () => undefined, close: () => store.close() };
+    return { store, cluster: null, clusterInfo: async () => null, announce: () => undefined, peers: null, close: () => store.close() };
   }
   const e = config.sequence.etcd;
   let cluster: EtcdCluster | null = null;
@@ -66,6 +68,8 @@ export async function openStore(config: SeqdConfig, logger: Logger): Promise<Ope
     store,
     cluster,
     announce: (node, url) => store.announce(node, { url, pid: process.pid, startedAt: new Date().toISOString() }),
+    peers: async () =>
+      (await store.instances()).flatMap((i) => (typeof i.node === 'string' && typeof i.url === 'string' ? [{ node: i.node, url: i.url }] : [])),
     clusterInfo: async () => {
       const [members, instances] = await Promise.all([store.memberStatus(), store.instances().catch(() => [])]);
       return {

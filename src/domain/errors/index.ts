@@ -11,3 +11,4 @@ export { UnsupportedMediaTypeError } from './unsupported-media-type-error.js';
 export { DemoUnavailableError } from './demo-unavailable-error.js';
 export { ConfigError } from './config-error.js';
 export { BatchTooLargeError } from './batch-too-large-error.js';
+export { NotCommittingError } from './not-committing-error.js';

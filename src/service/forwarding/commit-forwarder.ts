@@ -1,0 +1,119 @@
+import { Agent, request } from 'node:http';
+import type { Op } from '../../domain/types.js';
+import { ForwardNotSentError, ForwardOutcomeUnknownError } from './forward-errors.js';
+import { decodeOutcome, type WireOutcome } from './outcome-codec.js';
+import type { ForwardedResult } from './forwarded-result.js';
+
+export interface PeerInstance {
+  readonly node: string;
+  readonly url: string;
+}
+
+export interface CommitForwarderOptions {
+  /** This instance's node id. */
+  readonly node: string;
+  /** The live instances (the lease registry in etcd). */
+  readonly peers: () => Promise<PeerInstance[]>;
+  readonly refreshMs?: number;
+  /**
+   * How long a forwarded batch may take: above an etcd election (1–2 s), below a client's
+   * patience; past it the batch is "unknown" and this instance commits itself for a while.
+   */
+  readonly timeoutMs?: number;
+  /** How long an instance that failed a forward is left alone. */
+  readonly backoffMs?: number;
+}
+
+export const FORWARD_PATH = '/internal/v1/forward';
+
+/**
+ * Routes the commits of a series to ONE instance, so that two instances do not keep failing each
+ * other's compare-and-swap on the same series (each conflict costs etcd a full raft round). The
+ * choice is a hint, not a lock: the instance with the smallest node id among the live ones
+ * commits; every commit is still decided by the store's compare-and-swap, and an instance that
+ * cannot reach the chosen one commits itself. A batch that was sent but not answered is reported
+ * as unknown (it may have been committed), never committed a second time here.
+ */
+export class CommitForwarder {
+  private chosen: PeerInstance | null = null;
+  private readonly downUntil = new Map<string, number>();
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 8 });
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly o: CommitForwarderOptions) {}
+
+  async start(): Promise<void> {
+    await this.refresh();
+    this.timer = setInterval(() => void this.refresh(), this.o.refreshMs ?? 1000);
+    this.timer.unref();
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.agent.destroy();
+  }
+
+  /** The instance to send this series' batches to, or null to commit here. */
+  targetFor(_series: string): PeerInstance | null {
+    const c = this.chosen;
+    if (!c || c.node === this.o.node) return null;
+    return (this.downUntil.get(c.node) ?? 0) > Date.now() ? null : c;
+  }
+
+  async forward(target: PeerInstance, series: string, ops: readonly Op[]): Promise<ForwardedResult[]> {
+    try {
+      const body = await this.post(target, JSON.stringify({ series, ops }));
+      const parsed = JSON.parse(body) as { results: { outcome: WireOutcome; committedAt: number }[] };
+      if (parsed.results.length !== ops.length) throw new ForwardOutcomeUnknownError(`${target.node} answered ${parsed.results.length} outcomes for ${ops.length} ops`);
+      return parsed.results.map((r) => ({ outcome: decodeOutcome(r.outcome), committedAt: r.committedAt }));
+    } catch (error) {
+      this.downUntil.set(target.node, Date.now() + (this.o.backoffMs ?? 3000));
+      if (error instanceof ForwardNotSentError || error instanceof ForwardOutcomeUnknownError) throw error;
+      throw new ForwardOutcomeUnknownError(`forward to ${target.node}: ${String(error)}`, { cause: error });
+    }
+  }
+
+  private async refresh(): Promise<void> {
+    try {
+      const peers = (await this.o.peers()).filter((p) => p.node && p.url);
+      peers.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+      this.chosen = peers[0] ?? null;
+    } catch {
+      // The registry is unreachable (no quorum?): commit here; the store decides anyway.
+      this.chosen = null;
+    }
+  }
+
+  private post(target: PeerInstance, body: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const req = request(
+        new URL(FORWARD_PATH, target.url),
+        {
+          method: 'POST',
+          agent: this.agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          timeout: this.o.timeoutMs ?? 3000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString();
+            const status = res.statusCode ?? 0;
+            if (status === 200) resolve(text);
+            // Refused before any op was submitted there (bad request, unknown route).
+            else if (status >= 400 && status < 500) reject(new ForwardNotSentError(`${target.node} answered ${status}: ${text.slice(0, 200)}`));
+            else reject(new ForwardOutcomeUnknownError(`${target.node} answered ${status}: ${text.slice(0, 200)}`));
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new ForwardOutcomeUnknownError(`${target.node} did not answer in time`)));
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        // Refused connection: the request never left this machine's socket.
+        reject(error.code === 'ECONNREFUSED' ? new ForwardNotSentError(`${target.node}: connection refused`, { cause: error }) : error);
+      });
+      req.end(body);
+    });
+  }
+}

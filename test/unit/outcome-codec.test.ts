@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { HolderMismatchError, StoreUnavailableError } from '../../src/domain/errors/index.js';
+import type { Outcome } from '../../src/domain/planner.js';
+import { decodeOutcome, encodeOutcome } from '../../src/service/forwarding/outcome-codec.js';
+
+const roundTrip = (o: Outcome) => decodeOutcome(JSON.parse(JSON.stringify(encodeOutcome(o))) as ReturnType<typeof encodeOutcome>);
+
+describe('outcomes forwarded between instances', () => {
+  it('keep allocations as they are', () => {
+    const o: Outcome = { ok: true, kind: 'allocate', numbers: [4, 9, 10], refilled: [4], released: false };
+    assert.deepEqual(roundTrip(o), o);
+  });
+
+  it('come back as the same typed refusal, with its field and details', () => {
+    const back = roundTrip({
+      ok: false,
+      error: new HolderMismatchError('number 7 is held by site-2/partition-a', { field: 'siteId', details: { heldBy: { siteId: 'site-2' } } }),
+    });
+    assert.equal(back.ok, false);
+    if (back.ok) return;
+    assert.ok(back.error instanceof HolderMismatchError);
+    assert.equal(back.error.httpStatus, 409);
+    assert.equal(back.error.field, 'siteId');
+    assert.deepEqual(back.error.details, { heldBy: { siteId: 'site-2' } });
+  });
+
+  it('turn an unknown error code into a retryable 503', () => {
+    const back = decodeOutcome({ ok: false, error: { code: 'SOMETHING_NEW', message: 'x' } });
+    assert.ok(!back.ok && back.error instanceof StoreUnavailableError && back.error.retryable);
+  });
+});
