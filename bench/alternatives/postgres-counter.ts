@@ -30,7 +30,8 @@ export async function postgresCounter(port: number, connections: number, seconds
     chownSync(dir, Number(ids[1]), Number(ids[2]));
     chownSync(data, Number(ids[1]), Number(ids[2]));
   }
-  const as = (cmd: string, args: string[]) => (asUser.length > 0 ? run(asUser[0] ?? 'runuser', [...asUser.slice(1), cmd, ...args]) : run(cmd, args));
+  const as = (cmd: string, args: string[], timeoutMs = 60_000) =>
+    asUser.length > 0 ? run(asUser[0] ?? 'runuser', [...asUser.slice(1), cmd, ...args], { timeoutMs }) : run(cmd, args, { timeoutMs });
   try {
     await as(initdb, ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8']);
   } catch (error) {
@@ -46,7 +47,7 @@ export async function postgresCounter(port: number, connections: number, seconds
     if (!psql) return { scenario, reason: 'psql not installed' };
     await as(psql, [...psqlArgs, '-q', '-c', 'CREATE TABLE counter (id int PRIMARY KEY, v bigint NOT NULL); INSERT INTO counter VALUES (1, 0);', 'postgres']);
     const logPrefix = join(dir, 'pgbench_log');
-    const out = await as(pgbench, ['-n', ...psqlArgs, '-c', String(connections), '-j', '1', '-T', String(seconds), '-f', script, '-l', `--log-prefix=${logPrefix}`, 'postgres']);
+    const out = await as(pgbench, ['-n', ...psqlArgs, '-c', String(connections), '-j', '1', '-T', String(seconds), '-f', script, '-l', `--log-prefix=${logPrefix}`, 'postgres'], seconds * 3000 + 30_000);
     const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? NaN);
     const failed = Number(/number of failed transactions: (\d+)/.exec(out)?.[1] ?? 0);
     // Per-transaction log: client, transaction, latency in µs, ...

@@ -18,13 +18,13 @@ export async function redisIncr(dir: string, port: number, connections: number, 
   try {
     const args = ['-h', '127.0.0.1', '-p', String(port), '-c', String(connections), '-t', 'incr', '--csv'];
     for (let i = 0; i < 50; i++) {
-      if (await run(bench, [...args.slice(0, 4), '-n', '1', '-c', '1', '-t', 'ping', '--csv']).then(() => true, () => false)) break;
+      if (await run(bench, [...args.slice(0, 4), '-n', '1', '-c', '1', '-t', 'ping', '--csv'], { timeoutMs: 2000 }).then(() => true, () => false)) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     // redis-benchmark runs a request count, not a duration: size it from a short first run.
-    const probe = parse(await run(bench, [...args, '-n', '5000']));
+    const probe = parse(await run(bench, [...args, '-n', '5000'], { timeoutMs: 30_000 }));
     const n = Math.max(5000, Math.round(probe.rps * seconds));
-    const r = parse(await run(bench, [...args, '-n', String(n)]));
+    const r = parse(await run(bench, [...args, '-n', String(n)], { timeoutMs: seconds * 3000 + 10_000 }));
     return {
       scenario,
       tool: 'redis-benchmark',

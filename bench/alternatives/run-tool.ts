@@ -9,15 +9,21 @@ export function findProgram(name: string, extraDirs: readonly string[] = []): st
   return r.status === 0 && r.stdout.trim() ? r.stdout.trim() : null;
 }
 
-/** Runs a program to its end; rejects with its output when it fails. */
-export function run(cmd: string, args: readonly string[], options: { cwd?: string } = {}): Promise<string> {
+/** Runs a program to its end; rejects with its output when it fails or outlives `timeoutMs`. */
+export function run(cmd: string, args: readonly string[], options: { timeoutMs?: number } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
+    // A load tool that stops making progress must not hang the whole bench.
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${out}`))));
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${cmd} ${args.join(' ')} ${signal ? `killed (${signal}) after ${options.timeoutMs ?? 120_000} ms` : `exited ${code}`}:\n${out.slice(-2000)}`));
+    });
   });
 }
 

@@ -59,6 +59,8 @@ class PipelineConflict extends Error {}
 const NO_RECORDS: ReadonlyMap<number, NumberRecord> = new Map();
 /** Queue length from which an idle pipeline takes half of it (see `take`). */
 const SPLIT_AT = 8;
+/** Batches of one series on their way to the instance committing it. */
+const MAX_FORWARDS_IN_FLIGHT = 3;
 
 /**
  * The group-commit loop of one series: requests queue while a commit is in flight; when it lands,
@@ -130,6 +132,8 @@ export class SeriesWorker {
   private canStart(): boolean {
     if (this.planning || this.resync || this.settingsInFlight) return false;
     if (this.inFlight === 0) return true;
+    // Forwarded batches are planned by the other instance: several may travel at once.
+    if (this.o.forwarder?.targetFor(this.o.series)) return this.inFlight < MAX_FORWARDS_IN_FLIGHT;
     return this.state !== null && this.inFlight < (this.o.store.pipelining?.maxInFlight ?? 1);
   }
 
@@ -217,7 +221,6 @@ export class SeriesWorker {
     const forwarder = this.o.forwarder;
     const target = forwarder?.targetFor(this.o.series);
     if (!forwarder || !target || batch.some((p) => p.local)) return false;
-    this.planning = true;
     try {
       const results = await forwarder.forward(target, this.o.series, batch.map((p) => p.op));
       const done = performance.now();
@@ -236,7 +239,6 @@ export class SeriesWorker {
     } finally {
       // The other instance moved the series: this one re-reads it before its own next plan.
       this.state = null;
-      this.planning = false;
     }
   }
 
