@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { circuitBreaker, ConsecutiveBreaker, handleWhen, noop } from 'cockatiel';
+import { circuitBreaker, ConsecutiveBreaker, handleWhen, noop, wrap } from 'cockatiel';
 import {
   Etcd3,
   GRPCCancelledError,
@@ -115,8 +115,13 @@ function clientOptions(o: EtcdConnectionOptions, hosts: string[]): IOptions {
     // compare-and-swap), so: no global retries, and a breaker that lets a member back in 200 ms.
     faultHandling: {
       global: noop,
+      // A member that let a call run into its deadline (paused, overloaded, cut off) is skipped
+      // for a second at once: each further try on it would cost another full deadline.
       host: () =>
-        circuitBreaker(handleWhen(isTransientEtcdError), { halfOpenAfter: 200, breaker: new ConsecutiveBreaker(5) }),
+        wrap(
+          circuitBreaker(handleWhen((e) => e instanceof GRPCDeadlineExceededError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(1) }),
+          circuitBreaker(handleWhen(isTransientEtcdError), { halfOpenAfter: 200, breaker: new ConsecutiveBreaker(5) }),
+        ),
     },
     defaultCallOptions: () => ({ deadline: Date.now() + o.requestTimeoutMs }),
     grpcOptions: {

@@ -1,3 +1,4 @@
+import { isBrokenCircuitError } from 'cockatiel';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GENESIS_HASH } from '../../domain/audit-chain.js';
 import { BatchTooLargeError, StoreUnavailableError } from '../../domain/errors/index.js';
@@ -413,7 +414,10 @@ export class EtcdStore implements SequenceStore {
       try {
         return await call();
       } catch (error) {
-        if (!isTransientEtcdError(error) || Date.now() + delay > deadline) {
+        // Every member's breaker open (all timed out at once, as in an election) is no answer
+        // either: wait for one to let calls through again, within the budget.
+        const transient = isTransientEtcdError(error) || isBrokenCircuitError(error);
+        if (!transient || Date.now() + delay > deadline) {
           throw new StoreUnavailableError(`etcd: ${what} failed after ${attempt} attempt(s): ${(error as Error).message}`, { cause: error });
         }
         await sleep(delay);
