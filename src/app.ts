@@ -44,6 +44,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
       store: opened.store,
       node,
       forwarder: forwarder ?? undefined,
+      requestWindowMs: core['idempotency-window-seconds'] * 1000,
       start: core['global-counter-start'],
       gapRecoveryEnabled: core['gap-recovery-enabled'],
       sites: config.sequence.sites,

@@ -61,6 +61,8 @@ export const configSchema = z.strictObject({
           'gap-recovery-enabled': z.boolean().default(true),
           'max-count': z.number().int().min(1).max(100000).default(1000),
           'gap-report-limit': z.number().int().min(1).max(1000000).default(10000),
+          /** How long a request's idempotency key returns its original numbers (default 24 h). */
+          'idempotency-window-seconds': z.number().int().min(60).max(90 * 86400).default(86400),
         })
         .prefault({}),
       'invoice-types': z

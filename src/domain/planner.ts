@@ -3,6 +3,7 @@ import {
   HolderMismatchError,
   InvoiceTypeDisabledError,
   NumberAlreadyReleasedError,
+  IdempotencyKeyReusedError,
   NumberNotIssuedError,
   type SeqdError,
 } from './errors/index.js';
@@ -18,6 +19,7 @@ import {
   type NumberRecord,
   type Op,
   type ReleaseOp,
+  type RequestRecord,
   type SeriesCounters,
   type SeriesState,
   type SettingOp,
@@ -32,6 +34,16 @@ export interface PlanContext {
   readonly now: number;
   readonly gapPolicy: GapPolicy;
   readonly settings: Readonly<Settings>;
+  /**
+   * Stored records of the idempotency keys this batch's allocations carry (unexpired ones). A key
+   * absent here and from earlier ops of the batch is new.
+   */
+  readonly requests?: ReadonlyMap<string, RequestRecord> | undefined;
+}
+
+/** What makes two allocations "the same request" for an idempotency key. */
+export function requestFingerprint(op: AllocateOp): string {
+  return JSON.stringify([op.siteId, op.partitionId, op.invoiceType, op.count]);
 }
 
 export interface AllocateResult {
@@ -42,6 +54,8 @@ export interface AllocateResult {
   readonly refilled: number[];
   /** True for `suppressed` requests: the numbers were released in the same commit. */
   readonly released: boolean;
+  /** Set when this is a retry of an earlier request with the same key: its commit time (epoch ms). */
+  readonly replayOf?: number | undefined;
 }
 export interface ReleaseResult {
   readonly ok: true;
@@ -76,6 +90,8 @@ export interface CommitPlan {
   readonly totals: readonly TotalsDelta[];
   /** Settings changed by this batch, if any. */
   readonly settings: Partial<Settings> | null;
+  /** Idempotency keys first used in this batch; the store writes them in the same commit. */
+  readonly requests: readonly RequestRecord[];
   /** The series state after the commit (its `version` is the base; the store assigns the new one). */
   readonly next: SeriesState;
 }
@@ -126,6 +142,8 @@ class BatchPlanner {
   /** Counter numbers issued in this batch, to answer releases of them. */
   private readonly counterRuns: CounterRun[] = [];
   private readonly totals = new Map<string, TotalsDelta>();
+  /** Idempotency keys first used in this batch. */
+  private readonly newRequests = new Map<string, RequestRecord>();
 
   constructor(
     private readonly state: SeriesState,
@@ -166,6 +184,7 @@ class BatchPlanner {
         numberChanges: [...this.changes.values()],
         totals: [...this.totals.values()],
         settings: this.settingsChanged,
+        requests: [...this.newRequests.values()],
         next,
       },
     };
@@ -183,6 +202,29 @@ class BatchPlanner {
   }
 
   private allocate(op: AllocateOp): Outcome {
+    if (op.requestId === undefined) return this.allocateNew(op);
+    const fingerprint = requestFingerprint(op);
+    const known = this.newRequests.get(op.requestId) ?? this.ctx.requests?.get(op.requestId);
+    if (known) {
+      if (known.fingerprint !== fingerprint) {
+        return refuse(
+          new IdempotencyKeyReusedError(`idempotency key "${op.requestId}" was used for a different request; use a new key`, {
+            field: 'requestId',
+          }),
+        );
+      }
+      const { numbers, refilled, released, committedAt } = known;
+      return { ok: true, kind: 'allocate', numbers: [...numbers], refilled: [...refilled], released, replayOf: committedAt };
+    }
+    const outcome = this.allocateNew(op);
+    if (outcome.ok && outcome.kind === 'allocate') {
+      const { numbers, refilled, released } = outcome;
+      this.newRequests.set(op.requestId, { key: op.requestId, fingerprint, numbers, refilled, released, committedAt: this.ctx.now });
+    }
+    return outcome;
+  }
+
+  private allocateNew(op: AllocateOp): Outcome {
     if (op.invoiceType === 'simulated' && !this.settings.simulatedEnabled) {
       return refuse(
         new InvoiceTypeDisabledError('invoice type "simulated" is switched off; turn it on in the settings to use it', {

@@ -31,6 +31,21 @@ export interface NumberRecord {
   readonly changedAt: number;
 }
 
+/**
+ * A committed request that carried an idempotency key: a retry with the same key and the same
+ * body gets this outcome back instead of new numbers. Written in the allocation's own commit.
+ */
+export interface RequestRecord {
+  readonly key: string;
+  /** Site, partition, type and count of the original request. */
+  readonly fingerprint: string;
+  readonly numbers: readonly number[];
+  readonly refilled: readonly number[];
+  readonly released: boolean;
+  /** Epoch ms of the commit that made the original durable. */
+  readonly committedAt: number;
+}
+
 /** An open gap kept in the series state (lowest first). */
 export interface OpenGap {
   readonly number: number;

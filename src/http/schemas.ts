@@ -11,6 +11,7 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
   const count = { type: 'integer', minimum: 1, maximum: maxCount, default: 1 } as const;
   const reason = { type: 'string', minLength: 1, maxLength: 200 } as const;
   const sequenceNumber = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
+  const requestId = { type: 'string', minLength: 1, maxLength: 200, pattern: REQUEST_ID_PATTERN } as const;
 
   const op = (kind: string, required: string[], properties: Record<string, unknown>) =>
     ({ type: 'object', required: ['kind', ...required], additionalProperties: false, properties: { kind: { const: kind }, ...properties } }) as const;
@@ -34,7 +35,7 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
                 partitionId,
                 invoiceType,
                 count: { type: 'integer', minimum: 1, maximum: maxCount },
-                requestId: { type: 'string', maxLength: 200 },
+                requestId,
               }),
               op('release', ['sequenceNumber', 'siteId', 'partitionId', 'reason'], { sequenceNumber, siteId, partitionId, reason }),
               op('setting', ['key', 'value', 'reason'], { key: { type: 'string', enum: ['simulatedEnabled'] }, value: { type: 'boolean' }, reason }),
@@ -46,13 +47,13 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
     nextQuery: {
       type: 'object',
       required: ['siteId', 'partitionId', 'invoiceType'],
-      properties: { siteId, partitionId, invoiceType, count },
+      properties: { siteId, partitionId, invoiceType, count, requestId },
     },
     nextBody: {
       type: 'object',
       required: ['siteId', 'partitionId', 'invoiceType'],
       additionalProperties: false,
-      properties: { siteId, partitionId, invoiceType, count },
+      properties: { siteId, partitionId, invoiceType, count, requestId },
     },
     releaseBody: {
       type: 'object',
@@ -96,7 +97,11 @@ export interface NextInput {
   partitionId: string;
   invoiceType: (typeof INVOICE_TYPES)[number];
   count: number;
+  requestId?: string;
 }
+
+/** An idempotency key: 1 to 200 visible ASCII characters (as in an HTTP header). */
+export const REQUEST_ID_PATTERN = '^[\\x21-\\x7e]+$';
 export interface ReleaseInput {
   sequenceNumber: number;
   siteId: string;

@@ -35,6 +35,8 @@ export interface ServiceOptions {
   /** Initial value of the simulated toggle (from configuration). */
   readonly simulatedEnabled: boolean;
   readonly now?: () => number;
+  /** How long an idempotency key returns its original numbers (ms; default 24 h). */
+  readonly requestWindowMs?: number | undefined;
   /** HA: sends a series' batches to the one instance committing it (see `CommitForwarder`). */
   readonly forwarder?: BatchForwarder | undefined;
 }
@@ -59,6 +61,10 @@ export interface NextResponse {
   status: 'issued' | 'released';
   node: string;
   timestamp: string;
+  /** The request's idempotency key, when it had one. */
+  requestId?: string;
+  /** True when this answers a retry: the numbers are those of the first request with this key. */
+  replayed?: boolean;
 }
 
 export interface ReleaseRequest {
@@ -188,7 +194,8 @@ export class SequenceService {
       refilled: r.refilled,
       status: r.released ? 'released' : 'issued',
       node: this.o.node,
-      timestamp: new Date(committedAt).toISOString(),
+      timestamp: new Date(r.replayOf ?? committedAt).toISOString(),
+      ...(req.requestId === undefined ? {} : { requestId: req.requestId, replayed: r.replayOf !== undefined }),
     };
   }
 
@@ -312,6 +319,7 @@ export class SequenceService {
         },
         onCommit: (plan) => this.onCommit(series, plan),
         now: this.now,
+        requestWindowMs: this.o.requestWindowMs,
         forwarder: this.o.forwarder,
       });
       this.workers.set(series, w);

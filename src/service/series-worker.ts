@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { BatchTooLargeError, SeqdError, StoreUnavailableError } from '../domain/errors/index.js';
 import { planBatch, type BatchPlan, type Outcome } from '../domain/planner.js';
-import type { GapPolicy, NumberRecord, Op, SeriesState, Settings } from '../domain/types.js';
+import type { GapPolicy, NumberRecord, Op, RequestRecord, SeriesState, Settings } from '../domain/types.js';
 import type { SequenceStore } from '../storage/sequence-store.js';
 import type { PeerInstance } from './forwarding/commit-forwarder.js';
 import { ForwardNotSentError } from './forwarding/forward-errors.js';
@@ -36,6 +36,8 @@ export interface SeriesWorkerOptions {
   readonly settings: () => Settings;
   readonly onSettings: (settings: Settings) => void;
   readonly onCommit?: ((plan: BatchPlan, ops: readonly Op[]) => void) | undefined;
+  /** How long idempotency records count (ms); older ones are treated as absent. */
+  readonly requestWindowMs?: number | undefined;
   /** Sends batches to the instance that commits this series, when it is another one. */
   readonly forwarder?: BatchForwarder | undefined;
   readonly now?: () => number;
@@ -57,6 +59,13 @@ export interface BatchForwarder {
 class PipelineConflict extends Error {}
 
 const NO_RECORDS: ReadonlyMap<number, NumberRecord> = new Map();
+const NO_REQUESTS: ReadonlyMap<string, RequestRecord> = new Map();
+
+/**
+ * An op that can be planned behind a batch still committing: an allocation without an idempotency
+ * key (a key's record may be in that batch, not yet readable from the store).
+ */
+const pipelinable = (op: Op | undefined): boolean => op?.kind === 'allocate' && op.requestId === undefined;
 /** Queue length from which an idle pipeline takes half of it (see `take`). */
 const SPLIT_AT = 8;
 /** Batches of one series on their way to the instance committing it. */
@@ -170,7 +179,7 @@ export class SeriesWorker {
       return this.queue.splice(0, Math.min(max, pipelined ? Math.ceil(this.queue.length / 2) : max));
     }
     let n = 0;
-    while (n < max && this.queue[n]?.op.kind === 'allocate') n++;
+    while (n < max && pipelinable(this.queue[n]?.op)) n++;
     return this.queue.splice(0, n);
   }
 
@@ -275,6 +284,9 @@ export class SeriesWorker {
       const state = this.state ?? (await this.load());
       const wanted = this.releaseNumbers(state, ops);
       const records = wanted.length === 0 ? NO_RECORDS : await this.o.store.lookupNumbers(this.o.series, wanted);
+      const keys = requestKeys(ops);
+      const notBefore = this.now() - (this.o.requestWindowMs ?? 24 * 3600_000);
+      const requests = keys.length === 0 ? NO_REQUESTS : await this.o.store.lookupRequests(this.o.series, keys, notBefore);
       const now = this.now();
       const plan = planBatch(state, ops, records, {
         batchId,
@@ -282,6 +294,7 @@ export class SeriesWorker {
         now,
         gapPolicy: this.o.gapPolicy,
         settings: this.o.settings(),
+        requests,
       });
       const commit = plan.commit;
       if (!commit) {
@@ -330,4 +343,11 @@ export class SeriesWorker {
     }
     return out;
   }
+}
+
+/** Idempotency keys of the batch's allocations. */
+function requestKeys(ops: readonly Op[]): string[] {
+  const keys: string[] = [];
+  for (const op of ops) if (op.kind === 'allocate' && op.requestId !== undefined) keys.push(op.requestId);
+  return keys;
 }

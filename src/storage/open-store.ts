@@ -28,10 +28,12 @@ export interface OpenedStore {
   close(): Promise<void>;
 }
 
+const requestWindowMs = (config: SeqdConfig) => config.sequence.core['idempotency-window-seconds'] * 1000;
+
 /** Opens the configured store; for etcd with `embedded: true` starts or reuses the local cluster. */
 export async function openStore(config: SeqdConfig, logger: Logger): Promise<OpenedStore> {
   if (config.sequence.storage === 'sqlite') {
-    const store = new SqliteStore({ dataDir: dataDirOf(config) });
+    const store = new SqliteStore({ dataDir: dataDirOf(config), requestWindowMs: requestWindowMs(config) });
     return { store, cluster: null, clusterInfo: async () => null, announce: () => undefined, peers: null, close: () => store.close() };
   }
   const e = config.sequence.etcd;
@@ -62,6 +64,7 @@ export async function openStore(config: SeqdConfig, logger: Logger): Promise<Ope
     username: e.username,
     password: e.password,
     tls: e.tls,
+    requestWindowMs: requestWindowMs(config),
   });
   const managed = cluster;
   return {

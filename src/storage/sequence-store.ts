@@ -5,6 +5,7 @@ import type {
   InvoiceType,
   NumberRecord,
   NumberStatus,
+  RequestRecord,
   SeriesState,
   Settings,
 } from '../domain/types.js';
@@ -101,6 +102,11 @@ export interface SequenceStore {
    * state of a released, void or refilled one. Numbers never issued are absent from the map.
    */
   lookupNumbers(series: string, numbers: readonly number[]): Promise<Map<number, NumberRecord>>;
+  /**
+   * Records of these idempotency keys committed at or after `notBefore` (epoch ms); older ones
+   * count as expired and are absent. `commit` writes `plan.requests` in the same atomic write.
+   */
+  lookupRequests(series: string, keys: readonly string[], notBefore: number): Promise<Map<string, RequestRecord>>;
   commit(plan: CommitPlan): Promise<CommitResult>;
 
   /** Events of a series in ascending order after `afterSeq`, for verification and export. */

@@ -122,6 +122,35 @@ export function sequenceStoreContract(name: string, factory: () => StoreFactory)
       assert.equal(totals[0]?.issued, 2, 'totals were not added twice');
     });
 
+    it('stores idempotency records with the allocation and answers them until they expire', async () => {
+      const s0 = await store.loadSeries('c-requests', 1);
+      const keyed: Op = { ...alloc(3), requestId: 'order-42/retry é' } as Op;
+      const { state } = await apply(store, s0, [alloc(1), keyed, { ...alloc(1), requestId: 'k2' } as Op]);
+      const t = Date.now();
+      const found = await store.lookupRequests('c-requests', ['order-42/retry é', 'k2', 'never-used'], t - 60_000);
+      assert.deepEqual([...found.keys()].sort(), ['k2', 'order-42/retry é']);
+      assert.deepEqual(found.get('order-42/retry é')?.numbers, [2, 3, 4]);
+      assert.equal(found.get('k2')?.numbers[0], 5);
+      // A record older than the window counts as absent.
+      assert.equal((await store.lookupRequests('c-requests', ['k2'], t + 60_000)).size, 0);
+      // Planned with the record, a retry gets the same numbers and writes nothing.
+      const retry = planBatch(state, [keyed], new Map(), {
+        batchId: 'c-requests-retry',
+        node: 'contract',
+        now: Date.now(),
+        gapPolicy: 'lowest-first',
+        settings: { simulatedEnabled: true },
+        requests: found,
+      });
+      assert.equal(retry.commit, null);
+      const o = retry.outcomes[0];
+      assert.ok(o?.ok && o.kind === 'allocate');
+      assert.deepEqual(o.numbers, [2, 3, 4]);
+      // Records survive a restart.
+      store = await f.reopen(store);
+      assert.equal((await store.lookupRequests('c-requests', ['k2'], t - 60_000)).get('k2')?.numbers[0], 5);
+    });
+
     it('looks up holders of counter numbers, and released, refilled and void numbers', async () => {
       let { state } = await apply(store, await store.loadSeries('c-lookup', 1), [alloc(5), alloc(5, B)]);
       const found = await store.lookupNumbers('c-lookup', [1, 5, 6, 10, 11]);

@@ -77,7 +77,10 @@ describe('HA commit forwarding: two instances, one committing', { skip: missing 
     assert.deepEqual(sorted, sorted.map((_, i) => (sorted[0] ?? 0) + i), 'the numbers have a hole');
   });
 
-  it('commits on the survivor when the committing instance is killed', async () => {
+  it('commits on the survivor when the committing instance is killed, and answers retries there', async () => {
+    const keyedBody = { siteId: 'site-2', partitionId: 'partition-a', invoiceType: 'on-cycle', count: 2 };
+    const keyed = await http<Next>(a.url, 'POST', '/api/v1/sequence/next', keyedBody, { 'idempotency-key': 'ha-retry-1' });
+    assert.equal(keyed.status, 200);
     const before = await next(b.url);
     assert.equal(before.status, 200);
     a.child.kill('SIGKILL');
@@ -91,6 +94,12 @@ describe('HA commit forwarding: two instances, one committing', { skip: missing 
     assert.ok(first !== undefined, 'seqd-b never answered after seqd-a died');
     assert.equal(first, (before.body.numbers[0] ?? 0) + 1);
     assert.equal(await committedBy(b.url, first), 'seqd-b');
+    // The client that asked seqd-a retries on seqd-b: same numbers, nothing new allocated.
+    const retried = await http<Next & { replayed: boolean }>(b.url, 'POST', '/api/v1/sequence/next', keyedBody, { 'idempotency-key': 'ha-retry-1' });
+    assert.equal(retried.status, 200);
+    assert.deepEqual(retried.body.numbers, keyed.body.numbers);
+    assert.equal(retried.body.replayed, true);
+    assert.equal((await next(b.url)).body.numbers[0], first + 1);
     const verify = await http<{ valid: boolean }>(b.url, 'GET', '/api/v1/audit/verify');
     assert.equal(verify.body.valid, true);
   });

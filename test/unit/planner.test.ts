@@ -263,3 +263,47 @@ describe('planner: simulated toggle', () => {
     assert.equal(h.verify().valid, true);
   });
 });
+
+describe('planner: idempotency keys', () => {
+  const keyed = (key: string, count = 1, holder: { siteId: string; partitionId: string } = A): Op => ({ ...(alloc(count, holder) as Extract<Op, { kind: 'allocate' }>), requestId: key });
+
+  it('records a new key with the outcome in the same commit', () => {
+    const plan = planBatch(emptyState(), [keyed('k1', 2)], new Map(), ctx());
+    assert.deepEqual(plan.commit?.requests.map((r) => [r.key, r.numbers]), [['k1', [1, 2]]]);
+    assert.equal(plan.commit?.events[0]?.requestId, 'k1');
+  });
+
+  it('answers a retry with the stored numbers and writes nothing', () => {
+    const first = planBatch(emptyState(), [keyed('k1', 2)], new Map(), ctx());
+    const record = first.commit?.requests[0];
+    assert.ok(first.commit && record);
+    const state = { ...first.commit.next, version: '1' };
+    const retry = planBatch(state, [keyed('k1', 2)], new Map(), { ...ctx(), requests: new Map([['k1', record]]) });
+    assert.equal(retry.commit, null);
+    const o = retry.outcomes[0];
+    assert.ok(o?.ok && o.kind === 'allocate');
+    assert.deepEqual(o.numbers, [1, 2]);
+    assert.equal(o.replayOf, record.committedAt);
+  });
+
+  it('refuses the same key with a different body (422) and changes nothing for it', () => {
+    const first = planBatch(emptyState(), [keyed('k1', 2)], new Map(), ctx());
+    const record = first.commit?.requests[0];
+    assert.ok(first.commit && record);
+    const state = { ...first.commit.next, version: '1' };
+    const other = planBatch(state, [keyed('k1', 3), keyed('k1', 2, B)], new Map(), { ...ctx(), requests: new Map([['k1', record]]) });
+    assert.equal(other.commit, null);
+    for (const o of other.outcomes) assert.ok(!o.ok && o.error.httpStatus === 422 && o.error.code === 'IDEMPOTENCY_KEY_REUSED');
+  });
+
+  it('gives the same numbers to two copies of one keyed request in one batch', () => {
+    const plan = planBatch(emptyState(), [keyed('k1', 2), alloc(1), keyed('k1', 2)], new Map(), ctx());
+    const [a, b, c] = plan.outcomes;
+    assert.ok(a?.ok && a.kind === 'allocate' && b?.ok && b.kind === 'allocate' && c?.ok && c.kind === 'allocate');
+    assert.deepEqual(a.numbers, [1, 2]);
+    assert.deepEqual(b.numbers, [3]);
+    assert.deepEqual(c.numbers, [1, 2]);
+    assert.equal(plan.commit?.next.hwm, 3);
+    assert.equal(plan.commit?.requests.length, 1);
+  });
+});

@@ -12,3 +12,4 @@ export { DemoUnavailableError } from './demo-unavailable-error.js';
 export { ConfigError } from './config-error.js';
 export { BatchTooLargeError } from './batch-too-large-error.js';
 export { NotCommittingError } from './not-committing-error.js';
+export { IdempotencyKeyReusedError } from './idempotency-key-reused-error.js';

@@ -2,9 +2,28 @@ import type { FastifyInstance } from 'fastify';
 import { DEFAULT_SERIES, type SequenceService } from '../../service/sequence-service.js';
 import { buildStats } from '../../service/stats.js';
 import type { ClusterInfo } from '../../storage/open-store.js';
-import type { buildSchemas, GapsInput, NextInput, ReleaseInput, SettingsInput } from '../schemas.js';
+import { ValidationError } from '../../domain/errors/index.js';
+import { REQUEST_ID_PATTERN, type buildSchemas, type GapsInput, type NextInput, type ReleaseInput, type SettingsInput } from '../schemas.js';
 
 type Schemas = ReturnType<typeof buildSchemas>;
+
+const KEY = new RegExp(REQUEST_ID_PATTERN);
+
+/** The `Idempotency-Key` header and the `requestId` field name the same thing: one key per request. */
+function withIdempotencyKey(input: NextInput, header: string | string[] | undefined): NextInput {
+  if (header === undefined) return input;
+  const key = Array.isArray(header) ? header[0] : header;
+  if (Array.isArray(header) && header.length > 1) {
+    throw new ValidationError('send one Idempotency-Key header', { field: 'Idempotency-Key' });
+  }
+  if (key === undefined || key.length > 200 || !KEY.test(key)) {
+    throw new ValidationError('Idempotency-Key must be 1 to 200 visible ASCII characters', { field: 'Idempotency-Key' });
+  }
+  if (input.requestId !== undefined && input.requestId !== key) {
+    throw new ValidationError('Idempotency-Key and requestId differ; send one key', { field: 'requestId' });
+  }
+  return { ...input, requestId: key };
+}
 
 export function sequenceRoutes(
   app: FastifyInstance,
@@ -14,10 +33,10 @@ export function sequenceRoutes(
   clusterInfo: () => Promise<ClusterInfo | null>,
 ): void {
   app.get<{ Querystring: NextInput }>('/api/v1/sequence/next', { schema: { querystring: schemas.nextQuery } }, (req) =>
-    service.next(req.query),
+    service.next(withIdempotencyKey(req.query, req.headers['idempotency-key'])),
   );
   app.post<{ Body: NextInput }>('/api/v1/sequence/next', { schema: { body: schemas.nextBody } }, (req) =>
-    service.next(req.body),
+    service.next(withIdempotencyKey(req.body, req.headers['idempotency-key'])),
   );
   app.post<{ Body: ReleaseInput }>('/api/v1/sequence/release', { schema: { body: schemas.releaseBody } }, (req) =>
     service.release(req.body),

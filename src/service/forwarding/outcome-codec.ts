@@ -1,5 +1,6 @@
 import {
   HolderMismatchError,
+  IdempotencyKeyReusedError,
   InvoiceTypeDisabledError,
   NumberAlreadyReleasedError,
   NumberNotIssuedError,
@@ -31,6 +32,7 @@ const REFUSALS: readonly ErrorClass[] = [
   NumberAlreadyReleasedError,
   HolderMismatchError,
   InvoiceTypeDisabledError,
+  IdempotencyKeyReusedError,
   StoreUnavailableError,
 ];
 const BY_CODE = new Map<string, ErrorClass>(REFUSALS.map((c) => [new c('').code, c]));

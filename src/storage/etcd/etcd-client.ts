@@ -43,7 +43,7 @@ export interface Compare {
 }
 
 export type RequestOp =
-  | { readonly request_put: { readonly key: Buffer; readonly value: Buffer } }
+  | { readonly request_put: { readonly key: Buffer; readonly value: Buffer; readonly lease?: string } }
   | { readonly request_delete_range: { readonly key: Buffer } }
   | { readonly request_range: RangeReq };
 
@@ -83,6 +83,8 @@ export interface EtcdKvClient {
    * function is called. Display only: nothing safety-related may depend on a lease.
    */
   keepAlive(key: string, value: string, ttlSeconds: number): () => Promise<void>;
+  /** A lease that is never kept alive: keys put under it vanish after `ttlSeconds`. Returns its id. */
+  grantLease(ttlSeconds: number): Promise<string>;
   close(): void;
 }
 
@@ -155,6 +157,7 @@ export function connectEtcd(o: EtcdConnectionOptions): EtcdKvClient {
   return {
     txn: (req) => client.kv.txn(req as never) as unknown as Promise<TxnRes>,
     range: (req) => client.kv.range(req as never) as unknown as Promise<RangeRes>,
+    grantLease: async (ttlSeconds) => (await client.leaseClient.leaseGrant({ TTL: ttlSeconds })).ID,
     memberStatus: () =>
       Promise.all(
         perMember.map(async ({ endpoint, client: c }): Promise<MemberStatus> => {

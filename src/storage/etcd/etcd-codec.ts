@@ -36,6 +36,8 @@ export const keys = {
   gaps: (series: string, chunk: number) => enc(`seqd/gaps/${series}/${pad(chunk, 13)}`),
   numsPrefix: (series: string) => enc(`seqd/nums/${series}/`),
   nums: (series: string, chunk: number) => enc(`seqd/nums/${series}/${pad(chunk, 13)}`),
+  /** Idempotency record; the key is URI-encoded so that any string stays one path segment. */
+  request: (series: string, key: string) => enc(`seqd/req/${series}/${encodeURIComponent(key)}`),
 };
 
 /** The end of a prefix range: the prefix with its last byte incremented. */

@@ -3,7 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { GENESIS_HASH } from '../../domain/audit-chain.js';
 import { BatchTooLargeError, StoreUnavailableError } from '../../domain/errors/index.js';
 import type { CommitPlan } from '../../domain/planner.js';
-import type { AuditEvent, InvoiceType, NumberRecord, OpenGap, SeriesState, Settings } from '../../domain/types.js';
+import type { AuditEvent, InvoiceType, NumberRecord, OpenGap, RequestRecord, SeriesState, Settings } from '../../domain/types.js';
+import { decodeRequest, encodeRequest } from '../request-record-codec.js';
 import type {
   AuditQuery,
   CommitResult,
@@ -42,7 +43,12 @@ import {
 export interface EtcdStoreOptions extends EtcdConnectionOptions {
   /** How long one commit or read keeps retrying before answering 503 (fail closed). */
   readonly retryBudgetMs?: number;
+  /** How long idempotency records are kept (default 24 h). */
+  readonly requestWindowMs?: number | undefined;
 }
+
+/** A new lease for idempotency records every minute; each lives the window plus two minutes. */
+const REQUEST_LEASE_EVERY_MS = 60_000;
 
 /** etcd's defaults: 128 operations and 1.5 MiB per request; keep a margin. */
 const MAX_TXN_OPS = 120;
@@ -74,6 +80,7 @@ export class EtcdStore implements SequenceStore {
   private readonly budgetMs: number;
   /** State (with totals) at the version last seen, to apply totals deltas without a read. */
   private readonly cache = new Map<string, { version: string; state: StoredState }>();
+  private requestLease: { id: string; grantedAt: number } | null = null;
 
   constructor(private readonly o: EtcdStoreOptions) {
     this.client = connectEtcd(o);
@@ -141,6 +148,33 @@ export class EtcdStore implements SequenceStore {
     return found;
   }
 
+  async lookupRequests(series: string, wanted: readonly string[], notBefore: number): Promise<Map<string, RequestRecord>> {
+    const found = new Map<string, RequestRecord>();
+    // One read-only transaction per page of keys: a linearizable read, no raft write.
+    for (let i = 0; i < wanted.length; i += MAX_TXN_OPS) {
+      const page = wanted.slice(i, i + MAX_TXN_OPS);
+      const res = await this.retrying('read idempotency keys', () =>
+        this.client.txn({ compare: [], success: page.map((k) => ({ request_range: { key: keys.request(series, k) } })), failure: [] }),
+      );
+      page.forEach((k, j) => {
+        const kv = res.responses[j]?.response_range?.kvs[0];
+        if (!kv) return;
+        const record = decodeRequest(k, kv.value.toString());
+        if (record.committedAt >= notBefore) found.set(k, record);
+      });
+    }
+    return found;
+  }
+
+  private async leaseForRequests(): Promise<string> {
+    const now = Date.now();
+    if (this.requestLease && now - this.requestLease.grantedAt < REQUEST_LEASE_EVERY_MS) return this.requestLease.id;
+    const ttl = Math.ceil((this.o.requestWindowMs ?? 24 * 3600_000) / 1000) + 120;
+    const id = await this.retrying('grant a lease for idempotency records', () => this.client.grantLease(ttl));
+    this.requestLease = { id, grantedAt: now };
+    return id;
+  }
+
   async commit(plan: CommitPlan): Promise<CommitResult> {
     const series = plan.series;
     const firstEvent = plan.events[0];
@@ -175,6 +209,13 @@ export class EtcdStore implements SequenceStore {
       ops.push({ request_put: { key: keys.issue(series, plan.next.hwm), value: Buffer.from(String(lastEvent.seq)) } });
     }
     ops.push(...(await this.numberOps(plan)));
+    if (plan.requests.length > 0) {
+      // A lease only makes old records disappear; a record's age is also checked when read.
+      const lease = await this.leaseForRequests();
+      for (const r of plan.requests) {
+        ops.push({ request_put: { key: keys.request(series, r.key), value: Buffer.from(encodeRequest(r)), lease } });
+      }
+    }
     if (plan.settings) {
       const current = await this.loadSettings();
       ops.push({ request_put: { key: keys.settings, value: Buffer.from(JSON.stringify({ ...current, ...plan.settings })) } });

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { CommitPlan } from '../../domain/planner.js';
+import { encodeRequest } from '../request-record-codec.js';
 
 /** What a commit answers before the caller reads the current state on a conflict. */
 export type CommitOutcome = { readonly status: 'committed'; readonly version: string } | { readonly status: 'conflict' };
@@ -21,7 +22,13 @@ export function configure(db: Database.Database): Database.Database {
 export class SqliteCommitter {
   private readonly stmt;
 
-  constructor(private readonly db: Database.Database) {
+  private lastSweep = 0;
+
+  /** `requestWindowMs`: how long idempotency records are kept (older ones are deleted). */
+  constructor(
+    private readonly db: Database.Database,
+    private readonly requestWindowMs = 24 * 3600_000,
+  ) {
     this.stmt = {
       batch: db.prepare<[string], { version: number }>('SELECT version FROM batches WHERE batch_id = ?'),
       insertBatch: db.prepare<[string, string, number, number]>(
@@ -52,6 +59,11 @@ export class SqliteCommitter {
          ON CONFLICT DO UPDATE SET issued = issued + excluded.issued, refilled = refilled + excluded.refilled,
            released = released + excluded.released`,
       ),
+      // An expired record of the same key may still be there: the new request replaces it.
+      putRequest: db.prepare<[string, string, string, number]>(
+        'INSERT OR REPLACE INTO requests (series, key, record, committed_at) VALUES (?, ?, ?, ?)',
+      ),
+      sweepRequests: db.prepare<[number]>('DELETE FROM requests WHERE committed_at < ?'),
       putSetting: db.prepare<[string, string]>(
         'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       ),
@@ -64,7 +76,15 @@ export class SqliteCommitter {
    * answers conflict and writes nothing). All or nothing if SQLite itself fails.
    */
   commitAll(plans: readonly CommitPlan[]): CommitOutcome[] {
-    return this.db.transaction(() => plans.map((plan) => this.apply(plan))).immediate();
+    return this.db.transaction(() => {
+      const now = Date.now();
+      // Expired idempotency records go once a minute, inside a commit that is being made anyway.
+      if (now - this.lastSweep > 60_000) {
+        this.lastSweep = now;
+        this.stmt.sweepRequests.run(now - this.requestWindowMs);
+      }
+      return plans.map((plan) => this.apply(plan));
+    }).immediate();
   }
 
   private apply(plan: CommitPlan): CommitOutcome {
@@ -91,6 +111,7 @@ export class SqliteCommitter {
     for (const t of plan.totals) {
       s.addTotals.run(plan.series, t.siteId, t.partitionId, t.invoiceType, t.issued, t.refilled, t.released);
     }
+    for (const r of plan.requests) s.putRequest.run(plan.series, r.key, encodeRequest(r), r.committedAt);
     for (const [key, value] of Object.entries(plan.settings ?? {})) s.putSetting.run(key, JSON.stringify(value));
     s.insertBatch.run(plan.batchId, plan.series, version, plan.committedAt);
     return { status: 'committed', version: String(version) };

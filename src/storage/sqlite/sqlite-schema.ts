@@ -75,6 +75,16 @@ CREATE TABLE IF NOT EXISTS totals (
   PRIMARY KEY (series, site_id, partition_id, invoice_type)
 ) WITHOUT ROWID;
 
+-- Idempotency keys: a retried request gets its original outcome back until the record expires.
+CREATE TABLE IF NOT EXISTS requests (
+  series       TEXT NOT NULL,
+  key          TEXT NOT NULL,
+  record       TEXT NOT NULL,
+  committed_at INTEGER NOT NULL,
+  PRIMARY KEY (series, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS requests_age ON requests (committed_at);
+
 CREATE TABLE IF NOT EXISTS settings (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL

@@ -11,6 +11,7 @@ import type {
   NumberRecord,
   NumberStatus,
   OpenGap,
+  RequestRecord,
   SeriesState,
   Settings,
 } from '../../domain/types.js';
@@ -23,6 +24,7 @@ import type {
   StorePipelining,
   TotalsRow,
 } from '../sequence-store.js';
+import { decodeRequest } from '../request-record-codec.js';
 import { configure } from './sqlite-committer.js';
 import { SCHEMA_VERSION, SQLITE_SCHEMA } from './sqlite-schema.js';
 import { SqliteWriter } from './sqlite-writer.js';
@@ -30,6 +32,8 @@ import { SqliteWriter } from './sqlite-writer.js';
 export interface SqliteStoreOptions {
   /** Directory holding `seqd.sqlite`; created when missing. */
   readonly dataDir: string;
+  /** How long idempotency records are kept (default 24 h). */
+  readonly requestWindowMs?: number | undefined;
 }
 
 interface SeriesRow {
@@ -100,7 +104,7 @@ export class SqliteStore implements SequenceStore {
     this.db = configure(new Database(this.path));
     this.db.exec(SQLITE_SCHEMA);
     this.db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('schema_version', SCHEMA_VERSION);
-    this.writer = new SqliteWriter(this.path);
+    this.writer = new SqliteWriter(this.path, options.requestWindowMs ?? 24 * 3600_000);
     const db = this.db;
     this.stmt = {
       series: db.prepare<[string], SeriesRow>('SELECT * FROM series WHERE name = ?'),
@@ -115,6 +119,9 @@ export class SqliteStore implements SequenceStore {
         "SELECT * FROM events WHERE series = ? AND type = 'issue' AND first <= ? ORDER BY first DESC LIMIT 1",
       ),
       settings: db.prepare<[], { key: string; value: string }>('SELECT key, value FROM settings'),
+      request: db.prepare<[string, string, number], { record: string }>(
+        'SELECT record FROM requests WHERE series = ? AND key = ? AND committed_at >= ?',
+      ),
       readEvents: db.prepare<[string, number, number], EventRow>(
         'SELECT * FROM events WHERE series = ? AND seq > ? ORDER BY seq LIMIT ?',
       ),
@@ -153,6 +160,17 @@ export class SqliteStore implements SequenceStore {
             changedAt: range.ts,
           });
         }
+      }
+      return found;
+    });
+  }
+
+  async lookupRequests(series: string, keys: readonly string[], notBefore: number): Promise<Map<string, RequestRecord>> {
+    return this.guard(() => {
+      const found = new Map<string, RequestRecord>();
+      for (const key of keys) {
+        const row = this.stmt.request.get(series, key, notBefore);
+        if (row) found.set(key, decodeRequest(key, row.record));
       }
       return found;
     });

@@ -17,7 +17,8 @@ export type WriterReply =
 // Entry of the writer thread: owns the only write connection and commits until nothing waits.
 if (parentPort) {
   const port: MessagePort = parentPort;
-  const committer = new SqliteCommitter(configure(new Database((workerData as { path: string }).path)));
+  const data = workerData as { path: string; requestWindowMs: number };
+  const committer = new SqliteCommitter(configure(new Database(data.path)), data.requestWindowMs);
   const backlog: WriterRequest[] = [];
   const drainPort = () => {
     for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) backlog.push(m.message as WriterRequest);

@@ -9,11 +9,12 @@ import type { WriterReply } from './sqlite-writer-thread.js';
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const ENTRY = new URL(FROM_SOURCE ? './sqlite-writer-thread.ts' : './sqlite-writer-thread.js', import.meta.url);
 
-function startThread(path: string): Worker {
-  if (!FROM_SOURCE) return new Worker(ENTRY, { workerData: { path } });
+function startThread(path: string, requestWindowMs: number): Worker {
+  const workerData = { path, requestWindowMs };
+  if (!FROM_SOURCE) return new Worker(ENTRY, { workerData });
   // A worker does not inherit the tsx loader: register it in the thread, then load the entry.
   const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(ENTRY.href)}); })`;
-  return new Worker(boot, { eval: true, workerData: { path } });
+  return new Worker(boot, { eval: true, workerData });
 }
 
 /** Main-thread handle of the writer thread: commits go out in order; replies come back per transaction. */
@@ -23,8 +24,8 @@ export class SqliteWriter {
   private nextId = 1;
   private failed: Error | null = null;
 
-  constructor(path: string) {
-    this.worker = startThread(path);
+  constructor(path: string, requestWindowMs: number) {
+    this.worker = startThread(path, requestWindowMs);
     this.worker.on('message', (reply: WriterReply) => {
       reply.ids.forEach((id, i) => {
         const p = this.pending.get(id);

@@ -1,0 +1,22 @@
+import { toRuns } from '../domain/sorted-gaps.js';
+import type { RequestRecord } from '../domain/types.js';
+
+/** Stored form of a request record: numbers as [first, last] runs, so a big count stays small. */
+interface StoredRequest {
+  f: string;
+  n: [number, number][];
+  r: [number, number][];
+  s: boolean;
+  t: number;
+}
+
+export function encodeRequest(r: RequestRecord): string {
+  const stored: StoredRequest = { f: r.fingerprint, n: toRuns(r.numbers), r: toRuns(r.refilled), s: r.released, t: r.committedAt };
+  return JSON.stringify(stored);
+}
+
+export function decodeRequest(key: string, text: string): RequestRecord {
+  const s = JSON.parse(text) as StoredRequest;
+  const expand = (runs: [number, number][]) => runs.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i));
+  return { key, fingerprint: s.f, numbers: expand(s.n), refilled: expand(s.r), released: s.s, committedAt: s.t };
+}
