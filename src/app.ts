@@ -46,7 +46,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
       forwarder: forwarder ?? undefined,
       requestWindowMs: core['idempotency-window-seconds'] * 1000,
       start: core['global-counter-start'],
-      gapRecoveryEnabled: core['gap-recovery-enabled'],
+      gapPolicy: core['gap-recovery-enabled'] ? core['gap-policy'] : 'none',
       sites: config.sequence.sites,
       maxCount: core['max-count'],
       simulatedEnabled: config.sequence['invoice-types'].simulated.enabled,

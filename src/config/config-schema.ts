@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { GAP_POLICIES } from '../domain/types.js';
 
 /**
  * The configuration as written in `application*.yml` (kebab-case keys, as in the seed).
@@ -59,6 +60,8 @@ export const configSchema = z.strictObject({
         .strictObject({
           'global-counter-start': z.number().int().min(0).max(Number.MAX_SAFE_INTEGER - 1).default(1),
           'gap-recovery-enabled': z.boolean().default(true),
+          /** lowest-first | chronological | none; `gap-recovery-enabled: false` means none. */
+          'gap-policy': z.enum(GAP_POLICIES).default('lowest-first'),
           'max-count': z.number().int().min(1).max(100000).default(1000),
           'gap-report-limit': z.number().int().min(1).max(1000000).default(10000),
           /** How long a request's idempotency key returns its original numbers (default 24 h). */

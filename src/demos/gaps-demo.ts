@@ -8,13 +8,16 @@ const MAX_REFILL_REQUESTS = 100;
  * gaps, and the next requests take those gaps back, lowest first, before the counter moves.
  */
 export async function runGapsDemo(service: SequenceService): Promise<DemoReport> {
-  const recovery = service.gapPolicy !== 'none';
+  const policy = service.gapPolicy;
+  const recovery = policy !== 'none';
   const rec = new DemoRecorder(
     'gaps',
-    recovery
+    policy === 'lowest-first'
       ? 'Gap management: suppressed and released invoices leave gaps; new requests refill them lowest first.'
-      : 'Gap management with recovery off: released numbers become void and the counter keeps moving.',
-    { gapRecoveryEnabled: recovery },
+      : policy === 'chronological'
+        ? 'Gap management, chronological: a number released below a held one becomes void; gaps at the top are refilled.'
+        : 'Gap management with recovery off: released numbers become void and the counter keeps moving.',
+    { gapRecoveryEnabled: recovery, gapPolicy: policy },
   );
   const [site1, site2] = service.siteConfig;
   const a = { siteId: site1?.id ?? 'site-1', partitionId: site1?.partitions[0] ?? 'partition-a' };
@@ -69,9 +72,10 @@ export async function runGapsDemo(service: SequenceService): Promise<DemoReport>
       `refilled in order: ${refilled.join(', ') || 'none'}`,
     );
     // Other clients (or another instance) may take the gaps first: what matters is that each
-    // gap was refilled, by whoever came next, and that the audit says so.
+    // gap was refilled, by whoever came next, and that the audit says so. Numbers voided on
+    // release (chronological policy, below a held number) are never refilled.
     const stillOpen: number[] = [];
-    for (const n of ours) {
+    for (const n of ours.filter((x) => !voided.some((v) => v.number === x))) {
       const [latest] = await service.audit({ series: 'global', number: n, order: 'desc', limit: 1 });
       if (latest?.type !== 'refill') stillOpen.push(n);
     }
@@ -92,5 +96,5 @@ export async function runGapsDemo(service: SequenceService): Promise<DemoReport>
     `last request got ${last?.sequenceNumber ?? '-'} from the ${last?.source ?? '-'}`,
   );
   await rec.verifyCommon(service, all, new Set(ours));
-  return rec.finish({ gapsCreated: ours, refilled, gapRecoveryEnabled: recovery });
+  return rec.finish({ gapsCreated: ours, refilled, gapRecoveryEnabled: recovery, gapPolicy: policy });
 }

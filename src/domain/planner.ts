@@ -235,7 +235,7 @@ class BatchPlanner {
     }
     const holder = { siteId: op.siteId, partitionId: op.partitionId, invoiceType: op.invoiceType };
     const refilled: number[] = [];
-    if (this.ctx.gapPolicy === 'lowest-first') {
+    if (this.ctx.gapPolicy !== 'none') {
       while (refilled.length < op.count) {
         const gap = this.gaps.takeLowest();
         if (!gap) break;
@@ -317,8 +317,14 @@ class BatchPlanner {
     reason: string,
   ): 'open' | 'void' {
     this.event('release', first, last, holder, reason, undefined);
-    const status = this.ctx.gapPolicy === 'none' ? 'void' : 'open';
-    if (status === 'void') this.event('void', first, last, holder, `gap recovery disabled; released: ${reason}`, undefined);
+    const voidBecause =
+      this.ctx.gapPolicy === 'none'
+        ? 'gap recovery disabled'
+        : this.ctx.gapPolicy === 'chronological' && this.highestHeldAbove(last)
+          ? 'chronological numbering: a higher number is already issued'
+          : null;
+    const status = voidBecause ? 'void' : 'open';
+    if (voidBecause) this.event('void', first, last, holder, `${voidBecause}; released: ${reason}`, undefined);
     const count = last - first + 1;
     this.counters.released += count;
     if (status === 'void') this.counters.voided += count;
@@ -328,6 +334,17 @@ class BatchPlanner {
       if (status === 'open') this.gaps.insert({ number: n, reason, ...holder, releasedAt: this.ctx.now });
     }
     return status;
+  }
+
+  /**
+   * Whether a number above `n` is held (issued or refilled, not an open gap) at this point of the
+   * batch: walks down from the HWM over open gaps only, so it stays short.
+   */
+  private highestHeldAbove(n: number): boolean {
+    for (let m = this.hwm; m > n; m--) {
+      if (!this.gaps.has(m)) return true;
+    }
+    return false;
   }
 
   /** The number's state as of this point of the batch, or null if it was never issued. */

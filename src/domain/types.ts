@@ -12,8 +12,15 @@ export interface Holder {
   readonly partitionId: string;
 }
 
-/** How released numbers are treated. */
-export type GapPolicy = 'lowest-first' | 'none';
+/**
+ * How released numbers are treated:
+ * - `lowest-first`: an open gap until the next allocations refill it, lowest first;
+ * - `chronological`: refilled only while no higher number is held (numbers stay in date order);
+ *   a number released below a held one is void at once, with its reason;
+ * - `none`: void at once, never reused.
+ */
+export const GAP_POLICIES = ['lowest-first', 'chronological', 'none'] as const;
+export type GapPolicy = (typeof GAP_POLICIES)[number];
 
 /** State of one number that is not simply "issued from the counter and still held". */
 export type NumberStatus = 'issued' | 'refilled' | 'open' | 'void';

@@ -29,7 +29,8 @@ export interface ServiceOptions {
   readonly store: SequenceStore;
   readonly node: string;
   readonly start: number;
-  readonly gapRecoveryEnabled: boolean;
+  /** What happens to released numbers (see {@link GapPolicy}). */
+  readonly gapPolicy: GapPolicy;
   readonly sites: readonly SiteConfig[];
   readonly maxCount: number;
   /** Initial value of the simulated toggle (from configuration). */
@@ -150,7 +151,7 @@ export class SequenceService {
     return this.o.store;
   }
   get gapPolicy(): GapPolicy {
-    return this.o.gapRecoveryEnabled ? 'lowest-first' : 'none';
+    return this.o.gapPolicy;
   }
   get currentSettings(): Settings {
     return { ...this.settings };

@@ -208,6 +208,37 @@ describe('planner: gap recovery disabled', () => {
   });
 });
 
+describe('planner: chronological gap policy', () => {
+  it('refills a number released at the top, and voids one released below a held number', () => {
+    const h = new Harness('chronological');
+    h.run([alloc(5)]);
+    const middle = h.run([release(3)]);
+    const m = middle.outcomes[0];
+    assert.ok(m?.ok && m.kind === 'release');
+    assert.equal(m.status, 'void');
+    assert.match(middle.commit?.events[1]?.reason ?? '', /^chronological numbering: .*released: suppressed-bill$/);
+    const top = h.run([release(5)]).outcomes[0];
+    assert.ok(top?.ok && top.kind === 'release');
+    assert.equal(top.status, 'open');
+    assert.deepEqual(numbersOf(h.run([alloc(2)]), 0), [5, 6], 'the top gap first, then the counter');
+    const report = h.verify();
+    assert.equal(report.valid, true);
+    assert.equal(report.continuity.void, 1);
+  });
+
+  it('keeps a suppressed run at the top refillable, and a release below an open top gap too', () => {
+    const h = new Harness('chronological');
+    h.run([alloc(2)]);
+    h.run([alloc(3, A, 'suppressed')]);
+    assert.deepEqual(h.state.openGaps.map((g) => g.number), [3, 4, 5]);
+    // 2 is below only open gaps: nothing held above it, so it stays refillable as well.
+    const r = h.run([release(2)]).outcomes[0];
+    assert.ok(r?.ok && r.kind === 'release' && r.status === 'open');
+    assert.deepEqual(numbersOf(h.run([alloc(4)]), 0), [2, 3, 4, 5]);
+    assert.equal(h.verify().valid, true);
+  });
+});
+
 describe('planner: release rules', () => {
   it('refuses a number never issued (above the HWM or below the start)', () => {
     const h = new Harness('lowest-first', 10);
