@@ -9,6 +9,7 @@ import type { ClusterInfo } from '../storage/open-store.js';
 import { installErrorHandling } from './error-handler.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { demoRoutes, type DemoLimits } from './routes/demo-routes.js';
+import { exportRoutes } from './routes/export-routes.js';
 import { forwardRoutes } from './routes/forward-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { sequenceRoutes } from './routes/sequence-routes.js';
@@ -44,6 +45,7 @@ export function buildServer(service: SequenceService, o: HttpOptions): FastifyIn
   sequenceRoutes(app, service, schemas, o.gapReportLimit, o.clusterInfo);
   auditRoutes(app, service, schemas);
   forwardRoutes(app, service, schemas, o.isShuttingDown);
+  exportRoutes(app, service, schemas);
   const hub = new LiveHub(
     service,
     o.clusterInfo,
