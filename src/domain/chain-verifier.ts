@@ -35,6 +35,8 @@ export class ChainVerifier {
   private hwm: number;
   private checked = 0;
   private readonly released = new Map<number, 'open' | 'void'>();
+  /** Confirmed (final) numbers: they may never be released. */
+  private readonly confirmed = new Set<number>();
   private voidCount = 0;
   private invalid: InvalidEvent | null = null;
 
@@ -120,6 +122,7 @@ export class ChainVerifier {
         return this.eachNumber(e, (n) => {
           if (n < this.start || n > this.hwm) return `releases ${n}, which was never issued`;
           if (this.released.has(n)) return `releases ${n}, which is already released`;
+          if (this.confirmed.has(n)) return `releases ${n}, which is confirmed (final)`;
           this.released.set(n, 'open');
           return null;
         });
@@ -128,6 +131,14 @@ export class ChainVerifier {
           if (this.released.get(n) !== 'open') return `voids ${n}, which is not an open gap`;
           this.released.set(n, 'void');
           this.voidCount++;
+          return null;
+        });
+      case 'confirm':
+        return this.eachNumber(e, (n) => {
+          if (n < this.start || n > this.hwm) return `confirms ${n}, which was never issued`;
+          if (this.released.has(n)) return `confirms ${n}, which is released`;
+          if (this.confirmed.has(n)) return `confirms ${n} a second time`;
+          this.confirmed.add(n);
           return null;
         });
     }

@@ -4,6 +4,7 @@ import {
   InvoiceTypeDisabledError,
   NumberAlreadyReleasedError,
   IdempotencyKeyReusedError,
+  NumberConfirmedError,
   NumberNotIssuedError,
   type SeqdError,
 } from './errors/index.js';
@@ -12,6 +13,7 @@ import {
   INVOICE_TYPES,
   type AllocateOp,
   type AuditEvent,
+  type ConfirmOp,
   type AuditEventType,
   type GapPolicy,
   type InvoiceType,
@@ -64,6 +66,14 @@ export interface ReleaseResult {
   readonly status: 'open' | 'void';
   readonly previousHolder: { siteId: string; partitionId: string; invoiceType: InvoiceType };
 }
+export interface ConfirmResult {
+  readonly ok: true;
+  readonly kind: 'confirm';
+  readonly sequenceNumber: number;
+  /** True when it was confirmed before: nothing was written this time. */
+  readonly alreadyConfirmed: boolean;
+  readonly holder: { siteId: string; partitionId: string; invoiceType: InvoiceType };
+}
 export interface SettingResult {
   readonly ok: true;
   readonly kind: 'setting';
@@ -73,7 +83,7 @@ export interface Refusal {
   readonly ok: false;
   readonly error: SeqdError;
 }
-export type Outcome = AllocateResult | ReleaseResult | SettingResult | Refusal;
+export type Outcome = AllocateResult | ReleaseResult | ConfirmResult | SettingResult | Refusal;
 
 /** Everything one atomic commit writes. A store applies all of it or nothing. */
 export interface CommitPlan {
@@ -198,7 +208,30 @@ class BatchPlanner {
         return this.release(op);
       case 'setting':
         return this.setting(op);
+      case 'confirm':
+        return this.confirm(op);
     }
+  }
+
+  private confirm(op: ConfirmOp): Outcome {
+    const n = op.sequenceNumber;
+    const current = this.currentRecord(n);
+    if (!current) return this.notIssued(n);
+    if (current.status === 'open' || current.status === 'void') {
+      return refuse(
+        new NumberAlreadyReleasedError(`number ${n} was released (${current.status} gap) and cannot be confirmed`, {
+          field: 'sequenceNumber',
+          details: { status: current.status, reason: current.reason },
+        }),
+      );
+    }
+    const mismatch = this.holderMismatch(n, current, op);
+    if (mismatch) return mismatch;
+    const holder = { siteId: current.siteId, partitionId: current.partitionId, invoiceType: current.invoiceType };
+    if (current.status === 'confirmed') return { ok: true, kind: 'confirm', sequenceNumber: n, alreadyConfirmed: true, holder };
+    this.event('confirm', n, n, holder, null, undefined);
+    this.changes.set(n, { number: n, status: 'confirmed', ...holder, reason: null });
+    return { ok: true, kind: 'confirm', sequenceNumber: n, alreadyConfirmed: false, holder };
   }
 
   private allocate(op: AllocateOp): Outcome {
@@ -271,14 +304,7 @@ class BatchPlanner {
   private release(op: ReleaseOp): Outcome {
     const n = op.sequenceNumber;
     const current = this.currentRecord(n);
-    if (!current) {
-      return refuse(
-        new NumberNotIssuedError(`number ${n} was never issued in series "${this.state.series}"`, {
-          field: 'sequenceNumber',
-          details: { series: this.state.series, highWaterMark: this.hwm },
-        }),
-      );
-    }
+    if (!current) return this.notIssued(n);
     if (current.status === 'open' || current.status === 'void') {
       return refuse(
         new NumberAlreadyReleasedError(`number ${n} is already released (${current.status} gap)`, {
@@ -287,19 +313,41 @@ class BatchPlanner {
         }),
       );
     }
-    const field =
-      current.siteId !== op.siteId ? 'siteId' : current.partitionId !== op.partitionId ? 'partitionId' : null;
-    if (field) {
+    const mismatch = this.holderMismatch(n, current, op);
+    if (mismatch) return mismatch;
+    if (current.status === 'confirmed') {
       return refuse(
-        new HolderMismatchError(
-          `number ${n} is held by ${current.siteId}/${current.partitionId}, not ${op.siteId}/${op.partitionId}`,
-          { field, details: { heldBy: { siteId: current.siteId, partitionId: current.partitionId } } },
-        ),
+        new NumberConfirmedError(`number ${n} is confirmed: its invoice is final; correct it with a credit note`, {
+          field: 'sequenceNumber',
+          details: { status: 'confirmed' },
+        }),
       );
     }
     const holder = { siteId: current.siteId, partitionId: current.partitionId, invoiceType: current.invoiceType };
     const status = this.releaseRun(n, n, holder, op.reason);
     return { ok: true, kind: 'release', sequenceNumber: n, status, previousHolder: holder };
+  }
+
+  private notIssued(n: number): Refusal {
+    return refuse(
+      new NumberNotIssuedError(`number ${n} was never issued in series "${this.state.series}"`, {
+        field: 'sequenceNumber',
+        details: { series: this.state.series, highWaterMark: this.hwm },
+      }),
+    );
+  }
+
+  /** A refusal when the number is held by another site or partition than the op names. */
+  private holderMismatch(n: number, current: { siteId: string; partitionId: string }, op: { siteId: string; partitionId: string }): Refusal | null {
+    const field =
+      current.siteId !== op.siteId ? 'siteId' : current.partitionId !== op.partitionId ? 'partitionId' : null;
+    if (!field) return null;
+    return refuse(
+      new HolderMismatchError(
+        `number ${n} is held by ${current.siteId}/${current.partitionId}, not ${op.siteId}/${op.partitionId}`,
+        { field, details: { heldBy: { siteId: current.siteId, partitionId: current.partitionId } } },
+      ),
+    );
   }
 
   private setting(op: SettingOp): Outcome {

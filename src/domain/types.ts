@@ -23,7 +23,7 @@ export const GAP_POLICIES = ['lowest-first', 'chronological', 'none'] as const;
 export type GapPolicy = (typeof GAP_POLICIES)[number];
 
 /** State of one number that is not simply "issued from the counter and still held". */
-export type NumberStatus = 'issued' | 'refilled' | 'open' | 'void';
+export type NumberStatus = 'issued' | 'refilled' | 'open' | 'void' | 'confirmed';
 
 /** What the store knows about one number, for release checks and the gap report. */
 export interface NumberRecord {
@@ -122,10 +122,18 @@ export interface SettingOp {
   readonly reason: string;
 }
 
-export type Op = AllocateOp | ReleaseOp | SettingOp;
+/** Finalises a held number: from then on it can no longer be released. */
+export interface ConfirmOp {
+  readonly kind: 'confirm';
+  readonly sequenceNumber: number;
+  readonly siteId: string;
+  readonly partitionId: string;
+}
+
+export type Op = AllocateOp | ReleaseOp | SettingOp | ConfirmOp;
 
 /** Audit event types. Ranges (`first`..`last`) keep one event per request, not per number. */
-export type AuditEventType = 'issue' | 'refill' | 'release' | 'void' | 'setting';
+export type AuditEventType = 'issue' | 'refill' | 'release' | 'void' | 'setting' | 'confirm';
 
 export interface AuditEvent {
   readonly series: string;
@@ -149,7 +157,7 @@ export interface AuditEvent {
 /** Per-number change written with a commit (only numbers that leave the plain "issued" state). */
 export interface NumberChange {
   readonly number: number;
-  readonly status: 'open' | 'void' | 'refilled';
+  readonly status: 'open' | 'void' | 'refilled' | 'confirmed';
   readonly siteId: string;
   readonly partitionId: string;
   readonly invoiceType: InvoiceType;

@@ -38,6 +38,7 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
                 requestId,
               }),
               op('release', ['sequenceNumber', 'siteId', 'partitionId', 'reason'], { sequenceNumber, siteId, partitionId, reason }),
+              op('confirm', ['sequenceNumber', 'siteId', 'partitionId'], { sequenceNumber, siteId, partitionId }),
               op('setting', ['key', 'value', 'reason'], { key: { type: 'string', enum: ['simulatedEnabled'] }, value: { type: 'boolean' }, reason }),
             ],
           },
@@ -61,6 +62,12 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
       additionalProperties: false,
       properties: { sequenceNumber, siteId, partitionId, reason },
     },
+    confirmBody: {
+      type: 'object',
+      required: ['sequenceNumber', 'siteId', 'partitionId'],
+      additionalProperties: false,
+      properties: { sequenceNumber, siteId, partitionId },
+    },
     settingsBody: {
       type: 'object',
       required: ['simulatedEnabled'],
@@ -81,7 +88,7 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
         siteId,
         partitionId,
         invoiceType,
-        event: { type: 'string', enum: ['issue', 'refill', 'release', 'void', 'setting'] },
+        event: { type: 'string', enum: ['issue', 'refill', 'release', 'void', 'setting', 'confirm'] },
         from: { type: 'string', minLength: 1, maxLength: 40 },
         to: { type: 'string', minLength: 1, maxLength: 40 },
         cursor: { type: 'integer', minimum: 0 },
@@ -107,6 +114,11 @@ export interface ReleaseInput {
   siteId: string;
   partitionId: string;
   reason: string;
+}
+export interface ConfirmInput {
+  sequenceNumber: number;
+  siteId: string;
+  partitionId: string;
 }
 export interface SettingsInput {
   simulatedEnabled: boolean;

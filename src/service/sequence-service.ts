@@ -75,6 +75,24 @@ export interface ReleaseRequest {
   readonly reason: string;
 }
 
+export interface ConfirmRequest {
+  readonly sequenceNumber: number;
+  readonly siteId: string;
+  readonly partitionId: string;
+}
+
+export interface ConfirmResponse {
+  sequenceNumber: number;
+  series: string;
+  status: 'confirmed';
+  alreadyConfirmed: boolean;
+  siteId: string;
+  partitionId: string;
+  invoiceType: InvoiceType;
+  node: string;
+  timestamp: string;
+}
+
 export interface ReleaseResponse {
   sequenceNumber: number;
   series: string;
@@ -216,6 +234,26 @@ export class SequenceService {
     };
   }
 
+  /**
+   * Finalises a held number: it can no longer be released (a final invoice is corrected by a
+   * credit note). Confirming it again answers the same, with `alreadyConfirmed`.
+   */
+  async confirm(req: ConfirmRequest): Promise<ConfirmResponse> {
+    this.checkHolder(req.siteId, req.partitionId);
+    const series = DEFAULT_SERIES;
+    const { outcome, committedAt } = await this.worker(series).submit({ kind: 'confirm', ...req });
+    const r = expect(outcome, 'confirm');
+    return {
+      sequenceNumber: r.sequenceNumber,
+      series,
+      status: 'confirmed',
+      alreadyConfirmed: r.alreadyConfirmed,
+      ...r.holder,
+      node: this.o.node,
+      timestamp: new Date(committedAt).toISOString(),
+    };
+  }
+
   /** Turns the `simulated` invoice type on or off; the change is an audit event. */
   async setSimulated(enabled: boolean, reason: string): Promise<Settings> {
     const op: Op = { kind: 'setting', key: 'simulatedEnabled', value: enabled, reason };
@@ -342,7 +380,7 @@ export class SequenceService {
   }
 }
 
-function expect<K extends 'allocate' | 'release' | 'setting'>(
+function expect<K extends Op['kind']>(
   outcome: Outcome,
   kind: K,
 ): Extract<Outcome, { ok: true; kind: K }> {

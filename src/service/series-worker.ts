@@ -282,7 +282,7 @@ export class SeriesWorker {
       // Until the plan exists and `state` includes it, no other batch may be planned.
       this.planning = true;
       const state = this.state ?? (await this.load());
-      const wanted = this.releaseNumbers(state, ops);
+      const wanted = this.numbersToLookUp(state, ops);
       const records = wanted.length === 0 ? NO_RECORDS : await this.o.store.lookupNumbers(this.o.series, wanted);
       const keys = requestKeys(ops);
       const notBefore = this.now() - (this.o.requestWindowMs ?? 24 * 3600_000);
@@ -333,11 +333,11 @@ export class SeriesWorker {
     throw this.tooBusy();
   }
 
-  /** Numbers named by release ops that the planner needs the store's record of. */
-  private releaseNumbers(state: SeriesState, ops: readonly Op[]): number[] {
+  /** Numbers named by release and confirm ops that the planner needs the store's record of. */
+  private numbersToLookUp(state: SeriesState, ops: readonly Op[]): number[] {
     const out: number[] = [];
     for (const op of ops) {
-      if (op.kind === 'release' && op.sequenceNumber >= state.start && op.sequenceNumber <= state.hwm) {
+      if ((op.kind === 'release' || op.kind === 'confirm') && op.sequenceNumber >= state.start && op.sequenceNumber <= state.hwm) {
         out.push(op.sequenceNumber);
       }
     }

@@ -151,6 +151,27 @@ export function sequenceStoreContract(name: string, factory: () => StoreFactory)
       assert.equal((await store.lookupRequests('c-requests', ['k2'], t - 60_000)).get('k2')?.numbers[0], 5);
     });
 
+    it('keeps a confirmed number confirmed, across a restart', async () => {
+      const s0 = await store.loadSeries('c-confirm', 1);
+      const { state } = await apply(store, s0, [alloc(3)]);
+      const records = await store.lookupNumbers('c-confirm', [2]);
+      const plan = planBatch(state, [{ kind: 'confirm', sequenceNumber: 2, ...A }], records, {
+        batchId: 'c-confirm-1',
+        node: 'contract',
+        now: Date.now(),
+        gapPolicy: 'lowest-first',
+        settings: { simulatedEnabled: true },
+      });
+      assert.ok(plan.commit);
+      assert.equal((await store.commit(plan.commit)).status, 'committed');
+      store = await f.reopen(store);
+      const after = await store.lookupNumbers('c-confirm', [1, 2]);
+      assert.equal(after.get(2)?.status, 'confirmed');
+      assert.equal(after.get(2)?.siteId, A.siteId);
+      assert.equal(after.get(1)?.status, 'issued');
+      assert.equal((await verify(store, 'c-confirm')).valid, true);
+    });
+
     it('looks up holders of counter numbers, and released, refilled and void numbers', async () => {
       let { state } = await apply(store, await store.loadSeries('c-lookup', 1), [alloc(5), alloc(5, B)]);
       const found = await store.lookupNumbers('c-lookup', [1, 5, 6, 10, 11]);

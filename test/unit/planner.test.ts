@@ -64,7 +64,7 @@ class Harness {
   run(ops: Op[], simulatedEnabled = true): BatchPlan {
     const records = new Map<number, NumberRecord>();
     for (const op of ops) {
-      if (op.kind === 'release') {
+      if (op.kind === 'release' || op.kind === 'confirm') {
         const r = this.holders.get(op.sequenceNumber);
         if (r) records.set(op.sequenceNumber, r);
       }
@@ -336,5 +336,35 @@ describe('planner: idempotency keys', () => {
     assert.deepEqual(c.numbers, [1, 2]);
     assert.equal(plan.commit?.next.hwm, 3);
     assert.equal(plan.commit?.requests.length, 1);
+  });
+});
+
+describe('planner: confirm', () => {
+  const confirm = (n: number, holder: { siteId: string; partitionId: string } = A): Op => ({ kind: 'confirm', sequenceNumber: n, ...holder });
+
+  it('finalises a held number once; it can no longer be released', () => {
+    const h = new Harness();
+    h.run([alloc(3)]);
+    const first = h.run([confirm(2)]);
+    const c = first.outcomes[0];
+    assert.ok(c?.ok && c.kind === 'confirm' && !c.alreadyConfirmed);
+    assert.deepEqual(first.commit?.events.map((e) => [e.type, e.first]), [['confirm', 2]]);
+    assert.deepEqual(first.commit?.numberChanges.map((x) => [x.number, x.status]), [[2, 'confirmed']]);
+    const again = h.run([confirm(2)]);
+    assert.equal(again.commit, null, 'a second confirm writes nothing');
+    const a = again.outcomes[0];
+    assert.ok(a?.ok && a.kind === 'confirm' && a.alreadyConfirmed);
+    const rel = h.run([release(2)]).outcomes[0];
+    assert.ok(rel && !rel.ok && rel.error.code === 'NUMBER_CONFIRMED' && rel.error.httpStatus === 409);
+    assert.equal(h.verify().valid, true);
+  });
+
+  it('refuses released, never-issued and other holders’ numbers, in the same batch too', () => {
+    const h = new Harness();
+    h.run([alloc(3)]);
+    const plan = h.run([release(1), confirm(1), confirm(9), confirm(3, B), confirm(3), release(3)]);
+    const codes = plan.outcomes.map((o) => (o.ok ? o.kind : o.error.code));
+    assert.deepEqual(codes, ['release', 'NUMBER_ALREADY_RELEASED', 'NUMBER_NOT_ISSUED', 'HOLDER_MISMATCH', 'confirm', 'NUMBER_CONFIRMED']);
+    assert.equal(h.verify().valid, true);
   });
 });

@@ -13,3 +13,4 @@ export { ConfigError } from './config-error.js';
 export { BatchTooLargeError } from './batch-too-large-error.js';
 export { NotCommittingError } from './not-committing-error.js';
 export { IdempotencyKeyReusedError } from './idempotency-key-reused-error.js';
+export { NumberConfirmedError } from './number-confirmed-error.js';

@@ -3,7 +3,7 @@ import { DEFAULT_SERIES, type SequenceService } from '../../service/sequence-ser
 import { buildStats } from '../../service/stats.js';
 import type { ClusterInfo } from '../../storage/open-store.js';
 import { ValidationError } from '../../domain/errors/index.js';
-import { REQUEST_ID_PATTERN, type buildSchemas, type GapsInput, type NextInput, type ReleaseInput, type SettingsInput } from '../schemas.js';
+import { REQUEST_ID_PATTERN, type buildSchemas, type ConfirmInput, type GapsInput, type NextInput, type ReleaseInput, type SettingsInput } from '../schemas.js';
 
 type Schemas = ReturnType<typeof buildSchemas>;
 
@@ -40,6 +40,9 @@ export function sequenceRoutes(
   );
   app.post<{ Body: ReleaseInput }>('/api/v1/sequence/release', { schema: { body: schemas.releaseBody } }, (req) =>
     service.release(req.body),
+  );
+  app.post<{ Body: ConfirmInput }>('/api/v1/sequence/confirm', { schema: { body: schemas.confirmBody } }, (req) =>
+    service.confirm(req.body),
   );
 
   app.get('/api/v1/sequence/stats', async () => ({ ...(await buildStats(service)), cluster: await clusterInfo() }));

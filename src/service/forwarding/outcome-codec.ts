@@ -3,6 +3,7 @@ import {
   IdempotencyKeyReusedError,
   InvoiceTypeDisabledError,
   NumberAlreadyReleasedError,
+  NumberConfirmedError,
   NumberNotIssuedError,
   SeqdError,
   StoreUnavailableError,
@@ -33,6 +34,7 @@ const REFUSALS: readonly ErrorClass[] = [
   HolderMismatchError,
   InvoiceTypeDisabledError,
   IdempotencyKeyReusedError,
+  NumberConfirmedError,
   StoreUnavailableError,
 ];
 const BY_CODE = new Map<string, ErrorClass>(REFUSALS.map((c) => [new c('').code, c]));
