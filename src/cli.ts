@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { startSeqd } from './app.js';
+import { clientCommands } from './cli/client-commands.js';
 import { dataDirOf, loadConfig, logFileOf } from './config/config-loader.js';
 import { ConfigError } from './domain/errors/index.js';
 
@@ -65,5 +66,7 @@ program
       process.exit(1);
     }
   });
+
+clientCommands(program);
 
 await program.parseAsync(process.argv);

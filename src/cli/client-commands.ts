@@ -1,0 +1,132 @@
+import { once, type EventEmitter } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { SeqdApiError } from '../client/seqd-api-error.js';
+import { SeqdClient, type NextParams } from '../client/seqd-client.js';
+
+interface Common {
+  url: string[];
+  json?: boolean;
+}
+
+function positiveInt(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('a whole number');
+  return Number(value);
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** Options every client verb has: where seqd runs (several for failover) and machine output. */
+function withCommon(cmd: Command): Command {
+  return cmd
+    .option('--url <url>', 'a seqd instance (repeat for failover; env SEQD_URL, comma-separated)', collect, [])
+    .option('--json', 'print the JSON answer');
+}
+
+function client(o: Common): SeqdClient {
+  const urls = o.url.length > 0 ? o.url : (process.env.SEQD_URL ?? 'http://127.0.0.1:8080').split(',');
+  return new SeqdClient({ urls: urls.map((u) => u.trim().replace(/\/$/, '')) });
+}
+
+/** Runs a verb: prints JSON or a human line; a seqd error becomes "seqd: CODE: message", exit 1. */
+async function run<T>(o: Common, work: () => Promise<T>, human: (r: T) => string): Promise<T | undefined> {
+  try {
+    const r = await work();
+    console.log(o.json ? JSON.stringify(r, null, 2) : human(r));
+    return r;
+  } catch (error) {
+    if (error instanceof SeqdApiError) {
+      if (o.json) console.log(JSON.stringify({ error: { code: error.code, message: error.message, field: error.field, status: error.status } }, null, 2));
+      else console.error(`seqd: ${error.code}: ${error.message}`);
+      process.exitCode = 1;
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+/** `run` for verbs whose answer needs no further look. */
+async function show<T>(o: Common, work: () => Promise<T>, human: (r: T) => string): Promise<void> {
+  await run(o, work, human);
+}
+
+const holderOptions = (cmd: Command) =>
+  cmd.requiredOption('--site <id>', 'site id').requiredOption('--partition <id>', 'partition id');
+
+/** `seqd next|release|confirm|stats|gaps|audit export|audit verify`: the API from a shell. */
+export function clientCommands(program: Command): void {
+  withCommon(holderOptions(program.command('next').description('take the next number(s)')))
+    .addOption(new Option('--type <type>', 'invoice type').choices(['on-cycle', 'off-cycle', 'simulated', 'suppressed']).default('on-cycle'))
+    .option('--count <n>', 'how many numbers', positiveInt, 1)
+    .option('--key <key>', 'idempotency key: repeat the command with it to get the same numbers')
+    .action((o: Common & { site: string; partition: string; type: NextParams['invoiceType']; count: number; key?: string }) =>
+      show(
+        o,
+        () => client(o).next({ siteId: o.site, partitionId: o.partition, invoiceType: o.type, count: o.count, idempotencyKey: o.key }),
+        (r) => `${r.numbers.join(', ')}${r.refilled.length ? `  (refilled: ${r.refilled.join(', ')})` : ''}${r.replayed ? '  (repeat of an earlier request)' : ''}`,
+      ),
+    );
+
+  withCommon(holderOptions(program.command('release').description('give a number back (an open gap)').argument('<number>', 'the number', positiveInt)))
+    .requiredOption('--reason <text>', 'why (kept in the audit trail)')
+    .action((n: number, o: Common & { site: string; partition: string; reason: string }) =>
+      show(o, () => client(o).release({ sequenceNumber: n, siteId: o.site, partitionId: o.partition, reason: o.reason }), (r) => `${r.sequenceNumber}: ${r.status}`),
+    );
+
+  withCommon(holderOptions(program.command('confirm').description('finalise a number (it can no longer be released)').argument('<number>', 'the number', positiveInt)))
+    .action((n: number, o: Common & { site: string; partition: string }) =>
+      show(o, () => client(o).confirm({ sequenceNumber: n, siteId: o.site, partitionId: o.partition }), (r) => `${r.sequenceNumber}: confirmed${r.alreadyConfirmed ? ' (already)' : ''}`),
+    );
+
+  withCommon(program.command('stats').description('high-water mark, totals, gaps, throughput')).action((o: Common) =>
+    show(o, () => client(o).stats(), (r) => {
+      const s = r as { highWaterMark: number; totals?: { issued: number; refilled: number; released: number; openGaps: number; voidGaps: number } };
+      const t = s.totals;
+      return `high-water mark ${s.highWaterMark}; issued ${t?.issued ?? '-'}, refilled ${t?.refilled ?? '-'}, released ${t?.released ?? '-'}; open gaps ${t?.openGaps ?? '-'}, void ${t?.voidGaps ?? '-'}`;
+    }),
+  );
+
+  withCommon(program.command('gaps').description('the gap report'))
+    .addOption(new Option('--status <status>').choices(['open', 'void', 'refilled', 'all']).default('all'))
+    .action((o: Common & { status: 'open' | 'void' | 'refilled' | 'all' }) =>
+      show(o, () => client(o).gaps(o.status), (r) => {
+        const gaps = (r as { gaps: { sequenceNumber: number; status: string; reason: string | null; siteId: string }[] }).gaps;
+        return gaps.length === 0 ? 'no gaps' : gaps.map((g) => `${g.sequenceNumber}\t${g.status}\t${g.siteId}\t${g.reason ?? ''}`).join('\n');
+      }),
+    );
+
+  const audit = program.command('audit').description('the audit trail');
+  withCommon(audit.command('verify').description('recompute the hash chain and continuity (exit 1 when invalid)')).action(async (o: Common) => {
+    const r = await run(o, () => client(o).verify(), (v) =>
+      v.valid ? `valid: ${v.eventsChecked} events` : `INVALID: ${v.firstInvalidEvent ? `event ${v.firstInvalidEvent.seq}: ${v.firstInvalidEvent.problem}` : v.continuity.problem}`,
+    );
+    if (r && !r.valid) process.exitCode = 1;
+  });
+  withCommon(audit.command('export').description('stream the trail as CSV or NDJSON (progress on stderr)'))
+    .addOption(new Option('--format <format>').choices(['csv', 'ndjson']).default('csv'))
+    .option('--from <time>', 'ISO 8601 start')
+    .option('--to <time>', 'ISO 8601 end')
+    .option('--out <file>', 'write to a file instead of standard output')
+    .action(async (o: Common & { format: 'csv' | 'ndjson'; from?: string; to?: string; out?: string }) => {
+      const out: NodeJS.WritableStream = o.out ? createWriteStream(o.out) : process.stdout;
+      let shown = 0;
+      try {
+        for await (const chunk of client(o).exportAudit({ format: o.format, from: o.from, to: o.to }, (lines, total) => {
+          if (o.out && Date.now() - shown > 500) {
+            shown = Date.now();
+            process.stderr.write(`\r${lines.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} events`);
+          }
+        })) {
+          if (!out.write(chunk)) await once(out as unknown as EventEmitter, 'drain');
+        }
+        if (o.out) {
+          await new Promise<void>((resolve) => out.end(resolve));
+          process.stderr.write(`\nwritten: ${o.out}\n`);
+        }
+      } catch (error) {
+        if (!(error instanceof SeqdApiError)) throw error;
+        console.error(`seqd: ${error.code}: ${error.message}`);
+        process.exitCode = 1;
+      }
+    });
+}

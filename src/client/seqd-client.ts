@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto';
+import type { ConfirmResponse, NextResponse, ReleaseResponse } from '../service/sequence-service.js';
+import { SeqdApiError } from './seqd-api-error.js';
+
+export interface SeqdClientOptions {
+  /** Base URLs of the instances, tried in turn when one does not answer. */
+  readonly urls: readonly string[];
+  /** Deadline of one HTTP call (default 10 s). */
+  readonly timeoutMs?: number;
+  /** Attempts per call over all instances (default 4). */
+  readonly attempts?: number;
+}
+
+export interface NextParams {
+  readonly siteId: string;
+  readonly partitionId: string;
+  readonly invoiceType: 'on-cycle' | 'off-cycle' | 'simulated' | 'suppressed';
+  readonly count?: number;
+  /** Retries reuse it; one is generated when absent, so a retry never takes new numbers. */
+  readonly idempotencyKey?: string;
+}
+
+/** The answers are the server's own response types (type-only imports: no server code at run time). */
+export type NextResult = NextResponse;
+export type ReleaseResult = ReleaseResponse;
+export type ConfirmResult = ConfirmResponse;
+
+export interface NumberParams {
+  readonly sequenceNumber: number;
+  readonly siteId: string;
+  readonly partitionId: string;
+}
+
+export interface VerifyResult {
+  valid: boolean;
+  eventsChecked: number;
+  firstInvalidEvent: { seq: number; problem: string } | null;
+  continuity: { valid: boolean; problem: string | null };
+}
+
+/** Answers that may have committed or may succeed elsewhere: try the next instance. */
+const RETRY_STATUS = new Set([502, 503, 504]);
+
+/**
+ * A typed client of the seqd API. Every call goes to the first instance that answers; a call with
+ * no answer (refused, timed out, 503) is repeated on the next instance, up to `attempts` times.
+ * `next` always carries an idempotency key, so a repeated call gets the numbers of the first
+ * one if it did commit: retrying never takes numbers twice.
+ */
+export class SeqdClient {
+  private preferred = 0;
+
+  constructor(private readonly o: SeqdClientOptions) {
+    if (o.urls.length === 0) throw new Error('SeqdClient needs at least one URL');
+  }
+
+  next(p: NextParams): Promise<NextResult> {
+    const { idempotencyKey = randomUUID(), count = 1, ...rest } = p;
+    return this.call('POST', '/api/v1/sequence/next', { ...rest, count }, { 'idempotency-key': idempotencyKey });
+  }
+
+  release(p: NumberParams & { readonly reason: string }): Promise<ReleaseResult> {
+    return this.call('POST', '/api/v1/sequence/release', p);
+  }
+
+  /** Confirming twice is harmless (`alreadyConfirmed`), so this is retried like `next`. */
+  confirm(p: NumberParams): Promise<ConfirmResult> {
+    return this.call('POST', '/api/v1/sequence/confirm', p);
+  }
+
+  stats(): Promise<Record<string, unknown>> {
+    return this.call('GET', '/api/v1/sequence/stats');
+  }
+
+  gaps(status: 'open' | 'void' | 'refilled' | 'all' = 'all', limit?: number): Promise<Record<string, unknown>> {
+    return this.call('GET', `/api/v1/sequence/gaps?status=${status}${limit ? `&limit=${limit}` : ''}`);
+  }
+
+  audit(query: Record<string, string | number> = {}): Promise<{ events: Record<string, unknown>[]; nextCursor: number | null }> {
+    return this.call('GET', `/api/v1/audit?${new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)]))}`);
+  }
+
+  verify(): Promise<VerifyResult> {
+    return this.call('GET', '/api/v1/audit/verify');
+  }
+
+  /**
+   * Streams the audit export (CSV or NDJSON) chunk by chunk; `onProgress` gets the lines so far
+   * and the series' event count.
+   */
+  async *exportAudit(
+    query: { format?: 'csv' | 'ndjson'; from?: string; to?: string } = {},
+    onProgress?: (lines: number, total: number) => void,
+  ): AsyncGenerator<string> {
+    const qs = new URLSearchParams(Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined));
+    const res = await this.fetchAny('GET', `/api/v1/audit/export?${qs}`, undefined, {}, false);
+    const total = Number(res.headers.get('x-seqd-total-events') ?? 0);
+    if (!res.body) return;
+    const decoder = new TextDecoder();
+    let lines = 0;
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      const text = decoder.decode(chunk, { stream: true });
+      for (const ch of text) if (ch === '\n') lines++;
+      onProgress?.(lines, total);
+      yield text;
+    }
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const res = await this.fetchAny(method, path, body, headers, true);
+    return (await res.json()) as T;
+  }
+
+  private async fetchAny(method: string, path: string, body: unknown, headers: Record<string, string>, timeoutWholeBody: boolean): Promise<Response> {
+    const attempts = this.o.attempts ?? 4;
+    let last: SeqdApiError | null = null;
+    for (let i = 0; i < attempts; i++) {
+      const index = (this.preferred + i) % this.o.urls.length;
+      const url = this.o.urls[index] ?? '';
+      try {
+        const res = await fetch(url + path, {
+          method,
+          headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          signal: timeoutWholeBody ? AbortSignal.timeout(this.o.timeoutMs ?? 10_000) : undefined,
+        });
+        if (res.ok) {
+          this.preferred = index;
+          return res;
+        }
+        const err = await toApiError(res);
+        if (!RETRY_STATUS.has(res.status)) throw err;
+        last = err;
+      } catch (error) {
+        if (error instanceof SeqdApiError && !error.retryable) throw error;
+        last = error instanceof SeqdApiError ? error : new SeqdApiError(`${url}: ${String(error)}`, 'UNREACHABLE', 0, undefined, { cause: error });
+      }
+      if (i + 1 < attempts) await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** i)));
+    }
+    throw last ?? new SeqdApiError('no attempt made', 'UNREACHABLE', 0);
+  }
+}
+
+async function toApiError(res: Response): Promise<SeqdApiError> {
+  const text = await res.text();
+  try {
+    const { error } = JSON.parse(text) as { error: { code: string; message: string; field?: string } };
+    return new SeqdApiError(error.message, error.code, res.status, error.field);
+  } catch {
+    return new SeqdApiError(`HTTP ${res.status}: ${text.slice(0, 200)}`, 'HTTP_ERROR', res.status);
+  }
+}
