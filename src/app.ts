@@ -6,7 +6,8 @@ import type { SeqdConfig } from './config/config-schema.js';
 import { buildServer } from './http/server.js';
 import { createLogger } from './logging/logger.js';
 import { CommitForwarder } from './service/forwarding/commit-forwarder.js';
-import { SequenceService } from './service/sequence-service.js';
+import { ExpirySweeper } from './service/expiry-sweeper.js';
+import { DEFAULT_SERIES, SequenceService } from './service/sequence-service.js';
 import { openStore, type OpenedStore } from './storage/open-store.js';
 
 export interface RunningSeqd {
@@ -78,6 +79,18 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
   opened.announce(service.node, url);
   await forwarder?.start();
+  const timeoutS = core['reservation-timeout-seconds'];
+  const sweeper =
+    timeoutS > 0
+      ? new ExpirySweeper({
+          store: opened.store,
+          series: DEFAULT_SERIES,
+          timeoutMs: timeoutS * 1000,
+          release: (records, cutoff) => service.expire(DEFAULT_SERIES, records, cutoff),
+          onError: (error) => logger.warn({ err: error }, 'reservation expiry: sweep failed; it is retried'),
+        })
+      : null;
+  sweeper?.start();
   let closing: Promise<void> | null = null;
   return {
     app,
@@ -89,6 +102,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
     close: () => {
       closing ??= (async () => {
         shuttingDown = true;
+        await sweeper?.stop();
         await app.close();
         await service.close();
         forwarder?.close();

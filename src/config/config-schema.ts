@@ -64,6 +64,8 @@ export const configSchema = z.strictObject({
           'gap-policy': z.enum(GAP_POLICIES).default('lowest-first'),
           'max-count': z.number().int().min(1).max(100000).default(1000),
           'gap-report-limit': z.number().int().min(1).max(1000000).default(10000),
+          /** Numbers neither confirmed nor released this long are released as `expired` (0: never). */
+          'reservation-timeout-seconds': z.number().min(0).max(365 * 86400).default(0),
           /** How long a request's idempotency key returns its original numbers (default 24 h). */
           'idempotency-window-seconds': z.number().int().min(60).max(90 * 86400).default(86400),
         })

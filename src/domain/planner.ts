@@ -315,6 +315,9 @@ class BatchPlanner {
     }
     const mismatch = this.holderMismatch(n, current, op);
     if (mismatch) return mismatch;
+    if (op.ifUnchangedSince !== undefined && this.changedSince(n, op.ifUnchangedSince)) {
+      return refuse(new NumberAlreadyReleasedError(`number ${n} changed after ${new Date(op.ifUnchangedSince).toISOString()}; left as it is`));
+    }
     if (current.status === 'confirmed') {
       return refuse(
         new NumberConfirmedError(`number ${n} is confirmed: its invoice is final; correct it with a credit note`, {
@@ -326,6 +329,13 @@ class BatchPlanner {
     const holder = { siteId: current.siteId, partitionId: current.partitionId, invoiceType: current.invoiceType };
     const status = this.releaseRun(n, n, holder, op.reason);
     return { ok: true, kind: 'release', sequenceNumber: n, status, previousHolder: holder };
+  }
+
+  /** Whether the number changed in this batch or, per the store's record, after `since`. */
+  private changedSince(n: number, since: number): boolean {
+    if (this.changes.has(n) || n > this.state.hwm) return true;
+    const stored = this.records.get(n);
+    return stored === undefined || stored.changedAt > since;
   }
 
   private notIssued(n: number): Refusal {

@@ -113,6 +113,11 @@ export interface ReleaseOp {
   readonly siteId: string;
   readonly partitionId: string;
   readonly reason: string;
+  /**
+   * Expiry: release only if the number's record has not changed after this time (epoch ms), so a
+   * number refilled or confirmed since the sweep looked is left alone.
+   */
+  readonly ifUnchangedSince?: number | undefined;
 }
 
 export interface SettingOp {

@@ -312,6 +312,21 @@ export class SequenceService {
     await Promise.all([...this.workers.values()].map((w) => w.drain()));
   }
 
+  /**
+   * Releases timed-out reservations (reason `expired`) unless they changed after `cutoff`;
+   * answers how many were released. Refusals (already released, confirmed, changed) are expected
+   * when another instance got there first.
+   */
+  async expire(series: string, records: readonly NumberRecord[], cutoff: number): Promise<number> {
+    const worker = this.worker(series);
+    const outcomes = await Promise.all(
+      records.map((r) =>
+        worker.submit({ kind: 'release', sequenceNumber: r.number, siteId: r.siteId, partitionId: r.partitionId, reason: 'expired', ifUnchangedSince: cutoff }),
+      ),
+    );
+    return outcomes.filter((o) => o.outcome.ok).length;
+  }
+
   /** Commits ops another instance forwarded here; one result per op, in op order. */
   async commitForwarded(series: string, ops: readonly Op[]): Promise<{ outcome: WireOutcome; committedAt: number }[]> {
     const worker = this.worker(series);

@@ -1,0 +1,85 @@
+import type { NumberRecord } from '../domain/types.js';
+import type { SequenceStore } from '../storage/sequence-store.js';
+
+export interface ExpirySweeperOptions {
+  readonly store: SequenceStore;
+  readonly series: string;
+  /** Numbers neither confirmed nor released this long after being handed out are released. */
+  readonly timeoutMs: number;
+  /** Releases these numbers with reason `expired` (if unchanged since `cutoff`); answers how many were. */
+  readonly release: (records: readonly NumberRecord[], cutoff: number) => Promise<number>;
+  readonly now?: () => number;
+  readonly intervalMs?: number;
+  /** Most numbers looked at per sweep, so one sweep never holds up allocations for long. */
+  readonly maxPerSweep?: number;
+  readonly onError?: (error: unknown) => void;
+}
+
+const PAGE = 1000;
+
+/**
+ * Releases reservations that timed out: numbers handed out (issue or refill) longer than the
+ * timeout ago that are neither confirmed nor released. Walks the audit trail forward from a
+ * cursor, so each sweep only reads what is new. Every instance may run one: the releases go
+ * through the normal commit (compare-and-swap), a number already released is refused, and a
+ * number that changed after the cutoff is left alone, so each expires exactly once.
+ */
+export class ExpirySweeper {
+  /** Seq of the last audit event whose numbers were dealt with. */
+  private cursor = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<number> | null = null;
+  private readonly now: () => number;
+
+  constructor(private readonly o: ExpirySweeperOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  start(): void {
+    const every = this.o.intervalMs ?? Math.max(250, Math.min(5000, this.o.timeoutMs / 4));
+    this.timer = setInterval(() => {
+      this.sweep().catch((error: unknown) => this.o.onError?.(error));
+    }, every);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.running?.catch(() => undefined);
+  }
+
+  /** One pass; answers how many numbers it released. Overlapping calls share one pass. */
+  sweep(): Promise<number> {
+    this.running ??= this.pass().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async pass(): Promise<number> {
+    const cutoff = this.now() - this.o.timeoutMs;
+    const max = this.o.maxPerSweep ?? 1000;
+    const candidates: number[] = [];
+    let cursor = this.cursor;
+    scan: for (;;) {
+      const events = await this.o.store.readEvents(this.o.series, cursor, PAGE);
+      for (const e of events) {
+        if (e.ts > cutoff || candidates.length >= max) break scan;
+        if ((e.type === 'issue' || e.type === 'refill') && e.first !== null && e.last !== null) {
+          for (let n = e.first; n <= e.last; n++) candidates.push(n);
+        }
+        cursor = e.seq;
+      }
+      if (events.length < PAGE) break;
+    }
+    let released = 0;
+    if (candidates.length > 0) {
+      const records = await this.o.store.lookupNumbers(this.o.series, candidates);
+      const due = [...records.values()].filter((r) => (r.status === 'issued' || r.status === 'refilled') && r.changedAt <= cutoff);
+      if (due.length > 0) released = await this.o.release(due, cutoff);
+    }
+    // Only now: a failed release (503) throws above and the same events are looked at again.
+    this.cursor = cursor;
+    return released;
+  }
+}

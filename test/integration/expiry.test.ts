@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
+
+interface AuditPage {
+  events: { event: string; first: number; last: number; reason: string | null }[];
+  nextCursor: number | null;
+}
+
+/** Every event of the trail, oldest first. */
+async function trail(url: string): Promise<AuditPage['events']> {
+  const out: AuditPage['events'] = [];
+  let cursor = 0;
+  for (;;) {
+    const page = await http<AuditPage>(url, 'GET', `/api/v1/audit?order=asc&limit=1000&cursor=${cursor}`);
+    out.push(...page.body.events);
+    if (page.body.nextCursor === null) return out;
+    cursor = page.body.nextCursor;
+  }
+}
+
+// Two instances on one SQLite file, both sweeping: every timed-out reservation is released once.
+describe('reservation timeout: unconfirmed numbers are released as expired, exactly once', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'seqd-expiry-'));
+  const overrides = { sequence: { core: { 'reservation-timeout-seconds': 1 } } };
+  let a: TestServer;
+  let b: TestServer;
+  before(async () => {
+    a = await startTestServer(overrides, dir);
+    b = await startTestServer(overrides, dir);
+  });
+  after(async () => {
+    await a.close();
+    await b.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('releases what was neither confirmed nor released, once, with reason expired', async () => {
+    const holder = { siteId: 'site-1', partitionId: 'partition-a' };
+    const got: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const r = await http<{ numbers: number[] }>(i % 2 ? a.url : b.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle', count: 1 });
+      got.push(...r.body.numbers);
+    }
+    const confirmed = got.filter((_, i) => i % 3 === 0);
+    for (const n of confirmed) await http(a.url, 'POST', '/api/v1/sequence/confirm', { sequenceNumber: n, ...holder });
+    const releasedByClient = got[1] ?? 0;
+    await http(b.url, 'POST', '/api/v1/sequence/release', { sequenceNumber: releasedByClient, ...holder, reason: 'cancelled' });
+    const shouldExpire = got.filter((n) => !confirmed.includes(n) && n !== releasedByClient);
+
+    // Wait (bounded) until the sweepers have released all of them.
+    let expired: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      expired = (await trail(a.url)).filter((e) => e.event === 'release' && e.reason === 'expired').map((e) => e.first);
+      if (expired.length >= shouldExpire.length) break;
+      await sleep(100);
+    }
+    await sleep(1500); // a further sweep of both instances must not release anything again
+    const events = await trail(a.url);
+    expired = events.filter((e) => e.event === 'release' && e.reason === 'expired').map((e) => e.first);
+    assert.deepEqual([...expired].sort((x, y) => x - y), shouldExpire, 'each unconfirmed number expired exactly once');
+    const gaps = await http<{ gaps: { sequenceNumber: number; reason: string }[] }>(a.url, 'GET', '/api/v1/sequence/gaps?status=open');
+    for (const n of shouldExpire) assert.ok(gaps.body.gaps.some((g) => g.sequenceNumber === n && g.reason === 'expired'));
+    const verify = await http<{ valid: boolean }>(b.url, 'GET', '/api/v1/audit/verify');
+    assert.equal(verify.body.valid, true);
+  });
+});
