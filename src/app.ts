@@ -36,6 +36,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
   const port = config.server.port;
   const core = config.sequence.core;
   const node = config.sequence['node-id'] ?? `${hostname()}:${port}`;
+  const fmt = config.sequence.format;
   const peers = opened.peers;
   const forwarder =
     peers && config.sequence.etcd['forward-commits'] ? new CommitForwarder({ node, peers }) : null;
@@ -46,6 +47,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
       node,
       forwarder: forwarder ?? undefined,
       requestWindowMs: core['idempotency-window-seconds'] * 1000,
+      format: fmt && { prefix: fmt.prefix, year: fmt.year, padding: fmt.padding, separator: fmt.separator, timeZone: fmt['time-zone'] },
       start: core['global-counter-start'],
       gapPolicy: core['gap-recovery-enabled'] ? core['gap-policy'] : 'none',
       sites: config.sequence.sites,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isTimeZone } from '../domain/number-format.js';
 import { GAP_POLICIES } from '../domain/types.js';
 
 /**
@@ -70,6 +71,16 @@ export const configSchema = z.strictObject({
           'idempotency-window-seconds': z.number().int().min(60).max(90 * 86400).default(86400),
         })
         .prefault({}),
+      /** How numbers are shown beside their value (`formatted` in replies); absent: not shown. */
+      format: z
+        .strictObject({
+          prefix: z.string().max(32).regex(/^[^\s]*$/, 'no spaces').default(''),
+          year: z.boolean().default(false),
+          padding: z.number().int().min(0).max(20).default(0),
+          separator: z.string().max(3).default('-'),
+          'time-zone': z.string().refine(isTimeZone, 'an IANA time zone such as Europe/Berlin').default('UTC'),
+        })
+        .optional(),
       'invoice-types': z
         .strictObject({
           simulated: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),

@@ -14,6 +14,7 @@ import type {
 import type { AuditQuery, SequenceStore, StoreHealth, TotalsRow } from '../storage/sequence-store.js';
 import { PerfRecorder } from './perf-recorder.js';
 import { RecentRing } from './recent-ring.js';
+import { numberFormatter, type NumberFormat } from '../domain/number-format.js';
 import { encodeOutcome, type WireOutcome } from './forwarding/outcome-codec.js';
 import { SeriesWorker, type BatchForwarder } from './series-worker.js';
 
@@ -36,6 +37,8 @@ export interface ServiceOptions {
   /** Initial value of the simulated toggle (from configuration). */
   readonly simulatedEnabled: boolean;
   readonly now?: () => number;
+  /** Shows numbers as e.g. `INV-2026-000123` in `formatted` (absent: not shown). */
+  readonly format?: NumberFormat | undefined;
   /** How long an idempotency key returns its original numbers (ms; default 24 h). */
   readonly requestWindowMs?: number | undefined;
   /** HA: sends a series' batches to the one instance committing it (see `CommitForwarder`). */
@@ -62,6 +65,8 @@ export interface NextResponse {
   status: 'issued' | 'released';
   node: string;
   timestamp: string;
+  /** The numbers as formatted by `sequence.format`, when one is configured. */
+  formatted?: string[];
   /** The request's idempotency key, when it had one. */
   requestId?: string;
   /** True when this answers a retry: the numbers are those of the first request with this key. */
@@ -135,9 +140,11 @@ export class SequenceService {
   private settings: Settings;
   private readonly sites: ReadonlyMap<string, ReadonlySet<string>>;
   private readonly now: () => number;
+  private readonly formatter: ((n: number, at: number) => string) | null;
 
   private constructor(private readonly o: ServiceOptions) {
     this.now = o.now ?? Date.now;
+    this.formatter = o.format ? numberFormatter(o.format) : null;
     this.perf = new PerfRecorder(this.now);
     this.startedAt = this.now();
     this.settings = { simulatedEnabled: o.simulatedEnabled };
@@ -214,6 +221,7 @@ export class SequenceService {
       status: r.released ? 'released' : 'issued',
       node: this.o.node,
       timestamp: new Date(r.replayOf ?? committedAt).toISOString(),
+      ...(this.formatter ? { formatted: r.numbers.map((n) => this.formatter?.(n, r.replayOf ?? committedAt) ?? String(n)) } : {}),
       ...(req.requestId === undefined ? {} : { requestId: req.requestId, replayed: r.replayOf !== undefined }),
     };
   }

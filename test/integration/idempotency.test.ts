@@ -75,12 +75,14 @@ describe('idempotent next: Idempotency-Key header or requestId field', () => {
     assert.equal(await hwm(s.url), h + 6);
   });
 
-  it('keeps its answers across a restart', async () => {
+  it('keeps its answers across a restart, and shows the configured format', async () => {
     const first = await http<Next>(s.url, 'POST', '/api/v1/sequence/next', body(), { 'idempotency-key': 'survives' });
     await s.close();
-    s = await startTestServer({}, dir);
-    const again = await http<Next>(s.url, 'POST', '/api/v1/sequence/next', body(), { 'idempotency-key': 'survives' });
+    s = await startTestServer({ sequence: { format: { prefix: 'INV', year: true, padding: 6 } } }, dir);
+    const again = await http<Next & { formatted: string[] }>(s.url, 'POST', '/api/v1/sequence/next', body(), { 'idempotency-key': 'survives' });
     assert.deepEqual(again.body.numbers, first.body.numbers);
     assert.equal(again.body.replayed, true);
+    const year = new Date(first.body.timestamp).getUTCFullYear();
+    assert.deepEqual(again.body.formatted, again.body.numbers.map((n) => `INV-${year}-${String(n).padStart(6, '0')}`));
   });
 });
