@@ -209,7 +209,8 @@ export class SequenceService {
       released: r.released,
       at: committedAt,
     });
-    return {
+    const at = r.replayOf ?? committedAt;
+    const reply: NextResponse = {
       sequenceNumber: r.numbers[0] ?? 0,
       numbers: r.numbers,
       count: r.numbers.length,
@@ -220,10 +221,15 @@ export class SequenceService {
       refilled: r.refilled,
       status: r.released ? 'released' : 'issued',
       node: this.o.node,
-      timestamp: new Date(r.replayOf ?? committedAt).toISOString(),
-      ...(this.formatter ? { formatted: r.numbers.map((n) => this.formatter?.(n, r.replayOf ?? committedAt) ?? String(n)) } : {}),
-      ...(req.requestId === undefined ? {} : { requestId: req.requestId, replayed: r.replayOf !== undefined }),
+      timestamp: new Date(at).toISOString(),
     };
+    const format = this.formatter;
+    if (format) reply.formatted = r.numbers.map((n) => format(n, at));
+    if (req.requestId !== undefined) {
+      reply.requestId = req.requestId;
+      reply.replayed = r.replayOf !== undefined;
+    }
+    return reply;
   }
 
   async release(req: ReleaseRequest): Promise<ReleaseResponse> {
