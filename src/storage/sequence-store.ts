@@ -60,6 +60,8 @@ export interface NumberQuery {
   readonly series: string;
   readonly statuses: readonly Exclude<NumberStatus, 'issued'>[];
   readonly limit: number;
+  /** Only numbers above this one (paging: the last number of the previous page). */
+  readonly afterNumber?: number | undefined;
 }
 
 export interface TotalsRow {

@@ -215,6 +215,24 @@ export function sequenceStoreContract(name: string, factory: () => StoreFactory)
       assert.equal(state.counters.refilled, 1);
     });
 
+    it('pages through numbers of many chunks in order, without overlap or holes', async () => {
+      // Released numbers in 20 different thousand-number chunks (more than one read's worth).
+      let { state } = await apply(store, await store.loadSeries('c-pages', 1), Array.from({ length: 20 }, () => alloc(1000)));
+      const released = [3, 999, 1000, ...Array.from({ length: 19 }, (_, k) => (k + 1) * 1000 + 7)];
+      ({ state } = await apply(store, state, released.map((n) => ({ kind: 'release', sequenceNumber: n, ...A, reason: 'p' }) as Op)));
+      ({ state } = await apply(store, state, [{ ...alloc(2) }]));
+      const seen: number[] = [];
+      let after: number | undefined;
+      for (let page = 0; page < 20; page++) {
+        const rows = await store.listNumbers({ series: 'c-pages', statuses: ['open', 'refilled'], limit: 3, afterNumber: after });
+        if (rows.length === 0) break;
+        seen.push(...rows.map((r) => r.number));
+        after = rows[rows.length - 1]?.number;
+      }
+      assert.deepEqual(seen, released, 'refilled (3, 999) and open numbers, each once, ascending');
+      assert.equal(state.counters.refilled, 2);
+    });
+
     it('reads events in pages and filters them by number, holder, type and cursor', async () => {
       let { state } = await apply(store, await store.loadSeries('c-events', 1), [alloc(10), alloc(1, B), alloc(1)]);
       ({ state } = await apply(store, state, [{ kind: 'release', sequenceNumber: 5, ...A, reason: 'z' }]));

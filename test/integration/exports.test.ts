@@ -78,7 +78,6 @@ describe('auditor exports: audit trail and gap report as CSV and NDJSON', () => 
     const gaps = await fetch(`${s.url}/api/v1/sequence/gaps/export?format=ndjson&status=all`);
     const rows = (await gaps.text()).trim().split('\n').map((l) => JSON.parse(l) as { number: number; status: string });
     assert.ok(rows.some((r) => r.number === 2 && r.status === 'open'));
-    assert.equal(Number(gaps.headers.get('x-seqd-total-rows')), rows.length);
     const bad = await http<{ error: { field?: string } }>(s.url, 'GET', '/api/v1/audit/export?format=xml');
     assert.equal(bad.status, 400);
     const badTime = await http<{ error: { field?: string } }>(s.url, 'GET', '/api/v1/audit/export?from=yesterday');

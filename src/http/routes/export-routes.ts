@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ValidationError } from '../../domain/errors/index.js';
-import type { AuditEventType, InvoiceType, NumberRecord } from '../../domain/types.js';
+import type { AuditEventType, InvoiceType } from '../../domain/types.js';
 import { AUDIT_COLUMNS, exportAuditEvents } from '../../service/export/audit-export.js';
 import { EXPORT_FORMATS, formatRows, type ExportFormat } from '../../service/export/export-format.js';
 import { DEFAULT_SERIES, type SequenceService } from '../../service/sequence-service.js';
@@ -21,7 +21,7 @@ interface GapsExportQuery {
   status: 'open' | 'void' | 'refilled' | 'all';
 }
 
-const MAX_GAP_ROWS = 10_000_000;
+const GAP_PAGE = 10_000;
 const GAP_COLUMNS = ['number', 'status', 'reason', 'siteId', 'partitionId', 'invoiceType', 'changedAt'] as const;
 
 function parseTime(value: string | undefined, field: string): number | undefined {
@@ -86,12 +86,18 @@ export function exportRoutes(app: FastifyInstance, service: SequenceService, sch
     },
     async (req, reply) => {
       const statuses = req.query.status === 'all' ? (['open', 'void', 'refilled'] as const) : ([req.query.status] as const);
-      const rows = await service.numbers(DEFAULT_SERIES, [...statuses], MAX_GAP_ROWS);
-      async function* asRows(list: readonly NumberRecord[]) {
-        for (const r of list) yield { ...r, changedAt: new Date(r.changedAt).toISOString() };
+      // Page by page (ascending number): memory stays flat for any gap report.
+      async function* rows() {
+        let after: number | undefined;
+        for (;;) {
+          const page = await service.store.listNumbers({ series: DEFAULT_SERIES, statuses: [...statuses], limit: GAP_PAGE, afterNumber: after });
+          for (const r of page) yield { ...r, changedAt: new Date(r.changedAt).toISOString() };
+          const last = page[page.length - 1];
+          if (!last || page.length < GAP_PAGE) return;
+          after = last.number;
+        }
       }
-      reply.header('x-seqd-total-rows', String(rows.length));
-      return streamAs(reply, req.query.format, `seqd-gaps-${DEFAULT_SERIES}`, formatRows(asRows(rows), req.query.format, GAP_COLUMNS));
+      return streamAs(reply, req.query.format, `seqd-gaps-${DEFAULT_SERIES}`, formatRows(rows(), req.query.format, GAP_COLUMNS));
     },
   );
 }

@@ -14,6 +14,7 @@ import type {
   TotalsRow,
 } from '../sequence-store.js';
 import {
+  CHUNK as CHUNK_SIZE,
   chunkOf,
   decodeAudit,
   decodeGaps,
@@ -49,6 +50,12 @@ export interface EtcdStoreOptions extends EtcdConnectionOptions {
 
 /** A new lease for idempotency records every minute; each lives the window plus two minutes. */
 const REQUEST_LEASE_EVERY_MS = 60_000;
+
+/** First number after the chunk a gaps/nums key names (its last path segment is the chunk index). */
+function chunkKeyEnd(key: Buffer): number {
+  const text = key.toString();
+  return (Number(text.slice(text.lastIndexOf('/') + 1)) + 1) * CHUNK_SIZE;
+}
 
 /** etcd's defaults: 128 operations and 1.5 MiB per request; keep a margin. */
 const MAX_TXN_OPS = 120;
@@ -304,18 +311,36 @@ export class EtcdStore implements SequenceStore {
   }
 
   async listNumbers(q: NumberQuery): Promise<NumberRecord[]> {
+    const after = q.afterNumber ?? -1;
+    const first = Math.max(0, chunkOf(after + 1));
+    const wantOpen = q.statuses.includes('open');
+    const wantOther = q.statuses.some((st) => st !== 'open');
     const out: NumberRecord[] = [];
-    if (q.statuses.includes('open')) {
-      const res = await this.range({ key: keys.gapsPrefix(q.series), range_end: prefixEnd(keys.gapsPrefix(q.series)) });
-      for (const kv of res.kvs) {
+    // Chunk by chunk from the first one that can hold a number above `after`, both kinds side by
+    // side, until a chunk completes the page: a page never reads the whole series.
+    let gapsFrom = keys.gaps(q.series, first);
+    let numsFrom = keys.nums(q.series, first);
+    for (;;) {
+      const [gaps, nums] = await Promise.all([
+        wantOpen ? this.range({ key: gapsFrom, range_end: prefixEnd(keys.gapsPrefix(q.series)), limit: SCAN_PAGE }) : null,
+        wantOther ? this.range({ key: numsFrom, range_end: prefixEnd(keys.numsPrefix(q.series)), limit: SCAN_PAGE }) : null,
+      ]);
+      const found: NumberRecord[] = [];
+      for (const kv of gaps?.kvs ?? []) {
         for (const g of decodeGaps(kv.value)) {
-          out.push({ number: g.number, status: 'open', siteId: g.siteId, partitionId: g.partitionId, invoiceType: g.invoiceType, reason: g.reason, changedAt: g.releasedAt });
+          found.push({ number: g.number, status: 'open', siteId: g.siteId, partitionId: g.partitionId, invoiceType: g.invoiceType, reason: g.reason, changedAt: g.releasedAt });
         }
       }
-    }
-    if (q.statuses.some((s) => s !== 'open')) {
-      const res = await this.range({ key: keys.numsPrefix(q.series), range_end: prefixEnd(keys.numsPrefix(q.series)) });
-      for (const kv of res.kvs) for (const r of decodeNums(kv.value).values()) if (q.statuses.includes(r.status as 'void')) out.push(r);
+      for (const kv of nums?.kvs ?? []) for (const r of decodeNums(kv.value).values()) if (q.statuses.includes(r.status as 'void')) found.push(r);
+      // Only what lies below both ranges' ends is complete in this round.
+      const lastGaps = gaps?.more ? gaps.kvs[gaps.kvs.length - 1]?.key : undefined;
+      const lastNums = nums?.more ? nums.kvs[nums.kvs.length - 1]?.key : undefined;
+      const bound = Math.min(lastGaps ? chunkKeyEnd(lastGaps) : Infinity, lastNums ? chunkKeyEnd(lastNums) : Infinity);
+      for (const r of found) if (r.number > after && r.number < bound) out.push(r);
+      if (out.length >= q.limit || bound === Infinity) break;
+      const next = Math.floor(bound / CHUNK_SIZE);
+      gapsFrom = keys.gaps(q.series, next);
+      numsFrom = keys.nums(q.series, next);
     }
     return out.sort((a, b) => a.number - b.number).slice(0, q.limit);
   }

@@ -228,8 +228,11 @@ export class SqliteStore implements SequenceStore {
     return this.guard(() => {
       if (q.statuses.length === 0) return [];
       const marks = q.statuses.map(() => '?').join(', ');
-      const sql = `SELECT * FROM numbers WHERE series = ? AND status IN (${marks}) ORDER BY number LIMIT ?`;
-      return this.db.prepare<(string | number)[], NumberRow>(sql).all(q.series, ...q.statuses, q.limit).map(toRecord);
+      const sql = `SELECT * FROM numbers WHERE series = ? AND status IN (${marks}) AND number > ? ORDER BY number LIMIT ?`;
+      return this.db
+        .prepare<(string | number)[], NumberRow>(sql)
+        .all(q.series, ...q.statuses, q.afterNumber ?? -1, q.limit)
+        .map(toRecord);
     });
   }
 
