@@ -215,18 +215,8 @@ class BatchPlanner {
 
   private confirm(op: ConfirmOp): Outcome {
     const n = op.sequenceNumber;
-    const current = this.currentRecord(n);
-    if (!current) return this.notIssued(n);
-    if (current.status === 'open' || current.status === 'void') {
-      return refuse(
-        new NumberAlreadyReleasedError(`number ${n} was released (${current.status} gap) and cannot be confirmed`, {
-          field: 'sequenceNumber',
-          details: { status: current.status, reason: current.reason },
-        }),
-      );
-    }
-    const mismatch = this.holderMismatch(n, current, op);
-    if (mismatch) return mismatch;
+    const current = this.heldBy(op, 'cannot be confirmed');
+    if ('ok' in current) return current;
     const holder = { siteId: current.siteId, partitionId: current.partitionId, invoiceType: current.invoiceType };
     if (current.status === 'confirmed') return { ok: true, kind: 'confirm', sequenceNumber: n, alreadyConfirmed: true, holder };
     this.event('confirm', n, n, holder, null, undefined);
@@ -303,18 +293,8 @@ class BatchPlanner {
 
   private release(op: ReleaseOp): Outcome {
     const n = op.sequenceNumber;
-    const current = this.currentRecord(n);
-    if (!current) return this.notIssued(n);
-    if (current.status === 'open' || current.status === 'void') {
-      return refuse(
-        new NumberAlreadyReleasedError(`number ${n} is already released (${current.status} gap)`, {
-          field: 'sequenceNumber',
-          details: { status: current.status, reason: current.reason },
-        }),
-      );
-    }
-    const mismatch = this.holderMismatch(n, current, op);
-    if (mismatch) return mismatch;
+    const current = this.heldBy(op, 'cannot be released again');
+    if ('ok' in current) return current;
     if (op.ifUnchangedSince !== undefined && this.changedSince(n, op.ifUnchangedSince)) {
       return refuse(new NumberAlreadyReleasedError(`number ${n} changed after ${new Date(op.ifUnchangedSince).toISOString()}; left as it is`));
     }
@@ -329,6 +309,28 @@ class BatchPlanner {
     const holder = { siteId: current.siteId, partitionId: current.partitionId, invoiceType: current.invoiceType };
     const status = this.releaseRun(n, n, holder, op.reason);
     return { ok: true, kind: 'release', sequenceNumber: n, status, previousHolder: holder };
+  }
+
+  /**
+   * The record of a number the op's site and partition hold (issued, refilled or confirmed), or
+   * the refusal: never issued (404), released (409), held by another site or partition (409).
+   */
+  private heldBy(
+    op: { sequenceNumber: number; siteId: string; partitionId: string },
+    refused: string,
+  ): Omit<NumberRecord, 'number' | 'changedAt'> | Refusal {
+    const n = op.sequenceNumber;
+    const current = this.currentRecord(n);
+    if (!current) return this.notIssued(n);
+    if (current.status === 'open' || current.status === 'void') {
+      return refuse(
+        new NumberAlreadyReleasedError(`number ${n} is already released (${current.status} gap) and ${refused}`, {
+          field: 'sequenceNumber',
+          details: { status: current.status, reason: current.reason },
+        }),
+      );
+    }
+    return this.holderMismatch(n, current, op) ?? current;
   }
 
   /** Whether the number changed in this batch or, per the store's record, after `since`. */

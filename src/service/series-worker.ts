@@ -285,8 +285,10 @@ export class SeriesWorker {
       const wanted = this.numbersToLookUp(state, ops);
       const records = wanted.length === 0 ? NO_RECORDS : await this.o.store.lookupNumbers(this.o.series, wanted);
       const keys = requestKeys(ops);
-      const notBefore = this.now() - (this.o.requestWindowMs ?? 24 * 3600_000);
-      const requests = keys.length === 0 ? NO_REQUESTS : await this.o.store.lookupRequests(this.o.series, keys, notBefore);
+      const requests =
+        keys.length === 0
+          ? NO_REQUESTS
+          : await this.o.store.lookupRequests(this.o.series, keys, this.now() - (this.o.requestWindowMs ?? 24 * 3600_000));
       const now = this.now();
       const plan = planBatch(state, ops, records, {
         batchId,

@@ -1,16 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import { ValidationError } from '../../domain/errors/index.js';
 import { DEFAULT_SERIES, type SequenceService } from '../../service/sequence-service.js';
 import type { AuditInput, buildSchemas } from '../schemas.js';
+import { parseTime } from '../parse-time.js';
 
 type Schemas = ReturnType<typeof buildSchemas>;
-
-function parseTime(value: string | undefined, field: string): number | undefined {
-  if (value === undefined) return undefined;
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new ValidationError(`${field} must be an ISO 8601 time such as 2026-01-31T12:00:00Z`, { field });
-  return ms;
-}
 
 export function auditRoutes(app: FastifyInstance, service: SequenceService, schemas: Schemas): void {
   app.get<{ Querystring: AuditInput }>('/api/v1/audit', { schema: { querystring: schemas.auditQuery } }, async (req) => {

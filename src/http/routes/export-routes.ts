@@ -1,11 +1,11 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { ValidationError } from '../../domain/errors/index.js';
 import type { AuditEventType, InvoiceType } from '../../domain/types.js';
 import { AUDIT_COLUMNS, exportAuditEvents } from '../../service/export/audit-export.js';
 import { EXPORT_FORMATS, formatRows, type ExportFormat } from '../../service/export/export-format.js';
 import { DEFAULT_SERIES, type SequenceService } from '../../service/sequence-service.js';
 import type { buildSchemas } from '../schemas.js';
+import { parseTime } from '../parse-time.js';
 
 interface AuditExportQuery {
   format: ExportFormat;
@@ -23,13 +23,6 @@ interface GapsExportQuery {
 
 const GAP_PAGE = 10_000;
 const GAP_COLUMNS = ['number', 'status', 'reason', 'siteId', 'partitionId', 'invoiceType', 'changedAt'] as const;
-
-function parseTime(value: string | undefined, field: string): number | undefined {
-  if (value === undefined) return undefined;
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new ValidationError(`${field} must be an ISO 8601 time such as 2026-01-31T12:00:00Z`, { field });
-  return ms;
-}
 
 function streamAs(reply: FastifyReply, format: ExportFormat, name: string, lines: AsyncIterable<string>): FastifyReply {
   return reply

@@ -1,17 +1,8 @@
-import type { AuditEvent, AuditEventType, InvoiceType } from '../../domain/types.js';
-import type { SequenceStore } from '../../storage/sequence-store.js';
+import type { AuditEvent, AuditEventType } from '../../domain/types.js';
+import type { AuditQuery, SequenceStore } from '../../storage/sequence-store.js';
 
-export interface AuditExportFilter {
-  readonly series: string;
-  /** Epoch ms, inclusive. */
-  readonly from?: number | undefined;
-  /** Epoch ms, inclusive. */
-  readonly to?: number | undefined;
-  readonly type?: AuditEventType | undefined;
-  readonly siteId?: string | undefined;
-  readonly partitionId?: string | undefined;
-  readonly invoiceType?: InvoiceType | undefined;
-}
+/** Which events an export holds: the audit query's filters, without paging. */
+export type AuditExportFilter = Pick<AuditQuery, 'series' | 'from' | 'to' | 'type' | 'siteId' | 'partitionId' | 'invoiceType'>;
 
 /** An audit event as exported: every stored field, the time as ISO 8601. */
 export interface ExportedEvent extends Record<string, unknown> {
