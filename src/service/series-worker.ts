@@ -210,7 +210,6 @@ export class SeriesWorker {
       if (error instanceof PipelineConflict) this.requeue(batch);
       else this.fail(batch, error);
     } finally {
-      this.planning = false;
       this.inFlight--;
       if (this.inFlight === 0 && this.resync) {
         this.resync = false;
@@ -279,33 +278,10 @@ export class SeriesWorker {
     const deadline = Date.now() + (this.o.conflictBudgetMs ?? 5000);
     const batchId = randomUUID();
     for (let attempt = 0; attempt === 0 || Date.now() < deadline; attempt++) {
-      // Until the plan exists and `state` includes it, no other batch may be planned.
-      this.planning = true;
-      const state = this.state ?? (await this.load());
-      const wanted = this.numbersToLookUp(state, ops);
-      const records = wanted.length === 0 ? NO_RECORDS : await this.o.store.lookupNumbers(this.o.series, wanted);
-      const keys = requestKeys(ops);
-      const requests =
-        keys.length === 0
-          ? NO_REQUESTS
-          : await this.o.store.lookupRequests(this.o.series, keys, this.now() - (this.o.requestWindowMs ?? 24 * 3600_000));
-      const now = this.now();
-      const plan = planBatch(state, ops, records, {
-        batchId,
-        node: this.o.node,
-        now,
-        gapPolicy: this.o.gapPolicy,
-        settings: this.o.settings(),
-        requests,
-      });
+      const { plan, now } = await this.plan(ops, batchId);
       const commit = plan.commit;
-      if (!commit) {
-        this.planning = false;
-        return { plan, committedAt: now };
-      }
-      if (pipelining) this.state = { ...commit.next, version: pipelining.nextVersion(commit.baseVersion) };
-      if (commit.settings) this.settingsInFlight = true;
-      this.planning = false;
+      if (!commit) return { plan, committedAt: now };
+      // The next batch may be planned on this one while it commits.
       if (pipelining) this.schedule();
       let result;
       try {
@@ -333,6 +309,39 @@ export class SeriesWorker {
       await new Promise((r) => setTimeout(r, Math.random() * 3));
     }
     throw this.tooBusy();
+  }
+
+  /**
+   * Plans the batch on the current state (loading it and the records it needs); until `state`
+   * includes the plan, no other batch of the series is planned.
+   */
+  private async plan(ops: readonly Op[], batchId: string): Promise<{ plan: BatchPlan; now: number }> {
+    this.planning = true;
+    try {
+      const state = this.state ?? (await this.load());
+      const wanted = this.numbersToLookUp(state, ops);
+      const records = wanted.length === 0 ? NO_RECORDS : await this.o.store.lookupNumbers(this.o.series, wanted);
+      const keys = requestKeys(ops);
+      const requests =
+        keys.length === 0
+          ? NO_REQUESTS
+          : await this.o.store.lookupRequests(this.o.series, keys, this.now() - (this.o.requestWindowMs ?? 24 * 3600_000));
+      const now = this.now();
+      const plan = planBatch(state, ops, records, {
+        batchId,
+        node: this.o.node,
+        now,
+        gapPolicy: this.o.gapPolicy,
+        settings: this.o.settings(),
+        requests,
+      });
+      const pipelining = this.o.store.pipelining;
+      if (plan.commit && pipelining) this.state = { ...plan.commit.next, version: pipelining.nextVersion(plan.commit.baseVersion) };
+      if (plan.commit?.settings) this.settingsInFlight = true;
+      return { plan, now };
+    } finally {
+      this.planning = false;
+    }
   }
 
   /** Numbers named by release and confirm ops that the planner needs the store's record of. */
