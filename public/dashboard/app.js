@@ -19,6 +19,11 @@ function el(tag, attrs = {}, ...children) {
 const fmt = (n) => (typeof n === 'number' ? n.toLocaleString('en-US') : '–');
 const ms = (n) => (typeof n === 'number' ? `${n.toFixed(n < 10 ? 2 : 1)} ms` : '–');
 const time = (iso) => new Date(iso).toLocaleTimeString();
+const GAP_POLICY_TEXT = {
+  'lowest-first': 'on (lowest first)',
+  chronological: 'on (chronological: a number released below a held one becomes void)',
+  none: 'off (released numbers become void)',
+};
 
 async function api(method, path, body) {
   const init = { method, headers: {} };
@@ -168,7 +173,7 @@ function renderSnapshot(s) {
   $('#c-lat').textContent = s.perf.requests ? `${ms(l.p50)} / ${ms(l.p95)} / ${ms(l.p99)}` : '–';
   $('#c-events').textContent = fmt(main.auditEvents);
   $('#sim-toggle').checked = s.settings.simulatedEnabled;
-  $('#node').textContent = `node ${s.node} · ${s.store.kind} store · gap recovery ${s.settings.gapRecoveryEnabled ? 'on' : 'off'}`;
+  $('#node').textContent = `node ${s.node} · ${s.store.kind} store · gap policy ${s.settings.gapPolicy ?? (s.settings.gapRecoveryEnabled ? 'lowest-first' : 'none')}`;
   mergeTimeline(s.timeline);
   renderCharts(s);
   renderHealth(s);
@@ -252,7 +257,7 @@ async function loadGaps() {
   try {
     const view = $('#gap-view').value;
     const r = await api('GET', `/api/v1/sequence/gaps?status=${encodeURIComponent(view)}&limit=200`);
-    $('#gap-summary').textContent = `${fmt(r.openGaps)} open, ${fmt(r.voidGaps)} void, ${fmt(r.refills)} refills so far; gap recovery ${r.gapRecoveryEnabled ? 'on (lowest first)' : 'off (released numbers become void)'}${r.truncated ? ' · showing the first 200' : ''}`;
+    $('#gap-summary').textContent = `${fmt(r.openGaps)} open, ${fmt(r.voidGaps)} void, ${fmt(r.refills)} refills so far; gap recovery ${GAP_POLICY_TEXT[r.gapPolicy] ?? (r.gapRecoveryEnabled ? 'on' : 'off')}${r.truncated ? ' · showing the first 200' : ''}`;
     $('#gap-table tbody').replaceChildren(
       ...(r.gaps.length
         ? r.gaps.map((g) =>

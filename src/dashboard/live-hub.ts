@@ -111,7 +111,7 @@ export class LiveHub {
       // The last complete second and the current one; the page keeps its own history.
       timeline,
       recent: s.recent.list(15),
-      settings: { ...s.currentSettings, gapRecoveryEnabled: s.gapPolicy !== 'none' },
+      settings: s.shownSettings,
       store: { kind: store.kind, healthy: store.healthy, error: store.detail.error ?? null, path: store.detail.path ?? null },
       cluster: this.cluster,
     };

@@ -181,6 +181,10 @@ export class SequenceService {
   get currentSettings(): Settings {
     return { ...this.settings };
   }
+  /** The settings as the API and the dashboard show them: toggles plus the configured gap policy. */
+  get shownSettings(): Settings & { gapRecoveryEnabled: boolean; gapPolicy: GapPolicy } {
+    return { ...this.settings, gapRecoveryEnabled: this.o.gapPolicy !== 'none', gapPolicy: this.o.gapPolicy };
+  }
   get siteConfig(): readonly SiteConfig[] {
     return this.o.sites;
   }

@@ -56,7 +56,7 @@ export async function buildStats(service: SequenceService) {
       last10s: perf.snapshot(10),
       last60s: perf.snapshot(60),
     },
-    settings: { ...service.currentSettings, gapRecoveryEnabled: service.gapPolicy !== 'none' },
+    settings: service.shownSettings,
     store,
     node: service.node,
     uptimeSeconds: Math.round((Date.now() - service.startedAt) / 1000),

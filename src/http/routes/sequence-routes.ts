@@ -73,12 +73,13 @@ export function sequenceRoutes(
       voidGaps: state?.counters.voided ?? 0,
       refills: state?.counters.refilled ?? 0,
       gapRecoveryEnabled: service.gapPolicy !== 'none',
+      gapPolicy: service.gapPolicy,
     };
   });
 
-  app.get('/api/v1/settings', () => ({ ...service.currentSettings, gapRecoveryEnabled: service.gapPolicy !== 'none' }));
+  app.get('/api/v1/settings', () => service.shownSettings);
   app.put<{ Body: SettingsInput }>('/api/v1/settings', { schema: { body: schemas.settingsBody } }, async (req) => {
-    const settings = await service.setSimulated(req.body.simulatedEnabled, req.body.reason ?? 'changed through the API');
-    return { ...settings, gapRecoveryEnabled: service.gapPolicy !== 'none' };
+    await service.setSimulated(req.body.simulatedEnabled, req.body.reason ?? 'changed through the API');
+    return service.shownSettings;
   });
 }
