@@ -38,6 +38,8 @@ export class ChainVerifier {
   /** Confirmed (final) numbers: they may never be released. */
   private readonly confirmed = new Set<number>();
   private voidCount = 0;
+  /** Seq of the `close` event, once seen: nothing may be issued or left open after it. */
+  private closedBy: number | null = null;
   private invalid: InvalidEvent | null = null;
 
   constructor(
@@ -75,6 +77,10 @@ export class ChainVerifier {
         problem = `stored high-water mark ${stored.hwm} differs from the trail's ${this.hwm}`;
       } else if (storedOpen.size !== replayOpen.length || replayOpen.some((n) => !storedOpen.has(n))) {
         problem = 'stored open gaps differ from the gaps the trail leaves open';
+      } else if ((stored.closedAt !== null) !== (this.closedBy !== null)) {
+        problem = stored.closedAt !== null ? 'stored state is closed but the trail has no close event' : 'the trail closes the series but the stored state is open';
+      } else if (this.closedBy !== null && replayOpen.length > 0) {
+        problem = `the series is closed but number ${replayOpen[0]} is still an open gap`;
       }
     }
     const openCount = [...this.released.values()].filter((s) => s === 'open').length;
@@ -104,6 +110,10 @@ export class ChainVerifier {
     if (e.prevHash !== this.prevHash) return 'previous-hash link does not match the preceding event';
     if (hashEvent(e) !== e.hash) return 'hash does not match the event content (edited)';
     if (e.type === 'setting') return null;
+    if (e.type === 'close') return this.close(e);
+    if (this.closedBy !== null && (e.type === 'issue' || e.type === 'refill')) {
+      return `${e.type} after the series was closed by event ${this.closedBy}`;
+    }
     if (e.first === null || e.last === null || e.last < e.first) return 'number range missing or reversed';
     switch (e.type) {
       case 'issue':
@@ -142,6 +152,17 @@ export class ChainVerifier {
           return null;
         });
     }
+  }
+
+  private close(e: AuditEvent): string | null {
+    if (this.closedBy !== null) return `closes the series a second time (first closed by event ${this.closedBy})`;
+    const range = this.hwm >= this.start ? `${this.start}..${this.hwm}` : 'none';
+    const claimed = e.first === null ? 'none' : `${e.first}..${e.last ?? ''}`;
+    if (claimed !== range) return `close names numbers ${claimed} but the series holds ${range}`;
+    const open = [...this.released].find(([, s]) => s === 'open');
+    if (open) return `closes the series while number ${open[0]} is an open gap`;
+    this.closedBy = e.seq;
+    return null;
   }
 
   private eachNumber(e: AuditEvent, step: (n: number) => string | null): string | null {

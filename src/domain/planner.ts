@@ -6,6 +6,7 @@ import {
   IdempotencyKeyReusedError,
   NumberConfirmedError,
   NumberNotIssuedError,
+  SeriesClosedError,
   type SeqdError,
 } from './errors/index.js';
 import { SortedGaps, toRuns } from './sorted-gaps.js';
@@ -15,6 +16,7 @@ import {
   type AuditEvent,
   type ConfirmOp,
   type AuditEventType,
+  type CloseOp,
   type GapPolicy,
   type InvoiceType,
   type NumberChange,
@@ -74,6 +76,14 @@ export interface ConfirmResult {
   readonly alreadyConfirmed: boolean;
   readonly holder: { siteId: string; partitionId: string; invoiceType: InvoiceType };
 }
+export interface CloseResult {
+  readonly ok: true;
+  readonly kind: 'close';
+  /** True when the series was closed before: nothing was written this time. */
+  readonly alreadyClosed: boolean;
+  /** Open gaps made void by this close. */
+  readonly voided: number;
+}
 export interface SettingResult {
   readonly ok: true;
   readonly kind: 'setting';
@@ -83,7 +93,7 @@ export interface Refusal {
   readonly ok: false;
   readonly error: SeqdError;
 }
-export type Outcome = AllocateResult | ReleaseResult | ConfirmResult | SettingResult | Refusal;
+export type Outcome = AllocateResult | ReleaseResult | ConfirmResult | SettingResult | CloseResult | Refusal;
 
 /** Everything one atomic commit writes. A store applies all of it or nothing. */
 export interface CommitPlan {
@@ -154,6 +164,7 @@ class BatchPlanner {
   private readonly totals = new Map<string, TotalsDelta>();
   /** Idempotency keys first used in this batch. */
   private readonly newRequests = new Map<string, RequestRecord>();
+  private closedAt: number | null;
 
   constructor(
     private readonly state: SeriesState,
@@ -166,6 +177,7 @@ class BatchPlanner {
     this.gaps = new SortedGaps(state.openGaps);
     this.counters = { ...state.counters };
     this.settings = { ...ctx.settings };
+    this.closedAt = state.closedAt;
   }
 
   run(ops: readonly Op[]): BatchPlan {
@@ -180,6 +192,7 @@ class BatchPlanner {
       lastHash: this.lastHash,
       openGaps: this.gaps.toArray(),
       counters: this.counters,
+      closedAt: this.closedAt,
     };
     return {
       outcomes,
@@ -210,7 +223,27 @@ class BatchPlanner {
         return this.setting(op);
       case 'confirm':
         return this.confirm(op);
+      case 'close':
+        return this.close(op);
     }
+  }
+
+  private close(op: CloseOp): Outcome {
+    if (this.closedAt !== null) return { ok: true, kind: 'close', alreadyClosed: true, voided: 0 };
+    let voided = 0;
+    for (let gap = this.gaps.takeLowest(); gap; gap = this.gaps.takeLowest()) {
+      const holder = { siteId: gap.siteId, partitionId: gap.partitionId, invoiceType: gap.invoiceType };
+      const reason = `${op.reason}; released: ${gap.reason}`;
+      this.event('void', gap.number, gap.number, holder, reason, undefined);
+      this.changes.set(gap.number, { number: gap.number, status: 'void', ...holder, reason });
+      voided++;
+    }
+    this.counters.voided += voided;
+    // The range is the whole series as it ends (empty when nothing was ever issued).
+    const issuedAny = this.hwm >= this.state.start;
+    this.event('close', issuedAny ? this.state.start : null, issuedAny ? this.hwm : null, null, op.reason, undefined);
+    this.closedAt = this.ctx.now;
+    return { ok: true, kind: 'close', alreadyClosed: false, voided };
   }
 
   private confirm(op: ConfirmOp): Outcome {
@@ -248,6 +281,14 @@ class BatchPlanner {
   }
 
   private allocateNew(op: AllocateOp): Outcome {
+    if (this.closedAt !== null) {
+      return refuse(
+        new SeriesClosedError(
+          `series "${this.state.series}" was closed at ${new Date(this.closedAt).toISOString()} (its period ended); it issues no more numbers`,
+          { details: { series: this.state.series } },
+        ),
+      );
+    }
     if (op.invoiceType === 'simulated' && !this.settings.simulatedEnabled) {
       return refuse(
         new InvoiceTypeDisabledError('invoice type "simulated" is switched off; turn it on in the settings to use it', {
@@ -378,7 +419,9 @@ class BatchPlanner {
   ): 'open' | 'void' {
     this.event('release', first, last, holder, reason, undefined);
     const voidBecause =
-      this.ctx.gapPolicy === 'none'
+      this.closedAt !== null
+        ? 'series closed: its period ended'
+        : this.ctx.gapPolicy === 'none'
         ? 'gap recovery disabled'
         : this.ctx.gapPolicy === 'chronological' && this.highestHeldAbove(last)
           ? 'chronological numbering: a higher number is already issued'

@@ -90,6 +90,11 @@ export interface SeriesState {
   /** Open gaps, ascending by number. */
   readonly openGaps: readonly OpenGap[];
   readonly counters: Readonly<SeriesCounters>;
+  /**
+   * Epoch ms of the `close` event that ended this series (its period is over), or null while it
+   * is open. A closed series issues nothing more; a number released in it is void at once.
+   */
+  readonly closedAt: number | null;
 }
 
 /** Runtime settings changed through audited toggles. */
@@ -135,10 +140,20 @@ export interface ConfirmOp {
   readonly partitionId: string;
 }
 
-export type Op = AllocateOp | ReleaseOp | SettingOp | ConfirmOp;
+/**
+ * Ends a series whose period is over: its open gaps become void (they can never be refilled) and
+ * a `close` event records the final state. Closing a closed series changes nothing.
+ */
+export interface CloseOp {
+  readonly kind: 'close';
+  readonly reason: string;
+}
+
+export type Op = AllocateOp | ReleaseOp | SettingOp | ConfirmOp | CloseOp;
 
 /** Audit event types. Ranges (`first`..`last`) keep one event per request, not per number. */
-export type AuditEventType = 'issue' | 'refill' | 'release' | 'void' | 'setting' | 'confirm';
+export const AUDIT_EVENT_TYPES = ['issue', 'refill', 'release', 'void', 'setting', 'confirm', 'close'] as const;
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
 export interface AuditEvent {
   readonly series: string;

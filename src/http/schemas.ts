@@ -1,4 +1,4 @@
-import { INVOICE_TYPES } from '../domain/types.js';
+import { AUDIT_EVENT_TYPES, INVOICE_TYPES } from '../domain/types.js';
 import type { SiteConfig } from '../service/sequence-service.js';
 
 /** Request schemas built from the configuration, so that enum errors list the configured values. */
@@ -88,7 +88,7 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
         siteId,
         partitionId,
         invoiceType,
-        event: { type: 'string', enum: ['issue', 'refill', 'release', 'void', 'setting', 'confirm'] },
+        event: { type: 'string', enum: [...AUDIT_EVENT_TYPES] },
         from: { type: 'string', minLength: 1, maxLength: 40 },
         to: { type: 'string', minLength: 1, maxLength: 40 },
         cursor: { type: 'integer', minimum: 0 },

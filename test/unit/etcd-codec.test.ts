@@ -27,6 +27,7 @@ function someEvents(): AuditEvent[] {
     lastHash: 'ab'.repeat(32),
     openGaps: [{ number: 5, reason: 'suppressed-bill', siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', releasedAt: 1 }],
     counters: { issued: 41, refilled: 0, released: 1, voided: 0 },
+    closedAt: null,
   };
   const plan = planBatch(
     state,
@@ -64,8 +65,14 @@ describe('etcd codec', () => {
       hash: GENESIS_HASH,
       counters: { issued: 100, refilled: 2, released: 3, voided: 1 },
       totals: [{ siteId: 's', partitionId: 'p', invoiceType: 'on-cycle' as const, issued: 100, refilled: 2, released: 3 }],
+      closedAt: null,
     };
     assert.deepEqual(decodeState(encodeState(state)), state);
+    const closed = { ...state, closedAt: 1_790_000_000_000 };
+    assert.deepEqual(decodeState(encodeState(closed)), closed);
+    // A state written before series could close (7 elements) reads as open.
+    const old = JSON.parse(encodeState(state).toString()) as unknown[];
+    assert.deepEqual(decodeState(Buffer.from(JSON.stringify(old.slice(0, 7)))), state);
     const gaps = [{ number: 1001, reason: 'r', siteId: 's', partitionId: 'p', invoiceType: 'simulated' as const, releasedAt: 5 }];
     assert.deepEqual(decodeGaps(encodeGaps(gaps)), gaps);
     const nums = new Map([[7, { number: 7, status: 'void' as const, siteId: 's', partitionId: 'p', invoiceType: 'on-cycle' as const, reason: null, changedAt: 9 }]]);

@@ -14,3 +14,5 @@ export { BatchTooLargeError } from './batch-too-large-error.js';
 export { NotCommittingError } from './not-committing-error.js';
 export { IdempotencyKeyReusedError } from './idempotency-key-reused-error.js';
 export { NumberConfirmedError } from './number-confirmed-error.js';
+export { SeriesClosedError } from './series-closed-error.js';
+export { SeriesNotFoundError } from './series-not-found-error.js';

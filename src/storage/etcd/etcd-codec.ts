@@ -62,6 +62,8 @@ export interface StoredState {
   hash: string;
   counters: SeriesCounters;
   totals: TotalsRow[];
+  /** Epoch ms of the close event, or null while the series is open. */
+  closedAt: number | null;
 }
 
 export function encodeState(s: StoredState): Buffer {
@@ -74,12 +76,14 @@ export function encodeState(s: StoredState): Buffer {
       s.hash,
       [s.counters.issued, s.counters.refilled, s.counters.released, s.counters.voided],
       s.totals.map((t) => [t.siteId, t.partitionId, t.invoiceType, t.issued, t.refilled, t.released]),
+      s.closedAt,
     ]),
   );
 }
 
 export function decodeState(b: Buffer): StoredState {
-  const [, start, hwm, seq, hash, c, totals] = JSON.parse(b.toString()) as [
+  // States written before series could close have no 8th element.
+  const [, start, hwm, seq, hash, c, totals, closedAt = null] = JSON.parse(b.toString()) as [
     number,
     number,
     number,
@@ -87,6 +91,7 @@ export function decodeState(b: Buffer): StoredState {
     string,
     [number, number, number, number],
     [string, string, InvoiceType, number, number, number][],
+    (number | null)?,
   ];
   return {
     start,
@@ -94,6 +99,7 @@ export function decodeState(b: Buffer): StoredState {
     seq,
     hash,
     counters: { issued: c[0], refilled: c[1], released: c[2], voided: c[3] },
+    closedAt,
     totals: totals.map(([siteId, partitionId, invoiceType, issued, refilled, released]) => ({
       siteId,
       partitionId,

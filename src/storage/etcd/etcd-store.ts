@@ -105,6 +105,7 @@ export class EtcdStore implements SequenceStore {
         hash: GENESIS_HASH,
         counters: { issued: 0, refilled: 0, released: 0, voided: 0 },
         totals: [],
+        closedAt: null,
       };
       await this.retrying('create series', () =>
         this.client.txn({
@@ -203,6 +204,7 @@ export class EtcdStore implements SequenceStore {
       hash: plan.next.lastHash,
       counters: { ...plan.next.counters },
       totals: addTotals(cached.state.totals, plan.totals),
+      closedAt: plan.next.closedAt,
     };
     const stateKey = keys.state(series);
     // Keyed by the batch's LAST seq: the batch holding seq s is the first key >= s, an ascending
@@ -494,7 +496,7 @@ export class EtcdStore implements SequenceStore {
 }
 
 function toSeriesState(series: string, s: StoredState, version: string, openGaps: OpenGap[]): SeriesState {
-  return { series, start: s.start, hwm: s.hwm, version, eventSeq: s.seq, lastHash: s.hash, openGaps, counters: s.counters };
+  return { series, start: s.start, hwm: s.hwm, version, eventSeq: s.seq, lastHash: s.hash, openGaps, counters: s.counters, closedAt: s.closedAt };
 }
 
 function addTotals(current: readonly TotalsRow[], deltas: CommitPlan['totals']): TotalsRow[] {

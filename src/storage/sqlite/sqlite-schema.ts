@@ -18,7 +18,8 @@ CREATE TABLE IF NOT EXISTS series (
   issued     INTEGER NOT NULL DEFAULT 0,
   refilled   INTEGER NOT NULL DEFAULT 0,
   released   INTEGER NOT NULL DEFAULT 0,
-  voided     INTEGER NOT NULL DEFAULT 0
+  voided     INTEGER NOT NULL DEFAULT 0,
+  closed_at  INTEGER
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS events (
@@ -92,3 +93,11 @@ CREATE TABLE IF NOT EXISTS settings (
 `;
 
 export const SCHEMA_VERSION = '1';
+
+/**
+ * Columns added after schema version 1 shipped: a store created before them gets them on open
+ * (CREATE TABLE IF NOT EXISTS leaves an existing table as it is).
+ */
+export const ADDED_COLUMNS: readonly { table: string; column: string; ddl: string }[] = [
+  { table: 'series', column: 'closed_at', ddl: 'ALTER TABLE series ADD COLUMN closed_at INTEGER' },
+];

@@ -26,7 +26,7 @@ import type {
 } from '../sequence-store.js';
 import { decodeRequest } from '../request-record-codec.js';
 import { configure } from './sqlite-committer.js';
-import { SCHEMA_VERSION, SQLITE_SCHEMA } from './sqlite-schema.js';
+import { ADDED_COLUMNS, SCHEMA_VERSION, SQLITE_SCHEMA } from './sqlite-schema.js';
 import { SqliteWriter } from './sqlite-writer.js';
 
 export interface SqliteStoreOptions {
@@ -47,6 +47,7 @@ interface SeriesRow {
   refilled: number;
   released: number;
   voided: number;
+  closed_at: number | null;
 }
 interface EventRow {
   series: string;
@@ -103,6 +104,7 @@ export class SqliteStore implements SequenceStore {
     this.path = join(options.dataDir, SQLITE_FILE);
     this.db = configure(new Database(this.path));
     this.db.exec(SQLITE_SCHEMA);
+    addMissingColumns(this.db);
     this.db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('schema_version', SCHEMA_VERSION);
     this.writer = new SqliteWriter(this.path, options.requestWindowMs ?? 24 * 3600_000);
     const db = this.db;
@@ -309,6 +311,7 @@ export class SqliteStore implements SequenceStore {
       lastHash: row.last_hash,
       openGaps,
       counters: { issued: row.issued, refilled: row.refilled, released: row.released, voided: row.voided },
+      closedAt: row.closed_at,
     };
   }
 
@@ -353,4 +356,11 @@ function toRecord(r: NumberRow): NumberRecord {
     reason: r.reason,
     changedAt: r.changed_at,
   };
+}
+
+function addMissingColumns(db: Database.Database): void {
+  for (const { table, column, ddl } of ADDED_COLUMNS) {
+    const columns = db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('${table}')`).all();
+    if (!columns.some((c) => c.name === column)) db.exec(ddl);
+  }
 }

@@ -1,0 +1,94 @@
+/**
+ * Which series (counter) a request numbers from: one global series, or one per combination of
+ * the configured dimensions, optionally one per period (year or month in a time zone). Pure: the
+ * caller passes the clock reading.
+ *
+ * Series names: the dimension values joined with `:` (`site-1:partition-a`), `global` without
+ * dimensions, and `@<period>` appended with a rollover (`global@2026`, `site-1@2026-03`). Site
+ * and partition ids cannot contain `:`, `@` or `/`, so names never collide and stay safe in keys.
+ */
+
+export const SERIES_DIMENSIONS = ['site', 'partition', 'invoice-type'] as const;
+export type SeriesDimension = (typeof SERIES_DIMENSIONS)[number];
+
+export const ROLLOVER_PERIODS = ['yearly', 'monthly'] as const;
+export type RolloverPeriod = (typeof ROLLOVER_PERIODS)[number];
+
+export interface Rollover {
+  readonly period: RolloverPeriod;
+  /** IANA time zone whose midnight starts a period. */
+  readonly timeZone: string;
+}
+
+export interface SeriesStrategy {
+  /** Dimensions that split the numbering, in this order in names; empty: one global series. */
+  readonly splitBy: readonly SeriesDimension[];
+  /** A new series per period, or null for series that never end. */
+  readonly rollover: Rollover | null;
+}
+
+export const GLOBAL_SERIES = 'global';
+/**
+ * Series whose trail records the settings toggles when the numbering is split or rolls over (a
+ * name no request can map to: ids start with a letter or digit). With one global series that
+ * never ends, the toggles stay in its trail, as they always were.
+ */
+export const CONTROL_SERIES = '_settings';
+
+export const PLAIN_STRATEGY: SeriesStrategy = { splitBy: [], rollover: null };
+
+export interface SeriesKey {
+  readonly siteId: string;
+  readonly partitionId: string;
+  readonly invoiceType: string;
+}
+
+/** The series name without its period: `global` or the dimension values joined with `:`. */
+export function seriesBase(strategy: SeriesStrategy, key: SeriesKey): string {
+  if (strategy.splitBy.length === 0) return GLOBAL_SERIES;
+  return strategy.splitBy
+    .map((d) => (d === 'site' ? key.siteId : d === 'partition' ? key.partitionId : key.invoiceType))
+    .join(':');
+}
+
+const periodFormatters = new Map<string, Intl.DateTimeFormat>();
+
+/** The period `at` (epoch ms) falls in: `2026` (yearly) or `2026-03` (monthly), in the time zone. */
+export function periodOf(rollover: Rollover, at: number): string {
+  let f = periodFormatters.get(rollover.timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-CA', { timeZone: rollover.timeZone, year: 'numeric', month: '2-digit' });
+    periodFormatters.set(rollover.timeZone, f);
+  }
+  const parts = f.formatToParts(at);
+  const year = parts.find((p) => p.type === 'year')?.value ?? '';
+  const month = parts.find((p) => p.type === 'month')?.value ?? '';
+  return rollover.period === 'yearly' ? year : `${year}-${month}`;
+}
+
+/** The series a request made at `at` numbers from. */
+export function seriesFor(strategy: SeriesStrategy, key: SeriesKey, at: number): string {
+  const base = seriesBase(strategy, key);
+  return strategy.rollover ? `${base}@${periodOf(strategy.rollover, at)}` : base;
+}
+
+/** Splits a series name into its base and period (null when it has none). */
+export function parseSeriesName(name: string): { base: string; period: string | null } {
+  const at = name.lastIndexOf('@');
+  return at < 0 ? { base: name, period: null } : { base: name.slice(0, at), period: name.slice(at + 1) };
+}
+
+/** Periods compare as strings (`2026` < `2027`, `2026-09` < `2026-10`). */
+export function periodEnded(rollover: Rollover, period: string, at: number): boolean {
+  return periodOf(rollover, at) > period;
+}
+
+/** The series whose trail records settings toggles under this strategy. */
+export function controlSeries(strategy: SeriesStrategy): string {
+  return strategy.splitBy.length === 0 && !strategy.rollover ? GLOBAL_SERIES : CONTROL_SERIES;
+}
+
+/** Whether a series name is internal (not a numbering series): hidden from series lists. */
+export function isInternalSeries(name: string): boolean {
+  return name.startsWith('_');
+}
