@@ -7,7 +7,10 @@ import { buildServer } from './http/server.js';
 import { createLogger } from './logging/logger.js';
 import { CommitForwarder } from './service/forwarding/commit-forwarder.js';
 import { ExpirySweeper } from './service/expiry-sweeper.js';
-import { DEFAULT_SERIES, SequenceService } from './service/sequence-service.js';
+import { isInternalSeries, type SeriesStrategy } from './domain/series-strategy.js';
+import type { NumberFormat } from './domain/number-format.js';
+import { RolloverCloser } from './service/rollover-closer.js';
+import { SequenceService } from './service/sequence-service.js';
 import { openStore, type OpenedStore } from './storage/open-store.js';
 
 export interface RunningSeqd {
@@ -25,6 +28,8 @@ export interface RunningSeqd {
 export interface StartOptions {
   /** Replace the logger (tests pass a silent one). */
   readonly logger?: Logger;
+  /** Replace the clock of the service and the rollover (tests of period ends). */
+  readonly now?: () => number;
 }
 
 /** Opens the store, starts the service and listens. */
@@ -37,6 +42,12 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
   const core = config.sequence.core;
   const node = config.sequence['node-id'] ?? `${hostname()}:${port}`;
   const fmt = config.sequence.format;
+  const seriesConfig = config.sequence.series;
+  const roll = seriesConfig.rollover;
+  const strategy: SeriesStrategy = {
+    splitBy: seriesConfig['split-by'],
+    rollover: roll.enabled ? { period: roll.period, timeZone: roll['time-zone'] } : null,
+  };
   const peers = opened.peers;
   const forwarder =
     peers && config.sequence.etcd['forward-commits'] ? new CommitForwarder({ node, peers }) : null;
@@ -47,7 +58,10 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
       node,
       forwarder: forwarder ?? undefined,
       requestWindowMs: core['idempotency-window-seconds'] * 1000,
-      format: fmt && { prefix: fmt.prefix, year: fmt.year, padding: fmt.padding, separator: fmt.separator, timeZone: fmt['time-zone'] },
+      format: fmt && toFormat(fmt),
+      formats: new Map(Object.entries(seriesConfig.formats).map(([base, f]) => [base, toFormat(f)])),
+      strategy,
+      now: options.now,
       start: core['global-counter-start'],
       gapPolicy: core['gap-recovery-enabled'] ? core['gap-policy'] : 'none',
       sites: config.sequence.sites,
@@ -86,13 +100,29 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
     timeoutS > 0
       ? new ExpirySweeper({
           store: opened.store,
-          series: DEFAULT_SERIES,
+          series: async () => (await opened.store.listSeries()).filter((n) => !isInternalSeries(n)),
           timeoutMs: timeoutS * 1000,
-          release: (records, cutoff) => service.expire(DEFAULT_SERIES, records, cutoff),
+          release: (series, records, cutoff) => service.expire(series, records, cutoff),
           onError: (error) => logger.warn({ err: error }, 'reservation expiry: sweep failed; it is retried'),
         })
       : null;
   sweeper?.start();
+  const rollover = strategy.rollover;
+  const closer = rollover
+    ? new RolloverCloser({
+        rollover,
+        now: options.now,
+        graceMs: roll['close-after-seconds'] * 1000,
+        listSeries: () => opened.store.listSeries(),
+        isClosed: async (name) => (await opened.store.loadSeries(name, core['global-counter-start'])).closedAt !== null,
+        close: (name, reason) => service.closeSeries(name, reason),
+        onClosed: (name, voided) => logger.info(`series ${name} closed: its period ended (${voided} open gaps made void)`),
+        onError: (error) => logger.warn({ err: error }, 'rollover: closing ended series failed; it is retried'),
+      })
+    : null;
+  closer?.start();
+  // At start too: series of periods that ended while no instance ran are closed at once.
+  void closer?.tick().catch((error: unknown) => logger.warn({ err: error }, 'rollover: closing ended series failed; it is retried'));
   let closing: Promise<void> | null = null;
   return {
     app,
@@ -105,6 +135,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
       closing ??= (async () => {
         shuttingDown = true;
         await sweeper?.stop();
+        await closer?.stop();
         await app.close();
         await service.close();
         forwarder?.close();
@@ -113,4 +144,8 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
       return closing;
     },
   };
+}
+
+function toFormat(f: NonNullable<SeqdConfig['sequence']['format']>): NumberFormat {
+  return { prefix: f.prefix, year: f.year, padding: f.padding, separator: f.separator, timeZone: f['time-zone'] };
 }

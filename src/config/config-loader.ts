@@ -3,6 +3,8 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { ConfigError } from '../domain/errors/index.js';
+import { seriesBase } from '../domain/series-strategy.js';
+import { INVOICE_TYPES } from '../domain/types.js';
 import { configSchema, type SeqdConfig } from './config-schema.js';
 
 /** The folder shipped with seqd that holds `application.yml` and its profiles. */
@@ -77,7 +79,24 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   if (config.sequence.etcd['election-timeout-ms'] < 5 * config.sequence.etcd['heartbeat-interval-ms']) {
     throw new ConfigError('sequence.etcd.election-timeout-ms', 'must be at least 5 × heartbeat-interval-ms (etcd rule)');
   }
+  checkSeriesFormats(config);
   return { config, profile, sources };
+}
+
+/** A format for a series base that no request can map to is a typo: refuse it, naming the key. */
+function checkSeriesFormats(config: SeqdConfig): void {
+  const s = config.sequence.series;
+  const keys = [{ siteId: '', partitionId: '', invoiceType: '' }];
+  const combos = config.sequence.sites.flatMap((site) =>
+    site.partitions.flatMap((partitionId) => INVOICE_TYPES.map((invoiceType) => ({ siteId: site.id, partitionId, invoiceType }))),
+  );
+  const bases = new Set((combos.length ? combos : keys).map((k) => seriesBase({ splitBy: s['split-by'], rollover: null }, k)));
+  for (const name of Object.keys(s.formats)) {
+    if (!bases.has(name)) {
+      const some = [...bases].slice(0, 10).join(', ');
+      throw new ConfigError(`sequence.series.formats.${name}`, `names no series; with split-by [${s['split-by'].join(', ')}] series are: ${some}`);
+    }
+  }
 }
 
 /** Absolute data directory (relative paths are taken from the working directory). */

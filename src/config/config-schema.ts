@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isTimeZone } from '../domain/number-format.js';
+import { ROLLOVER_PERIODS, SERIES_DIMENSIONS } from '../domain/series-strategy.js';
 import { GAP_POLICIES } from '../domain/types.js';
 
 /**
@@ -14,6 +15,38 @@ const site = z.strictObject({
     .array(ID)
     .min(1, 'a site needs at least one partition')
     .refine((p) => new Set(p).size === p.length, 'partition ids must be unique within a site'),
+});
+
+const format = z.strictObject({
+  prefix: z.string().max(32).regex(/^[^\s]*$/, 'no spaces').default(''),
+  year: z.boolean().default(false),
+  padding: z.number().int().min(0).max(20).default(0),
+  separator: z.string().max(3).default('-'),
+  'time-zone': z.string().refine(isTimeZone, 'an IANA time zone such as Europe/Berlin').default('UTC'),
+});
+
+/** How requests map to series (counters); the default is one global series that never ends. */
+const series = z.strictObject({
+  /** Dimensions that split the numbering: any of site, partition, invoice-type (empty: one series). */
+  'split-by': z
+    .array(z.enum(SERIES_DIMENSIONS))
+    .refine((d) => new Set(d).size === d.length, 'each dimension once')
+    .default([]),
+  rollover: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      period: z.enum(ROLLOVER_PERIODS).default('yearly'),
+      /** Midnight of this zone starts a period. */
+      'time-zone': z.string().refine(isTimeZone, 'an IANA time zone such as Europe/Berlin').default('UTC'),
+      /**
+       * How long after a period ends its series are closed (open gaps voided, final report), so
+       * that an instance whose clock is a little behind still finds its series open.
+       */
+      'close-after-seconds': z.number().int().min(0).max(31 * 86400).default(300),
+    })
+    .prefault({}),
+  /** Formats by series base name (`global`, `site-1`, `site-1:partition-a`), over `sequence.format`. */
+  formats: z.record(z.string(), format).default({}),
 });
 
 const etcd = z.strictObject({
@@ -72,15 +105,8 @@ export const configSchema = z.strictObject({
         })
         .prefault({}),
       /** How numbers are shown beside their value (`formatted` in replies); absent: not shown. */
-      format: z
-        .strictObject({
-          prefix: z.string().max(32).regex(/^[^\s]*$/, 'no spaces').default(''),
-          year: z.boolean().default(false),
-          padding: z.number().int().min(0).max(20).default(0),
-          separator: z.string().max(3).default('-'),
-          'time-zone': z.string().refine(isTimeZone, 'an IANA time zone such as Europe/Berlin').default('UTC'),
-        })
-        .optional(),
+      format: format.optional(),
+      series: series.prefault({}),
       'invoice-types': z
         .strictObject({
           simulated: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),

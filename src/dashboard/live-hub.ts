@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { DEFAULT_SERIES, type SequenceService } from '../service/sequence-service.js';
+import type { SequenceService } from '../service/sequence-service.js';
+import { totalsOf } from '../service/stats.js';
 import type { ClusterInfo } from '../storage/open-store.js';
 
 const TICK_MS = 500;
@@ -84,7 +85,8 @@ export class LiveHub {
 
   private async snapshot() {
     const s = this.service;
-    const [states, totals, store] = await Promise.all([s.seriesStates(), s.totals(), s.health()]);
+    const [states, store] = await Promise.all([s.seriesStates(), s.health()]);
+    const totals = await totalsOf(s, states);
     const series = states.map((st) => ({
       name: st.series,
       start: st.start,
@@ -95,14 +97,17 @@ export class LiveHub {
       openGaps: st.openGaps.length,
       voidGaps: st.counters.voided,
       auditEvents: st.eventSeq,
+      closed: st.closedAt !== null,
     }));
-    const main = series.find((x) => x.name === DEFAULT_SERIES) ?? series[0];
+    const defaultSeries = s.defaultSeries();
+    const main = series.find((x) => x.name === defaultSeries);
     const timeline = s.perf.timeline(3);
     return {
       t: Date.now(),
       node: s.node,
       series,
       highWaterMark: main?.highWaterMark ?? 0,
+      defaultSeries,
       auditEvents: main?.auditEvents ?? 0,
       totals,
       perf: s.perf.snapshot(10),

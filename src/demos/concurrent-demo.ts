@@ -17,7 +17,7 @@ export async function runConcurrentDemo(
   const total = threads * requestsPerThread;
   rec.step('start clients', { threads, requestsPerThread, totalRequests: total });
   const r = await driveLoad(service, threads, total, onProgress);
-  const sorted = [...r.numbers].sort((a, b) => a - b);
+  const sorted = r.numbers.map((x) => x.number).sort((a, b) => a - b);
   rec.step('all clients finished', {
     received: r.numbers.length,
     lowest: sorted[0] ?? null,

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { EtcdCluster } from '../cluster/etcd-cluster.js';
 import type { SequenceService } from '../service/sequence-service.js';
 import type { ClusterInfo } from '../storage/open-store.js';
-import { DemoRecorder, type DemoReport, type ProgressFn } from './demo-report.js';
+import { DemoRecorder, type DemoReport, type IssuedNumber, type ProgressFn } from './demo-report.js';
 
 export interface FailoverOptions {
   /** Concurrent clients allocating throughout. */
@@ -37,7 +37,7 @@ export async function runFailoverDemo(
   if (!leader?.name) throw new Error('no etcd leader found: is the cluster healthy?');
   rec.step('cluster before', { leader: leader.name, term: leader.raftTerm, members: before?.members.map((m) => m.name) });
 
-  const numbers: number[] = [];
+  const numbers: IssuedNumber[] = [];
   const perBucket = new Map<number, { ok: number; failed: number }>();
   let failed = 0;
   let stop = false;
@@ -57,7 +57,7 @@ export async function runFailoverDemo(
       const sentAt = at();
       try {
         const r = await service.next({ siteId: site.id, partitionId: site.partitions[0] ?? '', invoiceType: 'on-cycle', count: 1 });
-        numbers.push(r.sequenceNumber);
+        numbers.push({ series: r.series, number: r.sequenceNumber });
         bucket(at()).ok++;
         if (killedAt >= 0 && sentAt >= killedAt && firstAfterKill < 0) {
           firstAfterKill = at();

@@ -1,5 +1,5 @@
 import type { SequenceService } from '../service/sequence-service.js';
-import { DemoRecorder, type DemoReport } from './demo-report.js';
+import { DemoRecorder, type DemoReport, type IssuedNumber } from './demo-report.js';
 
 const MAX_REFILL_REQUESTS = 100;
 
@@ -19,23 +19,27 @@ export async function runGapsDemo(service: SequenceService): Promise<DemoReport>
         : 'Gap management with recovery off: released numbers become void and the counter keeps moving.',
     { gapRecoveryEnabled: recovery, gapPolicy: policy },
   );
-  const [site1, site2] = service.siteConfig;
+  // One site and partition throughout: with series split by site or partition, every step then
+  // stays in one series (split by invoice type, the suppressed gap lands in its own series).
+  const [site1] = service.siteConfig;
   const a = { siteId: site1?.id ?? 'site-1', partitionId: site1?.partitions[0] ?? 'partition-a' };
-  const b = { siteId: site2?.id ?? a.siteId, partitionId: site2?.partitions[0] ?? a.partitionId };
-  const all: number[] = [];
+  const all: IssuedNumber[] = [];
 
   const issued: number[] = [];
+  let series = '';
   for (let i = 0; i < 5; i++) {
     const r = await service.next({ ...a, invoiceType: 'on-cycle', count: 1 });
     issued.push(r.sequenceNumber);
+    series = r.series;
+    all.push({ series, number: r.sequenceNumber });
   }
-  all.push(...issued);
-  rec.step('issue five on-cycle invoices', { ...a, numbers: issued });
+  rec.step('issue five on-cycle invoices', { ...a, series, numbers: issued });
 
-  const suppressed = await service.next({ ...b, invoiceType: 'suppressed', count: 1 });
-  all.push(suppressed.sequenceNumber);
+  const suppressed = await service.next({ ...a, invoiceType: 'suppressed', count: 1 });
+  all.push({ series: suppressed.series, number: suppressed.sequenceNumber });
   rec.step('a suppressed invoice: issued and released at once', {
-    ...b,
+    ...a,
+    series: suppressed.series,
     sequenceNumber: suppressed.sequenceNumber,
     status: suppressed.status,
     source: suppressed.refilled.length ? 'refilled gap' : 'counter',
@@ -43,12 +47,12 @@ export async function runGapsDemo(service: SequenceService): Promise<DemoReport>
 
   const toRelease = [issued[1], issued[3]].filter((n): n is number => n !== undefined);
   for (const n of toRelease) {
-    const r = await service.release({ sequenceNumber: n, ...a, reason: 'suppressed-bill' });
+    const r = await service.release({ sequenceNumber: n, ...a, series, reason: 'suppressed-bill' });
     rec.step(`release ${n} (reason suppressed-bill)`, { sequenceNumber: n, status: r.status });
   }
-  const ours = [...toRelease, suppressed.sequenceNumber].sort((x, y) => x - y);
-  const open = await service.numbers('global', ['open'], MAX_REFILL_REQUESTS);
-  const voided = await service.numbers('global', ['void'], 1_000_000);
+  const ours = [...toRelease, ...(suppressed.series === series ? [suppressed.sequenceNumber] : [])].sort((x, y) => x - y);
+  const open = await service.numbers(series, ['open'], MAX_REFILL_REQUESTS);
+  const voided = await service.numbers(series, ['void'], 1_000_000);
   rec.step('gap report', {
     openGaps: open.map((g) => ({ sequenceNumber: g.number, reason: g.reason, siteId: g.siteId })),
     demoGaps: ours,
@@ -58,8 +62,8 @@ export async function runGapsDemo(service: SequenceService): Promise<DemoReport>
   const requests = Math.min(MAX_REFILL_REQUESTS, open.length + 1);
   const refills: { sequenceNumber: number; source: string }[] = [];
   for (let i = 0; i < requests; i++) {
-    const r = await service.next({ ...a, invoiceType: 'off-cycle', count: 1 });
-    all.push(r.sequenceNumber);
+    const r = await service.next({ ...a, invoiceType: 'on-cycle', count: 1 });
+    all.push({ series: r.series, number: r.sequenceNumber });
     refills.push({ sequenceNumber: r.sequenceNumber, source: r.refilled.length ? 'refilled gap' : 'counter' });
   }
   rec.step(`${requests} new requests`, { results: refills });
@@ -76,7 +80,7 @@ export async function runGapsDemo(service: SequenceService): Promise<DemoReport>
     // release (chronological policy, below a held number) are never refilled.
     const stillOpen: number[] = [];
     for (const n of ours.filter((x) => !voided.some((v) => v.number === x))) {
-      const [latest] = await service.audit({ series: 'global', number: n, order: 'desc', limit: 1 });
+      const [latest] = await service.audit({ series, number: n, order: 'desc', limit: 1 });
       if (latest?.type !== 'refill') stillOpen.push(n);
     }
     rec.check(
@@ -95,6 +99,6 @@ export async function runGapsDemo(service: SequenceService): Promise<DemoReport>
     last?.source === 'counter',
     `last request got ${last?.sequenceNumber ?? '-'} from the ${last?.source ?? '-'}`,
   );
-  await rec.verifyCommon(service, all, new Set(ours));
+  await rec.verifyCommon(service, all, ours.map((number) => ({ series, number })));
   return rec.finish({ gapsCreated: ours, refilled, gapRecoveryEnabled: recovery, gapPolicy: policy });
 }

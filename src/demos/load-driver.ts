@@ -1,9 +1,9 @@
 import type { InvoiceType } from '../domain/types.js';
 import type { SequenceService } from '../service/sequence-service.js';
-import type { ProgressFn } from './demo-report.js';
+import type { IssuedNumber, ProgressFn } from './demo-report.js';
 
 export interface LoadResult {
-  readonly numbers: number[];
+  readonly numbers: IssuedNumber[];
   /** Per-request latency in ms, sorted ascending. */
   readonly latencies: number[];
   readonly errors: Record<string, number>;
@@ -28,7 +28,7 @@ export async function driveLoad(
       for (const invoiceType of ['on-cycle', 'off-cycle'] as const) combos.push({ siteId: site.id, partitionId, invoiceType });
     }
   }
-  const numbers: number[] = [];
+  const numbers: IssuedNumber[] = [];
   const latencies: number[] = [];
   const errors: Record<string, number> = {};
   const perThread = new Array<number>(threads).fill(0);
@@ -46,7 +46,7 @@ export async function driveLoad(
       try {
         const r = await service.next({ ...combo, count: 1 });
         latencies.push(performance.now() - t);
-        numbers.push(r.sequenceNumber);
+        numbers.push({ series: r.series, number: r.sequenceNumber });
         perThread[id] = (perThread[id] ?? 0) + 1;
       } catch (error) {
         const code = (error as { code?: string }).code ?? 'ERROR';

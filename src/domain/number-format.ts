@@ -21,13 +21,16 @@ export function isTimeZone(tz: string): boolean {
   }
 }
 
-/** A formatter for one format; the year comes from `at` (epoch ms) in the format's time zone. */
-export function numberFormatter(f: NumberFormat): (n: number, at: number) => string {
+/**
+ * A formatter for one format; the year is `year` when given (the period of a rolling series),
+ * else that of `at` (epoch ms) in the format's time zone.
+ */
+export function numberFormatter(f: NumberFormat): (n: number, at: number, year?: string) => string {
   const years = new Intl.DateTimeFormat('en', { timeZone: f.timeZone, year: 'numeric' });
-  return (n, at) => {
+  return (n, at, year) => {
     const parts: string[] = [];
     if (f.prefix) parts.push(f.prefix);
-    if (f.year) parts.push(years.format(at));
+    if (f.year) parts.push(year ?? years.format(at));
     parts.push(String(n).padStart(f.padding, '0'));
     return parts.join(f.separator);
   };

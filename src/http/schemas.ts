@@ -12,6 +12,7 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
   const reason = { type: 'string', minLength: 1, maxLength: 200 } as const;
   const sequenceNumber = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
   const requestId = { type: 'string', minLength: 1, maxLength: 200, pattern: REQUEST_ID_PATTERN } as const;
+  const series = { type: 'string', minLength: 1, maxLength: 200, pattern: SERIES_PATTERN } as const;
 
   const op = (kind: string, required: string[], properties: Record<string, unknown>) =>
     ({ type: 'object', required: ['kind', ...required], additionalProperties: false, properties: { kind: { const: kind }, ...properties } }) as const;
@@ -23,7 +24,7 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
       required: ['series', 'ops'],
       additionalProperties: false,
       properties: {
-        series: { type: 'string', minLength: 1, maxLength: 200 },
+        series,
         ops: {
           type: 'array',
           minItems: 1,
@@ -40,6 +41,7 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
               op('release', ['sequenceNumber', 'siteId', 'partitionId', 'reason'], { sequenceNumber, siteId, partitionId, reason }),
               op('confirm', ['sequenceNumber', 'siteId', 'partitionId'], { sequenceNumber, siteId, partitionId }),
               op('setting', ['key', 'value', 'reason'], { key: { type: 'string', enum: ['simulatedEnabled'] }, value: { type: 'boolean' }, reason }),
+              op('close', ['reason'], { reason }),
             ],
           },
         },
@@ -60,13 +62,13 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
       type: 'object',
       required: ['sequenceNumber', 'siteId', 'partitionId', 'reason'],
       additionalProperties: false,
-      properties: { sequenceNumber, siteId, partitionId, reason },
+      properties: { sequenceNumber, siteId, partitionId, reason, series, invoiceType },
     },
     confirmBody: {
       type: 'object',
       required: ['sequenceNumber', 'siteId', 'partitionId'],
       additionalProperties: false,
-      properties: { sequenceNumber, siteId, partitionId },
+      properties: { sequenceNumber, siteId, partitionId, series, invoiceType },
     },
     settingsBody: {
       type: 'object',
@@ -79,7 +81,17 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
       properties: {
         status: { type: 'string', enum: ['open', 'void', 'refilled', 'all'], default: 'all' },
         limit: { type: 'integer', minimum: 1, maximum: 1000000 },
+        series,
       },
+    },
+    seriesParams: {
+      type: 'object',
+      required: ['name'],
+      properties: { name: series },
+    },
+    verifyQuery: {
+      type: 'object',
+      properties: { series, period: { type: 'string', pattern: '^[0-9]{4}(-[0-9]{2})?$' } },
     },
     auditQuery: {
       type: 'object',
@@ -94,6 +106,7 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
         cursor: { type: 'integer', minimum: 0 },
         order: { type: 'string', enum: ['desc', 'asc'], default: 'desc' },
         limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+        series,
       },
     },
   } as const;
@@ -107,6 +120,9 @@ export interface NextInput {
   requestId?: string;
 }
 
+/** A series name as seqd makes them: `global`, `site-1:partition-a`, `global@2026`. */
+export const SERIES_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9._:@-]*$';
+
 /** An idempotency key: 1 to 200 visible ASCII characters (as in an HTTP header). */
 export const REQUEST_ID_PATTERN = '^[\\x21-\\x7e]+$';
 export interface ReleaseInput {
@@ -114,11 +130,21 @@ export interface ReleaseInput {
   siteId: string;
   partitionId: string;
   reason: string;
+  series?: string;
+  invoiceType?: (typeof INVOICE_TYPES)[number];
 }
 export interface ConfirmInput {
   sequenceNumber: number;
   siteId: string;
   partitionId: string;
+  series?: string;
+  invoiceType?: (typeof INVOICE_TYPES)[number];
+}
+export interface SeriesInput {
+  series?: string;
+}
+export interface VerifyInput extends SeriesInput {
+  period?: string;
 }
 export interface SettingsInput {
   simulatedEnabled: boolean;
@@ -127,16 +153,18 @@ export interface SettingsInput {
 export interface GapsInput {
   status: 'open' | 'void' | 'refilled' | 'all';
   limit?: number;
+  series?: string;
 }
 export interface AuditInput {
   number?: number;
   siteId?: string;
   partitionId?: string;
   invoiceType?: (typeof INVOICE_TYPES)[number];
-  event?: 'issue' | 'refill' | 'release' | 'void' | 'setting';
+  event?: (typeof AUDIT_EVENT_TYPES)[number];
   from?: string;
   to?: string;
   cursor?: number;
   order: 'asc' | 'desc';
   limit: number;
+  series?: string;
 }

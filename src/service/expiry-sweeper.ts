@@ -3,11 +3,12 @@ import type { SequenceStore } from '../storage/sequence-store.js';
 
 export interface ExpirySweeperOptions {
   readonly store: SequenceStore;
-  readonly series: string;
+  /** The series to sweep (all numbering series; listed again at every pass). */
+  readonly series: () => Promise<readonly string[]>;
   /** Numbers neither confirmed nor released this long after being handed out are released. */
   readonly timeoutMs: number;
   /** Releases these numbers with reason `expired` (if unchanged since `cutoff`); answers how many were. */
-  readonly release: (records: readonly NumberRecord[], cutoff: number) => Promise<number>;
+  readonly release: (series: string, records: readonly NumberRecord[], cutoff: number) => Promise<number>;
   readonly now?: () => number;
   readonly intervalMs?: number;
   /** Most numbers looked at per sweep, so one sweep never holds up allocations for long. */
@@ -25,8 +26,8 @@ const PAGE = 1000;
  * number that changed after the cutoff is left alone, so each expires exactly once.
  */
 export class ExpirySweeper {
-  /** Seq of the last audit event whose numbers were dealt with. */
-  private cursor = 0;
+  /** Per series: seq of the last audit event whose numbers were dealt with. */
+  private readonly cursors = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<number> | null = null;
   private readonly now: () => number;
@@ -57,12 +58,18 @@ export class ExpirySweeper {
   }
 
   private async pass(): Promise<number> {
+    let released = 0;
+    for (const series of await this.o.series()) released += await this.sweepSeries(series);
+    return released;
+  }
+
+  private async sweepSeries(series: string): Promise<number> {
     const cutoff = this.now() - this.o.timeoutMs;
     const max = this.o.maxPerSweep ?? 1000;
     const candidates: number[] = [];
-    let cursor = this.cursor;
+    let cursor = this.cursors.get(series) ?? 0;
     scan: for (;;) {
-      const events = await this.o.store.readEvents(this.o.series, cursor, PAGE);
+      const events = await this.o.store.readEvents(series, cursor, PAGE);
       for (const e of events) {
         if (e.ts > cutoff || candidates.length >= max) break scan;
         if ((e.type === 'issue' || e.type === 'refill') && e.first !== null && e.last !== null) {
@@ -74,12 +81,12 @@ export class ExpirySweeper {
     }
     let released = 0;
     if (candidates.length > 0) {
-      const records = await this.o.store.lookupNumbers(this.o.series, candidates);
+      const records = await this.o.store.lookupNumbers(series, candidates);
       const due = [...records.values()].filter((r) => (r.status === 'issued' || r.status === 'refilled') && r.changedAt <= cutoff);
-      if (due.length > 0) released = await this.o.release(due, cutoff);
+      if (due.length > 0) released = await this.o.release(series, due, cutoff);
     }
     // Only now: a failed release (503) throws above and the same events are looked at again.
-    this.cursor = cursor;
+    this.cursors.set(series, cursor);
     return released;
   }
 }

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { ChainVerifier, type VerifyReport } from '../domain/chain-verifier.js';
 import { ConfigError, SeqdError, StoreUnavailableError, ValidationError } from '../domain/errors/index.js';
+import { isInternalSeries, parseSeriesName, PLAIN_STRATEGY, type SeriesStrategy } from '../domain/series-strategy.js';
 import type { BatchPlan, Outcome } from '../domain/planner.js';
 import type {
   AuditEvent,
@@ -14,12 +15,10 @@ import type {
 import type { AuditQuery, SequenceStore, StoreHealth, TotalsRow } from '../storage/sequence-store.js';
 import { PerfRecorder } from './perf-recorder.js';
 import { RecentRing } from './recent-ring.js';
-import { numberFormatter, type NumberFormat } from '../domain/number-format.js';
+import type { NumberFormat } from '../domain/number-format.js';
+import { SeriesDirectory } from './series-directory.js';
 import { encodeOutcome, type WireOutcome } from './forwarding/outcome-codec.js';
 import { SeriesWorker, type BatchForwarder } from './series-worker.js';
-
-/** The series every request uses until series splitting is configured. */
-export const DEFAULT_SERIES = 'global';
 
 export interface SiteConfig {
   readonly id: string;
@@ -39,6 +38,10 @@ export interface ServiceOptions {
   readonly now?: () => number;
   /** Shows numbers as e.g. `INV-2026-000123` in `formatted` (absent: not shown). */
   readonly format?: NumberFormat | undefined;
+  /** Formats by series base name (`site-1`, `global`), overriding `format`. */
+  readonly formats?: ReadonlyMap<string, NumberFormat> | undefined;
+  /** How requests map to series (default: one global series that never rolls over). */
+  readonly strategy?: SeriesStrategy | undefined;
   /** How long an idempotency key returns its original numbers (ms; default 24 h). */
   readonly requestWindowMs?: number | undefined;
   /** HA: sends a series' batches to the one instance committing it (see `CommitForwarder`). */
@@ -73,17 +76,29 @@ export interface NextResponse {
   replayed?: boolean;
 }
 
-export interface ReleaseRequest {
+/**
+ * Names the number a release or confirm acts on: by its `series` (as `next` returned it), or
+ * else by the series the holder's requests number from now (with `invoiceType` when series are
+ * split by type). A number of a closed period needs its series.
+ */
+export interface HeldNumberRequest {
   readonly sequenceNumber: number;
   readonly siteId: string;
   readonly partitionId: string;
+  readonly series?: string | undefined;
+  readonly invoiceType?: InvoiceType | undefined;
+}
+
+export interface ReleaseRequest extends HeldNumberRequest {
   readonly reason: string;
 }
 
-export interface ConfirmRequest {
-  readonly sequenceNumber: number;
-  readonly siteId: string;
-  readonly partitionId: string;
+export type ConfirmRequest = HeldNumberRequest;
+
+/** The answer of verify over several series: the focus report's fields plus every report. */
+export interface MultiVerifyReport extends VerifyReport {
+  readonly durationMs: number;
+  readonly reports: readonly (VerifyReport & { durationMs: number })[];
 }
 
 export interface ConfirmResponse {
@@ -140,26 +155,41 @@ export class SequenceService {
   private settings: Settings;
   private readonly sites: ReadonlyMap<string, ReadonlySet<string>>;
   private readonly now: () => number;
-  private readonly formatter: ((n: number, at: number) => string) | null;
+  readonly directory: SeriesDirectory;
 
   private constructor(private readonly o: ServiceOptions) {
     this.now = o.now ?? Date.now;
-    this.formatter = o.format ? numberFormatter(o.format) : null;
+    const first = o.sites[0];
+    this.directory = new SeriesDirectory({
+      strategy: o.strategy ?? PLAIN_STRATEGY,
+      store: o.store,
+      defaultKey: { siteId: first?.id ?? '', partitionId: first?.partitions[0] ?? '', invoiceType: 'on-cycle' },
+      format: o.format,
+      formats: o.formats,
+    });
     this.perf = new PerfRecorder(this.now);
     this.startedAt = this.now();
     this.settings = { simulatedEnabled: o.simulatedEnabled };
     this.sites = new Map(o.sites.map((s) => [s.id, new Set(s.partitions)]));
   }
 
-  /** Opens the default series, checks the configured start against it and applies config toggles. */
+  /**
+   * Opens the default and the settings series, checks the configured start against every open
+   * series and applies config toggles.
+   */
   static async start(options: ServiceOptions): Promise<SequenceService> {
     const service = new SequenceService(options);
-    const state = await service.worker(DEFAULT_SERIES).load();
-    if (state.start !== options.start && state.hwm >= state.start) {
-      throw new ConfigError(
-        'sequence.core.global-counter-start',
-        `is ${options.start} but series "${state.series}" started at ${state.start} and has issued up to ${state.hwm}; a running series cannot be moved`,
-      );
+    const dir = service.directory;
+    await Promise.all([service.worker(dir.defaultSeries(service.now())).load(), service.worker(dir.control).load()]);
+    for (const name of await options.store.listSeries()) {
+      if (isInternalSeries(name)) continue;
+      const state = await options.store.loadSeries(name, options.start);
+      if (state.closedAt === null && state.start !== options.start && state.hwm >= state.start) {
+        throw new ConfigError(
+          'sequence.core.global-counter-start',
+          `is ${options.start} but series "${state.series}" started at ${state.start} and has issued up to ${state.hwm}; a running series cannot be moved`,
+        );
+      }
     }
     const stored = await options.store.loadSettings();
     service.settings = { simulatedEnabled: stored.simulatedEnabled ?? options.simulatedEnabled };
@@ -200,7 +230,7 @@ export class SequenceService {
         details: { min: 1, max: this.o.maxCount },
       });
     }
-    const series = DEFAULT_SERIES;
+    const series = this.directory.forAllocation(req, this.now());
     const { outcome, committedAt, latencyMs } = await this.worker(series).submit({ kind: 'allocate', ...req });
     const r = expect(outcome, 'allocate');
     this.perf.record(latencyMs, r.numbers.length);
@@ -227,7 +257,7 @@ export class SequenceService {
       node: this.o.node,
       timestamp: new Date(at).toISOString(),
     };
-    const format = this.formatter;
+    const format = this.directory.formatterOf(series);
     if (format) reply.formatted = r.numbers.map((n) => format(n, at));
     if (req.requestId !== undefined) {
       reply.requestId = req.requestId;
@@ -238,8 +268,9 @@ export class SequenceService {
 
   async release(req: ReleaseRequest): Promise<ReleaseResponse> {
     this.checkHolder(req.siteId, req.partitionId);
-    const series = DEFAULT_SERIES;
-    const { outcome, committedAt } = await this.worker(series).submit({ kind: 'release', ...req });
+    const series = await this.directory.forHeldNumber(req, this.now());
+    const { sequenceNumber, siteId, partitionId, reason } = req;
+    const { outcome, committedAt } = await this.worker(series).submit({ kind: 'release', sequenceNumber, siteId, partitionId, reason });
     const r = expect(outcome, 'release');
     return {
       sequenceNumber: r.sequenceNumber,
@@ -258,8 +289,9 @@ export class SequenceService {
    */
   async confirm(req: ConfirmRequest): Promise<ConfirmResponse> {
     this.checkHolder(req.siteId, req.partitionId);
-    const series = DEFAULT_SERIES;
-    const { outcome, committedAt } = await this.worker(series).submit({ kind: 'confirm', ...req });
+    const series = await this.directory.forHeldNumber(req, this.now());
+    const { sequenceNumber, siteId, partitionId } = req;
+    const { outcome, committedAt } = await this.worker(series).submit({ kind: 'confirm', sequenceNumber, siteId, partitionId });
     const r = expect(outcome, 'confirm');
     return {
       sequenceNumber: r.sequenceNumber,
@@ -275,17 +307,50 @@ export class SequenceService {
   /** Turns the `simulated` invoice type on or off; the change is an audit event. */
   async setSimulated(enabled: boolean, reason: string): Promise<Settings> {
     const op: Op = { kind: 'setting', key: 'simulatedEnabled', value: enabled, reason };
-    const { outcome } = await this.worker(DEFAULT_SERIES).submit(op);
+    const { outcome } = await this.worker(this.directory.control).submit(op);
     return expect(outcome, 'setting').settings;
   }
 
-  /** Current state of every series, read from the store (other instances may have moved it). */
+  /**
+   * Closes a series whose period ended: its open gaps become void and a `close` event records
+   * the final state. Answers whether this call closed it (false: it was closed already).
+   */
+  async closeSeries(series: string, reason: string): Promise<{ closed: boolean; voided: number }> {
+    await this.directory.requireExisting(series);
+    const { outcome } = await this.worker(series).submit({ kind: 'close', reason });
+    const r = expect(outcome, 'close');
+    return { closed: !r.alreadyClosed, voided: r.voided };
+  }
+
+  /** The series reads show when the request names none (the first site's, current period). */
+  defaultSeries(): string {
+    return this.directory.defaultSeries(this.now());
+  }
+
+  /**
+   * The series a read names, or the default one; refuses (404) a named series that does not
+   * exist, so that a read never creates one.
+   */
+  async readSeries(series: string | undefined): Promise<string> {
+    if (series === undefined) {
+      const name = this.defaultSeries();
+      await this.worker(name).load();
+      return name;
+    }
+    await this.directory.requireExisting(series);
+    return series;
+  }
+
+  /**
+   * Current state of every numbering series (not the internal settings trail), read from the
+   * store: other instances may have moved them.
+   */
   async seriesStates(): Promise<SeriesState[]> {
-    const names = await this.o.store.listSeries();
+    const names = (await this.o.store.listSeries()).filter((n) => !isInternalSeries(n));
     return Promise.all(names.map((name) => this.o.store.loadSeries(name, this.o.start)));
   }
 
-  async totals(series = DEFAULT_SERIES): Promise<TotalsRow[]> {
+  async totals(series: string): Promise<TotalsRow[]> {
     return this.o.store.totals(series);
   }
 
@@ -301,7 +366,7 @@ export class SequenceService {
    * Recomputes the hash chain of a series and replays every number from its start to the HWM.
    * Reads in pages and yields between them, so a long trail does not stall allocations.
    */
-  async verify(series = DEFAULT_SERIES, onProgress?: (checked: number) => void): Promise<VerifyReport & { durationMs: number }> {
+  async verify(series: string, onProgress?: (checked: number) => void): Promise<VerifyReport & { durationMs: number }> {
     const t0 = performance.now();
     const worker = this.worker(series);
     // The stored state bounds the replay: events committed after this read are not compared.
@@ -319,6 +384,29 @@ export class SequenceService {
       await new Promise((r) => setImmediate(r));
     }
     return { ...verifier.finish(state), durationMs: Math.round(performance.now() - t0) };
+  }
+
+  /**
+   * Verifies several series (all of them, or those of one period): `valid` only if every one
+   * is; the top-level report is that of the first invalid series, else of the default one.
+   */
+  async verifyAll(period?: string): Promise<MultiVerifyReport> {
+    const t0 = performance.now();
+    const names = (await this.o.store.listSeries()).filter((n) => period === undefined || parseSeriesName(n).period === period).sort();
+    if (names.length === 0) {
+      throw new ValidationError(`no series of period "${period ?? ''}"`, { field: 'period' });
+    }
+    const reports: (VerifyReport & { durationMs: number })[] = [];
+    for (const name of names) reports.push(await this.verify(name));
+    const focus = reports.find((r) => !r.valid) ?? reports.find((r) => r.series === this.defaultSeries()) ?? reports[0];
+    if (!focus) throw new Error('verifyAll: no report');
+    return {
+      ...focus,
+      valid: reports.every((r) => r.valid),
+      eventsChecked: reports.reduce((a, r) => a + r.eventsChecked, 0),
+      durationMs: Math.round(performance.now() - t0),
+      reports,
+    };
   }
 
   async health(): Promise<StoreHealth> {
@@ -395,6 +483,8 @@ export class SequenceService {
         forwarder: this.o.forwarder,
       });
       this.workers.set(series, w);
+      // A worker loads (and so creates) its series before its first commit.
+      this.directory.noteExists(series);
     }
     return w;
   }

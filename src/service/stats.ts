@@ -1,4 +1,7 @@
-import { DEFAULT_SERIES, type SequenceService } from './sequence-service.js';
+import { parseSeriesName } from '../domain/series-strategy.js';
+import type { SeriesState } from '../domain/types.js';
+import type { TotalsRow } from '../storage/sequence-store.js';
+import type { SequenceService } from './sequence-service.js';
 
 type Tally = Record<string, { issued: number; refilled: number; released: number }>;
 
@@ -9,11 +12,13 @@ function add(tally: Tally, key: string, row: { issued: number; refilled: number;
   t.released += row.released;
 }
 
-/** The `/api/v1/sequence/stats` document: series, totals, gaps, performance, store health. */
-export async function buildStats(service: SequenceService) {
-  const [states, totals, store] = await Promise.all([service.seriesStates(), service.totals(), service.health()]);
-  const series = states.map((s) => ({
+/** One series as stats and the series list show it. */
+export function seriesSummary(s: SeriesState) {
+  return {
     name: s.series,
+    period: parseSeriesName(s.series).period,
+    status: s.closedAt === null ? ('open' as const) : ('closed' as const),
+    closedAt: s.closedAt === null ? null : new Date(s.closedAt).toISOString(),
     start: s.start,
     highWaterMark: s.hwm,
     nextNumber: s.hwm + 1,
@@ -24,8 +29,37 @@ export async function buildStats(service: SequenceService) {
     voidGaps: s.counters.voided,
     lowestOpenGap: s.openGaps[0]?.number ?? null,
     auditEvents: s.eventSeq,
-  }));
-  const main = series.find((s) => s.name === DEFAULT_SERIES) ?? series[0];
+  };
+}
+
+/**
+ * The report of one series: its summary, totals by holder and type, the head of its audit chain
+ * and, once closed, the close event. For a closed series this is its final report.
+ */
+export async function seriesReport(service: SequenceService, name: string) {
+  const series = await service.readSeries(name);
+  const state = await service.store.loadSeries(series, 1);
+  const [totals, closeEvents] = await Promise.all([
+    service.totals(series),
+    state.closedAt === null ? [] : service.audit({ series, type: 'close', order: 'desc', limit: 1 }),
+  ]);
+  const close = closeEvents[0];
+  return {
+    ...seriesSummary(state),
+    final: state.closedAt !== null,
+    totals,
+    chainHead: { event: state.eventSeq, hash: state.lastHash },
+    closeEvent: close ? { seq: close.seq, reason: close.reason, node: close.node, timestamp: new Date(close.ts).toISOString(), hash: close.hash } : null,
+  };
+}
+
+/** The `/api/v1/sequence/stats` document: series, totals, gaps, performance, store health. */
+export async function buildStats(service: SequenceService) {
+  const [states, store] = await Promise.all([service.seriesStates(), service.health()]);
+  const totals = await totalsOf(service, states);
+  const series = states.map(seriesSummary);
+  const defaultSeries = service.defaultSeries();
+  const main = series.find((s) => s.name === defaultSeries);
   const bySite: Tally = {};
   const byPartition: Tally = {};
   const byType: Tally = {};
@@ -39,6 +73,7 @@ export async function buildStats(service: SequenceService) {
   const perf = service.perf;
   return {
     highWaterMark: main?.highWaterMark ?? 0,
+    defaultSeries,
     series,
     totals: {
       issued: series.reduce((a, s) => a + s.issued, 0),
@@ -62,4 +97,9 @@ export async function buildStats(service: SequenceService) {
     uptimeSeconds: Math.round((Date.now() - service.startedAt) / 1000),
     timestamp: new Date().toISOString(),
   };
+}
+
+/** Totals by site × partition × type over every series (one row per combination and series). */
+export async function totalsOf(service: SequenceService, states: readonly SeriesState[]): Promise<TotalsRow[]> {
+  return (await Promise.all(states.map((s) => service.totals(s.series)))).flat();
 }

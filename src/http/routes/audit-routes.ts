@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { DEFAULT_SERIES, type SequenceService } from '../../service/sequence-service.js';
-import type { AuditInput, buildSchemas } from '../schemas.js';
+import type { SequenceService } from '../../service/sequence-service.js';
+import type { AuditInput, buildSchemas, VerifyInput } from '../schemas.js';
 import { parseTime } from '../parse-time.js';
 
 type Schemas = ReturnType<typeof buildSchemas>;
@@ -10,7 +10,7 @@ export function auditRoutes(app: FastifyInstance, service: SequenceService, sche
     const q = req.query;
     const from = parseTime(q.from, 'from');
     const to = parseTime(q.to, 'to');
-    const series = DEFAULT_SERIES;
+    const series = await service.readSeries(q.series);
     const events = await service.audit({
       series,
       number: q.number,
@@ -35,5 +35,10 @@ export function auditRoutes(app: FastifyInstance, service: SequenceService, sche
     };
   });
 
-  app.get('/api/v1/audit/verify', () => service.verify(DEFAULT_SERIES));
+  // One series when named; else every series (of one period when `period` is given).
+  app.get<{ Querystring: VerifyInput }>('/api/v1/audit/verify', { schema: { querystring: schemas.verifyQuery } }, async (req) => {
+    const { series, period } = req.query;
+    if (series !== undefined) return service.verify(await service.readSeries(series));
+    return service.verifyAll(period);
+  });
 }

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { AuditEventType, InvoiceType } from '../../domain/types.js';
 import { AUDIT_COLUMNS, exportAuditEvents } from '../../service/export/audit-export.js';
 import { EXPORT_FORMATS, formatRows, type ExportFormat } from '../../service/export/export-format.js';
-import { DEFAULT_SERIES, type SequenceService } from '../../service/sequence-service.js';
+import type { SequenceService } from '../../service/sequence-service.js';
 import type { buildSchemas } from '../schemas.js';
 import { parseTime } from '../parse-time.js';
 
@@ -15,19 +15,23 @@ interface AuditExportQuery {
   siteId?: string;
   partitionId?: string;
   invoiceType?: InvoiceType;
+  series?: string;
 }
 interface GapsExportQuery {
   format: ExportFormat;
   status: 'open' | 'void' | 'refilled' | 'all';
+  series?: string;
 }
 
 const GAP_PAGE = 10_000;
 const GAP_COLUMNS = ['number', 'status', 'reason', 'siteId', 'partitionId', 'invoiceType', 'changedAt'] as const;
 
 function streamAs(reply: FastifyReply, format: ExportFormat, name: string, lines: AsyncIterable<string>): FastifyReply {
+  // `:` is not allowed in file names on every system.
+  const file = name.replaceAll(':', '_');
   return reply
     .type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
-    .header('content-disposition', `attachment; filename="${name}.${format}"`)
+    .header('content-disposition', `attachment; filename="${file}.${format}"`)
     .send(Readable.from(lines));
 }
 
@@ -47,14 +51,15 @@ export function exportRoutes(app: FastifyInstance, service: SequenceService, sch
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { format, from: audit.from, to: audit.to, event: audit.event, siteId: audit.siteId, partitionId: audit.partitionId, invoiceType: audit.invoiceType },
+          properties: { format, series: audit.series, from: audit.from, to: audit.to, event: audit.event, siteId: audit.siteId, partitionId: audit.partitionId, invoiceType: audit.invoiceType },
         },
       },
     },
     async (req, reply) => {
       const q = req.query;
-      const filter = { series: DEFAULT_SERIES, from: parseTime(q.from, 'from'), to: parseTime(q.to, 'to'), type: q.event, siteId: q.siteId, partitionId: q.partitionId, invoiceType: q.invoiceType };
-      const state = await service.store.loadSeries(DEFAULT_SERIES, 1);
+      const series = await service.readSeries(q.series);
+      const filter = { series, from: parseTime(q.from, 'from'), to: parseTime(q.to, 'to'), type: q.event, siteId: q.siteId, partitionId: q.partitionId, invoiceType: q.invoiceType };
+      const state = await service.store.loadSeries(series, 1);
       const t0 = performance.now();
       const events = exportAuditEvents(service.store, filter, (read) => {
         if (read % 100_000 === 0) req.log.info(`audit export: ${read} of ${state.eventSeq} events read`);
@@ -62,7 +67,7 @@ export function exportRoutes(app: FastifyInstance, service: SequenceService, sch
       const lines = formatRows(events, q.format, AUDIT_COLUMNS);
       reply.header('x-seqd-total-events', String(state.eventSeq));
       reply.raw.once('finish', () => req.log.info(`audit export done in ${Math.round(performance.now() - t0)} ms`));
-      return streamAs(reply, q.format, `seqd-audit-${DEFAULT_SERIES}`, lines);
+      return streamAs(reply, q.format, `seqd-audit-${series}`, lines);
     },
   );
 
@@ -73,24 +78,25 @@ export function exportRoutes(app: FastifyInstance, service: SequenceService, sch
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { format, status: { type: 'string', enum: ['open', 'void', 'refilled', 'all'], default: 'all' } },
+          properties: { format, series: audit.series, status: { type: 'string', enum: ['open', 'void', 'refilled', 'all'], default: 'all' } },
         },
       },
     },
     async (req, reply) => {
+      const series = await service.readSeries(req.query.series);
       const statuses = req.query.status === 'all' ? (['open', 'void', 'refilled'] as const) : ([req.query.status] as const);
       // Page by page (ascending number): memory stays flat for any gap report.
       async function* rows() {
         let after: number | undefined;
         for (;;) {
-          const page = await service.store.listNumbers({ series: DEFAULT_SERIES, statuses: [...statuses], limit: GAP_PAGE, afterNumber: after });
+          const page = await service.store.listNumbers({ series, statuses: [...statuses], limit: GAP_PAGE, afterNumber: after });
           for (const r of page) yield { ...r, changedAt: new Date(r.changedAt).toISOString() };
           const last = page[page.length - 1];
           if (!last || page.length < GAP_PAGE) return;
           after = last.number;
         }
       }
-      return streamAs(reply, req.query.format, `seqd-gaps-${DEFAULT_SERIES}`, formatRows(rows(), req.query.format, GAP_COLUMNS));
+      return streamAs(reply, req.query.format, `seqd-gaps-${series}`, formatRows(rows(), req.query.format, GAP_COLUMNS));
     },
   );
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { DEFAULT_SERIES, type SequenceService } from '../../service/sequence-service.js';
-import { buildStats } from '../../service/stats.js';
+import type { SequenceService } from '../../service/sequence-service.js';
+import { buildStats, seriesReport, seriesSummary } from '../../service/stats.js';
 import type { ClusterInfo } from '../../storage/open-store.js';
 import { ValidationError } from '../../domain/errors/index.js';
 import { REQUEST_ID_PATTERN, type buildSchemas, type ConfirmInput, type GapsInput, type NextInput, type ReleaseInput, type SettingsInput } from '../schemas.js';
@@ -50,9 +50,8 @@ export function sequenceRoutes(
   app.get<{ Querystring: GapsInput }>('/api/v1/sequence/gaps', { schema: { querystring: schemas.gapsQuery } }, async (req) => {
     const statuses = req.query.status === 'all' ? (['open', 'void'] as const) : ([req.query.status] as const);
     const limit = req.query.limit ?? gapLimit;
-    const series = DEFAULT_SERIES;
-    const [rows, states] = await Promise.all([service.numbers(series, [...statuses], limit + 1), service.seriesStates()]);
-    const state = states.find((s) => s.series === series);
+    const series = await service.readSeries(req.query.series);
+    const [rows, state] = await Promise.all([service.numbers(series, [...statuses], limit + 1), service.store.loadSeries(series, 1)]);
     const gaps = rows.slice(0, limit).map((r) => ({
       sequenceNumber: r.number,
       status: r.status,
@@ -69,13 +68,29 @@ export function sequenceRoutes(
       count: gaps.length,
       truncated: rows.length > limit,
       limit,
-      openGaps: state?.openGaps.length ?? 0,
-      voidGaps: state?.counters.voided ?? 0,
-      refills: state?.counters.refilled ?? 0,
+      seriesStatus: state.closedAt === null ? 'open' : 'closed',
+      openGaps: state.openGaps.length,
+      voidGaps: state.counters.voided,
+      refills: state.counters.refilled,
       gapRecoveryEnabled: service.gapPolicy !== 'none',
       gapPolicy: service.gapPolicy,
     };
   });
+
+  app.get('/api/v1/sequence/series', async () => {
+    const { splitBy, rollover } = service.directory.strategy;
+    const states = await service.seriesStates();
+    return {
+      defaultSeries: service.defaultSeries(),
+      strategy: { splitBy, rollover },
+      series: states.map(seriesSummary).sort((a, b) => a.name.localeCompare(b.name)),
+    };
+  });
+  app.get<{ Params: { name: string } }>(
+    '/api/v1/sequence/series/:name',
+    { schema: { params: schemas.seriesParams } },
+    (req) => seriesReport(service, req.params.name),
+  );
 
   app.get('/api/v1/settings', () => service.shownSettings);
   app.put<{ Body: SettingsInput }>('/api/v1/settings', { schema: { body: schemas.settingsBody } }, async (req) => {

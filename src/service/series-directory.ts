@@ -1,0 +1,115 @@
+import { SeriesNotFoundError, ValidationError } from '../domain/errors/index.js';
+import { numberFormatter, type NumberFormat } from '../domain/number-format.js';
+import {
+  controlSeries,
+  isInternalSeries,
+  parseSeriesName,
+  seriesFor,
+  type SeriesKey,
+  type SeriesStrategy,
+} from '../domain/series-strategy.js';
+import type { SequenceStore } from '../storage/sequence-store.js';
+
+export interface SeriesDirectoryOptions {
+  readonly strategy: SeriesStrategy;
+  readonly store: SequenceStore;
+  /** The first configured site and partition: the holder whose series is the default view. */
+  readonly defaultKey: SeriesKey;
+  /** Format of every series (absent: numbers are not formatted). */
+  readonly format?: NumberFormat | undefined;
+  /** Formats by series base name (`site-1`, `global`), overriding `format`. */
+  readonly formats?: ReadonlyMap<string, NumberFormat> | undefined;
+}
+
+/** Most names listed in a "series not found" error. */
+const LISTED = 50;
+
+/**
+ * Knows which series a request belongs to and which series exist. Series are never deleted, so
+ * a name once seen stays known; an unknown name is looked up in the store before it is refused
+ * (another instance may have created it).
+ */
+export class SeriesDirectory {
+  private readonly known = new Set<string>();
+  private readonly formatters = new Map<string, ((n: number, at: number) => string) | null>();
+
+  constructor(private readonly o: SeriesDirectoryOptions) {}
+
+  get strategy(): SeriesStrategy {
+    return this.o.strategy;
+  }
+
+  /** Where settings toggles are audited. */
+  get control(): string {
+    return controlSeries(this.o.strategy);
+  }
+
+  /** The series an allocation made at `at` numbers from. */
+  forAllocation(key: SeriesKey, at: number): string {
+    return seriesFor(this.o.strategy, key, at);
+  }
+
+  /** The series reads use when the request names none: the first site's, in the current period. */
+  defaultSeries(at: number): string {
+    return seriesFor(this.o.strategy, this.o.defaultKey, at);
+  }
+
+  /**
+   * The series a release or confirm acts on: the one named, or the one the holder's requests
+   * number from now. Refuses (404) a series that does not exist, so a bad request creates nothing.
+   */
+  async forHeldNumber(req: { series?: string | undefined; siteId: string; partitionId: string; invoiceType?: string | undefined }, at: number): Promise<string> {
+    if (req.series !== undefined) {
+      await this.requireExisting(req.series);
+      return req.series;
+    }
+    if (this.o.strategy.splitBy.includes('invoice-type') && req.invoiceType === undefined) {
+      throw new ValidationError('series are split by invoice type: name the "series" (as returned by next) or the "invoiceType"', {
+        field: 'series',
+      });
+    }
+    const name = seriesFor(this.o.strategy, { siteId: req.siteId, partitionId: req.partitionId, invoiceType: req.invoiceType ?? '' }, at);
+    await this.requireExisting(name);
+    return name;
+  }
+
+  /** Throws {@link SeriesNotFoundError} (404, naming existing series) unless `name` exists. */
+  async requireExisting(name: string): Promise<void> {
+    if (this.known.has(name)) return;
+    const names = await this.o.store.listSeries();
+    for (const n of names) this.known.add(n);
+    if (this.known.has(name)) return;
+    const visible = names.filter((n) => !isInternalSeries(n)).sort();
+    throw new SeriesNotFoundError(`series "${name}" does not exist (yet): no number was ever issued in it`, {
+      field: 'series',
+      allowed: visible.slice(0, LISTED),
+      details: visible.length > LISTED ? { moreSeries: visible.length - LISTED } : undefined,
+    });
+  }
+
+  /** Records that a series exists (it was loaded or created). */
+  noteExists(name: string): void {
+    this.known.add(name);
+  }
+
+  /**
+   * Formats a number of `series` as configured; the year of a series with a period is the
+   * period's (a number of 2026 stays `…-2026-…` when it is committed just after midnight).
+   */
+  formatterOf(series: string): ((n: number, at: number) => string) | null {
+    let f = this.formatters.get(series);
+    if (f === undefined) {
+      const { base, period } = parseSeriesName(series);
+      const format = this.o.formats?.get(base) ?? this.o.format;
+      if (format) {
+        const plain = numberFormatter(format);
+        const year = period?.slice(0, 4);
+        f = year ? (n: number, at: number) => plain(n, at, year) : plain;
+      } else {
+        f = null;
+      }
+      this.formatters.set(series, f);
+    }
+    return f;
+  }
+}
