@@ -22,6 +22,8 @@ export interface RunningSeqd {
   readonly port: number;
   /** The store and, on the managed etcd cluster, the cluster itself. */
   readonly opened: OpenedStore;
+  /** Closes the series of ended periods (null without a rollover). */
+  readonly rollover: RolloverCloser | null;
   close(): Promise<void>;
 }
 
@@ -129,6 +131,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
     service,
     logger,
     opened,
+    rollover: closer,
     port: boundPort,
     url,
     close: () => {

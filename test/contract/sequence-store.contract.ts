@@ -278,6 +278,26 @@ export function sequenceStoreContract(name: string, factory: () => StoreFactory)
       assert.equal((await verify(store, 'c-durable')).valid, true);
     });
 
+    it('keeps a closed series closed, with its gaps void, across a restart; series names with : and @ stay apart', async () => {
+      let { state } = await apply(store, await store.loadSeries('c-close:p@2026', 1), [alloc(4)]);
+      ({ state } = await apply(store, state, [{ kind: 'release', sequenceNumber: 2, ...A, reason: 'cancelled' }]));
+      await apply(store, await store.loadSeries('c-close:p@2027', 1), [alloc(1)]);
+      ({ state } = await apply(store, state, [{ kind: 'close', reason: 'period 2026 ended' }]));
+      assert.ok(state.closedAt !== null);
+      store = await f.reopen(store);
+      const loaded = await store.loadSeries('c-close:p@2026', 1);
+      assert.equal(loaded.closedAt, state.closedAt);
+      assert.deepEqual(loaded.openGaps, []);
+      assert.equal(loaded.counters.voided, 1);
+      assert.deepEqual(pick((await store.lookupNumbers('c-close:p@2026', [2])).get(2)), ['void', 'site-1', 'partition-a']);
+      const [close] = await store.queryEvents({ series: 'c-close:p@2026', type: 'close', order: 'desc', limit: 5 });
+      assert.deepEqual([close?.first, close?.last, close?.reason], [1, 4, 'period 2026 ended']);
+      assert.equal((await verify(store, 'c-close:p@2026')).valid, true);
+      const other = await store.loadSeries('c-close:p@2027', 1);
+      assert.deepEqual([other.hwm, other.closedAt], [1, null]);
+      assert.ok((await store.listSeries()).includes('c-close:p@2027'));
+    });
+
     it('reports itself healthy', async () => {
       const h = await store.health();
       assert.equal(h.healthy, true);

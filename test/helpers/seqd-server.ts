@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { startSeqd, type RunningSeqd } from '../../src/app.js';
+import { startSeqd, type RunningSeqd, type StartOptions } from '../../src/app.js';
 import { loadConfig } from '../../src/config/config-loader.js';
 
 export interface TestServer extends RunningSeqd {
@@ -12,7 +12,11 @@ export interface TestServer extends RunningSeqd {
 }
 
 /** A real seqd on port 0 with a real SQLite file in a fresh temporary directory. */
-export async function startTestServer(overrides: Record<string, unknown> = {}, dataDir?: string): Promise<TestServer> {
+export async function startTestServer(
+  overrides: Record<string, unknown> = {},
+  dataDir?: string,
+  options: Omit<StartOptions, 'logger'> = {},
+): Promise<TestServer> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'seqd-test-'));
   const { config } = loadConfig({
     profile: 'poc',
@@ -21,7 +25,7 @@ export async function startTestServer(overrides: Record<string, unknown> = {}, d
     dataDir: dir,
     overrides: { logging: { console: false }, ...overrides },
   });
-  const seqd = await startSeqd(config, { logger: pino({ level: 'silent' }) });
+  const seqd = await startSeqd(config, { ...options, logger: pino({ level: 'silent' }) });
   return {
     ...seqd,
     dataDir: dir,

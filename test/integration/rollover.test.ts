@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
+
+interface Next {
+  numbers: number[];
+  series: string;
+  formatted?: string[];
+}
+interface Report {
+  name: string;
+  status: string;
+  final: boolean;
+  highWaterMark: number;
+  openGaps: number;
+  voidGaps: number;
+  closeEvent: { reason: string } | null;
+}
+
+const holder = { siteId: 'site-1', partitionId: 'partition-a' };
+// 23:59:59 on 31 December 2026 in Paris is 22:59:59 UTC.
+const BEFORE_MIDNIGHT = Date.parse('2026-12-31T22:59:59.000Z');
+const MIDNIGHT = Date.parse('2026-12-31T23:00:00.000Z');
+
+/** A yearly rollover at midnight in Paris, driven by a clock the test moves. */
+describe('yearly rollover (injected clock)', () => {
+  let clock = BEFORE_MIDNIGHT;
+  let s: TestServer;
+  const next = () => http<Next>(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle' });
+
+  before(async () => {
+    s = await startTestServer(
+      {
+        sequence: {
+          core: { 'global-counter-start': 1 },
+          format: { prefix: 'INV', year: true, padding: 6, 'time-zone': 'Europe/Paris' },
+          series: { rollover: { enabled: true, 'time-zone': 'Europe/Paris', 'close-after-seconds': 60 } },
+        },
+      },
+      undefined,
+      { now: () => clock },
+    );
+  });
+  after(() => s?.dispose());
+
+  it('numbers the last second of the year from its series', async () => {
+    const got = [await next(), await next(), await next(), await next()];
+    assert.deepEqual(got.map((r) => [r.body.series, r.body.numbers[0]]), [
+      ['global@2026', 1],
+      ['global@2026', 2],
+      ['global@2026', 3],
+      ['global@2026', 4],
+    ]);
+    assert.deepEqual(got[0]?.body.formatted, ['INV-2026-000001']);
+    const rel = await http(s.url, 'POST', '/api/v1/sequence/release', { sequenceNumber: 2, ...holder, reason: 'cancelled' });
+    assert.equal(rel.status, 200);
+  });
+
+  it('starts a new series at the start number at midnight in the time zone', async () => {
+    clock = MIDNIGHT;
+    const r = await next();
+    assert.deepEqual([r.body.series, r.body.numbers, r.body.formatted], ['global@2027', [1], ['INV-2027-000001']]);
+    // The open gap of 2026 is not refilled by 2027's requests.
+    const r2 = await next();
+    assert.deepEqual(r2.body.numbers, [2]);
+  });
+
+  it('keeps the old series open during the grace time: late confirms and releases name it', async () => {
+    const c = await http(s.url, 'POST', '/api/v1/sequence/confirm', { sequenceNumber: 1, ...holder, series: 'global@2026' });
+    assert.equal(c.status, 200, JSON.stringify(c.body));
+    const rel = await http<{ status: string }>(s.url, 'POST', '/api/v1/sequence/release', { sequenceNumber: 3, ...holder, series: 'global@2026', reason: 'cancelled' });
+    assert.deepEqual([rel.status, rel.body.status], [200, 'open']);
+    assert.deepEqual(await s.rollover?.tick(), [], 'nothing closes before the grace time');
+  });
+
+  it('closes the ended period after the grace time: open gaps void, final report, exactly once', async () => {
+    clock = MIDNIGHT + 61_000;
+    assert.deepEqual(await s.rollover?.tick(), ['global@2026']);
+    assert.deepEqual(await s.rollover?.tick(), [], 'a closed series is not closed again');
+    const report = await http<Report>(s.url, 'GET', '/api/v1/sequence/series/global@2026');
+    assert.equal(report.status, 200, JSON.stringify(report.body));
+    assert.equal(report.body.status, 'closed');
+    assert.equal(report.body.final, true);
+    assert.equal(report.body.highWaterMark, 4);
+    assert.equal(report.body.openGaps, 0);
+    assert.equal(report.body.voidGaps, 2);
+    assert.equal(report.body.closeEvent?.reason, 'period 2026 ended');
+    const gaps = await http<{ gaps: { sequenceNumber: number; status: string; reason: string }[] }>(s.url, 'GET', '/api/v1/sequence/gaps?series=global@2026');
+    assert.deepEqual(gaps.body.gaps.map((g) => [g.sequenceNumber, g.status]), [[2, 'void'], [3, 'void']]);
+    assert.match(gaps.body.gaps[0]?.reason ?? '', /period 2026 ended; released: cancelled/);
+    const current = await http<Report>(s.url, 'GET', '/api/v1/sequence/series/global@2027');
+    assert.equal(current.body.status, 'open');
+  });
+
+  it('a closed series takes no more numbers; a late release there is void at once', async () => {
+    clock = BEFORE_MIDNIGHT; // an instance whose clock is behind
+    const late = await http<{ error: { code: string } }>(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle' });
+    assert.deepEqual([late.status, late.body.error.code], [409, 'SERIES_CLOSED']);
+    clock = MIDNIGHT + 120_000;
+    const rel = await http<{ status: string }>(s.url, 'POST', '/api/v1/sequence/release', { sequenceNumber: 4, ...holder, series: 'global@2026', reason: 'cancelled' });
+    assert.deepEqual([rel.status, rel.body.status], [200, 'void']);
+    const confirmed = await http<{ error: { code: string } }>(s.url, 'POST', '/api/v1/sequence/release', { sequenceNumber: 1, ...holder, series: 'global@2026', reason: 'x' });
+    assert.equal(confirmed.body.error.code, 'NUMBER_CONFIRMED');
+  });
+
+  it('verifies and exports per period', async () => {
+    const v = await http<{ valid: boolean; reports: { series: string; valid: boolean }[] }>(s.url, 'GET', '/api/v1/audit/verify?period=2026');
+    assert.equal(v.body.valid, true, JSON.stringify(v.body));
+    assert.deepEqual(v.body.reports.map((r) => r.series), ['global@2026']);
+    const all = await http<{ valid: boolean; reports: { series: string }[] }>(s.url, 'GET', '/api/v1/audit/verify');
+    assert.deepEqual(all.body.reports.map((r) => r.series), ['_settings', 'global@2026', 'global@2027']);
+    const none = await http<{ error: { field: string } }>(s.url, 'GET', '/api/v1/audit/verify?period=1999');
+    assert.deepEqual([none.status, none.body.error.field], [400, 'period']);
+    const ndjson = await (await fetch(`${s.url}/api/v1/audit/export?format=ndjson&series=global@2026`)).text();
+    const types = ndjson.trim().split('\n').map((l) => (JSON.parse(l) as { event: string }).event);
+    assert.equal(types.filter((t) => t === 'close').length, 1);
+    assert.equal(types[types.length - 1], 'void', 'the late release is audited after the close');
+  });
+});
