@@ -56,7 +56,15 @@ const state = {
   lastAuditSeq: -1,
   gapKey: '',
   charts: {},
+  /** The series the counters, gap report, audit and verify show (null: the server's default). */
+  series: null,
+  seriesNames: '',
 };
+
+/** `series=<name>` for the selected series, or nothing for the default one. */
+function seriesParam() {
+  return state.series ? `series=${encodeURIComponent(state.series)}` : '';
+}
 
 // ---------------------------------------------------------------- generate
 function buildGenerate(cfg) {
@@ -142,8 +150,9 @@ $('#release-form').addEventListener('submit', async (ev) => {
       siteId: $('#rel-site').value,
       partitionId: $('#rel-partition').value,
       reason: $('#rel-reason').value,
+      ...($('#rel-series').value.trim() ? { series: $('#rel-series').value.trim() } : {}),
     });
-    setResult(out, true, `number ${r.sequenceNumber} released: ${r.status === 'open' ? 'open gap' : 'void'} (${r.reason})`);
+    setResult(out, true, `${r.series}: number ${r.sequenceNumber} released: ${r.status === 'open' ? 'open gap' : 'void'} (${r.reason})`);
   } catch (e) {
     setResult(out, false, e.message);
   }
@@ -162,7 +171,10 @@ $('#sim-toggle').addEventListener('change', async (ev) => {
 // ---------------------------------------------------------------- live counters
 function renderSnapshot(s) {
   state.lastSnapshot = s;
-  const main = s.series.find((x) => x.name === 'global') ?? s.series[0] ?? {};
+  renderSeriesPicker(s);
+  const shown = state.series ?? s.defaultSeries;
+  const main = s.series.find((x) => x.name === shown) ?? {};
+  $('#series-meta').textContent = main.closed ? 'closed (its period ended): final figures' : main.name ? '' : 'no number issued in it yet';
   $('#c-hwm').textContent = fmt(main.highWaterMark);
   $('#c-issued').textContent = fmt(main.issued);
   $('#c-open').textContent = fmt(main.openGaps);
@@ -177,13 +189,37 @@ function renderSnapshot(s) {
   mergeTimeline(s.timeline);
   renderCharts(s);
   renderHealth(s);
-  maybeRefreshAudit(s.auditEvents);
+  maybeRefreshAudit(main.auditEvents ?? 0);
   const gapKey = `${main.openGaps}/${main.voidGaps}/${main.refilled}/${main.released}`;
   if (gapKey !== state.gapKey) {
     state.gapKey = gapKey;
     void loadGaps();
   }
 }
+
+/** Keeps the series list current; a new default is followed unless the user picked one. */
+function renderSeriesPicker(s) {
+  const names = s.series.map((x) => x.name).sort();
+  if (!names.includes(s.defaultSeries)) names.unshift(s.defaultSeries);
+  const key = `${s.defaultSeries}|${names.join(',')}`;
+  if (key === state.seriesNames) return;
+  state.seriesNames = key;
+  const select = $('#series-select');
+  select.replaceChildren(
+    ...names.map((n) => el('option', { value: n }, n === s.defaultSeries ? `${n} (current)` : n)),
+  );
+  select.value = state.series ?? s.defaultSeries;
+  $('#series-names').replaceChildren(...names.map((n) => el('option', { value: n })));
+}
+
+$('#series-select').addEventListener('change', (ev) => {
+  state.series = ev.target.value === state.lastSnapshot?.defaultSeries ? null : ev.target.value;
+  state.gapKey = '';
+  state.lastAuditSeq = -1;
+  state.auditPaged = false;
+  if (state.lastSnapshot) renderSnapshot(state.lastSnapshot);
+  void loadAudit(false);
+});
 
 // ---------------------------------------------------------------- charts (uPlot)
 function mergeTimeline(points) {
@@ -256,7 +292,7 @@ window.addEventListener('resize', () => {
 async function loadGaps() {
   try {
     const view = $('#gap-view').value;
-    const r = await api('GET', `/api/v1/sequence/gaps?status=${encodeURIComponent(view)}&limit=200`);
+    const r = await api('GET', `/api/v1/sequence/gaps?status=${encodeURIComponent(view)}&limit=200&${seriesParam()}`);
     $('#gap-summary').textContent = `${fmt(r.openGaps)} open, ${fmt(r.voidGaps)} void, ${fmt(r.refills)} refills so far; gap recovery ${GAP_POLICY_TEXT[r.gapPolicy] ?? (r.gapRecoveryEnabled ? 'on' : 'off')}${r.truncated ? ' · showing the first 200' : ''}`;
     $('#gap-table tbody').replaceChildren(
       ...(r.gaps.length
@@ -283,6 +319,7 @@ $('#gap-view').addEventListener('change', () => void loadGaps());
 // ---------------------------------------------------------------- audit
 function auditQuery(cursor) {
   const q = new URLSearchParams({ limit: '50' });
+  if (state.series) q.set('series', state.series);
   for (const [k, v] of Object.entries(state.auditFilter)) if (v !== '') q.set(k, v);
   if (cursor !== null && cursor !== undefined) q.set('cursor', String(cursor));
   return `/api/v1/audit?${q}`;
@@ -350,14 +387,14 @@ $('#verify-btn').addEventListener('click', async () => {
   out.className = 'result';
   out.textContent = 'verifying…';
   try {
-    const r = await api('GET', '/api/v1/audit/verify');
+    const r = await api('GET', `/api/v1/audit/verify?${seriesParam()}`);
     const c = r.continuity;
     setResult(
       out,
       r.valid,
       r.valid
-        ? `valid: ${fmt(r.eventsChecked)} events, numbers ${fmt(c.start)}–${fmt(c.highWaterMark)}: ${fmt(c.held)} held, ${fmt(c.openGaps)} open, ${fmt(c.void)} void (${r.durationMs} ms)`
-        : `INVALID: ${c.problem}`,
+        ? `${r.series}: valid: ${fmt(r.eventsChecked)} events, numbers ${fmt(c.start)}–${fmt(c.highWaterMark)}: ${fmt(c.held)} held, ${fmt(c.openGaps)} open, ${fmt(c.void)} void (${r.durationMs} ms)`
+        : `${r.series}: INVALID: ${c.problem}`,
     );
   } catch (e) {
     setResult(out, false, e.message);

@@ -53,6 +53,22 @@ async function show<T>(o: Common, work: () => Promise<T>, human: (r: T) => strin
 const holderOptions = (cmd: Command) =>
   cmd.requiredOption('--site <id>', 'site id').requiredOption('--partition <id>', 'partition id');
 
+const seriesOption = (cmd: Command) => cmd.option('--series <name>', 'the series (as next printed it; default: the current one)');
+
+/** Options naming a held number's series: by name, or by invoice type when series split by type. */
+const heldOptions = (cmd: Command) =>
+  seriesOption(holderOptions(cmd)).addOption(
+    new Option('--type <type>', 'invoice type the number was taken for (series split by type)').choices(['on-cycle', 'off-cycle', 'simulated', 'suppressed']),
+  );
+
+interface Held extends Common {
+  site: string;
+  partition: string;
+  series?: string;
+  type?: NextParams['invoiceType'];
+}
+const held = (n: number, o: Held) => ({ sequenceNumber: n, siteId: o.site, partitionId: o.partition, series: o.series, invoiceType: o.type });
+
 /** `seqd next|release|confirm|stats|gaps|audit export|audit verify`: the API from a shell. */
 export function clientCommands(program: Command): void {
   withCommon(holderOptions(program.command('next').description('take the next number(s)')))
@@ -63,20 +79,31 @@ export function clientCommands(program: Command): void {
       show(
         o,
         () => client(o).next({ siteId: o.site, partitionId: o.partition, invoiceType: o.type, count: o.count, idempotencyKey: o.key }),
-        (r) => `${r.numbers.join(', ')}${r.refilled.length ? `  (refilled: ${r.refilled.join(', ')})` : ''}${r.replayed ? '  (repeat of an earlier request)' : ''}`,
+        (r) => `${r.series}: ${(r.formatted ?? r.numbers).join(', ')}${r.refilled.length ? `  (refilled: ${r.refilled.join(', ')})` : ''}${r.replayed ? '  (repeat of an earlier request)' : ''}`,
       ),
     );
 
-  withCommon(holderOptions(program.command('release').description('give a number back (an open gap)').argument('<number>', 'the number', positiveInt)))
+  withCommon(heldOptions(program.command('release').description('give a number back (an open gap)').argument('<number>', 'the number', positiveInt)))
     .requiredOption('--reason <text>', 'why (kept in the audit trail)')
-    .action((n: number, o: Common & { site: string; partition: string; reason: string }) =>
-      show(o, () => client(o).release({ sequenceNumber: n, siteId: o.site, partitionId: o.partition, reason: o.reason }), (r) => `${r.sequenceNumber}: ${r.status}`),
+    .action((n: number, o: Held & { reason: string }) =>
+      show(o, () => client(o).release({ ...held(n, o), reason: o.reason }), (r) => `${r.series}: ${r.sequenceNumber}: ${r.status}`),
     );
 
-  withCommon(holderOptions(program.command('confirm').description('finalise a number (it can no longer be released)').argument('<number>', 'the number', positiveInt)))
-    .action((n: number, o: Common & { site: string; partition: string }) =>
-      show(o, () => client(o).confirm({ sequenceNumber: n, siteId: o.site, partitionId: o.partition }), (r) => `${r.sequenceNumber}: confirmed${r.alreadyConfirmed ? ' (already)' : ''}`),
+  withCommon(heldOptions(program.command('confirm').description('finalise a number (it can no longer be released)').argument('<number>', 'the number', positiveInt)))
+    .action((n: number, o: Held) =>
+      show(o, () => client(o).confirm(held(n, o)), (r) => `${r.series}: ${r.sequenceNumber}: confirmed${r.alreadyConfirmed ? ' (already)' : ''}`),
     );
+
+  withCommon(program.command('series').description('every series: period, state, high-water mark, gaps')).action((o: Common) =>
+    show(o, () => client(o).series(), (r) =>
+      r.series
+        .map((x) => {
+          const s = x as { name: string; status: string; highWaterMark: number; openGaps: number; voidGaps: number };
+          return `${s.name}	${s.status}	HWM ${s.highWaterMark}	open gaps ${s.openGaps}	void ${s.voidGaps}`;
+        })
+        .join('\n') || 'no series',
+    ),
+  );
 
   withCommon(program.command('stats').description('high-water mark, totals, gaps, throughput')).action((o: Common) =>
     show(o, () => client(o).stats(), (r) => {
@@ -86,32 +113,37 @@ export function clientCommands(program: Command): void {
     }),
   );
 
-  withCommon(program.command('gaps').description('the gap report'))
+  withCommon(seriesOption(program.command('gaps').description('the gap report of a series')))
     .addOption(new Option('--status <status>').choices(['open', 'void', 'refilled', 'all']).default('all'))
-    .action((o: Common & { status: 'open' | 'void' | 'refilled' | 'all' }) =>
-      show(o, () => client(o).gaps(o.status), (r) => {
+    .action((o: Common & { status: 'open' | 'void' | 'refilled' | 'all'; series?: string }) =>
+      show(o, () => client(o).gaps(o.status, undefined, { series: o.series }), (r) => {
         const gaps = (r as { gaps: { sequenceNumber: number; status: string; reason: string | null; siteId: string }[] }).gaps;
         return gaps.length === 0 ? 'no gaps' : gaps.map((g) => `${g.sequenceNumber}\t${g.status}\t${g.siteId}\t${g.reason ?? ''}`).join('\n');
       }),
     );
 
   const audit = program.command('audit').description('the audit trail');
-  withCommon(audit.command('verify').description('recompute the hash chain and continuity (exit 1 when invalid)')).action(async (o: Common) => {
-    const r = await run(o, () => client(o).verify(), (v) =>
-      v.valid ? `valid: ${v.eventsChecked} events` : `INVALID: ${v.firstInvalidEvent ? `event ${v.firstInvalidEvent.seq}: ${v.firstInvalidEvent.problem}` : v.continuity.problem}`,
-    );
-    if (r && !r.valid) process.exitCode = 1;
-  });
-  withCommon(audit.command('export').description('stream the trail as CSV or NDJSON (progress on stderr)'))
+  withCommon(seriesOption(audit.command('verify').description('recompute the hash chain and continuity (exit 1 when invalid)')))
+    .option('--period <period>', 'every series of one period, e.g. 2026 (default: every series)')
+    .action(async (o: Common & { series?: string; period?: string }) => {
+      const r = await run(o, () => client(o).verify({ series: o.series, period: o.period }), (v) => {
+        const where = v.reports ? `${v.reports.length} series` : v.series;
+        return v.valid
+          ? `valid: ${v.eventsChecked} events (${where})`
+          : `INVALID: series ${v.series}: ${v.firstInvalidEvent ? `event ${v.firstInvalidEvent.seq}: ${v.firstInvalidEvent.problem}` : v.continuity.problem}`;
+      });
+      if (r && !r.valid) process.exitCode = 1;
+    });
+  withCommon(seriesOption(audit.command('export').description('stream the trail of a series as CSV or NDJSON (progress on stderr)')))
     .addOption(new Option('--format <format>').choices(['csv', 'ndjson']).default('csv'))
     .option('--from <time>', 'ISO 8601 start')
     .option('--to <time>', 'ISO 8601 end')
     .option('--out <file>', 'write to a file instead of standard output')
-    .action(async (o: Common & { format: 'csv' | 'ndjson'; from?: string; to?: string; out?: string }) => {
+    .action(async (o: Common & { format: 'csv' | 'ndjson'; from?: string; to?: string; out?: string; series?: string }) => {
       const out: NodeJS.WritableStream = o.out ? createWriteStream(o.out) : process.stdout;
       let shown = 0;
       try {
-        for await (const chunk of client(o).exportAudit({ format: o.format, from: o.from, to: o.to }, (lines, total) => {
+        for await (const chunk of client(o).exportAudit({ format: o.format, from: o.from, to: o.to, series: o.series }, (lines, total) => {
           if (o.out && Date.now() - shown > 500) {
             shown = Date.now();
             process.stderr.write(`\r${lines.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} events`);

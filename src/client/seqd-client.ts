@@ -29,13 +29,25 @@ export interface NumberParams {
   readonly sequenceNumber: number;
   readonly siteId: string;
   readonly partitionId: string;
+  /** The number's series, as `next` answered it (needed for a number of an earlier period). */
+  readonly series?: string;
+  /** With series split by invoice type and no `series`: the type the number was taken for. */
+  readonly invoiceType?: NextParams['invoiceType'];
+}
+
+/** Which series a read covers (absent: the server's default series). */
+export interface SeriesParams {
+  readonly series?: string;
 }
 
 export interface VerifyResult {
+  series: string;
   valid: boolean;
   eventsChecked: number;
   firstInvalidEvent: { seq: number; problem: string } | null;
   continuity: { valid: boolean; problem: string | null };
+  /** One report per series when no single series was asked for. */
+  reports?: Omit<VerifyResult, 'reports'>[];
 }
 
 /** Answers that may have committed or may succeed elsewhere: try the next instance. */
@@ -72,16 +84,27 @@ export class SeqdClient {
     return this.call('GET', '/api/v1/sequence/stats');
   }
 
-  gaps(status: 'open' | 'void' | 'refilled' | 'all' = 'all', limit?: number): Promise<Record<string, unknown>> {
-    return this.call('GET', `/api/v1/sequence/gaps?status=${status}${limit ? `&limit=${limit}` : ''}`);
+  gaps(status: 'open' | 'void' | 'refilled' | 'all' = 'all', limit?: number, where: SeriesParams = {}): Promise<Record<string, unknown>> {
+    return this.call('GET', `/api/v1/sequence/gaps?${query({ status, limit, series: where.series })}`);
   }
 
-  audit(query: Record<string, string | number> = {}): Promise<{ events: Record<string, unknown>[]; nextCursor: number | null }> {
-    return this.call('GET', `/api/v1/audit?${new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)]))}`);
+  /** Every series with its state; the default one and the strategy. */
+  series(): Promise<{ defaultSeries: string; series: Record<string, unknown>[] }> {
+    return this.call('GET', '/api/v1/sequence/series');
   }
 
-  verify(): Promise<VerifyResult> {
-    return this.call('GET', '/api/v1/audit/verify');
+  /** The report of one series (its final report once its period is closed). */
+  seriesReport(name: string): Promise<Record<string, unknown>> {
+    return this.call('GET', `/api/v1/sequence/series/${encodeURIComponent(name)}`);
+  }
+
+  audit(q: Record<string, string | number> = {}): Promise<{ events: Record<string, unknown>[]; nextCursor: number | null }> {
+    return this.call('GET', `/api/v1/audit?${query(q)}`);
+  }
+
+  /** One series, the series of one period (`2026`), or (neither) every series. */
+  verify(where: { series?: string; period?: string } = {}): Promise<VerifyResult> {
+    return this.call('GET', `/api/v1/audit/verify?${query(where)}`);
   }
 
   /**
@@ -89,10 +112,10 @@ export class SeqdClient {
    * and the series' event count.
    */
   async *exportAudit(
-    query: { format?: 'csv' | 'ndjson'; from?: string; to?: string } = {},
+    q: { format?: 'csv' | 'ndjson'; from?: string; to?: string; series?: string } = {},
     onProgress?: (lines: number, total: number) => void,
   ): AsyncGenerator<string> {
-    const qs = new URLSearchParams(Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined));
+    const qs = query(q);
     const res = await this.fetchAny('GET', `/api/v1/audit/export?${qs}`, undefined, {}, false);
     const total = Number(res.headers.get('x-seqd-total-events') ?? 0);
     if (!res.body) return;
@@ -139,6 +162,11 @@ export class SeqdClient {
     }
     throw last ?? new SeqdApiError('no attempt made', 'UNREACHABLE', 0);
   }
+}
+
+/** A query string of the defined values. */
+function query(q: Record<string, string | number | undefined>): URLSearchParams {
+  return new URLSearchParams(Object.entries(q).flatMap(([k, v]): [string, string][] => (v === undefined ? [] : [[k, String(v)]])));
 }
 
 async function toApiError(res: Response): Promise<SeqdApiError> {

@@ -1,20 +1,13 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { browserMissing, openDesktopPage } from '../helpers/browser.js';
 import { spawnSeqd, type SeqdProcess } from '../helpers/seqd-process.js';
 
-const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
-
-function browserMissing(): string | null {
-  if (existsSync(CHROMIUM)) return null;
-  const reason = `no Chromium at ${CHROMIUM} (Debian: apt-get install chromium; npm test installs it as root)`;
-  if (process.env.CI === 'true') throw new Error(`CI needs a browser: ${reason}`);
-  return reason;
-}
 
 const missing = browserMissing();
 
@@ -23,20 +16,12 @@ describe('dashboard in a real browser (Chromium)', { skip: missing ?? false }, (
   let server: SeqdProcess;
   let browser: Browser;
   let page: Page;
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
 
   before(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     server = await spawnSeqd(['--profile', 'poc'], { SEQ_DATA_DIR: dataDir });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    page.on('pageerror', (e) => pageErrors.push(String(e)));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/ERR_CONNECTION_REFUSED|Failed to load resource/.test(m.text())) pageErrors.push(m.text());
-    });
+    ({ browser, page, errors: pageErrors } = await openDesktopPage());
   });
   after(async () => {
     await browser?.close();
