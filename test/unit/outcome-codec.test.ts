@@ -30,3 +30,19 @@ describe('outcomes forwarded between instances', () => {
     assert.ok(!back.ok && back.error instanceof StoreUnavailableError && back.error.retryable);
   });
 });
+
+describe('every refusal the planner can give crosses the wire as itself', () => {
+  it('keeps the class and status of each planner error (a missing one would turn into a 503)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const planner = readFileSync(new URL('../../src/domain/planner.ts', import.meta.url), 'utf8');
+    const errors = await import('../../src/domain/errors/index.js');
+    const used = Object.entries(errors).filter(([name]) => name.endsWith('Error') && new RegExp(`new ${name}\\(`).test(planner));
+    assert.ok(used.length >= 7, `planner errors found: ${used.map(([n]) => n).join(', ')}`);
+    for (const [name, Cls] of used) {
+      const e = new (Cls as new (m: string) => InstanceType<typeof HolderMismatchError>)('m');
+      const back = roundTrip({ ok: false, error: e });
+      assert.ok(!back.ok && back.error.constructor === Cls, `${name} came back as ${back.ok ? 'ok' : back.error.constructor.name}`);
+      assert.equal(back.ok ? 0 : back.error.httpStatus, e.httpStatus);
+    }
+  });
+});

@@ -6,6 +6,8 @@ import {
   NumberConfirmedError,
   NumberNotIssuedError,
   SeqdError,
+  SeriesClosedError,
+  SeriesNotFoundError,
   StoreUnavailableError,
   ValidationError,
   type SeqdErrorOptions,
@@ -35,6 +37,8 @@ const REFUSALS: readonly ErrorClass[] = [
   InvoiceTypeDisabledError,
   IdempotencyKeyReusedError,
   NumberConfirmedError,
+  SeriesClosedError,
+  SeriesNotFoundError,
   StoreUnavailableError,
 ];
 const BY_CODE = new Map<string, ErrorClass>(REFUSALS.map((c) => [new c('').code, c]));
