@@ -278,6 +278,18 @@ export function sequenceStoreContract(name: string, factory: () => StoreFactory)
       assert.equal((await verify(store, 'c-durable')).valid, true);
     });
 
+    it('looks up numbers spread over more chunks than one transaction may read', async () => {
+      let state = await store.loadSeries('c-spread', 1);
+      for (let i = 0; i < 70; i++) ({ state } = await apply(store, state, [alloc(1000, i % 2 ? B : A)]));
+      const wanted = Array.from({ length: 70 }, (_, i) => i * 1000 + 500);
+      ({ state } = await apply(store, state, [{ kind: 'release', sequenceNumber: 69_500, ...B, reason: 'r' }]));
+      const found = await store.lookupNumbers('c-spread', wanted);
+      assert.equal(found.size, 70);
+      assert.deepEqual(pick(found.get(500)), ['issued', 'site-1', 'partition-a']);
+      assert.deepEqual(pick(found.get(1500)), ['issued', 'site-2', 'partition-b']);
+      assert.deepEqual(pick(found.get(69_500)), ['open', 'site-2', 'partition-b']);
+    });
+
     it('keeps a closed series closed, with its gaps void, across a restart; series names with : and @ stay apart', async () => {
       let { state } = await apply(store, await store.loadSeries('c-close:p@2026', 1), [alloc(4)]);
       ({ state } = await apply(store, state, [{ kind: 'release', sequenceNumber: 2, ...A, reason: 'cancelled' }]));

@@ -41,8 +41,10 @@ describe('every refusal the planner can give crosses the wire as itself', () => 
     for (const [name, Cls] of used) {
       const e = new (Cls as new (m: string) => InstanceType<typeof HolderMismatchError>)('m');
       const back = roundTrip({ ok: false, error: e });
-      assert.ok(!back.ok && back.error.constructor === Cls, `${name} came back as ${back.ok ? 'ok' : back.error.constructor.name}`);
-      assert.equal(back.ok ? 0 : back.error.httpStatus, e.httpStatus);
+      const error = back.ok ? null : back.error;
+      const same = error !== null && Object.is(error.constructor, Cls);
+      assert.ok(same, `${name} came back as ${error?.constructor.name ?? 'ok'}`);
+      assert.equal(error?.httpStatus, e.httpStatus);
     }
   });
 });

@@ -125,34 +125,38 @@ export class EtcdStore implements SequenceStore {
     const found = new Map<number, NumberRecord>();
     if (numbers.length === 0) return found;
     const chunks = [...new Set(numbers.map(chunkOf))];
-    const res = await this.readTxn('look up numbers', [
-      ...chunks.flatMap((c): RequestOp[] => [
-        { request_range: { key: keys.gaps(series, c) } },
-        { request_range: { key: keys.nums(series, c) } },
-      ]),
-    ]);
     const gaps = new Map<number, OpenGap>();
     const nums: NumsChunk = new Map();
-    chunks.forEach((_, i) => {
-      const g = res.responses[2 * i]?.response_range?.kvs[0];
-      const n = res.responses[2 * i + 1]?.response_range?.kvs[0];
-      if (g) for (const gap of decodeGaps(g.value)) gaps.set(gap.number, gap);
-      if (n) for (const [k, v] of decodeNums(n.value)) nums.set(k, v);
-    });
+    // Two reads per chunk; numbers spread over many chunks take several transactions.
+    const perTxn = Math.floor(MAX_TXN_OPS / 2);
+    for (let i = 0; i < chunks.length; i += perTxn) {
+      const page = chunks.slice(i, i + perTxn);
+      const res = await this.readTxn('look up numbers', [
+        ...page.flatMap((c): RequestOp[] => [
+          { request_range: { key: keys.gaps(series, c) } },
+          { request_range: { key: keys.nums(series, c) } },
+        ]),
+      ]);
+      page.forEach((_, j) => {
+        const g = res.responses[2 * j]?.response_range?.kvs[0];
+        const n = res.responses[2 * j + 1]?.response_range?.kvs[0];
+        if (g) for (const gap of decodeGaps(g.value)) gaps.set(gap.number, gap);
+        if (n) for (const [k, v] of decodeNums(n.value)) nums.set(k, v);
+      });
+    }
+    const held: number[] = [];
     for (const n of numbers) {
       const gap = gaps.get(n);
+      const rec = nums.get(n);
       if (gap) {
         found.set(n, { number: n, status: 'open', siteId: gap.siteId, partitionId: gap.partitionId, invoiceType: gap.invoiceType, reason: gap.reason, changedAt: gap.releasedAt });
-        continue;
-      }
-      const rec = nums.get(n);
-      if (rec) {
+      } else if (rec) {
         found.set(n, rec);
-        continue;
+      } else {
+        held.push(n);
       }
-      const issued = await this.counterHolder(series, n);
-      if (issued) found.set(n, issued);
     }
+    for (const [n, rec] of await this.counterHolders(series, held)) found.set(n, rec);
     return found;
   }
 
@@ -429,20 +433,27 @@ export class EtcdStore implements SequenceStore {
     return ops;
   }
 
-  /** Holder of a number issued from the counter: the batch that moved the HWM past it. */
-  private async counterHolder(series: string, n: number): Promise<NumberRecord | null> {
+  /**
+   * Holders of numbers issued from the counter: for each, the batch that moved the HWM past it.
+   * One batch record covers many numbers (a batch holds many issue ranges), so each record is
+   * read once however many of the numbers it holds.
+   */
+  private async counterHolders(series: string, numbers: readonly number[]): Promise<Map<number, NumberRecord>> {
+    const found = new Map<number, NumberRecord>();
+    const issues: AuditEvent[] = [];
+    const covering = (n: number) => issues.find((e) => (e.first ?? Infinity) <= n && n <= (e.last ?? -Infinity));
     const prefix = keys.issuePrefix(series);
-    const idx = await this.range({ key: keys.issue(series, n), range_end: prefixEnd(prefix), limit: 1 });
-    const kv = idx.kvs[0];
-    if (!kv) return null;
-    const audit = await this.getOne(keys.audit(series, Number(kv.value.toString())));
-    if (!audit) return null;
-    for (const e of decodeAudit(audit.value).events) {
-      if (e.type === 'issue' && e.first !== null && e.last !== null && e.first <= n && n <= e.last) {
-        return { number: n, status: 'issued', siteId: e.siteId ?? '', partitionId: e.partitionId ?? '', invoiceType: e.invoiceType as InvoiceType, reason: null, changedAt: e.ts };
+    for (const n of [...new Set(numbers)].sort((a, b) => a - b)) {
+      if (!covering(n)) {
+        const idx = await this.range({ key: keys.issue(series, n), range_end: prefixEnd(prefix), limit: 1 });
+        const kv = idx.kvs[0];
+        const audit = kv && (await this.getOne(keys.audit(series, Number(kv.value.toString()))));
+        if (audit) issues.push(...decodeAudit(audit.value).events.filter((e) => e.type === 'issue'));
       }
+      const e = covering(n);
+      if (e) found.set(n, { number: n, status: 'issued', siteId: e.siteId ?? '', partitionId: e.partitionId ?? '', invoiceType: e.invoiceType as InvoiceType, reason: null, changedAt: e.ts });
     }
-    return null;
+    return found;
   }
 
   /** State key and open gaps read at one revision. */
