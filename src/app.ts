@@ -9,6 +9,7 @@ import { CommitForwarder } from './service/forwarding/commit-forwarder.js';
 import { ExpirySweeper } from './service/expiry-sweeper.js';
 import { isInternalSeries, type SeriesStrategy } from './domain/series-strategy.js';
 import type { NumberFormat } from './domain/number-format.js';
+import { SeqdMetrics } from './observability/metrics.js';
 import { RolloverCloser } from './service/rollover-closer.js';
 import { SequenceService } from './service/sequence-service.js';
 import { openStore, type OpenedStore } from './storage/open-store.js';
@@ -53,7 +54,12 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
   const peers = opened.peers;
   const forwarder =
     peers && config.sequence.etcd['forward-commits'] ? new CommitForwarder({ node, peers }) : null;
-  let service: SequenceService;
+  let service: SequenceService | null = null;
+  const metrics = new SeqdMetrics({
+    seriesStates: async () => (service ? service.seriesStates() : []),
+    clusterInfo: () => opened.clusterInfo(),
+    storeKind: opened.store.kind,
+  });
   try {
     service = await SequenceService.start({
       store: opened.store,
@@ -64,6 +70,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
       formats: new Map(Object.entries(seriesConfig.formats).map(([base, f]) => [base, toFormat(f)])),
       strategy,
       now: options.now,
+      observer: metrics,
       start: core['global-counter-start'],
       gapPolicy: core['gap-recovery-enabled'] ? core['gap-policy'] : 'none',
       sites: config.sequence.sites,
@@ -83,6 +90,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
     isShuttingDown: () => shuttingDown,
     clusterInfo: () => opened.clusterInfo(),
     cluster: opened.cluster,
+    metrics,
     demo: {
       enabled: demo.enabled,
       maxTotalRequests: demo['max-total-requests'],

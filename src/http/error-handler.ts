@@ -30,18 +30,21 @@ function fromFastify(error: FastifyError): SeqdError | null {
 }
 
 /** One error shape for every route: `{"error": {"code", "message", "field"?, "allowed"?}}`. */
-export function installErrorHandling(app: FastifyInstance): void {
+export function installErrorHandling(app: FastifyInstance, onError?: (code: string, status: number) => void): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const known = error instanceof SeqdError ? error : fromFastify(error);
     if (known) {
       if (known.httpStatus >= 500) request.log.warn({ err: error }, 'request failed: %s', known.message);
+      onError?.(known.code, known.httpStatus);
       return reply.code(known.httpStatus).send({ error: known.toBody() });
     }
     request.log.error({ err: error }, 'unexpected error');
+    onError?.('INTERNAL', 500);
     return reply.code(500).send({ error: { code: 'INTERNAL', message: 'internal error; see the server log' } });
   });
   app.setNotFoundHandler((request, reply) => {
     const e = new NotFoundError(`no route ${request.method} ${request.url.split('?')[0] ?? ''}`);
+    onError?.(e.code, e.httpStatus);
     return reply.code(e.httpStatus).send({ error: e.toBody() });
   });
 }

@@ -6,6 +6,7 @@ import { LiveHub } from '../dashboard/live-hub.js';
 import { INVOICE_TYPES } from '../domain/types.js';
 import type { SequenceService } from '../service/sequence-service.js';
 import type { ClusterInfo } from '../storage/open-store.js';
+import type { SeqdMetrics } from '../observability/metrics.js';
 import { installErrorHandling } from './error-handler.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { demoRoutes, type DemoLimits } from './routes/demo-routes.js';
@@ -26,6 +27,8 @@ export interface HttpOptions {
   readonly clusterInfo: () => Promise<ClusterInfo | null>;
   /** The managed local etcd cluster, for the failover demo (null otherwise). */
   readonly cluster: EtcdCluster | null;
+  /** Prometheus metrics, served at `/metrics` and fed by every request. */
+  readonly metrics?: SeqdMetrics | undefined;
 }
 
 /** The HTTP API. No per-request log line: logging on the hot path halves throughput. */
@@ -40,7 +43,15 @@ export function buildServer(service: SequenceService, o: HttpOptions): FastifyIn
   app.setValidatorCompiler(validatorCompiler);
   // Only JSON bodies: a text/plain body would otherwise reach the handlers as a string.
   app.removeContentTypeParser('text/plain');
-  installErrorHandling(app);
+  const metrics = o.metrics;
+  installErrorHandling(app, metrics && ((code, status) => metrics.error(code, status)));
+  if (metrics) {
+    app.addHook('onResponse', (req, reply, done) => {
+      metrics.request(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+      done();
+    });
+    app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.text()));
+  }
   const schemas = buildSchemas(service.siteConfig, service.maxCount);
   sequenceRoutes(app, service, schemas, o.gapReportLimit, o.clusterInfo);
   auditRoutes(app, service, schemas);

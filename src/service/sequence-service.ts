@@ -25,6 +25,19 @@ export interface SiteConfig {
   readonly partitions: readonly string[];
 }
 
+/**
+ * Told about allocations and commits as they happen (metrics). Called on the hot path: an
+ * implementation must be cheap and must not throw.
+ */
+export interface ServiceObserver {
+  /** Numbers handed out to a new request (not a retry answered from its idempotency key). */
+  allocated(siteId: string, partitionId: string, invoiceType: string, count: number): void;
+  /** One atomic commit of `ops` requests took `seconds` in the store. */
+  committed(ops: number, seconds: number): void;
+  /** A commit was refused by compare-and-swap and is planned again. */
+  conflicted(): void;
+}
+
 export interface ServiceOptions {
   readonly store: SequenceStore;
   readonly node: string;
@@ -46,6 +59,7 @@ export interface ServiceOptions {
   readonly requestWindowMs?: number | undefined;
   /** HA: sends a series' batches to the one instance committing it (see `CommitForwarder`). */
   readonly forwarder?: BatchForwarder | undefined;
+  readonly observer?: ServiceObserver | undefined;
 }
 
 export interface NextRequest {
@@ -234,6 +248,7 @@ export class SequenceService {
     const { outcome, committedAt, latencyMs } = await this.worker(series).submit({ kind: 'allocate', ...req });
     const r = expect(outcome, 'allocate');
     this.perf.record(latencyMs, r.numbers.length);
+    if (r.replayOf === undefined) this.o.observer?.allocated(req.siteId, req.partitionId, req.invoiceType, r.numbers.length);
     this.recent.push({
       numbers: r.numbers.length > 20 ? [...r.numbers.slice(0, 10), ...r.numbers.slice(-10)] : r.numbers,
       refilled: r.refilled,
@@ -477,7 +492,11 @@ export class SequenceService {
           this.settings = { ...s };
           this.events.emit('settings', this.currentSettings);
         },
-        onCommit: (plan) => this.onCommit(series, plan),
+        onCommit: (plan, ops, commitMs) => {
+          this.o.observer?.committed(ops.length, commitMs / 1000);
+          this.onCommit(series, plan);
+        },
+        onConflict: () => this.o.observer?.conflicted(),
         now: this.now,
         requestWindowMs: this.o.requestWindowMs,
         forwarder: this.o.forwarder,

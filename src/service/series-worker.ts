@@ -35,7 +35,10 @@ export interface SeriesWorkerOptions {
   /** Current settings; read at every plan, updated by the worker that commits a setting op. */
   readonly settings: () => Settings;
   readonly onSettings: (settings: Settings) => void;
-  readonly onCommit?: ((plan: BatchPlan, ops: readonly Op[]) => void) | undefined;
+  /** After each commit: the plan, its ops, and how long the store took (ms). */
+  readonly onCommit?: ((plan: BatchPlan, ops: readonly Op[], commitMs: number) => void) | undefined;
+  /** A commit was refused by compare-and-swap (another writer moved the series). */
+  readonly onConflict?: (() => void) | undefined;
   /** How long idempotency records count (ms); older ones are treated as absent. */
   readonly requestWindowMs?: number | undefined;
   /** Sends batches to the instance that commits this series, when it is another one. */
@@ -284,6 +287,7 @@ export class SeriesWorker {
       // The next batch may be planned on this one while it commits.
       if (pipelining) this.schedule();
       let result;
+      const t0 = performance.now();
       try {
         result = await this.o.store.commit(commit);
       } finally {
@@ -293,9 +297,10 @@ export class SeriesWorker {
         this.committed = { ...commit.next, version: result.version };
         if (!pipelining) this.state = this.committed;
         if (commit.settings) this.o.onSettings(plan.settings);
-        this.o.onCommit?.(plan, ops);
+        this.o.onCommit?.(plan, ops, performance.now() - t0);
         return { plan, committedAt: now };
       }
+      this.o.onConflict?.();
       if (pipelining) {
         // Batches planned on this one conflict too: all are planned again once the pipeline is empty.
         this.resync = true;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { etcdMissing, startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
 import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
+import { sample } from '../helpers/prometheus.js';
 
 const missing = etcdMissing();
 const holder = { siteId: 'site-1', partitionId: 'partition-a' };
@@ -47,5 +48,19 @@ describe('yearly rollover on etcd with two instances', { skip: missing ?? false 
     const verify = await http<{ valid: boolean; reports: { series: string }[] }>(a.url, 'GET', '/api/v1/audit/verify');
     assert.equal(verify.body.valid, true);
     assert.deepEqual(verify.body.reports.map((r) => r.series), ['_settings', 'site-1@2026', 'site-1@2027']);
+  });
+
+  it('shows every series and the health of each etcd member in /metrics', async () => {
+    const text = await (await fetch(`${b.url}/metrics`)).text();
+    assert.equal(sample(text, 'seqd_series_closed', { series: 'site-1@2026' }), 1);
+    assert.equal(sample(text, 'seqd_series_high_water_mark', { series: 'site-1@2027' }), 1);
+    const up = text.split('\n').filter((l) => l.startsWith('seqd_etcd_member_up{'));
+    assert.equal(up.length, 3, up.join('\n'));
+    assert.ok(up.every((l) => l.endsWith(' 1')), up.join('\n'));
+    assert.equal(text.split('\n').filter((l) => l.startsWith('seqd_etcd_member_is_leader{') && l.endsWith(' 1')).length, 1);
+    assert.ok((sample(text, 'seqd_etcd_raft_term') ?? 0) >= 1);
+    // With commit forwarding, roll-a (the smallest node id) committed every batch.
+    const committer = await (await fetch(`${a.url}/metrics`)).text();
+    assert.ok((sample(committer, 'seqd_store_commit_duration_seconds_count', { store: 'etcd' }) ?? 0) >= 4);
   });
 });

@@ -1,0 +1,176 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { SeriesState } from '../domain/types.js';
+import type { ServiceObserver } from '../service/sequence-service.js';
+import type { ClusterInfo } from '../storage/open-store.js';
+
+export interface MetricsSources {
+  /** Every numbering series, read at scrape time. */
+  readonly seriesStates: () => Promise<SeriesState[]>;
+  /** etcd members as this instance sees them (null on the embedded store). */
+  readonly clusterInfo: () => Promise<ClusterInfo | null>;
+  readonly storeKind: string;
+}
+
+/** Seconds: from a tenth of a millisecond (one embedded commit) to ten seconds (a stall). */
+const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
+/**
+ * The Prometheus metrics of one instance (`GET /metrics`). Counters and histograms are fed on
+ * the way (one increment per request or commit, no per-number work); series and cluster gauges
+ * are read when scraped, so they show what the store holds, whichever instance wrote it.
+ */
+export class SeqdMetrics implements ServiceObserver {
+  readonly registry = new Registry();
+  private readonly allocations: Counter<'site' | 'partition' | 'invoice_type'>;
+  private readonly requests: Histogram<'method' | 'route' | 'status'>;
+  private readonly batchOps: Histogram;
+  private readonly commitSeconds: Histogram<'store'>;
+  private readonly conflicts: Counter;
+  private readonly errors: Counter<'code' | 'status'>;
+  private readonly leaderChanges: Counter;
+  private lastLeader: string | null = null;
+
+  constructor(private readonly sources: MetricsSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'seqd_' });
+    this.allocations = new Counter({
+      name: 'seqd_allocated_numbers_total',
+      help: 'Numbers handed out (counter and refills), by site, partition and invoice type; retries answered from an idempotency key are not counted',
+      labelNames: ['site', 'partition', 'invoice_type'],
+      registers,
+    });
+    this.requests = new Histogram({
+      name: 'seqd_http_request_duration_seconds',
+      help: 'HTTP request latency by method, route (template) and status code',
+      labelNames: ['method', 'route', 'status'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.batchOps = new Histogram({ name: 'seqd_commit_batch_ops', help: 'Requests (ops) per committed batch', buckets: BATCH_BUCKETS, registers });
+    this.commitSeconds = new Histogram({
+      name: 'seqd_store_commit_duration_seconds',
+      help: 'Time of one atomic, durable store commit (fsync on SQLite, quorum on etcd)',
+      labelNames: ['store'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.conflicts = new Counter({ name: 'seqd_commit_conflicts_total', help: 'Commits refused by compare-and-swap (another writer moved the series); re-planned', registers });
+    this.errors = new Counter({ name: 'seqd_errors_total', help: 'Error replies by code and HTTP status', labelNames: ['code', 'status'], registers });
+    this.seriesGauges(registers);
+    this.clusterGauges(registers);
+    // After the cluster gauges: their collection (at scrape time) counts the changes it sees.
+    this.leaderChanges = new Counter({
+      name: 'seqd_etcd_leader_changes_total',
+      help: 'etcd leader changes this instance observed between scrapes (see also seqd_etcd_raft_term)',
+      registers,
+    });
+  }
+
+  allocated(siteId: string, partitionId: string, invoiceType: string, count: number): void {
+    this.allocations.inc({ site: siteId, partition: partitionId, invoice_type: invoiceType }, count);
+  }
+
+  committed(ops: number, seconds: number): void {
+    this.batchOps.observe(ops);
+    this.commitSeconds.observe({ store: this.sources.storeKind }, seconds);
+  }
+
+  conflicted(): void {
+    this.conflicts.inc();
+  }
+
+  request(method: string, route: string, status: number, seconds: number): void {
+    this.requests.observe({ method, route, status: String(status) }, seconds);
+  }
+
+  error(code: string, status: number): void {
+    this.errors.inc({ code, status: String(status) });
+  }
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  private seriesGauges(registers: Registry[]): void {
+    // prom-client collects all metrics of a scrape at once: the gauges share one store read.
+    const states = once(() => this.sources.seriesStates());
+    const gauge = (name: string, help: string, value: (s: SeriesState) => number) => {
+      const g: Gauge<'series'> = new Gauge({
+        name,
+        help,
+        labelNames: ['series'],
+        registers,
+        collect: async () => {
+          g.reset();
+          for (const s of await states()) g.set({ series: s.series }, value(s));
+        },
+      });
+    };
+    gauge('seqd_series_high_water_mark', 'Highest number issued, per series', (s) => s.hwm);
+    gauge('seqd_series_open_gaps', 'Released numbers waiting to be refilled, per series', (s) => s.openGaps.length);
+    gauge('seqd_series_void_numbers', 'Numbers that will never be used, per series', (s) => s.counters.voided);
+    gauge('seqd_series_refilled_numbers', 'Refills since the series started (kept by the store)', (s) => s.counters.refilled);
+    gauge('seqd_series_released_numbers', 'Releases since the series started (kept by the store)', (s) => s.counters.released);
+    gauge('seqd_series_closed', '1 once the series is closed (its period ended)', (s) => (s.closedAt === null ? 0 : 1));
+  }
+
+  private clusterGauges(registers: Registry[]): void {
+    const members = once(async () => {
+      const info = await this.sources.clusterInfo();
+      const list = info?.members ?? [];
+      const leader = list.find((m) => m.isLeader)?.memberId;
+      if (leader) {
+        if (this.lastLeader !== null && this.lastLeader !== leader) this.leaderChanges.inc();
+        this.lastLeader = leader;
+      }
+      return list;
+    });
+    type Member = Awaited<ReturnType<typeof members>>[number];
+    const gauge = (name: string, help: string, value: (m: Member) => number | undefined) => {
+      const g: Gauge<'member'> = new Gauge({
+        name,
+        help,
+        labelNames: ['member'],
+        registers,
+        collect: async () => {
+          g.reset();
+          for (const m of await members()) {
+            const v = value(m);
+            if (v !== undefined) g.set({ member: m.name ?? m.endpoint }, v);
+          }
+        },
+      });
+    };
+    gauge('seqd_etcd_member_up', '1 when the etcd member answers its status call', (m) => (m.reachable ? 1 : 0));
+    gauge('seqd_etcd_member_is_leader', '1 for the current etcd leader', (m) => (m.isLeader ? 1 : 0));
+    gauge('seqd_etcd_db_size_bytes', 'etcd backend size per member (mind the storage quota)', (m) => m.dbSizeBytes);
+    const term: Gauge = new Gauge({
+      name: 'seqd_etcd_raft_term',
+      help: 'Highest raft term seen (each election raises it)',
+      registers,
+      collect: async () => {
+        const list = await members();
+        term.reset();
+        if (list.length) term.set(Math.max(...list.map((m) => Number(m.raftTerm ?? 0))));
+      },
+    });
+  }
+}
+
+/**
+ * One call shared by everything that asks within the same scrape (calls that overlap, or start
+ * within 100 ms of the last answer).
+ */
+function once<T>(read: () => Promise<T>): () => Promise<T> {
+  let last: { at: number; value: Promise<T> } | null = null;
+  return () => {
+    const now = Date.now();
+    if (!last || now - last.at > 100) last = { at: now, value: read() };
+    return last.value;
+  };
+}
