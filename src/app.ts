@@ -83,7 +83,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
   }
   let shuttingDown = false;
   const demo = config.sequence.demo;
-  const app = buildServer(service, {
+  const app = await buildServer(service, {
     bodyLimit: config.server['body-limit-bytes'],
     gapReportLimit: core['gap-report-limit'],
     logger,

@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { LiveHub } from './live-hub.js';
+import { doc, hidden, TAGS } from '../http/openapi.js';
 
 /** The page and its assets, shipped in `public/dashboard` (the same path from `src/` and `dist/`). */
 const PUBLIC_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'public', 'dashboard');
@@ -32,13 +33,13 @@ export function dashboardRoutes(app: FastifyInstance, hub: LiveHub): void {
   };
   const page = load(join(PUBLIC_DIR, 'index.html'), 'text/html; charset=utf-8');
 
-  app.get('/dashboard', (_req, reply) => reply.type(page.type).header('cache-control', 'no-cache').send(page.body));
-  app.get<{ Params: { file: string } }>('/dashboard/assets/:file', (req, reply) => {
+  app.get('/dashboard', { schema: hidden('the web dashboard page') }, (_req, reply) => reply.type(page.type).header('cache-control', 'no-cache').send(page.body));
+  app.get<{ Params: { file: string } }>('/dashboard/assets/:file', { schema: hidden('static files of the dashboard') }, (req, reply) => {
     const asset = assets[req.params.file];
     if (!asset) return reply.callNotFound();
     return reply.type(asset.type).header('cache-control', 'no-cache').send(asset.body);
   });
-  app.get('/api/v1/dashboard/stream', (req, reply) => {
+  app.get('/api/v1/dashboard/stream', { schema: doc(TAGS.ops, 'Server-sent events feeding the dashboard (snapshots, demo progress)') }, (req, reply) => {
     reply.hijack();
     hub.attach(reply.raw);
     req.raw.on('close', () => reply.raw.end());

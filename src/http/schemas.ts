@@ -1,4 +1,5 @@
 import { AUDIT_EVENT_TYPES, INVOICE_TYPES } from '../domain/types.js';
+import { ERROR_BODY } from './openapi.js';
 import type { SiteConfig } from '../service/sequence-service.js';
 
 /** Request schemas built from the configuration, so that enum errors list the configured values. */
@@ -17,7 +18,39 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
   const op = (kind: string, required: string[], properties: Record<string, unknown>) =>
     ({ type: 'object', required: ['kind', ...required], additionalProperties: false, properties: { kind: { const: kind }, ...properties } }) as const;
 
+  /** 4xx and 5xx answers: the one error body. */
+  const errorResponses = { '4xx': ERROR_BODY, '5xx': ERROR_BODY } as const;
+
   return {
+    errorResponses,
+    /**
+     * The answer of `next`. Declared fields are serialised by the schema (faster than
+     * JSON.stringify); others still pass through.
+     */
+    nextResponse: {
+      200: {
+        type: 'object',
+        additionalProperties: true,
+        required: ['sequenceNumber', 'numbers', 'series', 'siteId', 'partitionId', 'invoiceType', 'refilled', 'node', 'timestamp'],
+        properties: {
+          sequenceNumber: { type: 'integer', description: 'the first number' },
+          numbers: { type: 'array', items: { type: 'integer' }, description: 'all numbers, ascending' },
+          count: { type: 'integer' },
+          series: { type: 'string', description: 'the series the numbers belong to, e.g. global or site-1@2026' },
+          siteId: { type: 'string' },
+          partitionId: { type: 'string' },
+          invoiceType: { type: 'string', enum: [...INVOICE_TYPES] },
+          refilled: { type: 'array', items: { type: 'integer' }, description: 'numbers that came from open gaps' },
+          status: { type: 'string', enum: ['issued', 'released'], description: 'released for suppressed invoices' },
+          node: { type: 'string', description: 'the instance that answered' },
+          timestamp: { type: 'string', format: 'date-time', description: 'commit time (of the original request for a replay)' },
+          formatted: { type: 'array', items: { type: 'string' }, description: 'the numbers as sequence.format shows them' },
+          requestId: { type: 'string', description: 'the idempotency key of the request' },
+          replayed: { type: 'boolean', description: 'true when this answers a retry with the same key' },
+        },
+      },
+      ...errorResponses,
+    },
     /** Ops another instance forwards to the one committing the series (see CommitForwarder). */
     forwardBody: {
       type: 'object',

@@ -8,6 +8,9 @@ import type { SequenceService } from '../service/sequence-service.js';
 import type { ClusterInfo } from '../storage/open-store.js';
 import type { SeqdMetrics } from '../observability/metrics.js';
 import { installErrorHandling } from './error-handler.js';
+import { doc, hidden, registerOpenApi, TAGS } from './openapi.js';
+import { recordRoutes } from './route-catalog.js';
+import { SEQD_VERSION } from '../version.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { demoRoutes, type DemoLimits } from './routes/demo-routes.js';
 import { exportRoutes } from './routes/export-routes.js';
@@ -32,7 +35,7 @@ export interface HttpOptions {
 }
 
 /** The HTTP API. No per-request log line: logging on the hot path halves throughput. */
-export function buildServer(service: SequenceService, o: HttpOptions): FastifyInstance {
+export async function buildServer(service: SequenceService, o: HttpOptions): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     loggerInstance: o.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -41,6 +44,9 @@ export function buildServer(service: SequenceService, o: HttpOptions): FastifyIn
     keepAliveTimeout: 65_000,
   });
   app.setValidatorCompiler(validatorCompiler);
+  recordRoutes(app);
+  // Before the routes: the document is built from the routes added after it.
+  await registerOpenApi(app, SEQD_VERSION);
   // Only JSON bodies: a text/plain body would otherwise reach the handlers as a string.
   app.removeContentTypeParser('text/plain');
   const metrics = o.metrics;
@@ -50,7 +56,9 @@ export function buildServer(service: SequenceService, o: HttpOptions): FastifyIn
       metrics.request(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
       done();
     });
-    app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.text()));
+    app.get('/metrics', { schema: doc(TAGS.ops, 'Prometheus metrics (text exposition format)') }, async (_req, reply) =>
+      reply.type(metrics.contentType).send(await metrics.text()),
+    );
   }
   const schemas = buildSchemas(service.siteConfig, service.maxCount);
   sequenceRoutes(app, service, schemas, o.gapReportLimit, o.clusterInfo);
@@ -76,6 +84,6 @@ export function buildServer(service: SequenceService, o: HttpOptions): FastifyIn
   demoRoutes(app, service, o.demo, o.cluster, o.clusterInfo, (event) => hub.publish('demo', event));
   healthRoutes(app, service, o.isShuttingDown);
   dashboardRoutes(app, hub);
-  app.get('/', (_req, reply) => reply.redirect('/dashboard'));
+  app.get('/', { schema: hidden('a redirect to the dashboard') }, (_req, reply) => reply.redirect('/dashboard'));
   return app;
 }

@@ -1,12 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { SequenceService } from '../../service/sequence-service.js';
+import { doc, TAGS } from '../openapi.js';
 import type { AuditInput, buildSchemas, VerifyInput } from '../schemas.js';
 import { parseTime } from '../parse-time.js';
 
 type Schemas = ReturnType<typeof buildSchemas>;
 
 export function auditRoutes(app: FastifyInstance, service: SequenceService, schemas: Schemas): void {
-  app.get<{ Querystring: AuditInput }>('/api/v1/audit', { schema: { querystring: schemas.auditQuery } }, async (req) => {
+  app.get<{ Querystring: AuditInput }>('/api/v1/audit', { schema: { ...doc(TAGS.audit, 'Audit events of a series, filtered and paged (follow nextCursor)'), querystring: schemas.auditQuery } }, async (req) => {
     const q = req.query;
     const from = parseTime(q.from, 'from');
     const to = parseTime(q.to, 'to');
@@ -36,7 +37,7 @@ export function auditRoutes(app: FastifyInstance, service: SequenceService, sche
   });
 
   // One series when named; else every series (of one period when `period` is given).
-  app.get<{ Querystring: VerifyInput }>('/api/v1/audit/verify', { schema: { querystring: schemas.verifyQuery } }, async (req) => {
+  app.get<{ Querystring: VerifyInput }>('/api/v1/audit/verify', { schema: { ...doc(TAGS.audit, 'Recompute the hash chain and continuity: one series, one period, or every series'), querystring: schemas.verifyQuery } }, async (req) => {
     const { series, period } = req.query;
     if (series !== undefined) return service.verify(await service.readSeries(series));
     return service.verifyAll(period);

@@ -9,6 +9,7 @@ import type { EtcdCluster } from '../../cluster/etcd-cluster.js';
 import { runFailoverDemo } from '../../demos/failover-demo.js';
 import type { SequenceService } from '../../service/sequence-service.js';
 import type { ClusterInfo } from '../../storage/open-store.js';
+import { doc, TAGS } from '../openapi.js';
 
 /** Demo lifecycle for live views: started, progress, finished or failed. */
 export interface DemoEvent {
@@ -70,14 +71,15 @@ export function demoRoutes(
     if (!limits.enabled) throw new DemoUnavailableError('demos are disabled by configuration (sequence.demo.enabled)');
   };
 
-  app.post('/api/v1/demo/basic', { onRequest: gate }, () => tracked('basic', () => runBasicDemo(service)));
-  app.post('/api/v1/demo/gaps', { onRequest: gate }, () => tracked('gaps', () => runGapsDemo(service)));
+  app.post('/api/v1/demo/basic', { onRequest: gate, schema: doc(TAGS.demo, 'One number per site, partition and type; strictly increasing per series') }, () => tracked('basic', () => runBasicDemo(service)));
+  app.post('/api/v1/demo/gaps', { onRequest: gate, schema: doc(TAGS.demo, 'Gaps from suppressed and released invoices, then refilled under the gap policy') }, () => tracked('gaps', () => runGapsDemo(service)));
 
   app.post<{ Querystring: { threads: number; requestsPerThread: number } }>(
     '/api/v1/demo/concurrent',
     {
       onRequest: gate,
       schema: {
+        ...doc(TAGS.demo, 'Many clients at once: no number twice'),
         querystring: {
           type: 'object',
           properties: {
@@ -98,6 +100,7 @@ export function demoRoutes(
     {
       onRequest: gate,
       schema: {
+        ...doc(TAGS.demo, 'A burst of single-number requests: throughput, latency, consistency'),
         querystring: {
           type: 'object',
           properties: {
@@ -118,6 +121,7 @@ export function demoRoutes(
     {
       onRequest: gate,
       schema: {
+        ...doc(TAGS.demo, 'Kill the etcd leader under load and measure the stall (managed cluster only)'),
         querystring: {
           type: 'object',
           properties: {

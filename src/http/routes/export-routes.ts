@@ -5,6 +5,7 @@ import { AUDIT_COLUMNS, exportAuditEvents } from '../../service/export/audit-exp
 import { EXPORT_FORMATS, formatRows, type ExportFormat } from '../../service/export/export-format.js';
 import type { SequenceService } from '../../service/sequence-service.js';
 import type { buildSchemas } from '../schemas.js';
+import { doc, TAGS } from '../openapi.js';
 import { parseTime } from '../parse-time.js';
 
 interface AuditExportQuery {
@@ -48,6 +49,7 @@ export function exportRoutes(app: FastifyInstance, service: SequenceService, sch
     '/api/v1/audit/export',
     {
       schema: {
+        ...doc(TAGS.audit, 'Stream the audit trail of a series as CSV or NDJSON (X-Seqd-Total-Events: events in the series)'),
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -75,6 +77,7 @@ export function exportRoutes(app: FastifyInstance, service: SequenceService, sch
     '/api/v1/sequence/gaps/export',
     {
       schema: {
+        ...doc(TAGS.audit, 'Stream the gap report of a series as CSV or NDJSON'),
         querystring: {
           type: 'object',
           additionalProperties: false,

@@ -1,18 +1,19 @@
 import type { FastifyInstance } from 'fastify';
 import type { SequenceService } from '../../service/sequence-service.js';
+import { doc, hidden, TAGS } from '../openapi.js';
 
 export function healthRoutes(app: FastifyInstance, service: SequenceService, isShuttingDown: () => boolean): void {
   /** Liveness: the process answers. */
-  app.get('/health', () => ({ status: 'UP', node: service.node, timestamp: new Date().toISOString() }));
+  app.get('/health', { schema: doc(TAGS.ops, 'Liveness: the process answers') }, () => ({ status: 'UP', node: service.node, timestamp: new Date().toISOString() }));
 
   /**
    * A JSON route that does nothing: the benchmark's ceiling (same server, same body parsing and
    * serialisation, no allocation).
    */
-  app.post('/api/v1/noop', () => ({ ok: true }));
+  app.post('/api/v1/noop', { schema: hidden('the benchmark ceiling, not an API') }, () => ({ ok: true }));
 
   /** Readiness: the store answers and the instance is not shutting down. */
-  app.get('/ready', async (_req, reply) => {
+  app.get('/ready', { schema: doc(TAGS.ops, 'Readiness: the store answers and the instance is not shutting down (503 otherwise)') }, async (_req, reply) => {
     const store = await service.health();
     const ready = store.healthy && !isShuttingDown();
     return reply.code(ready ? 200 : 503).send({

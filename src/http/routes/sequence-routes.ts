@@ -3,6 +3,7 @@ import type { SequenceService } from '../../service/sequence-service.js';
 import { buildStats, seriesReport, seriesSummary } from '../../service/stats.js';
 import type { ClusterInfo } from '../../storage/open-store.js';
 import { ValidationError } from '../../domain/errors/index.js';
+import { doc, TAGS } from '../openapi.js';
 import { REQUEST_ID_PATTERN, type buildSchemas, type ConfirmInput, type GapsInput, type NextInput, type ReleaseInput, type SettingsInput } from '../schemas.js';
 
 type Schemas = ReturnType<typeof buildSchemas>;
@@ -32,22 +33,23 @@ export function sequenceRoutes(
   gapLimit: number,
   clusterInfo: () => Promise<ClusterInfo | null>,
 ): void {
-  app.get<{ Querystring: NextInput }>('/api/v1/sequence/next', { schema: { querystring: schemas.nextQuery } }, (req) =>
+  const nextDoc = 'Numbers from the series of the request (`series` in the answer), refilled gaps first. Send an `Idempotency-Key` header (or `requestId`) to make a retry return the same numbers.';
+  app.get<{ Querystring: NextInput }>('/api/v1/sequence/next', { schema: { ...doc(TAGS.sequence, 'Take the next number(s) (query form)', nextDoc), querystring: schemas.nextQuery, response: schemas.nextResponse } }, (req) =>
     service.next(withIdempotencyKey(req.query, req.headers['idempotency-key'])),
   );
-  app.post<{ Body: NextInput }>('/api/v1/sequence/next', { schema: { body: schemas.nextBody } }, (req) =>
+  app.post<{ Body: NextInput }>('/api/v1/sequence/next', { schema: { ...doc(TAGS.sequence, 'Take the next number(s)', nextDoc), body: schemas.nextBody, response: schemas.nextResponse } }, (req) =>
     service.next(withIdempotencyKey(req.body, req.headers['idempotency-key'])),
   );
-  app.post<{ Body: ReleaseInput }>('/api/v1/sequence/release', { schema: { body: schemas.releaseBody } }, (req) =>
+  app.post<{ Body: ReleaseInput }>('/api/v1/sequence/release', { schema: { ...doc(TAGS.sequence, 'Give a number back: an open gap, or void under the policy (409 when confirmed or held by another holder)'), body: schemas.releaseBody, response: schemas.errorResponses } }, (req) =>
     service.release(req.body),
   );
-  app.post<{ Body: ConfirmInput }>('/api/v1/sequence/confirm', { schema: { body: schemas.confirmBody } }, (req) =>
+  app.post<{ Body: ConfirmInput }>('/api/v1/sequence/confirm', { schema: { ...doc(TAGS.sequence, 'Finalise a number: it can no longer be released'), body: schemas.confirmBody, response: schemas.errorResponses } }, (req) =>
     service.confirm(req.body),
   );
 
-  app.get('/api/v1/sequence/stats', async () => ({ ...(await buildStats(service)), cluster: await clusterInfo() }));
+  app.get('/api/v1/sequence/stats', { schema: doc(TAGS.series, 'HWM per series, totals by site/partition/type, gaps, throughput, latency, store and cluster health') }, async () => ({ ...(await buildStats(service)), cluster: await clusterInfo() }));
 
-  app.get<{ Querystring: GapsInput }>('/api/v1/sequence/gaps', { schema: { querystring: schemas.gapsQuery } }, async (req) => {
+  app.get<{ Querystring: GapsInput }>('/api/v1/sequence/gaps', { schema: { ...doc(TAGS.series, 'The gap report of a series (default: the current one)'), querystring: schemas.gapsQuery } }, async (req) => {
     const statuses = req.query.status === 'all' ? (['open', 'void'] as const) : ([req.query.status] as const);
     const limit = req.query.limit ?? gapLimit;
     const series = await service.readSeries(req.query.series);
@@ -77,7 +79,7 @@ export function sequenceRoutes(
     };
   });
 
-  app.get('/api/v1/sequence/series', async () => {
+  app.get('/api/v1/sequence/series', { schema: doc(TAGS.series, 'Every series: period, open or closed, HWM, gaps; the default series and the strategy') }, async () => {
     const { splitBy, rollover } = service.directory.strategy;
     const states = await service.seriesStates();
     return {
@@ -88,12 +90,12 @@ export function sequenceRoutes(
   });
   app.get<{ Params: { name: string } }>(
     '/api/v1/sequence/series/:name',
-    { schema: { params: schemas.seriesParams } },
+    { schema: { ...doc(TAGS.series, 'The report of one series (its final report once closed)'), params: schemas.seriesParams } },
     (req) => seriesReport(service, req.params.name),
   );
 
-  app.get('/api/v1/settings', () => service.shownSettings);
-  app.put<{ Body: SettingsInput }>('/api/v1/settings', { schema: { body: schemas.settingsBody } }, async (req) => {
+  app.get('/api/v1/settings', { schema: doc(TAGS.settings, 'Runtime toggles and the configured gap policy') }, () => service.shownSettings);
+  app.put<{ Body: SettingsInput }>('/api/v1/settings', { schema: { ...doc(TAGS.settings, 'Switch the simulated invoice type on or off (audited)'), body: schemas.settingsBody } }, async (req) => {
     await service.setSimulated(req.body.simulatedEnabled, req.body.reason ?? 'changed through the API');
     return service.shownSettings;
   });
