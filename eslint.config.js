@@ -18,7 +18,7 @@ export default tseslint.config(
     files: ['public/**/*.js'],
     languageOptions: {
       sourceType: 'module',
-      globals: { window: 'readonly', document: 'readonly', fetch: 'readonly', EventSource: 'readonly', URLSearchParams: 'readonly', FormData: 'readonly', Node: 'readonly', CSS: 'readonly', uPlot: 'readonly' },
+      globals: { window: 'readonly', document: 'readonly', fetch: 'readonly', EventSource: 'readonly', URLSearchParams: 'readonly', FormData: 'readonly', Node: 'readonly', CSS: 'readonly', uPlot: 'readonly', location: 'readonly' },
     },
   },
 );

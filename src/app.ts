@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { ApiKeys } from './security/api-keys.js';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { logFileOf } from './config/config-loader.js';
@@ -52,8 +54,18 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
     rollover: roll.enabled ? { period: roll.period, timeZone: roll['time-zone'] } : null,
   };
   const peers = opened.peers;
+  const tlsFiles = config.server.tls;
+  const tls = tlsFiles && { cert: readFileSync(tlsFiles.cert), key: readFileSync(tlsFiles.key) };
   const forwarder =
-    peers && config.sequence.etcd['forward-commits'] ? new CommitForwarder({ node, peers }) : null;
+    peers && config.sequence.etcd['forward-commits']
+      ? new CommitForwarder({
+          node,
+          peers,
+          // The key this instance presents to the others (role internal), and the CA of their certificates.
+          authKey: process.env.SEQD_FORWARD_KEY,
+          ca: tlsFiles?.ca ? readFileSync(tlsFiles.ca) : undefined,
+        })
+      : null;
   let service: SequenceService | null = null;
   const metrics = new SeqdMetrics({
     seriesStates: async () => (service ? service.seriesStates() : []),
@@ -91,18 +103,22 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
     clusterInfo: () => opened.clusterInfo(),
     cluster: opened.cluster,
     metrics,
+    keys: new ApiKeys(config.security['api-keys'], config.security['require-api-keys']),
+    tls,
     demo: {
       enabled: demo.enabled,
       maxTotalRequests: demo['max-total-requests'],
       maxThreads: demo['max-threads'],
       maxRequestsPerThread: demo['max-requests-per-thread'],
+      runsPerMinute: config.security['demo-runs-per-minute'],
     },
   });
   await app.listen({ host: config.server.host, port });
+  const scheme = tls ? 'https' : 'http';
   const address = app.server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
   const host = config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+  const url = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
   opened.announce(service.node, url);
   await forwarder?.start();
   const timeoutS = core['reservation-timeout-seconds'];

@@ -4,6 +4,7 @@ import { startSeqd } from './app.js';
 import { clientCommands } from './cli/client-commands.js';
 import { dataDirOf, loadConfig, logFileOf } from './config/config-loader.js';
 import { ConfigError } from './domain/errors/index.js';
+import { newApiKey, sha256Hex } from './security/api-keys.js';
 
 const program = new Command()
   .name('seqd')
@@ -65,6 +66,27 @@ program
       console.error('seqd: failed to start:', error);
       process.exit(1);
     }
+  });
+
+program
+  .command('new-key')
+  .description('make a random API key; prints the key (give it to the client) and its SHA-256 (put it into security.api-keys)')
+  .option('--name <name>', 'name of the key in the configuration', 'billing')
+  .option('--roles <roles>', 'comma-separated roles: allocate, manage, admin, internal', 'allocate')
+  .action((o: { name: string; roles: string }) => {
+    const { key, sha256 } = newApiKey();
+    console.log(`key:    ${key}`);
+    console.log('config: security.api-keys:');
+    console.log(`  - { name: ${o.name}, sha256: ${sha256}, roles: [${o.roles.split(',').map((r) => r.trim()).join(', ')}] }`);
+  });
+
+program
+  .command('hash-key')
+  .description('print the SHA-256 of an API key read from standard input (for security.api-keys)')
+  .action(async () => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    console.log(sha256Hex(Buffer.concat(chunks).toString().trim()));
   });
 
 clientCommands(program);

@@ -537,4 +537,28 @@ function connect() {
   es.addEventListener('demo', (ev) => onDemoEvent(JSON.parse(ev.data)));
 }
 
-connect();
+// ---------------------------------------------------------------- API key
+// When the server enforces keys, the page asks for one and keeps it in a cookie for this tab's
+// site (SameSite=Strict): the event stream cannot send headers, cookies it does send.
+$('#key-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const key = $('#api-key').value.trim();
+  const secure = location.protocol === 'https:' ? '; Secure' : '';
+  document.cookie = `seqd_key=${encodeURIComponent(key)}; Path=/; SameSite=Strict${secure}`;
+  location.reload();
+});
+
+async function start() {
+  const res = await fetch('/api/v1/settings').catch(() => null);
+  if (res && (res.status === 401 || res.status === 403)) {
+    const conn = $('#conn');
+    conn.textContent = res.status === 401 ? 'API key needed' : 'key lacks a role';
+    conn.className = 'badge badge-bad';
+    $('#key-form').hidden = false;
+    $('#api-key').focus();
+    return;
+  }
+  connect();
+}
+
+void start();

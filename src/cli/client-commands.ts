@@ -7,6 +7,7 @@ import { SeqdClient, type NextParams } from '../client/seqd-client.js';
 interface Common {
   url: string[];
   json?: boolean;
+  apiKey?: string;
 }
 
 function positiveInt(value: string): number {
@@ -20,12 +21,13 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 function withCommon(cmd: Command): Command {
   return cmd
     .option('--url <url>', 'a seqd instance (repeat for failover; env SEQD_URL, comma-separated)', collect, [])
+    .option('--api-key <key>', 'API key when the server requires one (env SEQD_API_KEY)')
     .option('--json', 'print the JSON answer');
 }
 
 function client(o: Common): SeqdClient {
   const urls = o.url.length > 0 ? o.url : (process.env.SEQD_URL ?? 'http://127.0.0.1:8080').split(',');
-  return new SeqdClient({ urls: urls.map((u) => u.trim().replace(/\/$/, '')) });
+  return new SeqdClient({ urls: urls.map((u) => u.trim().replace(/\/$/, '')), apiKey: o.apiKey ?? process.env.SEQD_API_KEY });
 }
 
 /** Runs a verb: prints JSON or a human line; a seqd error becomes "seqd: CODE: message", exit 1. */

@@ -9,6 +9,8 @@ export interface SeqdClientOptions {
   readonly timeoutMs?: number;
   /** Attempts per call over all instances (default 4). */
   readonly attempts?: number;
+  /** API key, sent as `Authorization: Bearer` (needed when the server enforces keys). */
+  readonly apiKey?: string | undefined;
 }
 
 export interface NextParams {
@@ -141,9 +143,10 @@ export class SeqdClient {
       const index = (this.preferred + i) % this.o.urls.length;
       const url = this.o.urls[index] ?? '';
       try {
+        const auth: Record<string, string> = this.o.apiKey ? { authorization: `Bearer ${this.o.apiKey}` } : {};
         const res = await fetch(url + path, {
           method,
-          headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+          headers: body === undefined ? { ...auth, ...headers } : { 'content-type': 'application/json', ...auth, ...headers },
           body: body === undefined ? undefined : JSON.stringify(body),
           signal: timeoutWholeBody ? AbortSignal.timeout(this.o.timeoutMs ?? 10_000) : undefined,
         });

@@ -3,6 +3,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { ConfigError } from '../domain/errors/index.js';
+import { sha256Hex } from '../security/api-keys.js';
 import { seriesBase } from '../domain/series-strategy.js';
 import { INVOICE_TYPES } from '../domain/types.js';
 import { configSchema, type SeqdConfig } from './config-schema.js';
@@ -68,6 +69,12 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const nodeId = nonEmpty(env.SEQ_NODE_ID);
   if (nodeId !== undefined) merged = overlay(merged, { sequence: { 'node-id': nodeId } });
   if (options.overrides) merged = overlay(merged, options.overrides);
+  const envKeys = parseEnvKeys(nonEmpty(env.SEQD_API_KEYS));
+  if (envKeys.length) {
+    const security = isPlainObject(merged.security) ? merged.security : {};
+    const listed = Array.isArray(security['api-keys']) ? (security['api-keys'] as unknown[]) : [];
+    merged = overlay(merged, { security: { 'api-keys': [...listed, ...envKeys] } });
+  }
 
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
@@ -80,7 +87,35 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     throw new ConfigError('sequence.etcd.election-timeout-ms', 'must be at least 5 × heartbeat-interval-ms (etcd rule)');
   }
   checkSeriesFormats(config);
+  checkSecurity(config);
   return { config, profile, sources };
+}
+
+/**
+ * `SEQD_API_KEYS=name:role+role:key,…`: keys given to this process, hashed at once (the key
+ * itself is kept nowhere). Keys are 16+ characters of letters, digits, `-`, `_`, `.`, `~`.
+ */
+function parseEnvKeys(value: string | undefined): { name: string; sha256: string; roles: string[] }[] {
+  if (value === undefined) return [];
+  return value.split(',').map((entry, i) => {
+    const m = /^([^:]+):([a-z+]+):([A-Za-z0-9._~-]{16,})$/.exec(entry.trim());
+    if (!m) throw new ConfigError(`SEQD_API_KEYS[${i}]`, 'expected name:role+role:key with a key of 16+ letters, digits, "-", "_", ".", "~"');
+    return { name: m[1] ?? '', roles: (m[2] ?? '').split('+'), sha256: sha256Hex(m[3] ?? '') };
+  });
+}
+
+/** A production setup must not start open: keys, TLS, no demos. */
+function checkSecurity(config: SeqdConfig): void {
+  const sec = config.security;
+  if (sec['require-api-keys'] && sec['api-keys'].length === 0) {
+    throw new ConfigError('security.api-keys', 'keys are required (security.require-api-keys) but none is configured: add hashed keys or set SEQD_API_KEYS');
+  }
+  if (sec['require-tls'] && !config.server.tls) {
+    throw new ConfigError('server.tls', 'HTTPS is required (security.require-tls): set server.tls.cert and server.tls.key');
+  }
+  const names = sec['api-keys'].map((k) => k.name);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice) throw new ConfigError('security.api-keys', `key name "${twice}" is used twice`);
 }
 
 /** A format for a series base that no request can map to is a typo: refuse it, naming the key. */

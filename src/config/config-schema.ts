@@ -49,6 +49,25 @@ const series = z.strictObject({
   formats: z.record(z.string(), format).default({}),
 });
 
+export const ROLES = ['allocate', 'manage', 'admin', 'internal'] as const;
+
+/** An API key as configuration holds it: its SHA-256, never the key itself. */
+const apiKey = z.strictObject({
+  name: ID,
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'the SHA-256 of the key, 64 lowercase hex digits (seqd hash-key prints it)'),
+  roles: z.array(z.enum(ROLES)).min(1, 'at least one role'),
+});
+
+const security = z.strictObject({
+  /** Every API call needs a key (production). Configured keys are enforced even when false. */
+  'require-api-keys': z.boolean().default(false),
+  /** HTTPS is mandatory (production): server.tls must be set. */
+  'require-tls': z.boolean().default(false),
+  'api-keys': z.array(apiKey).default([]),
+  /** Most demo runs an instance starts per minute (429 beyond). */
+  'demo-runs-per-minute': z.number().int().min(1).max(10000).default(30),
+});
+
 const etcd = z.strictObject({
   /** seqd starts and supervises a local 3-member cluster (HA POC). */
   embedded: z.boolean().default(true),
@@ -83,8 +102,18 @@ export const configSchema = z.strictObject({
       host: z.string().min(1).default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(8080),
       'body-limit-bytes': z.number().int().min(1024).max(10 * 1024 * 1024).default(65536),
+      /** HTTPS: PEM files of the certificate (chain) and its private key. */
+      tls: z
+        .strictObject({
+          cert: z.string().min(1),
+          key: z.string().min(1),
+          /** CA of the other instances' certificates, trusted when forwarding commits to them. */
+          ca: z.string().min(1).optional(),
+        })
+        .optional(),
     })
     .prefault({}),
+  security: security.prefault({}),
   sequence: z
     .strictObject({
       'node-id': z.string().min(1).max(128).optional(),

@@ -33,8 +33,8 @@ export function dashboardRoutes(app: FastifyInstance, hub: LiveHub): void {
   };
   const page = load(join(PUBLIC_DIR, 'index.html'), 'text/html; charset=utf-8');
 
-  app.get('/dashboard', { schema: hidden('the web dashboard page') }, (_req, reply) => reply.type(page.type).header('cache-control', 'no-cache').send(page.body));
-  app.get<{ Params: { file: string } }>('/dashboard/assets/:file', { schema: hidden('static files of the dashboard') }, (req, reply) => {
+  app.get('/dashboard', { config: { access: 'public' }, schema: hidden('the web dashboard page') }, (_req, reply) => reply.type(page.type).header('cache-control', 'no-cache').send(page.body));
+  app.get<{ Params: { file: string } }>('/dashboard/assets/:file', { config: { access: 'public' }, schema: hidden('static files of the dashboard') }, (req, reply) => {
     const asset = assets[req.params.file];
     if (!asset) return reply.callNotFound();
     return reply.type(asset.type).header('cache-control', 'no-cache').send(asset.body);

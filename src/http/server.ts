@@ -7,6 +7,8 @@ import { INVOICE_TYPES } from '../domain/types.js';
 import type { SequenceService } from '../service/sequence-service.js';
 import type { ClusterInfo } from '../storage/open-store.js';
 import type { SeqdMetrics } from '../observability/metrics.js';
+import type { ApiKeys } from '../security/api-keys.js';
+import { installAuth } from './auth.js';
 import { installErrorHandling } from './error-handler.js';
 import { doc, hidden, registerOpenApi, TAGS } from './openapi.js';
 import { recordRoutes } from './route-catalog.js';
@@ -32,25 +34,33 @@ export interface HttpOptions {
   readonly cluster: EtcdCluster | null;
   /** Prometheus metrics, served at `/metrics` and fed by every request. */
   readonly metrics?: SeqdMetrics | undefined;
+  /** API keys and roles (not enforced when none is configured or required). */
+  readonly keys?: ApiKeys | undefined;
+  /** HTTPS: PEM certificate (chain) and private key. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer } | undefined;
 }
 
 /** The HTTP API. No per-request log line: logging on the hot path halves throughput. */
 export async function buildServer(service: SequenceService, o: HttpOptions): Promise<FastifyInstance> {
-  const app: FastifyInstance = Fastify({
+  const app = Fastify({
     loggerInstance: o.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: o.bodyLimit,
     // Keep-alive connections from load balancers and bill-run clients stay open between batches.
     keepAliveTimeout: 65_000,
-  });
+    // The https server answers the same routes; typed as the http one (same request API).
+    ...(o.tls ? { https: { cert: o.tls.cert, key: o.tls.key } } : {}),
+  }) as unknown as FastifyInstance;
   app.setValidatorCompiler(validatorCompiler);
   recordRoutes(app);
+  const metrics = o.metrics;
+  installErrorHandling(app, metrics && ((code, status) => metrics.error(code, status)));
+  // Before any route or plugin: the check must cover every route, the API document's too.
+  if (o.keys) installAuth(app, o.keys);
   // Before the routes: the document is built from the routes added after it.
   await registerOpenApi(app, SEQD_VERSION);
   // Only JSON bodies: a text/plain body would otherwise reach the handlers as a string.
   app.removeContentTypeParser('text/plain');
-  const metrics = o.metrics;
-  installErrorHandling(app, metrics && ((code, status) => metrics.error(code, status)));
   if (metrics) {
     app.addHook('onResponse', (req, reply, done) => {
       metrics.request(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
@@ -84,6 +94,6 @@ export async function buildServer(service: SequenceService, o: HttpOptions): Pro
   demoRoutes(app, service, o.demo, o.cluster, o.clusterInfo, (event) => hub.publish('demo', event));
   healthRoutes(app, service, o.isShuttingDown);
   dashboardRoutes(app, hub);
-  app.get('/', { schema: hidden('a redirect to the dashboard') }, (_req, reply) => reply.redirect('/dashboard'));
+  app.get('/', { config: { access: 'public' }, schema: hidden('a redirect to the dashboard') }, (_req, reply) => reply.redirect('/dashboard'));
   return app;
 }

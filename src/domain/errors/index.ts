@@ -16,3 +16,6 @@ export { IdempotencyKeyReusedError } from './idempotency-key-reused-error.js';
 export { NumberConfirmedError } from './number-confirmed-error.js';
 export { SeriesClosedError } from './series-closed-error.js';
 export { SeriesNotFoundError } from './series-not-found-error.js';
+export { UnauthenticatedError } from './unauthenticated-error.js';
+export { ForbiddenError } from './forbidden-error.js';
+export { RateLimitedError } from './rate-limited-error.js';

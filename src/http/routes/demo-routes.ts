@@ -1,5 +1,5 @@
-import type { FastifyInstance } from 'fastify';
-import { DemoUnavailableError } from '../../domain/errors/index.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DemoUnavailableError, RateLimitedError } from '../../domain/errors/index.js';
 import { runBasicDemo } from '../../demos/basic-demo.js';
 import { runConcurrentDemo } from '../../demos/concurrent-demo.js';
 import type { DemoReport } from '../../demos/demo-report.js';
@@ -27,6 +27,8 @@ export interface DemoLimits {
   readonly maxTotalRequests: number;
   readonly maxThreads: number;
   readonly maxRequestsPerThread: number;
+  /** Most demo runs started per minute on this instance (429 beyond). */
+  readonly runsPerMinute: number;
 }
 
 /**
@@ -67,17 +69,30 @@ export function demoRoutes(
     onDemoEvent({ demo: name, phase: 'progress', done, total });
   };
 
-  const gate = async () => {
+  // Start times of the demo runs of the last minute: demos write real numbers, so a script
+  // hammering them would fill the series with demo invoices.
+  const starts: number[] = [];
+  const gate = async (_req: FastifyRequest, reply: FastifyReply) => {
     if (!limits.enabled) throw new DemoUnavailableError('demos are disabled by configuration (sequence.demo.enabled)');
+    const now = Date.now();
+    while (starts.length && (starts[0] ?? now) <= now - 60_000) starts.shift();
+    if (starts.length >= limits.runsPerMinute) {
+      const retryAfterSeconds = Math.max(1, Math.ceil(((starts[0] ?? now) + 60_000 - now) / 1000));
+      reply.header('retry-after', String(retryAfterSeconds));
+      throw new RateLimitedError(`at most ${limits.runsPerMinute} demo runs per minute (security.demo-runs-per-minute); retry in ${retryAfterSeconds} s`, {
+        details: { retryAfterSeconds },
+      });
+    }
+    starts.push(now);
   };
 
-  app.post('/api/v1/demo/basic', { onRequest: gate, schema: doc(TAGS.demo, 'One number per site, partition and type; strictly increasing per series') }, () => tracked('basic', () => runBasicDemo(service)));
-  app.post('/api/v1/demo/gaps', { onRequest: gate, schema: doc(TAGS.demo, 'Gaps from suppressed and released invoices, then refilled under the gap policy') }, () => tracked('gaps', () => runGapsDemo(service)));
+  app.post('/api/v1/demo/basic', { config: { access: 'admin' }, onRequest: gate, schema: doc(TAGS.demo, 'One number per site, partition and type; strictly increasing per series') }, () => tracked('basic', () => runBasicDemo(service)));
+  app.post('/api/v1/demo/gaps', { config: { access: 'admin' }, onRequest: gate, schema: doc(TAGS.demo, 'Gaps from suppressed and released invoices, then refilled under the gap policy') }, () => tracked('gaps', () => runGapsDemo(service)));
 
   app.post<{ Querystring: { threads: number; requestsPerThread: number } }>(
     '/api/v1/demo/concurrent',
     {
-      onRequest: gate,
+      config: { access: 'admin' }, onRequest: gate,
       schema: {
         ...doc(TAGS.demo, 'Many clients at once: no number twice'),
         querystring: {
@@ -98,7 +113,7 @@ export function demoRoutes(
   app.post<{ Querystring: { totalRequests: number; concurrentThreads: number } }>(
     '/api/v1/demo/load-test',
     {
-      onRequest: gate,
+      config: { access: 'admin' }, onRequest: gate,
       schema: {
         ...doc(TAGS.demo, 'A burst of single-number requests: throughput, latency, consistency'),
         querystring: {
@@ -119,7 +134,7 @@ export function demoRoutes(
   app.post<{ Querystring: { clients: number; afterRecoveryMs: number } }>(
     '/api/v1/demo/failover',
     {
-      onRequest: gate,
+      config: { access: 'admin' }, onRequest: gate,
       schema: {
         ...doc(TAGS.demo, 'Kill the etcd leader under load and measure the stall (managed cluster only)'),
         querystring: {

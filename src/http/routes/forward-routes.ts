@@ -18,7 +18,7 @@ export function forwardRoutes(
   schemas: ReturnType<typeof buildSchemas>,
   isShuttingDown: () => boolean,
 ): void {
-  app.post<{ Body: { series: string; ops: Op[] } }>(FORWARD_PATH, { schema: { ...hidden('internal: batches forwarded between seqd instances'), body: schemas.forwardBody } }, async (req) => {
+  app.post<{ Body: { series: string; ops: Op[] } }>(FORWARD_PATH, { config: { access: 'internal' }, schema: { ...hidden('internal: batches forwarded between seqd instances'), body: schemas.forwardBody } }, async (req) => {
     // Refused before anything is queued, so the sender can safely commit the batch itself.
     if (isShuttingDown()) throw new NotCommittingError('this instance is shutting down; commit the batch yourself');
     return { results: await service.commitForwarded(req.body.series, req.body.ops) };

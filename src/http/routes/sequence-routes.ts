@@ -34,16 +34,16 @@ export function sequenceRoutes(
   clusterInfo: () => Promise<ClusterInfo | null>,
 ): void {
   const nextDoc = 'Numbers from the series of the request (`series` in the answer), refilled gaps first. Send an `Idempotency-Key` header (or `requestId`) to make a retry return the same numbers.';
-  app.get<{ Querystring: NextInput }>('/api/v1/sequence/next', { schema: { ...doc(TAGS.sequence, 'Take the next number(s) (query form)', nextDoc), querystring: schemas.nextQuery, response: schemas.nextResponse } }, (req) =>
+  app.get<{ Querystring: NextInput }>('/api/v1/sequence/next', { config: { access: 'allocate' }, schema: { ...doc(TAGS.sequence, 'Take the next number(s) (query form)', nextDoc), querystring: schemas.nextQuery, response: schemas.nextResponse } }, (req) =>
     service.next(withIdempotencyKey(req.query, req.headers['idempotency-key'])),
   );
-  app.post<{ Body: NextInput }>('/api/v1/sequence/next', { schema: { ...doc(TAGS.sequence, 'Take the next number(s)', nextDoc), body: schemas.nextBody, response: schemas.nextResponse } }, (req) =>
+  app.post<{ Body: NextInput }>('/api/v1/sequence/next', { config: { access: 'allocate' }, schema: { ...doc(TAGS.sequence, 'Take the next number(s)', nextDoc), body: schemas.nextBody, response: schemas.nextResponse } }, (req) =>
     service.next(withIdempotencyKey(req.body, req.headers['idempotency-key'])),
   );
-  app.post<{ Body: ReleaseInput }>('/api/v1/sequence/release', { schema: { ...doc(TAGS.sequence, 'Give a number back: an open gap, or void under the policy (409 when confirmed or held by another holder)'), body: schemas.releaseBody, response: schemas.errorResponses } }, (req) =>
+  app.post<{ Body: ReleaseInput }>('/api/v1/sequence/release', { config: { access: 'manage' }, schema: { ...doc(TAGS.sequence, 'Give a number back: an open gap, or void under the policy (409 when confirmed or held by another holder)'), body: schemas.releaseBody, response: schemas.errorResponses } }, (req) =>
     service.release(req.body),
   );
-  app.post<{ Body: ConfirmInput }>('/api/v1/sequence/confirm', { schema: { ...doc(TAGS.sequence, 'Finalise a number: it can no longer be released'), body: schemas.confirmBody, response: schemas.errorResponses } }, (req) =>
+  app.post<{ Body: ConfirmInput }>('/api/v1/sequence/confirm', { config: { access: 'manage' }, schema: { ...doc(TAGS.sequence, 'Finalise a number: it can no longer be released'), body: schemas.confirmBody, response: schemas.errorResponses } }, (req) =>
     service.confirm(req.body),
   );
 
@@ -95,7 +95,7 @@ export function sequenceRoutes(
   );
 
   app.get('/api/v1/settings', { schema: doc(TAGS.settings, 'Runtime toggles and the configured gap policy') }, () => service.shownSettings);
-  app.put<{ Body: SettingsInput }>('/api/v1/settings', { schema: { ...doc(TAGS.settings, 'Switch the simulated invoice type on or off (audited)'), body: schemas.settingsBody } }, async (req) => {
+  app.put<{ Body: SettingsInput }>('/api/v1/settings', { config: { access: 'admin' }, schema: { ...doc(TAGS.settings, 'Switch the simulated invoice type on or off (audited)'), body: schemas.settingsBody } }, async (req) => {
     await service.setSimulated(req.body.simulatedEnabled, req.body.reason ?? 'changed through the API');
     return service.shownSettings;
   });

@@ -1,4 +1,5 @@
 import { Agent, request } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Op } from '../../domain/types.js';
 import { ForwardNotSentError, ForwardOutcomeUnknownError } from './forward-errors.js';
 import { decodeOutcome, type WireOutcome } from './outcome-codec.js';
@@ -22,6 +23,10 @@ export interface CommitForwarderOptions {
   readonly timeoutMs?: number;
   /** How long an instance that failed a forward is left alone. */
   readonly backoffMs?: number;
+  /** API key with the `internal` role, sent to the other instance (when keys are enforced). */
+  readonly authKey?: string | undefined;
+  /** PEM of the CA that signed the other instances' certificates (HTTPS between instances). */
+  readonly ca?: Buffer | undefined;
 }
 
 export const FORWARD_PATH = '/internal/v1/forward';
@@ -38,9 +43,12 @@ export class CommitForwarder {
   private chosen: PeerInstance | null = null;
   private readonly downUntil = new Map<string, number>();
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 8 });
+  private readonly tlsAgent: HttpsAgent;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly o: CommitForwarderOptions) {}
+  constructor(private readonly o: CommitForwarderOptions) {
+    this.tlsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 8, ...(o.ca ? { ca: o.ca } : {}) });
+  }
 
   async start(): Promise<void> {
     await this.refresh();
@@ -51,6 +59,7 @@ export class CommitForwarder {
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.agent.destroy();
+    this.tlsAgent.destroy();
   }
 
   /** The instance to send this series' batches to, or null to commit here. */
@@ -86,12 +95,16 @@ export class CommitForwarder {
 
   private post(target: PeerInstance, body: string): Promise<string> {
     return new Promise((resolve, reject) => {
-      const req = request(
-        new URL(FORWARD_PATH, target.url),
+      const url = new URL(FORWARD_PATH, target.url);
+      const tls = url.protocol === 'https:';
+      const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+      if (this.o.authKey) headers.authorization = `Bearer ${this.o.authKey}`;
+      const req = (tls ? httpsRequest : request)(
+        url,
         {
           method: 'POST',
-          agent: this.agent,
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          agent: tls ? this.tlsAgent : this.agent,
+          headers,
           timeout: this.o.timeoutMs ?? 3000,
         },
         (res) => {

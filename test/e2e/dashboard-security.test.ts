@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { sha256Hex } from '../../src/security/api-keys.js';
+import { browserMissing, openDesktopPage } from '../helpers/browser.js';
+import { http } from '../helpers/seqd-server.js';
+import { spawnSeqd, type SeqdProcess } from '../helpers/seqd-process.js';
+
+const missing = browserMissing();
+const KEY = 'dashboard-key-0123456789abcdef';
+const HOSTILE = '<img src=x onerror="window.__pwned=1">&amp;<b>bold</b>';
+
+// Keys enforced: the page asks for one; values from clients are shown as text, never as HTML.
+describe('dashboard with API keys and hostile values (Chromium)', { skip: missing ?? false }, () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'seqd-e2e-sec-'));
+  let server: SeqdProcess;
+  let browser: Browser;
+  let page: Page;
+  let pageErrors: string[] = [];
+
+  before(async () => {
+    const config = join(dataDir, 'keys.yml');
+    writeFileSync(config, `security:\n  api-keys:\n    - { name: ops, sha256: ${sha256Hex(KEY)}, roles: [admin] }\n`);
+    server = await spawnSeqd(['--profile', 'poc', '--config', config], { SEQ_DATA_DIR: dataDir });
+    ({ browser, page, errors: pageErrors } = await openDesktopPage());
+  });
+  after(async () => {
+    server?.child.kill('SIGTERM');
+    await Promise.all([browser?.close(), server?.exited]);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('asks for the key, then goes live with it', async () => {
+    await page.goto(`${server.url}/dashboard`);
+    await page.waitForSelector('#key-form:not([hidden])');
+    assert.equal(await page.locator('#conn').textContent(), 'API key needed');
+    await page.fill('#api-key', KEY);
+    await page.click('#key-form button[type=submit]');
+    await page.waitForSelector('#conn.badge-ok', { timeout: 15_000 });
+    assert.equal(await page.locator('#key-form').isHidden(), true);
+  });
+
+  it('shows a release reason and an idempotency key full of HTML as plain text', async () => {
+    const auth = { authorization: `Bearer ${KEY}` };
+    const holder = { siteId: 'site-1', partitionId: 'partition-a' };
+    const got = await http<{ numbers: number[] }>(server.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle', count: 2 }, { ...auth, 'idempotency-key': '<b>key</b>' });
+    assert.equal(got.status, 200, JSON.stringify(got.body));
+    const rel = await http(server.url, 'POST', '/api/v1/sequence/release', { sequenceNumber: 1, ...holder, reason: HOSTILE }, auth);
+    assert.equal(rel.status, 200, JSON.stringify(rel.body));
+    await page.waitForSelector('#gap-table tbody tr[data-number="1"]');
+    const cell = page.locator('#gap-table tbody tr[data-number="1"] td').nth(2);
+    assert.equal(await cell.textContent(), HOSTILE);
+    await page.waitForFunction(() => document.querySelector('#audit-table tbody tr[data-event="release"]') !== null);
+    assert.equal(await page.locator('main img, main b').count(), 0, 'no element was made from the values');
+    assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned ?? 0), 0);
+    assert.deepEqual(pageErrors, []);
+  });
+});
