@@ -82,7 +82,8 @@ describe('API keys, roles and HTTPS', () => {
   });
 
   it('refuses calls without a valid key (401, JSON error, WWW-Authenticate) and changes nothing', async () => {
-    for (const headers of [{}, bearer('not-a-key-at-all-0000'), { 'x-api-key': '' }]) {
+    const attempts: Record<string, string>[] = [{}, bearer('not-a-key-at-all-0000'), { 'x-api-key': '' }];
+    for (const headers of attempts) {
       const r = await call(s.url, ca, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle' }, headers);
       assert.equal(r.status, 401, JSON.stringify(r.body));
       assert.equal(r.body.error?.code, 'UNAUTHENTICATED');
