@@ -11,6 +11,8 @@ ensure_npm_deps
 ensure_etcd || { [ "${CI:-}" = true ] && exit 1; echo "etcd tests will be skipped"; }
 # Debian's Chromium for the dashboard tests (playwright-core drives it; no browser download).
 apt_install chromium chromium || { [ "${CI:-}" = true ] && exit 1; echo "browser tests will be skipped"; }
+# openssl makes the certificates of the TLS tests (HTTPS, etcd with TLS and auth).
+apt_install openssl openssl || exit 1
 
 echo "== lint"
 npx --no-install eslint .
