@@ -159,14 +159,28 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
     port: boundPort,
     url,
     close: () => {
+      // In order: not ready (load balancers stop sending), in-flight requests answered (their
+      // commits finish first), workers drained, the store closed, then the managed etcd members.
       closing ??= (async () => {
         shuttingDown = true;
+        const delay = config.server['shutdown-delay-ms'];
+        logger.info(`shutdown: not ready any more${delay ? `; still serving for ${delay} ms` : ''}`);
+        if (delay) await new Promise((r) => setTimeout(r, delay));
         await sweeper?.stop();
         await closer?.stop();
-        await app.close();
+        // Connections whose request was in flight at the close stay open after their answer
+        // (keep-alive, 65 s): close each one as soon as it is idle.
+        const reaper = setInterval(() => app.server.closeIdleConnections(), 50);
+        try {
+          await app.close();
+        } finally {
+          clearInterval(reaper);
+        }
+        logger.info('shutdown: every request answered');
         await service.close();
         forwarder?.close();
         await opened.close();
+        logger.info('shutdown: store closed');
       })();
       return closing;
     },

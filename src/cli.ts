@@ -43,6 +43,11 @@ program
         if (stopping) return;
         stopping = true;
         seqd.logger.info(`${signal}: finishing in-flight requests and closing the store`);
+        // A shutdown that hangs (a store that never answers) still ends.
+        setTimeout(() => {
+          seqd.logger.error('shutdown took longer than 30 s: exiting anyway');
+          process.exit(1);
+        }, 30_000).unref();
         seqd.close().then(
           () => process.exit(0),
           (error: unknown) => {

@@ -102,6 +102,11 @@ export const configSchema = z.strictObject({
       host: z.string().min(1).default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(8080),
       'body-limit-bytes': z.number().int().min(1024).max(10 * 1024 * 1024).default(65536),
+      /**
+       * On SIGTERM, /ready answers 503 at once but requests are still served this long, so that
+       * a load balancer stops sending before the port closes.
+       */
+      'shutdown-delay-ms': z.number().int().min(0).max(60_000).default(0),
       /** HTTPS: PEM files of the certificate (chain) and its private key. */
       tls: z
         .strictObject({

@@ -32,7 +32,7 @@ export async function spawnSeqd(args: string[], env: Record<string, string> = {}
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`seqd did not start within ${timeoutMs} ms:\n${out}`)), timeoutMs);
     const check = () => {
-      const m = /seqd listening on (http:\/\/[^\s"]+)/.exec(out);
+      const m = /seqd listening on (https?:\/\/[^\s"]+)/.exec(out);
       if (m?.[1]) {
         clearTimeout(timer);
         resolve(m[1]);
