@@ -25,17 +25,18 @@ function load(file: string, type: string): Asset {
  * plus the server-sent event stream the page listens to.
  */
 export function dashboardRoutes(app: FastifyInstance, hub: LiveHub): void {
-  const assets: Record<string, Asset> = {
+  // A Map, not an object: a file named "valueOf" or "__proto__" must not find a prototype member.
+  const assets = new Map<string, Asset>(Object.entries({
     'app.js': load(join(PUBLIC_DIR, 'app.js'), 'text/javascript; charset=utf-8'),
     'app.css': load(join(PUBLIC_DIR, 'app.css'), 'text/css; charset=utf-8'),
     'uPlot.iife.min.js': load(join(UPLOT_DIR, 'uPlot.iife.min.js'), 'text/javascript; charset=utf-8'),
     'uPlot.min.css': load(join(UPLOT_DIR, 'uPlot.min.css'), 'text/css; charset=utf-8'),
-  };
+  }));
   const page = load(join(PUBLIC_DIR, 'index.html'), 'text/html; charset=utf-8');
 
   app.get('/dashboard', { config: { access: 'public' }, schema: hidden('the web dashboard page') }, (_req, reply) => reply.type(page.type).header('cache-control', 'no-cache').send(page.body));
   app.get<{ Params: { file: string } }>('/dashboard/assets/:file', { config: { access: 'public' }, schema: hidden('static files of the dashboard') }, (req, reply) => {
-    const asset = assets[req.params.file];
+    const asset = assets.get(req.params.file);
     if (!asset) return reply.callNotFound();
     return reply.type(asset.type).header('cache-control', 'no-cache').send(asset.body);
   });
