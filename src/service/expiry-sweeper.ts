@@ -11,8 +11,10 @@ export interface ExpirySweeperOptions {
   readonly release: (series: string, records: readonly NumberRecord[], cutoff: number) => Promise<number>;
   readonly now?: () => number;
   readonly intervalMs?: number;
-  /** Most numbers looked at per sweep, so one sweep never holds up allocations for long. */
+  /** Most numbers released per pass, so one pass never holds up allocations for long. */
   readonly maxPerSweep?: number;
+  /** How long one pass may read the trail (ms; default 250). */
+  readonly scanBudgetMs?: number;
   readonly onError?: (error: unknown) => void;
 }
 
@@ -63,28 +65,45 @@ export class ExpirySweeper {
     return released;
   }
 
+  /**
+   * Reads the trail from the series' cursor and looks up, page by page, the numbers handed out
+   * before the cutoff. Confirmed and released ones are passed over without counting against the
+   * limit, so after a restart (cursor 0) a long trail of finished invoices is crossed in a few
+   * passes; a pass stops at `maxPerSweep` due numbers or after `scanBudgetMs`.
+   */
   private async sweepSeries(series: string): Promise<number> {
     const cutoff = this.now() - this.o.timeoutMs;
     const max = this.o.maxPerSweep ?? 1000;
-    const candidates: number[] = [];
+    const until = performance.now() + (this.o.scanBudgetMs ?? 250);
     let cursor = this.cursors.get(series) ?? 0;
-    scan: for (;;) {
+    const due: NumberRecord[] = [];
+    for (;;) {
       const events = await this.o.store.readEvents(series, cursor, PAGE);
+      const candidates: number[] = [];
+      let upTo = cursor;
+      let reachedCutoff = false;
       for (const e of events) {
-        if (e.ts > cutoff || candidates.length >= max) break scan;
+        if (e.ts > cutoff) {
+          reachedCutoff = true;
+          break;
+        }
         if ((e.type === 'issue' || e.type === 'refill') && e.first !== null && e.last !== null) {
           for (let n = e.first; n <= e.last; n++) candidates.push(n);
         }
-        cursor = e.seq;
+        upTo = e.seq;
+        if (candidates.length >= max) break;
       }
-      if (events.length < PAGE) break;
+      if (candidates.length > 0) {
+        const records = await this.o.store.lookupNumbers(series, candidates);
+        for (const r of records.values()) {
+          if ((r.status === 'issued' || r.status === 'refilled') && r.changedAt <= cutoff) due.push(r);
+        }
+      }
+      cursor = upTo;
+      const endOfTrail = reachedCutoff || (events.length < PAGE && upTo === (events[events.length - 1]?.seq ?? cursor));
+      if (endOfTrail || due.length >= max || performance.now() > until) break;
     }
-    let released = 0;
-    if (candidates.length > 0) {
-      const records = await this.o.store.lookupNumbers(series, candidates);
-      const due = [...records.values()].filter((r) => (r.status === 'issued' || r.status === 'refilled') && r.changedAt <= cutoff);
-      if (due.length > 0) released = await this.o.release(series, due, cutoff);
-    }
+    const released = due.length > 0 ? await this.o.release(series, due, cutoff) : 0;
     // Only now: a failed release (503) throws above and the same events are looked at again.
     this.cursors.set(series, cursor);
     return released;
