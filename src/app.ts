@@ -94,12 +94,14 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
     throw error;
   }
   let shuttingDown = false;
+  let httpClosing = false;
   const demo = config.sequence.demo;
   const app = await buildServer(service, {
     bodyLimit: config.server['body-limit-bytes'],
     gapReportLimit: core['gap-report-limit'],
     logger,
     isShuttingDown: () => shuttingDown,
+    isClosing: () => httpClosing,
     clusterInfo: () => opened.clusterInfo(),
     cluster: opened.cluster,
     metrics,
@@ -170,6 +172,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
         await closer?.stop();
         // Connections whose request was in flight at the close stay open after their answer
         // (keep-alive, 65 s): close each one as soon as it is idle.
+        httpClosing = true;
         const reaper = setInterval(() => app.server.closeIdleConnections(), 50);
         try {
           await app.close();

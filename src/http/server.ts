@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { EtcdCluster } from '../cluster/etcd-cluster.js';
 import { dashboardRoutes } from '../dashboard/dashboard-routes.js';
 import { LiveHub } from '../dashboard/live-hub.js';
+import { ShuttingDownError } from '../domain/errors/index.js';
 import { INVOICE_TYPES } from '../domain/types.js';
 import type { SequenceService } from '../service/sequence-service.js';
 import type { ClusterInfo } from '../storage/open-store.js';
@@ -27,7 +28,10 @@ export interface HttpOptions {
   readonly gapReportLimit: number;
   readonly demo: DemoLimits;
   readonly logger: Logger;
+  /** Shutting down: /ready answers 503 (requests are still served during the shutdown delay). */
   readonly isShuttingDown: () => boolean;
+  /** The port is closing: new requests on open connections get 503 SHUTTING_DOWN. */
+  readonly isClosing?: () => boolean;
   /** HA cluster view for stats (null on the embedded store). */
   readonly clusterInfo: () => Promise<ClusterInfo | null>;
   /** The managed local etcd cluster, for the failover demo (null otherwise). */
@@ -48,6 +52,8 @@ export async function buildServer(service: SequenceService, o: HttpOptions): Pro
     bodyLimit: o.bodyLimit,
     // Keep-alive connections from load balancers and bill-run clients stay open between batches.
     keepAliveTimeout: 65_000,
+    // Refused below with the seqd error shape instead of fastify's own 503 body.
+    return503OnClosing: false,
     // The https server answers the same routes; typed as the http one (same request API).
     ...(o.tls ? { https: { cert: o.tls.cert, key: o.tls.key } } : {}),
   }) as unknown as FastifyInstance;
@@ -55,6 +61,14 @@ export async function buildServer(service: SequenceService, o: HttpOptions): Pro
   recordRoutes(app);
   const metrics = o.metrics;
   installErrorHandling(app, metrics && ((code, status) => metrics.error(code, status)));
+  const isClosing = o.isClosing;
+  if (isClosing) {
+    app.addHook('onRequest', async (_req, reply) => {
+      if (!isClosing()) return;
+      reply.header('connection', 'close');
+      throw new ShuttingDownError('this instance is shutting down: send the request to another one (nothing was done)');
+    });
+  }
   // Before any route or plugin: the check must cover every route, the API document's too.
   if (o.keys) installAuth(app, o.keys);
   // Before the routes: the document is built from the routes added after it.

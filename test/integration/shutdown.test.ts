@@ -4,10 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
-import { http } from '../helpers/seqd-server.js';
+import pino from 'pino';
+import { buildServer } from '../../src/http/server.js';
+import { http, startTestServer } from '../helpers/seqd-server.js';
 import { spawnSeqd } from '../helpers/seqd-process.js';
 
-type Outcome = { kind: 'ok'; numbers: number[] } | { kind: 'refused'; status: number } | { kind: 'no-connection' } | { kind: 'hung' };
+type Outcome = { kind: 'ok'; numbers: number[] } | { kind: 'refused'; status: number; code: string | undefined } | { kind: 'no-connection' } | { kind: 'hung' };
 
 /** One next request that never waits longer than 10 s: past that it counts as hung. */
 async function next(url: string): Promise<Outcome> {
@@ -18,8 +20,8 @@ async function next(url: string): Promise<Outcome> {
       body: JSON.stringify({ siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', count: 2 }),
       signal: AbortSignal.timeout(10_000),
     });
-    const body = (await res.json()) as { numbers?: number[] };
-    return res.status === 200 && body.numbers ? { kind: 'ok', numbers: body.numbers } : { kind: 'refused', status: res.status };
+    const body = (await res.json()) as { numbers?: number[]; error?: { code?: string } };
+    return res.status === 200 && body.numbers ? { kind: 'ok', numbers: body.numbers } : { kind: 'refused', status: res.status, code: body.error?.code };
   } catch (error) {
     return (error as Error).name === 'TimeoutError' ? { kind: 'hung' } : { kind: 'no-connection' };
   }
@@ -62,6 +64,8 @@ describe('graceful shutdown (SIGTERM under load)', () => {
     assert.ok(order.every((i, k) => i >= 0 && (k === 0 || i > (order[k - 1] ?? 0))), `shutdown steps out of order:\n${log.slice(-1500)}`);
 
     assert.equal(outcomes.filter((o) => o.kind === 'hung').length, 0, 'no request hangs');
+    const refused = outcomes.flatMap((o) => (o.kind === 'refused' ? [`${o.status} ${o.code ?? '?'}`] : []));
+    assert.ok(refused.every((r) => r === '503 SHUTTING_DOWN'), `refusals: ${[...new Set(refused)].join(', ')}`);
     const acked = outcomes.flatMap((o) => (o.kind === 'ok' ? o.numbers : []));
     assert.ok(acked.length > 100, `only ${acked.length} numbers acknowledged`);
     assert.equal(new Set(acked).size, acked.length, 'no number acknowledged twice');
@@ -76,6 +80,37 @@ describe('graceful shutdown (SIGTERM under load)', () => {
     } finally {
       again.child.kill('SIGKILL');
       await again.exited;
+    }
+  });
+});
+
+describe('requests that reach a closing instance', () => {
+  it('get 503 SHUTTING_DOWN in the error shape, with Connection: close, and change nothing', async () => {
+    const s = await startTestServer();
+    try {
+      const closing = await buildServer(s.service, {
+        bodyLimit: 65536,
+        gapReportLimit: 100,
+        demo: { enabled: false, maxTotalRequests: 1, maxThreads: 1, maxRequestsPerThread: 1, runsPerMinute: 1 },
+        logger: pino({ level: 'silent' }),
+        isShuttingDown: () => true,
+        isClosing: () => true,
+        clusterInfo: async () => null,
+        cluster: null,
+      });
+      const r = await closing.inject({
+        method: 'POST',
+        url: '/api/v1/sequence/next',
+        payload: { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle' },
+      });
+      assert.equal(r.statusCode, 503);
+      assert.equal(r.headers.connection, 'close');
+      assert.equal((r.json() as { error: { code: string } }).error.code, 'SHUTTING_DOWN');
+      const stats = await http<{ highWaterMark: number }>(s.url, 'GET', '/api/v1/sequence/stats');
+      assert.equal(stats.body.highWaterMark, 0);
+      await closing.close();
+    } finally {
+      await s.dispose();
     }
   });
 });

@@ -19,3 +19,4 @@ export { SeriesNotFoundError } from './series-not-found-error.js';
 export { UnauthenticatedError } from './unauthenticated-error.js';
 export { ForbiddenError } from './forbidden-error.js';
 export { RateLimitedError } from './rate-limited-error.js';
+export { ShuttingDownError } from './shutting-down-error.js';
