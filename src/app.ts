@@ -121,7 +121,8 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
   const boundPort = typeof address === 'object' && address ? address.port : port;
   const host = config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host;
   const url = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
-  opened.announce(service.node, url);
+  // Other instances forward commits to this URL: on several machines it must be reachable there.
+  opened.announce(service.node, config.server['advertise-url'] ?? url);
   await forwarder?.start();
   const timeoutS = core['reservation-timeout-seconds'];
   const sweeper =

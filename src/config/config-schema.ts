@@ -107,6 +107,11 @@ export const configSchema = z.strictObject({
        * a load balancer stops sending before the port closes.
        */
       'shutdown-delay-ms': z.number().int().min(0).max(60_000).default(0),
+      /**
+       * The URL other seqd instances reach this one at (commit forwarding), e.g.
+       * https://10.0.0.1:8443. Default: the listening address (127.0.0.1 for 0.0.0.0).
+       */
+      'advertise-url': z.string().url().optional(),
       /** HTTPS: PEM files of the certificate (chain) and its private key. */
       tls: z
         .strictObject({

@@ -24,7 +24,7 @@ describe('reservation timeout on etcd: each unconfirmed number expires once', { 
         etcd: { embedded: false, endpoints: tc.cluster.endpoints, 'forward-commits': false },
       },
     };
-    a = await startTestServer({ ...overrides, sequence: { ...overrides.sequence, 'node-id': 'exp-a' } });
+    a = await startTestServer({ ...overrides, server: { 'advertise-url': 'https://seqd-a.example:8443' }, sequence: { ...overrides.sequence, 'node-id': 'exp-a' } });
     b = await startTestServer({ ...overrides, sequence: { ...overrides.sequence, 'node-id': 'exp-b' } });
   });
   after(async () => {
@@ -50,5 +50,12 @@ describe('reservation timeout on etcd: each unconfirmed number expires once', { 
     await sleep(1500);
     assert.deepEqual((await expired()).sort((x, y) => x - y), shouldExpire);
     assert.equal((await http<{ valid: boolean }>(b.url, 'GET', '/api/v1/audit/verify')).body.valid, true);
+  });
+
+  it('registers each instance under its advertised URL (what peers forward commits to)', async () => {
+    const stats = await http<{ cluster: { instances: { node: string; url: string }[] } }>(b.url, 'GET', '/api/v1/sequence/stats');
+    const urls = Object.fromEntries(stats.body.cluster.instances.map((i) => [i.node, i.url]));
+    assert.equal(urls['exp-a'], 'https://seqd-a.example:8443');
+    assert.equal(urls['exp-b'], b.url);
   });
 });
