@@ -121,7 +121,9 @@ async function generate(siteId, partitionId, invoiceType) {
 
 function addLastNumber(r) {
   const list = $('#last-numbers');
-  const nums = r.numbers.length > 6 ? `${r.numbers.slice(0, 3).join(', ')} … ${r.numbers.slice(-2).join(', ')}` : r.numbers.join(', ');
+  // The formatted form when a format is configured (it names the series' prefix and year).
+  const shown = r.formatted ?? r.numbers;
+  const nums = shown.length > 6 ? `${shown.slice(0, 3).join(', ')} … ${shown.slice(-2).join(', ')}` : shown.join(', ');
   const item = el(
     'li',
     { class: 'issued', 'data-number': r.sequenceNumber },
@@ -130,7 +132,7 @@ function addLastNumber(r) {
     el('span', { class: `tag ${r.refilled.length ? 'refill' : ''}` }, r.refilled.length ? `refilled gap${r.refilled.length > 1 ? 's' : ''} ${r.refilled.join(', ')}` : 'counter'),
     ' ',
     r.status === 'released' ? el('span', { class: 'tag released' }, 'released at once (suppressed)') : '',
-    ` ${r.siteId} / ${r.partitionId} / ${r.invoiceType} · ${r.node} · ${time(r.timestamp)}`,
+    ` ${r.series} · ${r.siteId} / ${r.partitionId} / ${r.invoiceType} · ${r.node} · ${time(r.timestamp)}`,
   );
   list.prepend(item);
   while (list.children.length > 30) list.lastElementChild.remove();

@@ -55,6 +55,10 @@ describe('dashboard with series split by site (Chromium)', { skip: missing ?? fa
     await page.waitForSelector('#rel-result.ok');
     assert.match((await page.locator('#rel-result').textContent()) ?? '', /^site-2: number 4 released: open gap/);
     await page.waitForSelector('#gap-table tbody tr[data-number="4"]');
+    // A number taken from the page names its series.
+    await page.click('button.gen[data-site="site-1"][data-partition="partition-b"][data-type="off-cycle"]');
+    await page.waitForSelector('#last-numbers li[data-number="3"]');
+    assert.match((await page.locator('#last-numbers li').first().textContent()) ?? '', /site-1 · site-1 \/ partition-b \/ off-cycle/);
     assert.deepEqual(pageErrors, []);
   });
 });
