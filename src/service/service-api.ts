@@ -1,0 +1,81 @@
+import type { VerifyReport } from '../domain/chain-verifier.js';
+import type { InvoiceType } from '../domain/types.js';
+
+/** What the service takes and answers: the shapes of the HTTP API's requests and replies. */
+
+export interface NextRequest {
+  readonly siteId: string;
+  readonly partitionId: string;
+  readonly invoiceType: InvoiceType;
+  readonly count: number;
+  readonly requestId?: string | undefined;
+}
+
+export interface NextResponse {
+  sequenceNumber: number;
+  numbers: number[];
+  count: number;
+  series: string;
+  siteId: string;
+  partitionId: string;
+  invoiceType: InvoiceType;
+  refilled: number[];
+  status: 'issued' | 'released';
+  node: string;
+  timestamp: string;
+  /** The numbers as formatted by `sequence.format`, when one is configured. */
+  formatted?: string[];
+  /** The request's idempotency key, when it had one. */
+  requestId?: string;
+  /** True when this answers a retry: the numbers are those of the first request with this key. */
+  replayed?: boolean;
+}
+
+/**
+ * Names the number a release or confirm acts on: by its `series` (as `next` returned it), or
+ * else by the series the holder's requests number from now (with `invoiceType` when series are
+ * split by type). A number of a closed period needs its series.
+ */
+export interface HeldNumberRequest {
+  readonly sequenceNumber: number;
+  readonly siteId: string;
+  readonly partitionId: string;
+  readonly series?: string | undefined;
+  readonly invoiceType?: InvoiceType | undefined;
+}
+
+export interface ReleaseRequest extends HeldNumberRequest {
+  readonly reason: string;
+}
+
+export type ConfirmRequest = HeldNumberRequest;
+
+/** The answer of verify over several series: the focus report's fields plus every report. */
+export interface MultiVerifyReport extends VerifyReport {
+  readonly durationMs: number;
+  readonly reports: readonly (VerifyReport & { durationMs: number })[];
+}
+
+export interface ConfirmResponse {
+  sequenceNumber: number;
+  series: string;
+  status: 'confirmed';
+  alreadyConfirmed: boolean;
+  siteId: string;
+  partitionId: string;
+  invoiceType: InvoiceType;
+  node: string;
+  timestamp: string;
+}
+
+export interface ReleaseResponse {
+  sequenceNumber: number;
+  series: string;
+  status: 'open' | 'void';
+  reason: string;
+  siteId: string;
+  partitionId: string;
+  invoiceType: InvoiceType;
+  node: string;
+  timestamp: string;
+}
