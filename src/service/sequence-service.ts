@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { ChainVerifier, type VerifyReport } from '../domain/chain-verifier.js';
-import { ConfigError, SeqdError, StoreUnavailableError, ValidationError } from '../domain/errors/index.js';
+import { ConfigError, IdempotencyKeyReusedError, SeqdError, StoreUnavailableError, ValidationError } from '../domain/errors/index.js';
 import { isInternalSeries, parseSeriesName, PLAIN_STRATEGY, type SeriesStrategy } from '../domain/series-strategy.js';
-import type { BatchPlan, Outcome } from '../domain/planner.js';
+import { requestFingerprint, type BatchPlan, type Outcome } from '../domain/planner.js';
 import type {
   AuditEvent,
   GapPolicy,
@@ -179,7 +179,10 @@ export class SequenceService {
         details: { min: 1, max: this.o.maxCount },
       });
     }
-    const series = this.directory.forAllocation(req, this.now());
+    const now = this.now();
+    const earlier = req.requestId === undefined ? null : await this.replayFromEarlierPeriod(req, now);
+    if (earlier) return earlier;
+    const series = this.directory.forAllocation(req, now);
     const { outcome, committedAt, latencyMs } = await this.worker(series).submit({ kind: 'allocate', ...req });
     const r = expect(outcome, 'allocate');
     this.perf.record(latencyMs, r.numbers.length);
@@ -193,16 +196,25 @@ export class SequenceService {
       released: r.released,
       at: committedAt,
     });
-    const at = r.replayOf ?? committedAt;
+    return this.nextReply(req, series, r, r.replayOf ?? committedAt, r.replayOf !== undefined);
+  }
+
+  private nextReply(
+    req: NextRequest,
+    series: string,
+    r: { readonly numbers: readonly number[]; readonly refilled: readonly number[]; readonly released: boolean },
+    at: number,
+    replayed: boolean,
+  ): NextResponse {
     const reply: NextResponse = {
       sequenceNumber: r.numbers[0] ?? 0,
-      numbers: r.numbers,
+      numbers: [...r.numbers],
       count: r.numbers.length,
       series,
       siteId: req.siteId,
       partitionId: req.partitionId,
       invoiceType: req.invoiceType,
-      refilled: r.refilled,
+      refilled: [...r.refilled],
       status: r.released ? 'released' : 'issued',
       node: this.o.node,
       timestamp: new Date(at).toISOString(),
@@ -211,9 +223,28 @@ export class SequenceService {
     if (format) reply.formatted = r.numbers.map((n) => format(n, at));
     if (req.requestId !== undefined) {
       reply.requestId = req.requestId;
-      reply.replayed = r.replayOf !== undefined;
+      reply.replayed = replayed;
     }
     return reply;
+  }
+
+  /**
+   * A keyed request first sent before a period ended and retried after it: its record is in the
+   * earlier period's series, and the retry must get those numbers, not new ones in the new series.
+   */
+  private async replayFromEarlierPeriod(req: NextRequest, now: number): Promise<NextResponse | null> {
+    const key = req.requestId;
+    if (key === undefined) return null;
+    const windowMs = this.o.requestWindowMs ?? 24 * 3600_000;
+    for (const series of await this.directory.earlierSeries(req, now, windowMs)) {
+      const rec = (await this.o.store.lookupRequests(series, [key], now - windowMs)).get(key);
+      if (!rec) continue;
+      if (rec.fingerprint !== requestFingerprint({ kind: 'allocate', ...req })) {
+        throw new IdempotencyKeyReusedError(`idempotency key "${key}" was used for a different request; use a new key`, { field: 'requestId' });
+      }
+      return this.nextReply(req, series, rec, rec.committedAt, true);
+    }
+    return null;
   }
 
   async release(req: ReleaseRequest): Promise<ReleaseResponse> {

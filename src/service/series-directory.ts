@@ -4,6 +4,8 @@ import {
   controlSeries,
   isInternalSeries,
   parseSeriesName,
+  periodsBefore,
+  seriesBase,
   seriesFor,
   type SeriesKey,
   type SeriesStrategy,
@@ -47,6 +49,21 @@ export class SeriesDirectory {
   /** The series an allocation made at `at` numbers from. */
   forAllocation(key: SeriesKey, at: number): string {
     return seriesFor(this.o.strategy, key, at);
+  }
+
+  /**
+   * The series of earlier periods a request made at `at` might have been committed in when it
+   * was first sent up to `windowMs` before (a retry across midnight), newest first; [] without a
+   * rollover. Only series that exist.
+   */
+  async earlierSeries(key: SeriesKey, at: number, windowMs: number): Promise<string[]> {
+    const rollover = this.o.strategy.rollover;
+    if (!rollover) return [];
+    const base = seriesBase(this.o.strategy, key);
+    const wanted = periodsBefore(rollover, at - windowMs, at).map((p) => `${base}@${p}`).reverse();
+    if (wanted.length === 0) return [];
+    if (wanted.some((n) => !this.known.has(n))) for (const n of await this.o.store.listSeries()) this.known.add(n);
+    return wanted.filter((n) => this.known.has(n));
   }
 
   /** The series reads use when the request names none: the first site's, in the current period. */

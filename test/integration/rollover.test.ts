@@ -54,6 +54,19 @@ describe('yearly rollover (injected clock)', () => {
     assert.deepEqual(got[0]?.body.formatted, ['INV-2026-000001']);
     const rel = await http(s.url, 'POST', '/api/v1/sequence/release', { sequenceNumber: 2, ...holder, reason: 'cancelled' });
     assert.equal(rel.status, 200);
+    const keyed = await http<Next>(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'off-cycle', count: 2 }, { 'idempotency-key': 'eve-1' });
+    assert.deepEqual([keyed.body.series, keyed.body.numbers], ['global@2026', [2, 5]], 'refills 2, then the counter');
+  });
+
+  it('answers a retry sent after midnight with the numbers of the year it was committed in', async () => {
+    clock = MIDNIGHT + 500;
+    const retry = await http<Next & { replayed: boolean }>(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'off-cycle', count: 2 }, { 'idempotency-key': 'eve-1' });
+    assert.deepEqual([retry.status, retry.body.series, retry.body.numbers, retry.body.replayed], [200, 'global@2026', [2, 5], true]);
+    assert.deepEqual(retry.body.formatted, ['INV-2026-000002', 'INV-2026-000005']);
+    const other = await http<{ error: { code: string } }>(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle', count: 2 }, { 'idempotency-key': 'eve-1' });
+    assert.deepEqual([other.status, other.body.error.code], [422, 'IDEMPOTENCY_KEY_REUSED']);
+    const list = await http<{ series: { name: string }[] }>(s.url, 'GET', '/api/v1/sequence/series');
+    assert.deepEqual(list.body.series.map((x) => x.name), ['global@2026'], 'the retries took nothing in 2027');
   });
 
   it('starts a new series at the start number at midnight in the time zone', async () => {
@@ -81,12 +94,12 @@ describe('yearly rollover (injected clock)', () => {
     assert.equal(report.status, 200, JSON.stringify(report.body));
     assert.equal(report.body.status, 'closed');
     assert.equal(report.body.final, true);
-    assert.equal(report.body.highWaterMark, 4);
+    assert.equal(report.body.highWaterMark, 5);
     assert.equal(report.body.openGaps, 0);
-    assert.equal(report.body.voidGaps, 2);
+    assert.equal(report.body.voidGaps, 1);
     assert.equal(report.body.closeEvent?.reason, 'period 2026 ended');
     const gaps = await http<{ gaps: { sequenceNumber: number; status: string; reason: string }[] }>(s.url, 'GET', '/api/v1/sequence/gaps?series=global@2026');
-    assert.deepEqual(gaps.body.gaps.map((g) => [g.sequenceNumber, g.status]), [[2, 'void'], [3, 'void']]);
+    assert.deepEqual(gaps.body.gaps.map((g) => [g.sequenceNumber, g.status]), [[3, 'void']], '2 was refilled before midnight');
     assert.match(gaps.body.gaps[0]?.reason ?? '', /period 2026 ended; released: cancelled/);
     const current = await http<Report>(s.url, 'GET', '/api/v1/sequence/series/global@2027');
     assert.equal(current.body.status, 'open');
