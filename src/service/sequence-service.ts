@@ -315,7 +315,12 @@ export class SequenceService {
   async readSeries(series: string | undefined): Promise<string> {
     if (series === undefined) {
       const name = this.defaultSeries();
-      await this.worker(name).load();
+      // Created once if absent, through the store: reloading the worker here would replace the
+      // state of batches it is committing.
+      if (!this.directory.isKnown(name)) {
+        await this.o.store.loadSeries(name, this.o.start);
+        this.directory.noteExists(name);
+      }
       return name;
     }
     await this.directory.requireExisting(series);

@@ -33,6 +33,8 @@ const LISTED = 50;
  */
 export class SeriesDirectory {
   private readonly known = new Set<string>();
+  /** When the store's series list was last read (refreshes for unknown names are throttled). */
+  private listedAt = 0;
   private readonly formatters = new Map<string, ((n: number, at: number) => string) | null>();
 
   constructor(private readonly o: SeriesDirectoryOptions) {}
@@ -62,7 +64,9 @@ export class SeriesDirectory {
     const base = seriesBase(this.o.strategy, key);
     const wanted = periodsBefore(rollover, at - windowMs, at).map((p) => `${base}@${p}`).reverse();
     if (wanted.length === 0) return [];
-    if (wanted.some((n) => !this.known.has(n))) for (const n of await this.o.store.listSeries()) this.known.add(n);
+    // Keyed requests are on the allocation path: an earlier period that has no series (a new
+    // install) must not cost a store read each time, so the list is read at most once a second.
+    if (wanted.some((n) => !this.known.has(n)) && Date.now() - this.listedAt > 1000) await this.refresh();
     return wanted.filter((n) => this.known.has(n));
   }
 
@@ -93,8 +97,7 @@ export class SeriesDirectory {
   /** Throws {@link SeriesNotFoundError} (404, naming existing series) unless `name` exists. */
   async requireExisting(name: string): Promise<void> {
     if (this.known.has(name)) return;
-    const names = await this.o.store.listSeries();
-    for (const n of names) this.known.add(n);
+    const names = await this.refresh();
     if (this.known.has(name)) return;
     const visible = names.filter((n) => !isInternalSeries(n)).sort();
     throw new SeriesNotFoundError(`series "${name}" does not exist (yet): no number was ever issued in it`, {
@@ -102,6 +105,18 @@ export class SeriesDirectory {
       allowed: visible.slice(0, LISTED),
       details: visible.length > LISTED ? { moreSeries: visible.length - LISTED } : undefined,
     });
+  }
+
+  /** Whether the series is known to exist (no store read). */
+  isKnown(name: string): boolean {
+    return this.known.has(name);
+  }
+
+  private async refresh(): Promise<string[]> {
+    const names = await this.o.store.listSeries();
+    this.listedAt = Date.now();
+    for (const n of names) this.known.add(n);
+    return names;
   }
 
   /** Records that a series exists (it was loaded or created). */

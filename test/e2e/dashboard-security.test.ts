@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { sha256Hex } from '../../src/security/api-keys.js';
-import { browserMissing, openDesktopPage } from '../helpers/browser.js';
+import { browserMissing } from '../helpers/browser.js';
+import { openDashboardSession, type DashboardSession } from '../helpers/dashboard-session.js';
 import { http } from '../helpers/seqd-server.js';
-import { spawnSeqd, type SeqdProcess } from '../helpers/seqd-process.js';
+import type { SeqdProcess } from '../helpers/seqd-process.js';
 
 const missing = browserMissing();
 const KEY = 'dashboard-key-0123456789abcdef';
@@ -15,23 +13,16 @@ const HOSTILE = '<img src=x onerror="window.__pwned=1">&amp;<b>bold</b>';
 
 // Keys enforced: the page asks for one; values from clients are shown as text, never as HTML.
 describe('dashboard with API keys and hostile values (Chromium)', { skip: missing ?? false }, () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'seqd-e2e-sec-'));
+  let session: DashboardSession;
   let server: SeqdProcess;
-  let browser: Browser;
   let page: Page;
   let pageErrors: string[] = [];
 
   before(async () => {
-    const config = join(dataDir, 'keys.yml');
-    writeFileSync(config, `security:\n  api-keys:\n    - { name: ops, sha256: ${sha256Hex(KEY)}, roles: [admin] }\n`);
-    server = await spawnSeqd(['--profile', 'poc', '--config', config], { SEQ_DATA_DIR: dataDir });
-    ({ browser, page, errors: pageErrors } = await openDesktopPage());
+    session = await openDashboardSession(`security:\n  api-keys:\n    - { name: ops, sha256: ${sha256Hex(KEY)}, roles: [admin] }\n`);
+    ({ server, page, errors: pageErrors } = session);
   });
-  after(async () => {
-    server?.child.kill('SIGTERM');
-    await Promise.all([browser?.close(), server?.exited]);
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  after(() => session?.dispose());
 
   it('asks for the key, then goes live with it', async () => {
     await page.goto(`${server.url}/dashboard`);

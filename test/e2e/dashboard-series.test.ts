@@ -1,34 +1,25 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { browserMissing, openDesktopPage } from '../helpers/browser.js';
+import type { Page } from 'playwright-core';
+import { browserMissing } from '../helpers/browser.js';
+import { openDashboardSession, type DashboardSession } from '../helpers/dashboard-session.js';
 import { http } from '../helpers/seqd-server.js';
-import { spawnSeqd, type SeqdProcess } from '../helpers/seqd-process.js';
+import type { SeqdProcess } from '../helpers/seqd-process.js';
 
 const missing = browserMissing();
 
 // Series split by site: the dashboard shows one series at a time and follows the picker.
 describe('dashboard with series split by site (Chromium)', { skip: missing ?? false }, () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'seqd-e2e-series-'));
-  const config = join(dataDir, 'split.yml');
+  let session: DashboardSession;
   let server: SeqdProcess;
-  let browser: Browser;
   let page: Page;
   let pageErrors: string[] = [];
 
   before(async () => {
-    writeFileSync(config, 'sequence:\n  series:\n    split-by: [site]\n');
-    server = await spawnSeqd(['--profile', 'poc', '--config', config], { SEQ_DATA_DIR: dataDir });
-    ({ browser, page, errors: pageErrors } = await openDesktopPage());
+    session = await openDashboardSession('sequence:\n  series:\n    split-by: [site]\n');
+    ({ server, page, errors: pageErrors } = session);
   });
-  after(async () => {
-    server?.child.kill('SIGTERM');
-    await Promise.all([browser?.close(), server?.exited]);
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  after(() => session?.dispose());
 
   it('switches counters, gap report, audit and verify to the picked series', async () => {
     const take = (siteId: string, count: number) =>
