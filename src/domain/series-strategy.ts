@@ -51,19 +51,29 @@ export function seriesBase(strategy: SeriesStrategy, key: SeriesKey): string {
     .join(':');
 }
 
-const periodFormatters = new Map<string, Intl.DateTimeFormat>();
+/**
+ * Year and month per time zone for the last minute asked about. Every zone's midnight falls on a
+ * whole minute (offsets are multiples of 15 minutes), so one formatting per minute is exact; it
+ * keeps Intl off the allocation path.
+ */
+const lastMinute = new Map<string, { minute: number; year: string; month: string; format: Intl.DateTimeFormat }>();
 
 /** The period `at` (epoch ms) falls in: `2026` (yearly) or `2026-03` (monthly), in the time zone. */
 export function periodOf(rollover: Rollover, at: number): string {
-  let f = periodFormatters.get(rollover.timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-CA', { timeZone: rollover.timeZone, year: 'numeric', month: '2-digit' });
-    periodFormatters.set(rollover.timeZone, f);
+  const minute = Math.floor(at / 60_000);
+  let c = lastMinute.get(rollover.timeZone);
+  if (!c || c.minute !== minute) {
+    const format = c?.format ?? new Intl.DateTimeFormat('en-CA', { timeZone: rollover.timeZone, year: 'numeric', month: '2-digit' });
+    const parts = format.formatToParts(at);
+    c = {
+      minute,
+      format,
+      year: parts.find((p) => p.type === 'year')?.value ?? '',
+      month: parts.find((p) => p.type === 'month')?.value ?? '',
+    };
+    lastMinute.set(rollover.timeZone, c);
   }
-  const parts = f.formatToParts(at);
-  const year = parts.find((p) => p.type === 'year')?.value ?? '';
-  const month = parts.find((p) => p.type === 'month')?.value ?? '';
-  return rollover.period === 'yearly' ? year : `${year}-${month}`;
+  return rollover.period === 'yearly' ? c.year : `${c.year}-${c.month}`;
 }
 
 /** The period after `period` (`2026` → `2027`, `2026-12` → `2027-01`). */
