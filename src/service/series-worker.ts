@@ -104,6 +104,7 @@ export class SeriesWorker {
   private closed = false;
   private idleWaiters: (() => void)[] = [];
   private readonly now: () => number;
+  private planChain: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly o: SeriesWorkerOptions) {
     this.now = o.now ?? Date.now;
@@ -164,7 +165,11 @@ export class SeriesWorker {
       const batch = this.take();
       // The head needs the store's records: it waits until the pipeline is empty.
       if (batch.length === 0) return;
-      void this.run(batch);
+      // A batch planned here holds the pipeline from now on, not from when its plan starts
+      // (after awaits): otherwise the next batch would be planned on the same base.
+      const target = this.forwardTarget(batch);
+      if (!target) this.planning = true;
+      void this.run(batch, target);
     }
   }
 
@@ -186,10 +191,10 @@ export class SeriesWorker {
     return this.queue.splice(0, n);
   }
 
-  private async run(batch: Pending[]): Promise<void> {
+  private async run(batch: Pending[], target: PeerInstance | null): Promise<void> {
     this.inFlight++;
     try {
-      if (await this.forwarded(batch)) return;
+      if (target && (await this.forwarded(batch, target))) return;
       for (;;) {
         try {
           const { plan, committedAt } = await this.commitBatch(batch.map((p) => p.op));
@@ -228,10 +233,15 @@ export class SeriesWorker {
    * here (no such instance, or the batch never reached it). An unknown outcome is a 503, since the
    * other instance may have committed the batch.
    */
-  private async forwarded(batch: Pending[]): Promise<boolean> {
+  /** The instance this batch goes to, or null when it is committed here. */
+  private forwardTarget(batch: readonly Pending[]): PeerInstance | null {
+    if (!this.o.forwarder || batch.some((p) => p.local)) return null;
+    return this.o.forwarder.targetFor(this.o.series);
+  }
+
+  private async forwarded(batch: Pending[], target: PeerInstance): Promise<boolean> {
     const forwarder = this.o.forwarder;
-    const target = forwarder?.targetFor(this.o.series);
-    if (!forwarder || !target || batch.some((p) => p.local)) return false;
+    if (!forwarder) return false;
     try {
       const results = await forwarder.forward(target, this.o.series, batch.map((p) => p.op));
       const done = performance.now();
@@ -281,9 +291,14 @@ export class SeriesWorker {
     const deadline = Date.now() + (this.o.conflictBudgetMs ?? 5000);
     const batchId = randomUUID();
     for (let attempt = 0; attempt === 0 || Date.now() < deadline; attempt++) {
-      const { plan, now } = await this.plan(ops, batchId);
+      const { plan, now, base } = await this.plan(ops, batchId);
       const commit = plan.commit;
-      if (!commit) return { plan, committedAt: now };
+      if (!commit) {
+        // A refusal is final for the client: answer it only from the stored state, never from a
+        // cached one that another committer (or a failed pipelined batch) has left behind.
+        if (plan.outcomes.every((o) => o.ok) || (await this.isStored(base))) return { plan, committedAt: now };
+        continue;
+      }
       // The next batch may be planned on this one while it commits.
       if (pipelining) this.schedule();
       let result;
@@ -320,7 +335,31 @@ export class SeriesWorker {
    * Plans the batch on the current state (loading it and the records it needs); until `state`
    * includes the plan, no other batch of the series is planned.
    */
-  private async plan(ops: readonly Op[], batchId: string): Promise<{ plan: BatchPlan; now: number }> {
+  private plan(ops: readonly Op[], batchId: string): Promise<{ plan: BatchPlan; now: number; base: SeriesState }> {
+    // Plans of one series never overlap: each is made on the state the one before it left.
+    const next = this.planChain.then(() => this.planNow(ops, batchId));
+    this.planChain = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Whether `base` is the stored state of the series. With batches of this worker still
+   * committing, `base` includes them and cannot be checked yet: the caller's batch goes back
+   * to the queue and is planned again once they have landed.
+   */
+  private async isStored(base: SeriesState): Promise<boolean> {
+    if (this.inFlight > 1) {
+      this.resync = true;
+      this.state = null;
+      throw new PipelineConflict();
+    }
+    const stored = await this.o.store.seriesVersion(this.o.series);
+    if (stored === base.version) return true;
+    this.state = null;
+    return false;
+  }
+
+  private async planNow(ops: readonly Op[], batchId: string): Promise<{ plan: BatchPlan; now: number; base: SeriesState }> {
     this.planning = true;
     try {
       const state = this.state ?? (await this.load());
@@ -343,7 +382,7 @@ export class SeriesWorker {
       const pipelining = this.o.store.pipelining;
       if (plan.commit && pipelining) this.state = { ...plan.commit.next, version: pipelining.nextVersion(plan.commit.baseVersion) };
       if (plan.commit?.settings) this.settingsInFlight = true;
-      return { plan, now };
+      return { plan, now, base: state };
     } finally {
       this.planning = false;
     }

@@ -105,6 +105,11 @@ export interface SequenceStore {
    */
   lookupNumbers(series: string, numbers: readonly number[]): Promise<Map<number, NumberRecord>>;
   /**
+   * The stored version of the series (null if it does not exist), read so that no commit
+   * acknowledged before the call is missed: a refusal is checked against it before it is answered.
+   */
+  seriesVersion(series: string): Promise<string | null>;
+  /**
    * Records of these idempotency keys committed at or after `notBefore` (epoch ms); older ones
    * count as expired and are absent. `commit` writes `plan.requests` in the same atomic write.
    */

@@ -90,6 +90,8 @@ export function sequenceStoreContract(name: string, factory: () => StoreFactory)
       assert.equal(loaded.lastHash, state.lastHash);
       assert.deepEqual(loaded.counters, { issued: 5, refilled: 0, released: 0, voided: 0 });
       assert.equal((await verify(store, 'c-commit')).valid, true);
+      assert.equal(await store.seriesVersion('c-commit'), state.version, 'the version read alone matches the state');
+      assert.equal(await store.seriesVersion('c-never-created'), null);
     });
 
     it('refuses a plan made on an old version and writes nothing of it', async () => {

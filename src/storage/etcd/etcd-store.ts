@@ -160,6 +160,10 @@ export class EtcdStore implements SequenceStore {
     return found;
   }
 
+  async seriesVersion(series: string): Promise<string | null> {
+    return (await this.getOne(keys.state(series)))?.mod_revision ?? null;
+  }
+
   async lookupRequests(series: string, wanted: readonly string[], notBefore: number): Promise<Map<string, RequestRecord>> {
     const found = new Map<string, RequestRecord>();
     // One read-only transaction per page of keys: a linearizable read, no raft write.

@@ -110,6 +110,7 @@ export class SqliteStore implements SequenceStore {
     const db = this.db;
     this.stmt = {
       series: db.prepare<[string], SeriesRow>('SELECT * FROM series WHERE name = ?'),
+      version: db.prepare<[string], { version: number }>('SELECT version FROM series WHERE name = ?'),
       createSeries: db.prepare<[string, number, number, string]>(
         'INSERT OR IGNORE INTO series (name, start, hwm, version, event_seq, last_hash) VALUES (?, ?, ?, 0, 0, ?)',
       ),
@@ -164,6 +165,13 @@ export class SqliteStore implements SequenceStore {
         }
       }
       return found;
+    });
+  }
+
+  async seriesVersion(series: string): Promise<string | null> {
+    return this.guard(() => {
+      const row = this.stmt.version.get(series);
+      return row ? String(row.version) : null;
     });
   }
 

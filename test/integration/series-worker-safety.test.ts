@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, describe, it } from 'node:test';
+import type { CommitPlan } from '../../src/domain/planner.js';
+import type { Op } from '../../src/domain/types.js';
+import { SeriesWorker, type TimedOutcome } from '../../src/service/series-worker.js';
+import type { SequenceStore } from '../../src/storage/sequence-store.js';
+import { SqliteStore } from '../../src/storage/sqlite/sqlite-store.js';
+
+// The group-commit worker driven directly on real SQLite files, with a thin observing wrapper
+// around the store: the schedules below are the ones a review found unsafe.
+
+const dirs: string[] = [];
+const stores: SqliteStore[] = [];
+after(async () => {
+  for (const s of stores) await s.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function sqlite(dir?: string): SqliteStore {
+  const d = dir ?? mkdtempSync(join(tmpdir(), 'seqd-worker-'));
+  if (!dir) dirs.push(d);
+  const s = new SqliteStore({ dataDir: d });
+  stores.push(s);
+  return s;
+}
+
+function worker(store: SequenceStore, node = 'n1'): SeriesWorker {
+  let settings = { simulatedEnabled: true };
+  return new SeriesWorker({
+    series: 'global',
+    start: 1,
+    store,
+    node,
+    gapPolicy: 'lowest-first',
+    settings: () => settings,
+    onSettings: (s) => (settings = s),
+  });
+}
+
+const holder = { siteId: 'site-1', partitionId: 'partition-a' } as const;
+const alloc: Op = { kind: 'allocate', ...holder, invoiceType: 'on-cycle', count: 1 };
+
+function numbersOf(r: TimedOutcome): number[] {
+  assert.ok(r.outcome.ok, JSON.stringify(r.outcome));
+  assert.equal(r.outcome.kind, 'allocate');
+  return r.outcome.kind === 'allocate' ? r.outcome.numbers : [];
+}
+
+describe('series worker: one plan at a time, refusals only from current state', () => {
+  it('never plans two batches on one base: a batch waiting on lookups holds the pipeline (item 6)', async () => {
+    const inner = sqlite();
+    const submitted: CommitPlan[] = [];
+    // Lookups take a while (as on etcd): the batch holding a release waits on them.
+    const store = new Proxy(inner, {
+      get(target, prop, receiver) {
+        if (prop === 'lookupNumbers') {
+          return async (...args: Parameters<SqliteStore['lookupNumbers']>) => {
+            await sleep(30);
+            return target.lookupNumbers(...args);
+          };
+        }
+        if (prop === 'commit') {
+          return (plan: CommitPlan) => {
+            submitted.push(plan);
+            return target.commit(plan);
+          };
+        }
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    const w = worker(store);
+    await w.load();
+    const first = numbersOf(await w.submit(alloc));
+    assert.deepEqual(first, [1]);
+    // One tick: a release (needs a lookup) heading a queue long enough to be cut in two.
+    const release = w.submit({ kind: 'release', sequenceNumber: 1, ...holder, reason: 'test' });
+    const allocs = Array.from({ length: 11 }, () => w.submit(alloc));
+    const rel = await release;
+    assert.ok(rel.outcome.ok, JSON.stringify(rel.outcome));
+    const got = (await Promise.all(allocs)).map(numbersOf).flat();
+
+    // Every plan sent to the store continues the one sent before it (a version-only store would
+    // otherwise take a plan made on a stale base).
+    for (let i = 1; i < submitted.length; i++) {
+      const prev = submitted[i - 1] as CommitPlan;
+      const cur = submitted[i] as CommitPlan;
+      assert.equal(cur.baseHash, prev.next.lastHash, `plan ${i} was made on the same base as an earlier plan`);
+    }
+    // And no number was planned twice in plans that were sent.
+    const issued = new Map<number, number>();
+    for (const p of submitted) {
+      for (const e of p.events) {
+        if ((e.type === 'issue' || e.type === 'refill') && e.first !== null && e.last !== null) {
+          for (let n = e.first; n <= e.last; n++) issued.set(n, (issued.get(n) ?? 0) + 1);
+        }
+      }
+    }
+    assert.equal(issued.get(1), 2, 'number 1: issued, then refilled once after its release');
+    for (const [n, times] of issued) if (n !== 1) assert.equal(times, 1, `number ${n} planned ${times} times`);
+    // Requests are served in arrival order: the release comes first, so the first allocation refills 1.
+    assert.deepEqual(got, [1, ...Array.from({ length: 10 }, (_, i) => i + 2)]);
+  });
+
+  it('checks the stored state before refusing: a number issued by another committer is found (item 4)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'seqd-worker-two-'));
+    dirs.push(dir);
+    const a = worker(sqlite(dir), 'a');
+    const b = worker(sqlite(dir), 'b');
+    await a.load();
+    await b.load();
+    assert.deepEqual(numbersOf(await a.submit(alloc)), [1]);
+    assert.deepEqual(numbersOf(await b.submit(alloc)), [2]);
+    // A's cached HWM is 1: it must not answer "never issued" for 2 without looking.
+    const confirmed = await a.submit({ kind: 'confirm', sequenceNumber: 2, ...holder });
+    assert.ok(confirmed.outcome.ok, `confirm of 2 through a: ${JSON.stringify(confirmed.outcome)}`);
+    // B takes 3 and releases it; A has never seen either commit.
+    assert.deepEqual(numbersOf(await b.submit(alloc)), [3]);
+    const rel = await b.submit({ kind: 'release', sequenceNumber: 3, ...holder, reason: 'test' });
+    assert.ok(rel.outcome.ok);
+    // A's cache still shows 3 held by nobody it knows: the release must be seen, not refused.
+    const again = await a.submit({ kind: 'release', sequenceNumber: 3, ...holder, reason: 'test' });
+    assert.equal(again.outcome.ok, false);
+    if (!again.outcome.ok) assert.equal(again.outcome.error.code, 'NUMBER_ALREADY_RELEASED');
+    assert.deepEqual(numbersOf(await a.submit(alloc)), [3], 'a refills the gap b left');
+  });
+});
