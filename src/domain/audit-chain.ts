@@ -12,7 +12,7 @@ export type UnhashedEvent = Omit<AuditEvent, 'hash'>;
  * depends on object key order or on optional fields being absent rather than null.
  */
 export function canonicalEvent(e: UnhashedEvent): string {
-  return JSON.stringify([
+  const fields: unknown[] = [
     e.series,
     e.seq,
     e.ts,
@@ -27,7 +27,10 @@ export function canonicalEvent(e: UnhashedEvent): string {
     e.batchId,
     e.node,
     e.prevHash,
-  ]);
+  ];
+  // Appended only when set, so events written before allocations were tracked keep their hash.
+  if (e.allocation !== null) fields.push(e.allocation);
+  return JSON.stringify(fields);
 }
 
 /** SHA-256 over the canonical bytes; `prevHash` is part of them, which makes the chain. */

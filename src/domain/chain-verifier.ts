@@ -38,6 +38,14 @@ export class ChainVerifier {
   /** Confirmed (final) numbers: they may never be released. */
   private readonly confirmed = new Set<number>();
   private voidCount = 0;
+  /**
+   * Issue events in order, as their first number and seq: counter ranges are contiguous, so the
+   * allocation of a counter number is found by bisection (16 bytes per issue event).
+   */
+  private readonly issueFirst: number[] = [];
+  private readonly issueSeq: number[] = [];
+  /** Allocation (refill event seq) of numbers refilled at least once, their latest refill. */
+  private readonly refillGrant = new Map<number, number>();
   /** Seq of the `close` event, once seen: nothing may be issued or left open after it. */
   private closedBy: number | null = null;
   private invalid: InvalidEvent | null = null;
@@ -121,17 +129,22 @@ export class ChainVerifier {
           return `counter range starts at ${e.first} but the next counter number was ${this.hwm + 1}`;
         }
         this.hwm = e.last;
+        this.issueFirst.push(e.first);
+        this.issueSeq.push(e.seq);
         return null;
       case 'refill':
         return this.eachNumber(e, (n) => {
           if (this.released.get(n) !== 'open') return `refills ${n}, which is not an open gap`;
           this.released.delete(n);
+          this.refillGrant.set(n, e.seq);
           return null;
         });
       case 'release':
         return this.eachNumber(e, (n) => {
           if (n < this.start || n > this.hwm) return `releases ${n}, which was never issued`;
           if (this.released.has(n)) return `releases ${n}, which is already released`;
+          const wrong = this.otherAllocation(e, n);
+          if (wrong) return wrong;
           if (this.confirmed.has(n)) return `releases ${n}, which is confirmed (final)`;
           this.released.set(n, 'open');
           return null;
@@ -139,6 +152,8 @@ export class ChainVerifier {
       case 'void':
         return this.eachNumber(e, (n) => {
           if (this.released.get(n) !== 'open') return `voids ${n}, which is not an open gap`;
+          const wrong = this.otherAllocation(e, n);
+          if (wrong) return wrong;
           this.released.set(n, 'void');
           this.voidCount++;
           return null;
@@ -148,10 +163,37 @@ export class ChainVerifier {
           if (n < this.start || n > this.hwm) return `confirms ${n}, which was never issued`;
           if (this.released.has(n)) return `confirms ${n}, which is released`;
           if (this.confirmed.has(n)) return `confirms ${n} a second time`;
+          const wrong = this.otherAllocation(e, n);
+          if (wrong) return wrong;
           this.confirmed.add(n);
           return null;
         });
     }
+  }
+
+  /**
+   * A release, confirm or void that names an allocation must name the one holding the number
+   * (the last issue or refill of it): one by anyone else acted on someone else's invoice.
+   * Events written before allocations were tracked name none and are not checked.
+   */
+  private otherAllocation(e: AuditEvent, n: number): string | null {
+    if (e.allocation === null) return null;
+    const holder = this.allocationOf(n);
+    return holder === e.allocation ? null : `${e.type} of ${n} by allocation ${e.allocation}, but ${n} belongs to allocation ${holder}`;
+  }
+
+  /** Seq of the issue or refill event that last gave `n` out. */
+  private allocationOf(n: number): number {
+    const refill = this.refillGrant.get(n);
+    if (refill !== undefined) return refill;
+    let lo = 0;
+    let hi = this.issueFirst.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if ((this.issueFirst[mid] ?? Infinity) <= n) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.issueSeq[lo] ?? 0;
   }
 
   private close(e: AuditEvent): string | null {

@@ -6,6 +6,9 @@ import {
   IdempotencyKeyReusedError,
   NumberConfirmedError,
   NumberNotIssuedError,
+  NumberReassignedError,
+  ReplayedNumbersChangedError,
+  RequestKeyNotFoundError,
   SeriesClosedError,
   type SeqdError,
 } from './errors/index.js';
@@ -13,6 +16,7 @@ import { SortedGaps, toRuns } from './sorted-gaps.js';
 import {
   INVOICE_TYPES,
   type AllocateOp,
+  type AllocationRef,
   type AuditEvent,
   type ConfirmOp,
   type AuditEventType,
@@ -60,6 +64,8 @@ export interface AllocateResult {
   readonly released: boolean;
   /** Set when this is a retry of an earlier request with the same key: its commit time (epoch ms). */
   readonly replayOf?: number | undefined;
+  /** The allocation the numbers belong to (null: a replay of a record older than allocation tracking). */
+  readonly allocation: AllocationRef | null;
 }
 export interface ReleaseResult {
   readonly ok: true;
@@ -67,6 +73,12 @@ export interface ReleaseResult {
   readonly sequenceNumber: number;
   readonly status: 'open' | 'void';
   readonly previousHolder: { siteId: string; partitionId: string; invoiceType: InvoiceType };
+  /** True when the named allocation had given the number back already: nothing was written. */
+  readonly alreadyReleased: boolean;
+  /** Reason of the release that ended the allocation's hold (this one, or the earlier one). */
+  readonly reason: string;
+  /** The allocation released from (seq of the event that gave it the number). */
+  readonly allocation: number;
 }
 export interface ConfirmResult {
   readonly ok: true;
@@ -75,6 +87,8 @@ export interface ConfirmResult {
   /** True when it was confirmed before: nothing was written this time. */
   readonly alreadyConfirmed: boolean;
   readonly holder: { siteId: string; partitionId: string; invoiceType: InvoiceType };
+  /** The allocation confirmed (seq of the event that gave it the number). */
+  readonly allocation: number;
 }
 export interface CloseResult {
   readonly ok: true;
@@ -146,7 +160,17 @@ interface CounterRun {
   readonly siteId: string;
   readonly partitionId: string;
   readonly invoiceType: InvoiceType;
+  /** Seq of the issue event. */
+  readonly grant: number;
 }
+
+type Holding = { siteId: string; partitionId: string; invoiceType: InvoiceType };
+/** A number's state during planning. */
+type Current = Omit<NumberRecord, 'number' | 'changedAt'>;
+
+/** Whether the event `grant` gave its numbers to the allocation `ref`. */
+const within = (grant: number, ref: AllocationRef) => ref.first <= grant && grant <= ref.last;
+export const formatAllocationRef = (ref: AllocationRef) => (ref.first === ref.last ? `${ref.first}` : `${ref.first}-${ref.last}`);
 
 class BatchPlanner {
   private hwm: number;
@@ -235,7 +259,7 @@ class BatchPlanner {
       const holder = { siteId: gap.siteId, partitionId: gap.partitionId, invoiceType: gap.invoiceType };
       const reason = `${op.reason}; released: ${gap.reason}`;
       this.event('void', gap.number, gap.number, holder, reason, undefined);
-      this.changes.set(gap.number, { number: gap.number, status: 'void', ...holder, reason });
+      this.changes.set(gap.number, { number: gap.number, status: 'void', ...holder, reason, grant: gap.grant });
       voided++;
     }
     this.counters.voided += voided;
@@ -251,10 +275,11 @@ class BatchPlanner {
     const current = this.heldBy(op, 'cannot be confirmed');
     if ('ok' in current) return current;
     const holder = { siteId: current.siteId, partitionId: current.partitionId, invoiceType: current.invoiceType };
-    if (current.status === 'confirmed') return { ok: true, kind: 'confirm', sequenceNumber: n, alreadyConfirmed: true, holder };
-    this.event('confirm', n, n, holder, null, undefined);
-    this.changes.set(n, { number: n, status: 'confirmed', ...holder, reason: null });
-    return { ok: true, kind: 'confirm', sequenceNumber: n, alreadyConfirmed: false, holder };
+    const allocation = current.grant;
+    if (current.status === 'confirmed') return { ok: true, kind: 'confirm', sequenceNumber: n, alreadyConfirmed: true, holder, allocation };
+    this.event('confirm', n, n, holder, null, undefined, allocation);
+    this.changes.set(n, { number: n, status: 'confirmed', ...holder, reason: null, grant: allocation });
+    return { ok: true, kind: 'confirm', sequenceNumber: n, alreadyConfirmed: false, holder, allocation };
   }
 
   private allocate(op: AllocateOp): Outcome {
@@ -269,15 +294,45 @@ class BatchPlanner {
           }),
         );
       }
-      const { numbers, refilled, released, committedAt } = known;
-      return { ok: true, kind: 'allocate', numbers: [...numbers], refilled: [...refilled], released, replayOf: committedAt };
+      return this.replay(known);
+    }
+    if (op.replayOnly) {
+      return refuse(new RequestKeyNotFoundError(`no record of idempotency key "${op.requestId}" in series "${this.state.series}"`));
     }
     const outcome = this.allocateNew(op);
     if (outcome.ok && outcome.kind === 'allocate') {
-      const { numbers, refilled, released } = outcome;
-      this.newRequests.set(op.requestId, { key: op.requestId, fingerprint, numbers, refilled, released, committedAt: this.ctx.now });
+      const { numbers, refilled, released, allocation } = outcome;
+      this.newRequests.set(op.requestId, { key: op.requestId, fingerprint, numbers, refilled, released, committedAt: this.ctx.now, allocation });
     }
     return outcome;
+  }
+
+  /**
+   * The answer to a retry: the original numbers, but only while the request still holds every
+   * one of them. A number released, expired or handed to another allocation since is never
+   * presented as the caller's: the retry is refused, naming what became of each.
+   */
+  private replay(rec: RequestRecord): Outcome {
+    const { numbers, refilled, released, committedAt, allocation } = rec;
+    const changed: { sequenceNumber: number; status: string; reason: string | null }[] = [];
+    if (!released) {
+      for (const n of numbers) {
+        const cur = this.currentRecord(n);
+        if (!cur) changed.push({ sequenceNumber: n, status: 'unknown', reason: null });
+        else if (cur.status === 'open' || cur.status === 'void') changed.push({ sequenceNumber: n, status: cur.status, reason: cur.reason });
+        else if (allocation && cur.grant !== 0 && !within(cur.grant, allocation)) changed.push({ sequenceNumber: n, status: 'reassigned', reason: null });
+      }
+    }
+    if (changed.length > 0) {
+      const gone = new Set(changed.map((c) => c.sequenceNumber));
+      return refuse(
+        new ReplayedNumbersChangedError(
+          `the request with idempotency key "${rec.key}" no longer holds ${changed.length} of its ${numbers.length} number(s) (released, expired or reassigned since); use a new key for new numbers`,
+          { field: 'requestId', details: { held: numbers.filter((n) => !gone.has(n)), changed } },
+        ),
+      );
+    }
+    return { ok: true, kind: 'allocate', numbers: [...numbers], refilled: [...refilled], released, replayOf: committedAt, allocation };
   }
 
   private allocateNew(op: AllocateOp): Outcome {
@@ -304,11 +359,14 @@ class BatchPlanner {
         const gap = this.gaps.takeLowest();
         if (!gap) break;
         refilled.push(gap.number);
-        this.changes.set(gap.number, { number: gap.number, status: 'refilled', ...holder, reason: null });
       }
     }
+    // One event per run of numbers; its seq names the allocation of those numbers.
+    const runs: { first: number; last: number; grant: number }[] = [];
     for (const [first, last] of toRuns(refilled)) {
-      this.event('refill', first, last, holder, null, op.requestId);
+      const grant = this.event('refill', first, last, holder, null, op.requestId);
+      runs.push({ first, last, grant });
+      for (let n = first; n <= last; n++) this.changes.set(n, { number: n, status: 'refilled', ...holder, reason: null, grant });
     }
     const fromCounter = op.count - refilled.length;
     const numbers = refilled.slice();
@@ -316,8 +374,9 @@ class BatchPlanner {
       const first = this.hwm + 1;
       const last = this.hwm + fromCounter;
       this.hwm = last;
-      this.counterRuns.push({ first, last, ...holder });
-      this.event('issue', first, last, holder, null, op.requestId);
+      const grant = this.event('issue', first, last, holder, null, op.requestId);
+      runs.push({ first, last, grant });
+      this.counterRuns.push({ first, last, ...holder, grant });
       for (let n = first; n <= last; n++) numbers.push(n);
     }
     this.counters.issued += op.count;
@@ -327,13 +386,16 @@ class BatchPlanner {
     t.refilled += refilled.length;
 
     if (op.invoiceType === 'suppressed') {
-      for (const [first, last] of toRuns(numbers)) this.releaseRun(first, last, holder, 'suppressed');
+      for (const r of runs) this.releaseRun(r.first, r.last, holder, 'suppressed', r.grant);
     }
-    return { ok: true, kind: 'allocate', numbers, refilled, released: op.invoiceType === 'suppressed' };
+    const allocation = { first: runs[0]?.grant ?? 0, last: runs[runs.length - 1]?.grant ?? 0 };
+    return { ok: true, kind: 'allocate', numbers, refilled, released: op.invoiceType === 'suppressed', allocation };
   }
 
   private release(op: ReleaseOp): Outcome {
     const n = op.sequenceNumber;
+    const earlier = this.releasedFrom(op);
+    if (earlier) return earlier;
     const current = this.heldBy(op, 'cannot be released again');
     if ('ok' in current) return current;
     if (op.ifUnchangedSince !== undefined && this.changedSince(n, op.ifUnchangedSince)) {
@@ -348,8 +410,30 @@ class BatchPlanner {
       );
     }
     const holder = { siteId: current.siteId, partitionId: current.partitionId, invoiceType: current.invoiceType };
-    const status = this.releaseRun(n, n, holder, op.reason);
-    return { ok: true, kind: 'release', sequenceNumber: n, status, previousHolder: holder };
+    const status = this.releaseRun(n, n, holder, op.reason, current.grant);
+    return { ok: true, kind: 'release', sequenceNumber: n, status, previousHolder: holder, alreadyReleased: false, reason: op.reason, allocation: current.grant };
+  }
+
+  /**
+   * A release naming the allocation that gave the number back already (its own earlier release
+   * whose reply was lost, or an expiry): answered as done, nothing written.
+   */
+  private releasedFrom(op: ReleaseOp): Outcome | null {
+    if (!op.allocation || op.ifUnchangedSince !== undefined) return null;
+    const cur = this.currentRecord(op.sequenceNumber);
+    if (!cur || (cur.status !== 'open' && cur.status !== 'void') || cur.grant === 0 || !within(cur.grant, op.allocation)) return null;
+    if (this.holderMismatch(op.sequenceNumber, cur, op)) return null;
+    const previousHolder = { siteId: cur.siteId, partitionId: cur.partitionId, invoiceType: cur.invoiceType };
+    return {
+      ok: true,
+      kind: 'release',
+      sequenceNumber: op.sequenceNumber,
+      status: cur.status,
+      previousHolder,
+      alreadyReleased: true,
+      reason: cur.reason ?? '',
+      allocation: cur.grant,
+    };
   }
 
   /**
@@ -357,12 +441,21 @@ class BatchPlanner {
    * the refusal: never issued (404), released (409), held by another site or partition (409).
    */
   private heldBy(
-    op: { sequenceNumber: number; siteId: string; partitionId: string },
+    op: { sequenceNumber: number; siteId: string; partitionId: string; allocation?: AllocationRef | undefined },
     refused: string,
-  ): Omit<NumberRecord, 'number' | 'changedAt'> | Refusal {
+  ): Current | Refusal {
     const n = op.sequenceNumber;
     const current = this.currentRecord(n);
     if (!current) return this.notIssued(n);
+    if (op.allocation && current.grant !== 0 && !within(current.grant, op.allocation)) {
+      const now = current.status === 'open' || current.status === 'void' ? `is now a ${current.status} gap` : 'is held by another allocation';
+      return refuse(
+        new NumberReassignedError(
+          `number ${n} no longer belongs to allocation ${formatAllocationRef(op.allocation)}: it was released or expired and ${now}; nothing was changed`,
+          { field: 'allocation', details: { status: current.status === 'open' || current.status === 'void' ? current.status : 'reassigned' } },
+        ),
+      );
+    }
     if (current.status === 'open' || current.status === 'void') {
       return refuse(
         new NumberAlreadyReleasedError(`number ${n} is already released (${current.status} gap) and ${refused}`, {
@@ -411,13 +504,8 @@ class BatchPlanner {
   }
 
   /** Releases held numbers first..last: open gaps with recovery on, void at once without it. */
-  private releaseRun(
-    first: number,
-    last: number,
-    holder: { siteId: string; partitionId: string; invoiceType: InvoiceType },
-    reason: string,
-  ): 'open' | 'void' {
-    this.event('release', first, last, holder, reason, undefined);
+  private releaseRun(first: number, last: number, holder: Holding, reason: string, grant: number): 'open' | 'void' {
+    this.event('release', first, last, holder, reason, undefined, grant);
     const voidBecause =
       this.closedAt !== null
         ? 'series closed: its period ended'
@@ -427,14 +515,14 @@ class BatchPlanner {
           ? 'chronological numbering: a higher number is already issued'
           : null;
     const status = voidBecause ? 'void' : 'open';
-    if (voidBecause) this.event('void', first, last, holder, `${voidBecause}; released: ${reason}`, undefined);
+    if (voidBecause) this.event('void', first, last, holder, `${voidBecause}; released: ${reason}`, undefined, grant);
     const count = last - first + 1;
     this.counters.released += count;
     if (status === 'void') this.counters.voided += count;
     this.totalsFor(holder).released += count;
     for (let n = first; n <= last; n++) {
-      this.changes.set(n, { number: n, status, ...holder, reason });
-      if (status === 'open') this.gaps.insert({ number: n, reason, ...holder, releasedAt: this.ctx.now });
+      this.changes.set(n, { number: n, status, ...holder, reason, grant });
+      if (status === 'open') this.gaps.insert({ number: n, reason, ...holder, releasedAt: this.ctx.now, grant });
     }
     return status;
   }
@@ -451,15 +539,16 @@ class BatchPlanner {
   }
 
   /** The number's state as of this point of the batch, or null if it was never issued. */
-  private currentRecord(n: number): Omit<NumberRecord, 'number' | 'changedAt'> | null {
+  private currentRecord(n: number): Current | null {
     if (!Number.isSafeInteger(n) || n < this.state.start || n > this.hwm) return null;
     const changed = this.changes.get(n);
     if (changed) return changed;
-    if (this.gaps.has(n)) return { status: 'open', siteId: '', partitionId: '', invoiceType: 'on-cycle', reason: null };
+    const gap = this.gaps.get(n);
+    if (gap) return { status: 'open', siteId: gap.siteId, partitionId: gap.partitionId, invoiceType: gap.invoiceType, reason: gap.reason, grant: gap.grant };
     if (n > this.state.hwm) {
       const run = this.counterRuns.find((r) => r.first <= n && n <= r.last);
       if (!run) throw new Error(`planner: number ${n} above the stored HWM but not issued in this batch`);
-      return { status: 'issued', siteId: run.siteId, partitionId: run.partitionId, invoiceType: run.invoiceType, reason: null };
+      return { status: 'issued', siteId: run.siteId, partitionId: run.partitionId, invoiceType: run.invoiceType, reason: null, grant: run.grant };
     }
     const record = this.records.get(n);
     if (!record) throw new Error(`planner: no record supplied for number ${n} of series ${this.state.series}`);
@@ -476,14 +565,16 @@ class BatchPlanner {
     return t;
   }
 
+  /** Appends a sealed event to the batch; answers its seq. */
   private event(
     type: AuditEventType,
     first: number | null,
     last: number | null,
-    holder: { siteId: string; partitionId: string; invoiceType: InvoiceType } | null,
+    holder: Holding | null,
     reason: string | null,
     requestId: string | undefined,
-  ): void {
+    allocation: number | null = null,
+  ): number {
     const e = sealEvent({
       series: this.state.series,
       seq: ++this.seq,
@@ -498,10 +589,12 @@ class BatchPlanner {
       requestId: requestId ?? null,
       batchId: this.ctx.batchId,
       node: this.ctx.node,
+      allocation,
       prevHash: this.lastHash,
     });
     this.lastHash = e.hash;
     this.events.push(e);
+    return e.seq;
   }
 }
 

@@ -22,8 +22,12 @@ export class SortedGaps {
   }
 
   has(n: number): boolean {
-    const i = this.lowerBound(n);
-    return i < this.items.length && this.items[i]?.number === n;
+    return this.get(n) !== undefined;
+  }
+
+  get(n: number): OpenGap | undefined {
+    const gap = this.items[this.lowerBound(n)];
+    return gap?.number === n ? gap : undefined;
   }
 
   insert(gap: OpenGap): void {

@@ -36,6 +36,22 @@ export interface NumberRecord {
   readonly reason: string | null;
   /** Epoch ms of the last change of this number. */
   readonly changedAt: number;
+  /**
+   * Seq of the `issue` or `refill` event that gave the number to its holder: the allocation it
+   * belongs to (after a release, the allocation that held it last). 0 when unknown: a record
+   * written before allocations were tracked.
+   */
+  readonly grant: number;
+}
+
+/**
+ * Names one allocation: the seqs of the first and last `issue`/`refill` event of the request that
+ * received the numbers (the events of one request are consecutive). A release or confirm that
+ * carries one acts only on a number that this allocation still holds.
+ */
+export interface AllocationRef {
+  readonly first: number;
+  readonly last: number;
 }
 
 /**
@@ -51,6 +67,8 @@ export interface RequestRecord {
   readonly released: boolean;
   /** Epoch ms of the commit that made the original durable. */
   readonly committedAt: number;
+  /** The allocation the request received (null in records written before allocations were tracked). */
+  readonly allocation: AllocationRef | null;
 }
 
 /** An open gap kept in the series state (lowest first). */
@@ -61,6 +79,8 @@ export interface OpenGap {
   readonly partitionId: string;
   readonly invoiceType: InvoiceType;
   readonly releasedAt: number;
+  /** The allocation that held the number before its release (see {@link NumberRecord.grant}). */
+  readonly grant: number;
 }
 
 /** Counters kept per series and updated in the same commit as the change. */
@@ -110,6 +130,11 @@ export interface AllocateOp {
   readonly invoiceType: InvoiceType;
   readonly count: number;
   readonly requestId?: string | undefined;
+  /**
+   * Only answer from the key's record (a retry looked up in an earlier period's series): never
+   * allocate here when the record is missing.
+   */
+  readonly replayOnly?: boolean | undefined;
 }
 
 export interface ReleaseOp {
@@ -123,6 +148,8 @@ export interface ReleaseOp {
    * number refilled or confirmed since the sweep looked is left alone.
    */
   readonly ifUnchangedSince?: number | undefined;
+  /** Act only if this allocation holds the number (see {@link AllocationRef}). */
+  readonly allocation?: AllocationRef | undefined;
 }
 
 export interface SettingOp {
@@ -138,6 +165,8 @@ export interface ConfirmOp {
   readonly sequenceNumber: number;
   readonly siteId: string;
   readonly partitionId: string;
+  /** Act only if this allocation holds the number (see {@link AllocationRef}). */
+  readonly allocation?: AllocationRef | undefined;
 }
 
 /**
@@ -170,6 +199,12 @@ export interface AuditEvent {
   readonly requestId: string | null;
   readonly batchId: string;
   readonly node: string;
+  /**
+   * For `release`, `confirm` and the `void` of a release: the allocation acted on, as the seq of
+   * the `issue` or `refill` event that gave the number(s) to their holder. Null otherwise (and in
+   * events written before allocations were tracked).
+   */
+  readonly allocation: number | null;
   readonly prevHash: string;
   readonly hash: string;
 }
@@ -182,6 +217,8 @@ export interface NumberChange {
   readonly partitionId: string;
   readonly invoiceType: InvoiceType;
   readonly reason: string | null;
+  /** The allocation holding (or, once released, last holding) the number. */
+  readonly grant: number;
 }
 
 /** Totals by site × partition × type, added in the same commit. */

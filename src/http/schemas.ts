@@ -14,6 +14,15 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
   const sequenceNumber = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
   const requestId = { type: 'string', minLength: 1, maxLength: 200, pattern: REQUEST_ID_PATTERN } as const;
   const series = { type: 'string', minLength: 1, maxLength: 200, pattern: SERIES_PATTERN } as const;
+  const allocation = {
+    type: 'string',
+    minLength: 3,
+    maxLength: 240,
+    pattern: ALLOCATION_PATTERN,
+    description: 'the allocation token `next` answered (`<series>#<event>[-<event>]`): act only if that allocation still holds the number',
+  } as const;
+  const seq = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
+  const allocationRef = { type: 'object', required: ['first', 'last'], additionalProperties: false, properties: { first: seq, last: seq } } as const;
 
   const op = (kind: string, required: string[], properties: Record<string, unknown>) =>
     ({ type: 'object', required: ['kind', ...required], additionalProperties: false, properties: { kind: { const: kind }, ...properties } }) as const;
@@ -47,6 +56,7 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
           formatted: { type: 'array', items: { type: 'string' }, description: 'the numbers as sequence.format shows them' },
           requestId: { type: 'string', description: 'the idempotency key of the request' },
           replayed: { type: 'boolean', description: 'true when this answers a retry with the same key' },
+          allocation: { type: 'string', description: 'names this allocation: pass it to release and confirm so that they act only while it holds the number' },
         },
       },
       ...errorResponses,
@@ -70,9 +80,17 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
                 invoiceType,
                 count: { type: 'integer', minimum: 1, maximum: maxCount },
                 requestId,
+                replayOnly: { type: 'boolean' },
               }),
-              op('release', ['sequenceNumber', 'siteId', 'partitionId', 'reason'], { sequenceNumber, siteId, partitionId, reason }),
-              op('confirm', ['sequenceNumber', 'siteId', 'partitionId'], { sequenceNumber, siteId, partitionId }),
+              op('release', ['sequenceNumber', 'siteId', 'partitionId', 'reason'], {
+                sequenceNumber,
+                siteId,
+                partitionId,
+                reason,
+                allocation: allocationRef,
+                ifUnchangedSince: { type: 'integer', minimum: 0 },
+              }),
+              op('confirm', ['sequenceNumber', 'siteId', 'partitionId'], { sequenceNumber, siteId, partitionId, allocation: allocationRef }),
               op('setting', ['key', 'value', 'reason'], { key: { type: 'string', enum: ['simulatedEnabled'] }, value: { type: 'boolean' }, reason }),
               op('close', ['reason'], { reason }),
             ],
@@ -95,13 +113,13 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
       type: 'object',
       required: ['sequenceNumber', 'siteId', 'partitionId', 'reason'],
       additionalProperties: false,
-      properties: { sequenceNumber, siteId, partitionId, reason, series, invoiceType },
+      properties: { sequenceNumber, siteId, partitionId, reason, series, invoiceType, allocation },
     },
     confirmBody: {
       type: 'object',
       required: ['sequenceNumber', 'siteId', 'partitionId'],
       additionalProperties: false,
-      properties: { sequenceNumber, siteId, partitionId, series, invoiceType },
+      properties: { sequenceNumber, siteId, partitionId, series, invoiceType, allocation },
     },
     settingsBody: {
       type: 'object',
@@ -156,6 +174,9 @@ export interface NextInput {
 /** A series name as seqd makes them: `global`, `site-1:partition-a`, `global@2026`. */
 export const SERIES_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9._:@-]*$';
 
+/** An allocation token as `next` answers it: the series, `#`, one event seq or a range of them. */
+export const ALLOCATION_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9._:@-]*#[1-9][0-9]{0,15}(-[1-9][0-9]{0,15})?$';
+
 /** An idempotency key: 1 to 200 visible ASCII characters (as in an HTTP header). */
 export const REQUEST_ID_PATTERN = '^[\\x21-\\x7e]+$';
 export interface ReleaseInput {
@@ -165,6 +186,7 @@ export interface ReleaseInput {
   reason: string;
   series?: string;
   invoiceType?: (typeof INVOICE_TYPES)[number];
+  allocation?: string;
 }
 export interface ConfirmInput {
   sequenceNumber: number;
@@ -172,6 +194,7 @@ export interface ConfirmInput {
   partitionId: string;
   series?: string;
   invoiceType?: (typeof INVOICE_TYPES)[number];
+  allocation?: string;
 }
 export interface SeriesInput {
   series?: string;

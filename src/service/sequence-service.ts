@@ -1,9 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { ChainVerifier, type VerifyReport } from '../domain/chain-verifier.js';
-import { ConfigError, IdempotencyKeyReusedError, SeqdError, StoreUnavailableError, ValidationError } from '../domain/errors/index.js';
+import { ConfigError, RequestKeyNotFoundError, SeqdError, StoreUnavailableError, ValidationError } from '../domain/errors/index.js';
+import { formatAllocationToken, parseAllocationToken } from '../domain/allocation-token.js';
 import { isInternalSeries, parseSeriesName, PLAIN_STRATEGY, type SeriesStrategy } from '../domain/series-strategy.js';
-import { requestFingerprint, type BatchPlan, type Outcome } from '../domain/planner.js';
+import type { AllocateResult, BatchPlan, Outcome } from '../domain/planner.js';
 import type {
+  AllocationRef,
   AuditEvent,
   GapPolicy,
   InvoiceType,
@@ -199,13 +201,7 @@ export class SequenceService {
     return this.nextReply(req, series, r, r.replayOf ?? committedAt, r.replayOf !== undefined);
   }
 
-  private nextReply(
-    req: NextRequest,
-    series: string,
-    r: { readonly numbers: readonly number[]; readonly refilled: readonly number[]; readonly released: boolean },
-    at: number,
-    replayed: boolean,
-  ): NextResponse {
+  private nextReply(req: NextRequest, series: string, r: AllocateResult, at: number, replayed: boolean): NextResponse {
     const reply: NextResponse = {
       sequenceNumber: r.numbers[0] ?? 0,
       numbers: [...r.numbers],
@@ -225,6 +221,7 @@ export class SequenceService {
       reply.requestId = req.requestId;
       reply.replayed = replayed;
     }
+    if (r.allocation) reply.allocation = formatAllocationToken(series, r.allocation);
     return reply;
   }
 
@@ -239,25 +236,39 @@ export class SequenceService {
     for (const series of await this.directory.earlierSeries(req, now, windowMs)) {
       const rec = (await this.o.store.lookupRequests(series, [key], now - windowMs)).get(key);
       if (!rec) continue;
-      if (rec.fingerprint !== requestFingerprint({ kind: 'allocate', ...req })) {
-        throw new IdempotencyKeyReusedError(`idempotency key "${key}" was used for a different request; use a new key`, { field: 'requestId' });
-      }
-      return this.nextReply(req, series, rec, rec.committedAt, true);
+      // Answered by that series' worker, which checks the body and what became of each number.
+      const { outcome } = await this.worker(series).submit({ kind: 'allocate', ...req, replayOnly: true });
+      if (!outcome.ok && outcome.error instanceof RequestKeyNotFoundError) continue;
+      const r = expect(outcome, 'allocate');
+      return this.nextReply(req, series, r, r.replayOf ?? rec.committedAt, true);
     }
     return null;
   }
 
+  /** The series a release or confirm acts in, and the allocation it names (if any). */
+  private async heldNumberTarget(req: ReleaseRequest | ConfirmRequest): Promise<{ series: string; allocation: AllocationRef | undefined }> {
+    if (req.allocation === undefined) return { series: await this.directory.forHeldNumber(req, this.now()), allocation: undefined };
+    const { series, ref } = parseAllocationToken(req.allocation);
+    if (req.series !== undefined && req.series !== series) {
+      throw new ValidationError(`series "${req.series}" differs from the series of allocation "${req.allocation}"`, { field: 'series' });
+    }
+    await this.directory.requireExisting(series);
+    return { series, allocation: ref };
+  }
+
   async release(req: ReleaseRequest): Promise<ReleaseResponse> {
     this.checkHolder(req.siteId, req.partitionId);
-    const series = await this.directory.forHeldNumber(req, this.now());
+    const { series, allocation } = await this.heldNumberTarget(req);
     const { sequenceNumber, siteId, partitionId, reason } = req;
-    const { outcome, committedAt } = await this.worker(series).submit({ kind: 'release', sequenceNumber, siteId, partitionId, reason });
+    const { outcome, committedAt } = await this.worker(series).submit({ kind: 'release', sequenceNumber, siteId, partitionId, reason, allocation });
     const r = expect(outcome, 'release');
     return {
       sequenceNumber: r.sequenceNumber,
       series,
       status: r.status,
-      reason: req.reason,
+      reason: r.reason,
+      alreadyReleased: r.alreadyReleased,
+      allocation: `${series}#${r.allocation}`,
       ...r.previousHolder,
       node: this.o.node,
       timestamp: new Date(committedAt).toISOString(),
@@ -270,15 +281,16 @@ export class SequenceService {
    */
   async confirm(req: ConfirmRequest): Promise<ConfirmResponse> {
     this.checkHolder(req.siteId, req.partitionId);
-    const series = await this.directory.forHeldNumber(req, this.now());
+    const { series, allocation } = await this.heldNumberTarget(req);
     const { sequenceNumber, siteId, partitionId } = req;
-    const { outcome, committedAt } = await this.worker(series).submit({ kind: 'confirm', sequenceNumber, siteId, partitionId });
+    const { outcome, committedAt } = await this.worker(series).submit({ kind: 'confirm', sequenceNumber, siteId, partitionId, allocation });
     const r = expect(outcome, 'confirm');
     return {
       sequenceNumber: r.sequenceNumber,
       series,
       status: 'confirmed',
       alreadyConfirmed: r.alreadyConfirmed,
+      allocation: `${series}#${r.allocation}`,
       ...r.holder,
       node: this.o.node,
       timestamp: new Date(committedAt).toISOString(),
@@ -413,10 +425,19 @@ export class SequenceService {
     const worker = this.worker(series);
     const outcomes = await Promise.all(
       records.map((r) =>
-        worker.submit({ kind: 'release', sequenceNumber: r.number, siteId: r.siteId, partitionId: r.partitionId, reason: 'expired', ifUnchangedSince: cutoff }),
+        worker.submit({
+          kind: 'release',
+          sequenceNumber: r.number,
+          siteId: r.siteId,
+          partitionId: r.partitionId,
+          reason: 'expired',
+          ifUnchangedSince: cutoff,
+          // Only the allocation the sweep saw: never one that took the number since.
+          allocation: r.grant === 0 ? undefined : { first: r.grant, last: r.grant },
+        }),
       ),
     );
-    return outcomes.filter((o) => o.outcome.ok).length;
+    return outcomes.filter((o) => o.outcome.ok && o.outcome.kind === 'release' && !o.outcome.alreadyReleased).length;
   }
 
   /** Commits ops another instance forwarded here; one result per op, in op order. */

@@ -363,13 +363,14 @@ export class SeriesWorker {
     this.planning = true;
     try {
       const state = this.state ?? (await this.load());
-      const wanted = this.numbersToLookUp(state, ops);
-      const records = wanted.length === 0 ? NO_RECORDS : await this.o.store.lookupNumbers(this.o.series, wanted);
       const keys = requestKeys(ops);
       const requests =
         keys.length === 0
           ? NO_REQUESTS
           : await this.o.store.lookupRequests(this.o.series, keys, this.now() - (this.o.requestWindowMs ?? 24 * 3600_000));
+      // A replay reports what became of each of its numbers: their records are needed too.
+      const wanted = this.numbersToLookUp(state, ops, requests.values());
+      const records = wanted.length === 0 ? NO_RECORDS : await this.o.store.lookupNumbers(this.o.series, wanted);
       const now = this.now();
       const plan = planBatch(state, ops, records, {
         batchId,
@@ -388,15 +389,18 @@ export class SeriesWorker {
     }
   }
 
-  /** Numbers named by release and confirm ops that the planner needs the store's record of. */
-  private numbersToLookUp(state: SeriesState, ops: readonly Op[]): number[] {
-    const out: number[] = [];
+  /**
+   * Numbers the planner needs the store's record of: those named by release and confirm ops, and
+   * those of requests about to be replayed.
+   */
+  private numbersToLookUp(state: SeriesState, ops: readonly Op[], replays: Iterable<RequestRecord>): number[] {
+    const out = new Set<number>();
+    const stored = (n: number) => n >= state.start && n <= state.hwm;
     for (const op of ops) {
-      if ((op.kind === 'release' || op.kind === 'confirm') && op.sequenceNumber >= state.start && op.sequenceNumber <= state.hwm) {
-        out.push(op.sequenceNumber);
-      }
+      if ((op.kind === 'release' || op.kind === 'confirm') && stored(op.sequenceNumber)) out.add(op.sequenceNumber);
     }
-    return out;
+    for (const r of replays) if (!r.released) for (const n of r.numbers) if (stored(n)) out.add(n);
+    return [...out];
   }
 }
 

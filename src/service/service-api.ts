@@ -29,6 +29,12 @@ export interface NextResponse {
   requestId?: string;
   /** True when this answers a retry: the numbers are those of the first request with this key. */
   replayed?: boolean;
+  /**
+   * Names this allocation (`<series>#<event>[-<event>]`): release and confirm that carry it act
+   * only while this allocation holds the number, so a late or repeated one can never touch a
+   * number handed to someone else since. Absent only on replays of requests made before v0.2.
+   */
+  allocation?: string;
 }
 
 /**
@@ -42,6 +48,8 @@ export interface HeldNumberRequest {
   readonly partitionId: string;
   readonly series?: string | undefined;
   readonly invoiceType?: InvoiceType | undefined;
+  /** The allocation token `next` answered: act only if that allocation still holds the number. */
+  readonly allocation?: string | undefined;
 }
 
 export interface ReleaseRequest extends HeldNumberRequest {
@@ -61,6 +69,8 @@ export interface ConfirmResponse {
   series: string;
   status: 'confirmed';
   alreadyConfirmed: boolean;
+  /** The allocation confirmed (`<series>#<event>`). */
+  allocation: string;
   siteId: string;
   partitionId: string;
   invoiceType: InvoiceType;
@@ -73,6 +83,13 @@ export interface ReleaseResponse {
   series: string;
   status: 'open' | 'void';
   reason: string;
+  /**
+   * True when the named allocation had given the number back already (a repeated release, or it
+   * expired): nothing was written, `reason` is that of the earlier release.
+   */
+  alreadyReleased: boolean;
+  /** The allocation released from (`<series>#<event>`). */
+  allocation: string;
   siteId: string;
   partitionId: string;
   invoiceType: InvoiceType;

@@ -8,15 +8,19 @@ interface StoredRequest {
   r: [number, number][];
   s: boolean;
   t: number;
+  /** The allocation's first and last grant seq (absent in records written before it was tracked). */
+  a?: [number, number];
 }
 
 export function encodeRequest(r: RequestRecord): string {
   const stored: StoredRequest = { f: r.fingerprint, n: toRuns(r.numbers), r: toRuns(r.refilled), s: r.released, t: r.committedAt };
+  if (r.allocation) stored.a = [r.allocation.first, r.allocation.last];
   return JSON.stringify(stored);
 }
 
 export function decodeRequest(key: string, text: string): RequestRecord {
   const s = JSON.parse(text) as StoredRequest;
   const expand = (runs: [number, number][]) => runs.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i));
-  return { key, fingerprint: s.f, numbers: expand(s.n), refilled: expand(s.r), released: s.s, committedAt: s.t };
+  const allocation = s.a ? { first: s.a[0], last: s.a[1] } : null;
+  return { key, fingerprint: s.f, numbers: expand(s.n), refilled: expand(s.r), released: s.s, committedAt: s.t, allocation };
 }

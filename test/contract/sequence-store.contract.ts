@@ -127,16 +127,19 @@ export function sequenceStoreContract(name: string, factory: () => StoreFactory)
     it('stores idempotency records with the allocation and answers them until they expire', async () => {
       const s0 = await store.loadSeries('c-requests', 1);
       const keyed: Op = { ...alloc(3), requestId: 'order-42/retry é' } as Op;
-      const { state } = await apply(store, s0, [alloc(1), keyed, { ...alloc(1), requestId: 'k2' } as Op]);
+      const { state, plan: firstPlan } = await apply(store, s0, [alloc(1), keyed, { ...alloc(1), requestId: 'k2' } as Op]);
       const t = Date.now();
       const found = await store.lookupRequests('c-requests', ['order-42/retry é', 'k2', 'never-used'], t - 60_000);
       assert.deepEqual([...found.keys()].sort(), ['k2', 'order-42/retry é']);
       assert.deepEqual(found.get('order-42/retry é')?.numbers, [2, 3, 4]);
       assert.equal(found.get('k2')?.numbers[0], 5);
+      const original = firstPlan.outcomes[1];
+      assert.ok(original?.ok && original.kind === 'allocate');
+      assert.deepEqual(found.get('order-42/retry é')?.allocation, original.allocation, 'the record names its allocation');
       // A record older than the window counts as absent.
       assert.equal((await store.lookupRequests('c-requests', ['k2'], t + 60_000)).size, 0);
       // Planned with the record, a retry gets the same numbers and writes nothing.
-      const retry = planBatch(state, [keyed], new Map(), {
+      const retry = planBatch(state, [keyed], await store.lookupNumbers('c-requests', [2, 3, 4]), {
         batchId: 'c-requests-retry',
         node: 'contract',
         now: Date.now(),
@@ -182,16 +185,22 @@ export function sequenceStoreContract(name: string, factory: () => StoreFactory)
       assert.deepEqual(pick(found.get(6)), ['issued', 'site-2', 'partition-b']);
       assert.deepEqual(pick(found.get(10)), ['issued', 'site-2', 'partition-b']);
       assert.equal(found.has(11), false, 'a number above the HWM was never issued');
+      // Each number names its allocation: the seq of the event that gave it out.
+      assert.deepEqual([1, 5, 6, 10].map((n) => found.get(n)?.grant), [1, 1, 2, 2]);
 
       ({ state } = await apply(store, state, [{ kind: 'release', sequenceNumber: 3, ...A, reason: 'r1' }]));
       let after = await store.lookupNumbers('c-lookup', [3]);
       assert.deepEqual(pick(after.get(3)), ['open', 'site-1', 'partition-a']);
       assert.equal(after.get(3)?.reason, 'r1');
+      assert.equal(after.get(3)?.grant, 1, 'a released number remembers the allocation that held it');
       assert.deepEqual((await store.loadSeries('c-lookup', 1)).openGaps.map((g) => g.number), [3]);
 
       ({ state } = await apply(store, state, [alloc(1, B)]));
       after = await store.lookupNumbers('c-lookup', [3]);
       assert.deepEqual(pick(after.get(3)), ['refilled', 'site-2', 'partition-b']);
+      assert.equal(after.get(3)?.grant, state.eventSeq, 'a refilled number belongs to the refill event');
+      const releaseEvent = (await store.readEvents('c-lookup', 0, 100)).find((e) => e.type === 'release');
+      assert.equal(releaseEvent?.allocation, 1, 'the release event names the allocation it acted on, read back from the store');
       assert.deepEqual((await store.loadSeries('c-lookup', 1)).openGaps, []);
       assert.equal((await verify(store, 'c-lookup')).valid, true);
     });

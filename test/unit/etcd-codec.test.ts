@@ -25,7 +25,7 @@ function someEvents(): AuditEvent[] {
     version: '7',
     eventSeq: 9,
     lastHash: 'ab'.repeat(32),
-    openGaps: [{ number: 5, reason: 'suppressed-bill', siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', releasedAt: 1 }],
+    openGaps: [{ number: 5, reason: 'suppressed-bill', siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', releasedAt: 1, grant: 3 }],
     counters: { issued: 41, refilled: 0, released: 1, voided: 0 },
     closedAt: null,
   };
@@ -73,10 +73,13 @@ describe('etcd codec', () => {
     // A state written before series could close (7 elements) reads as open.
     const old = JSON.parse(encodeState(state).toString()) as unknown[];
     assert.deepEqual(decodeState(Buffer.from(JSON.stringify(old.slice(0, 7)))), state);
-    const gaps = [{ number: 1001, reason: 'r', siteId: 's', partitionId: 'p', invoiceType: 'simulated' as const, releasedAt: 5 }];
+    const gaps = [{ number: 1001, reason: 'r', siteId: 's', partitionId: 'p', invoiceType: 'simulated' as const, releasedAt: 5, grant: 4 }];
     assert.deepEqual(decodeGaps(encodeGaps(gaps)), gaps);
-    const nums = new Map([[7, { number: 7, status: 'void' as const, siteId: 's', partitionId: 'p', invoiceType: 'on-cycle' as const, reason: null, changedAt: 9 }]]);
+    const nums = new Map([[7, { number: 7, status: 'void' as const, siteId: 's', partitionId: 'p', invoiceType: 'on-cycle' as const, reason: null, changedAt: 9, grant: 2 }]]);
     assert.deepEqual(decodeNums(encodeNums(nums)), nums);
+    // Rows written before allocations were tracked read with grant 0 (unknown).
+    const oldGap = JSON.parse(encodeGaps(gaps).toString()) as unknown[][];
+    assert.equal(decodeGaps(Buffer.from(JSON.stringify(oldGap.map((r) => r.slice(0, 6)))))[0]?.grant, 0);
   });
 
   it('orders keys numerically and bounds prefixes', () => {

@@ -8,7 +8,7 @@ const roundTrip = (o: Outcome) => decodeOutcome(JSON.parse(JSON.stringify(encode
 
 describe('outcomes forwarded between instances', () => {
   it('keep allocations as they are', () => {
-    const o: Outcome = { ok: true, kind: 'allocate', numbers: [4, 9, 10], refilled: [4], released: false };
+    const o: Outcome = { ok: true, kind: 'allocate', numbers: [4, 9, 10], refilled: [4], released: false, allocation: { first: 3, last: 4 } };
     assert.deepEqual(roundTrip(o), o);
   });
 

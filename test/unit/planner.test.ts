@@ -7,9 +7,13 @@ import {
   InvoiceTypeDisabledError,
   NumberAlreadyReleasedError,
   NumberNotIssuedError,
+  NumberReassignedError,
+  ReplayedNumbersChangedError,
+  RequestKeyNotFoundError,
 } from '../../src/domain/errors/index.js';
+import { sealEvent } from '../../src/domain/audit-chain.js';
 import { planBatch, type BatchPlan, type PlanContext } from '../../src/domain/planner.js';
-import type { AuditEvent, GapPolicy, InvoiceType, NumberRecord, Op, SeriesState } from '../../src/domain/types.js';
+import type { AllocationRef, AuditEvent, GapPolicy, InvoiceType, NumberRecord, Op, RequestRecord, SeriesState } from '../../src/domain/types.js';
 
 const A = { siteId: 'site-1', partitionId: 'partition-a' } as const;
 const B = { siteId: 'site-2', partitionId: 'partition-b' } as const;
@@ -54,6 +58,7 @@ class Harness {
   state: SeriesState;
   readonly events: AuditEvent[] = [];
   readonly holders = new Map<number, NumberRecord>();
+  readonly requests = new Map<string, RequestRecord>();
 
   constructor(
     private readonly policy: GapPolicy = 'lowest-first',
@@ -64,13 +69,20 @@ class Harness {
 
   run(ops: Op[], simulatedEnabled = true): BatchPlan {
     const records = new Map<number, NumberRecord>();
+    const requests = new Map<string, RequestRecord>();
+    const want = (n: number) => {
+      const r = this.holders.get(n);
+      if (r) records.set(n, r);
+    };
     for (const op of ops) {
-      if (op.kind === 'release' || op.kind === 'confirm') {
-        const r = this.holders.get(op.sequenceNumber);
-        if (r) records.set(op.sequenceNumber, r);
+      if (op.kind === 'release' || op.kind === 'confirm') want(op.sequenceNumber);
+      const known = op.kind === 'allocate' && op.requestId !== undefined ? this.requests.get(op.requestId) : undefined;
+      if (known && op.kind === 'allocate' && op.requestId !== undefined) {
+        requests.set(op.requestId, known);
+        known.numbers.forEach(want);
       }
     }
-    const plan = planBatch(this.state, ops, records, ctx(this.policy, simulatedEnabled));
+    const plan = planBatch(this.state, ops, records, { ...ctx(this.policy, simulatedEnabled), requests });
     if (plan.commit) {
       this.state = { ...plan.commit.next, version: String(Number(this.state.version) + 1) };
       this.events.push(...plan.commit.events);
@@ -85,10 +97,12 @@ class Harness {
             invoiceType: e.invoiceType ?? 'on-cycle',
             reason: null,
             changedAt: e.ts,
+            grant: e.seq,
           });
         }
       }
       for (const c of plan.commit.numberChanges) this.holders.set(c.number, { ...c, changedAt: 0 });
+      for (const r of plan.commit.requests) this.requests.set(r.key, r);
     }
     return plan;
   }
@@ -306,16 +320,39 @@ describe('planner: idempotency keys', () => {
   });
 
   it('answers a retry with the stored numbers and writes nothing', () => {
-    const first = planBatch(emptyState(), [keyed('k1', 2)], new Map(), ctx());
+    const h = new Harness();
+    const first = h.run([keyed('k1', 2)]);
     const record = first.commit?.requests[0];
-    assert.ok(first.commit && record);
-    const state = { ...first.commit.next, version: '1' };
-    const retry = planBatch(state, [keyed('k1', 2)], new Map(), { ...ctx(), requests: new Map([['k1', record]]) });
+    assert.ok(record);
+    const retry = h.run([keyed('k1', 2)]);
     assert.equal(retry.commit, null);
     const o = retry.outcomes[0];
     assert.ok(o?.ok && o.kind === 'allocate');
     assert.deepEqual(o.numbers, [1, 2]);
     assert.equal(o.replayOf, record.committedAt);
+    assert.deepEqual(o.allocation, record.allocation);
+  });
+
+  it('never replays a number that left the request: released, then refilled to another holder (item 2)', () => {
+    const h = new Harness();
+    h.run([keyed('k1', 2)]);
+    h.run([release(1, A, 'cancelled')]);
+    const open = h.run([keyed('k1', 2)]).outcomes[0];
+    assert.ok(open && !open.ok && open.error instanceof ReplayedNumbersChangedError, JSON.stringify(open));
+    assert.equal(open.error.httpStatus, 409);
+    assert.deepEqual(open.error.details, { held: [2], changed: [{ sequenceNumber: 1, status: 'open', reason: 'cancelled' }] });
+    h.run([alloc(1, A)]); // same site and partition: refills 1
+    const reassigned = h.run([keyed('k1', 2)]).outcomes[0];
+    assert.ok(reassigned && !reassigned.ok && reassigned.error instanceof ReplayedNumbersChangedError);
+    assert.deepEqual(reassigned.error.details, { held: [2], changed: [{ sequenceNumber: 1, status: 'reassigned', reason: null }] });
+    assert.equal(h.verify().valid, true);
+  });
+
+  it('a replay-only allocation refuses when the key is unknown, and allocates nothing', () => {
+    const plan = planBatch(emptyState(), [{ ...(keyed('k9') as Extract<Op, { kind: 'allocate' }>), replayOnly: true }], new Map(), ctx());
+    assert.equal(plan.commit, null);
+    const o = plan.outcomes[0];
+    assert.ok(o && !o.ok && o.error instanceof RequestKeyNotFoundError);
   });
 
   it('refuses the same key with a different body (422) and changes nothing for it', () => {
@@ -337,6 +374,96 @@ describe('planner: idempotency keys', () => {
     assert.deepEqual(c.numbers, [1, 2]);
     assert.equal(plan.commit?.next.hwm, 3);
     assert.equal(plan.commit?.requests.length, 1);
+  });
+});
+
+describe('planner: acts name their allocation (item 1)', () => {
+  const allocationOf = (plan: BatchPlan, i = 0): AllocationRef => {
+    const o = plan.outcomes[i];
+    assert.ok(o?.ok && o.kind === 'allocate' && o.allocation);
+    return o.allocation;
+  };
+  const releaseBy = (n: number, allocation: AllocationRef, reason = 'cancelled'): Op => ({ kind: 'release', sequenceNumber: n, ...A, reason, allocation });
+  const confirmBy = (n: number, allocation: AllocationRef): Op => ({ kind: 'confirm', sequenceNumber: n, ...A, allocation });
+
+  it('a retried release after the number was refilled to the same site and partition changes nothing', () => {
+    const h = new Harness();
+    const h1 = allocationOf(h.run([alloc(1)]));
+    const first = h.run([releaseBy(1, h1)]).outcomes[0];
+    assert.ok(first?.ok && first.kind === 'release' && !first.alreadyReleased);
+    const h2 = allocationOf(h.run([alloc(1)]));
+    assert.notDeepEqual(h2, h1);
+    // The retry of H1's release (its reply was lost) must not release H2's number.
+    const retry = h.run([releaseBy(1, h1)]);
+    const o = retry.outcomes[0];
+    assert.ok(o && !o.ok && o.error instanceof NumberReassignedError, JSON.stringify(o));
+    assert.equal(o.error.httpStatus, 409);
+    assert.equal(retry.commit, null);
+    assert.equal(h.state.openGaps.length, 0, 'H2 still holds 1');
+    // Without an allocation the seed API acts on the current holder; with H2's it works.
+    const own = h.run([releaseBy(1, h2)]).outcomes[0];
+    assert.ok(own?.ok && own.kind === 'release' && !own.alreadyReleased);
+    assert.equal(h.verify().valid, true);
+  });
+
+  it('a repeated release of the same allocation answers done, writing nothing', () => {
+    const h = new Harness();
+    const h1 = allocationOf(h.run([alloc(2)]));
+    h.run([releaseBy(2, h1, 'suppressed-bill')]);
+    const again = h.run([releaseBy(2, h1, 'suppressed-bill')]);
+    const o = again.outcomes[0];
+    assert.ok(o?.ok && o.kind === 'release' && o.alreadyReleased && o.status === 'open' && o.reason === 'suppressed-bill');
+    assert.equal(again.commit, null);
+    // Without the allocation it stays a refusal: the number is released.
+    const plain = h.run([release(2)]).outcomes[0];
+    assert.ok(plain && !plain.ok && plain.error instanceof NumberAlreadyReleasedError);
+  });
+
+  it('a late confirm after expiry and refill is refused; the new holder confirms its own', () => {
+    const h = new Harness();
+    const h1 = allocationOf(h.run([alloc(1)]));
+    h.run([{ ...(releaseBy(1, h1, 'expired') as Extract<Op, { kind: 'release' }>), ifUnchangedSince: Number.MAX_SAFE_INTEGER }]);
+    const h2 = allocationOf(h.run([alloc(1)]));
+    const late = h.run([confirmBy(1, h1)]).outcomes[0];
+    assert.ok(late && !late.ok && late.error instanceof NumberReassignedError);
+    const mine = h.run([confirmBy(1, h2)]).outcomes[0];
+    assert.ok(mine?.ok && mine.kind === 'confirm' && !mine.alreadyConfirmed, JSON.stringify(mine));
+    assert.equal(h.verify().valid, true);
+  });
+
+  it('release, confirm and void events name the allocation; suppressed runs are released per allocation', () => {
+    const h = new Harness();
+    h.run([alloc(3)]);
+    h.run([release(2)]);
+    // Refill 2 and take 4, 5 from the counter: one request, two allocation events.
+    const plan = h.run([alloc(3, A, 'suppressed')]);
+    const events = plan.commit?.events ?? [];
+    const grants = events.filter((e) => e.type === 'refill' || e.type === 'issue').map((e) => e.seq);
+    const releases = events.filter((e) => e.type === 'release');
+    assert.deepEqual(releases.map((e) => [e.first, e.last, e.allocation]), [[2, 2, grants[0]], [4, 5, grants[1]]]);
+    assert.equal(h.verify().valid, true);
+  });
+
+  it('the verifier rejects a release made on behalf of an allocation that does not hold the number', () => {
+    const h = new Harness();
+    h.run([alloc(1)]);
+    h.run([alloc(1)]);
+    h.run([release(1)]);
+    assert.equal(h.verify().valid, true);
+    // Re-seal the chain with the release naming the second allocation (seq 2) instead of the first.
+    const forged: AuditEvent[] = [];
+    let prev = GENESIS_HASH;
+    for (const e of h.events) {
+      const edited = e.type === 'release' ? { ...e, allocation: 2 } : e;
+      const sealed = sealEvent({ ...edited, prevHash: prev });
+      forged.push(sealed);
+      prev = sealed.hash;
+    }
+    const v = new ChainVerifier('global', 1);
+    for (const e of forged) v.push(e);
+    const report = v.finish({ ...h.state, lastHash: prev });
+    assert.equal(report.valid, false);
+    assert.match(report.firstInvalidEvent?.problem ?? '', /belongs to allocation 1/);
   });
 });
 

@@ -20,3 +20,7 @@ export { UnauthenticatedError } from './unauthenticated-error.js';
 export { ForbiddenError } from './forbidden-error.js';
 export { RateLimitedError } from './rate-limited-error.js';
 export { ShuttingDownError } from './shutting-down-error.js';
+export { NumberReassignedError } from './number-reassigned-error.js';
+export { ReplayedNumbersChangedError } from './replayed-numbers-changed-error.js';
+export { RequestKeyNotFoundError } from './request-key-not-found-error.js';
+export { OutcomeUnknownError } from './outcome-unknown-error.js';

@@ -5,6 +5,10 @@ import {
   NumberAlreadyReleasedError,
   NumberConfirmedError,
   NumberNotIssuedError,
+  NumberReassignedError,
+  OutcomeUnknownError,
+  ReplayedNumbersChangedError,
+  RequestKeyNotFoundError,
   SeqdError,
   SeriesClosedError,
   SeriesNotFoundError,
@@ -40,6 +44,10 @@ const REFUSALS: readonly ErrorClass[] = [
   SeriesClosedError,
   SeriesNotFoundError,
   StoreUnavailableError,
+  NumberReassignedError,
+  ReplayedNumbersChangedError,
+  RequestKeyNotFoundError,
+  OutcomeUnknownError,
 ];
 const BY_CODE = new Map<string, ErrorClass>(REFUSALS.map((c) => [new c('').code, c]));
 

@@ -111,8 +111,11 @@ export function decodeState(b: Buffer): StoredState {
   };
 }
 
-/** One event in a batch record: type, first, last-first, dictionary indexes, reason, request id, hash. */
-type EventRow = [AuditEventType, number | null, number | null, number, number, number, string | null, string | null, string];
+/**
+ * One event in a batch record: type, first, last-first, dictionary indexes, reason, request id,
+ * hash, and the allocation acted on when there is one (rows written before it have 9 elements).
+ */
+type EventRow = [AuditEventType, number | null, number | null, number, number, number, string | null, string | null, string, (number | null)?];
 
 /**
  * One batch's events, compact: batch-wide fields (batch id, time, node, first seq) are stored once,
@@ -128,17 +131,21 @@ export function encodeAudit(events: readonly AuditEvent[]): Buffer {
     if (i < 0) i = dict.push(v) - 1;
     return i;
   };
-  const rows: EventRow[] = events.map((e) => [
-    e.type,
-    e.first,
-    e.first === null || e.last === null ? null : e.last - e.first,
-    ref(e.siteId),
-    ref(e.partitionId),
-    ref(e.invoiceType),
-    e.reason,
-    e.requestId,
-    Buffer.from(e.hash, 'hex').toString('base64url'),
-  ]);
+  const rows: EventRow[] = events.map((e) => {
+    const row: EventRow = [
+      e.type,
+      e.first,
+      e.first === null || e.last === null ? null : e.last - e.first,
+      ref(e.siteId),
+      ref(e.partitionId),
+      ref(e.invoiceType),
+      e.reason,
+      e.requestId,
+      Buffer.from(e.hash, 'hex').toString('base64url'),
+    ];
+    if (e.allocation !== null) row.push(e.allocation);
+    return row;
+  });
   return enc(JSON.stringify({ b: first.batchId, t: first.ts, n: first.node, s: first.series, q: first.seq, p: first.prevHash, d: dict, e: rows }));
 }
 
@@ -150,7 +157,7 @@ export interface DecodedAudit {
 export function decodeAudit(b: Buffer): DecodedAudit {
   const rec = JSON.parse(b.toString()) as { b: string; t: number; n: string; s: string; q: number; p: string; d: (string | null)[]; e: EventRow[] };
   let prevHash = rec.p;
-  const events = rec.e.map(([type, first, span, site, partition, itype, reason, requestId, h], i) => {
+  const events = rec.e.map(([type, first, span, site, partition, itype, reason, requestId, h, allocation = null], i) => {
     const hash = Buffer.from(h, 'base64url').toString('hex');
     const e: AuditEvent = {
       series: rec.s,
@@ -166,6 +173,7 @@ export function decodeAudit(b: Buffer): DecodedAudit {
       requestId,
       batchId: rec.b,
       node: rec.n,
+      allocation,
       prevHash,
       hash,
     };
@@ -175,37 +183,39 @@ export function decodeAudit(b: Buffer): DecodedAudit {
   return { batchId: rec.b, events };
 }
 
-type GapRow = [number, string, string, string, InvoiceType, number];
+/** The 7th element, the allocation (grant), is absent in rows written before it was tracked. */
+type GapRow = [number, string, string, string, InvoiceType, number, number?];
 
 export function encodeGaps(gaps: readonly OpenGap[]): Buffer {
-  return enc(JSON.stringify(gaps.map((g): GapRow => [g.number, g.reason, g.siteId, g.partitionId, g.invoiceType, g.releasedAt])));
+  return enc(JSON.stringify(gaps.map((g): GapRow => [g.number, g.reason, g.siteId, g.partitionId, g.invoiceType, g.releasedAt, g.grant])));
 }
 
 export function decodeGaps(b: Buffer): OpenGap[] {
-  return (JSON.parse(b.toString()) as GapRow[]).map(([number, reason, siteId, partitionId, invoiceType, releasedAt]) => ({
+  return (JSON.parse(b.toString()) as GapRow[]).map(([number, reason, siteId, partitionId, invoiceType, releasedAt, grant = 0]) => ({
     number,
     reason,
     siteId,
     partitionId,
     invoiceType,
     releasedAt,
+    grant,
   }));
 }
 
-type NumRow = [NumberStatus, string, string, InvoiceType, string | null, number];
+type NumRow = [NumberStatus, string, string, InvoiceType, string | null, number, number?];
 export type NumsChunk = Map<number, NumberRecord>;
 
 export function encodeNums(chunk: NumsChunk): Buffer {
   const obj: Record<string, NumRow> = {};
-  for (const [n, r] of chunk) obj[n] = [r.status, r.siteId, r.partitionId, r.invoiceType, r.reason, r.changedAt];
+  for (const [n, r] of chunk) obj[n] = [r.status, r.siteId, r.partitionId, r.invoiceType, r.reason, r.changedAt, r.grant];
   return enc(JSON.stringify(obj));
 }
 
 export function decodeNums(b: Buffer): NumsChunk {
   const out: NumsChunk = new Map();
-  for (const [k, [status, siteId, partitionId, invoiceType, reason, changedAt]] of Object.entries(JSON.parse(b.toString()) as Record<string, NumRow>)) {
+  for (const [k, [status, siteId, partitionId, invoiceType, reason, changedAt, grant = 0]] of Object.entries(JSON.parse(b.toString()) as Record<string, NumRow>)) {
     const number = Number(k);
-    out.set(number, { number, status, siteId, partitionId, invoiceType, reason, changedAt });
+    out.set(number, { number, status, siteId, partitionId, invoiceType, reason, changedAt, grant });
   }
   return out;
 }

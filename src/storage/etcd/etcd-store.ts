@@ -149,7 +149,7 @@ export class EtcdStore implements SequenceStore {
       const gap = gaps.get(n);
       const rec = nums.get(n);
       if (gap) {
-        found.set(n, { number: n, status: 'open', siteId: gap.siteId, partitionId: gap.partitionId, invoiceType: gap.invoiceType, reason: gap.reason, changedAt: gap.releasedAt });
+        found.set(n, gapRecord(gap));
       } else if (rec) {
         found.set(n, rec);
       } else {
@@ -338,7 +338,7 @@ export class EtcdStore implements SequenceStore {
       const found: NumberRecord[] = [];
       for (const kv of gaps?.kvs ?? []) {
         for (const g of decodeGaps(kv.value)) {
-          found.push({ number: g.number, status: 'open', siteId: g.siteId, partitionId: g.partitionId, invoiceType: g.invoiceType, reason: g.reason, changedAt: g.releasedAt });
+          found.push(gapRecord(g));
         }
       }
       for (const kv of nums?.kvs ?? []) for (const r of decodeNums(kv.value).values()) if (q.statuses.includes(r.status as 'void')) found.push(r);
@@ -455,7 +455,7 @@ export class EtcdStore implements SequenceStore {
         if (audit) issues.push(...decodeAudit(audit.value).events.filter((e) => e.type === 'issue'));
       }
       const e = covering(n);
-      if (e) found.set(n, { number: n, status: 'issued', siteId: e.siteId ?? '', partitionId: e.partitionId ?? '', invoiceType: e.invoiceType as InvoiceType, reason: null, changedAt: e.ts });
+      if (e) found.set(n, { number: n, status: 'issued', siteId: e.siteId ?? '', partitionId: e.partitionId ?? '', invoiceType: e.invoiceType as InvoiceType, reason: null, changedAt: e.ts, grant: e.seq });
     }
     return found;
   }
@@ -508,6 +508,10 @@ export class EtcdStore implements SequenceStore {
       }
     }
   }
+}
+
+function gapRecord(g: OpenGap): NumberRecord {
+  return { number: g.number, status: 'open', siteId: g.siteId, partitionId: g.partitionId, invoiceType: g.invoiceType, reason: g.reason, changedAt: g.releasedAt, grant: g.grant };
 }
 
 function toSeriesState(series: string, s: StoredState, version: string, openGaps: OpenGap[]): SeriesState {

@@ -43,15 +43,15 @@ export class SqliteCommitter {
       ),
       insertEvent: db.prepare<(string | number | null)[]>(
         `INSERT INTO events (series, seq, ts, type, first, last, site_id, partition_id, invoice_type,
-           reason, request_id, batch_id, node, prev_hash, hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           reason, request_id, batch_id, node, prev_hash, hash, allocation)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      upsertNumber: db.prepare<[string, number, string, string, string, string, string | null, number]>(
-        `INSERT INTO numbers (series, number, status, site_id, partition_id, invoice_type, reason, changed_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      upsertNumber: db.prepare<[string, number, string, string, string, string, string | null, number, number]>(
+        `INSERT INTO numbers (series, number, status, site_id, partition_id, invoice_type, reason, changed_at, grant_seq)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (series, number) DO UPDATE SET status = excluded.status, site_id = excluded.site_id,
            partition_id = excluded.partition_id, invoice_type = excluded.invoice_type,
-           reason = excluded.reason, changed_at = excluded.changed_at`,
+           reason = excluded.reason, changed_at = excluded.changed_at, grant_seq = excluded.grant_seq`,
       ),
       addTotals: db.prepare<[string, string, string, string, number, number, number]>(
         `INSERT INTO totals (series, site_id, partition_id, invoice_type, issued, refilled, released)
@@ -102,11 +102,11 @@ export class SqliteCommitter {
     for (const e of plan.events) {
       s.insertEvent.run(
         e.series, e.seq, e.ts, e.type, e.first, e.last, e.siteId, e.partitionId, e.invoiceType,
-        e.reason, e.requestId, e.batchId, e.node, e.prevHash, e.hash,
+        e.reason, e.requestId, e.batchId, e.node, e.prevHash, e.hash, e.allocation,
       );
     }
     for (const ch of plan.numberChanges) {
-      s.upsertNumber.run(plan.series, ch.number, ch.status, ch.siteId, ch.partitionId, ch.invoiceType, ch.reason, plan.committedAt);
+      s.upsertNumber.run(plan.series, ch.number, ch.status, ch.siteId, ch.partitionId, ch.invoiceType, ch.reason, plan.committedAt, ch.grant);
     }
     for (const t of plan.totals) {
       s.addTotals.run(plan.series, t.siteId, t.partitionId, t.invoiceType, t.issued, t.refilled, t.released);

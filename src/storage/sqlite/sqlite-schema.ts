@@ -100,4 +100,7 @@ export const SCHEMA_VERSION = '1';
  */
 export const ADDED_COLUMNS: readonly { table: string; column: string; ddl: string }[] = [
   { table: 'series', column: 'closed_at', ddl: 'ALTER TABLE series ADD COLUMN closed_at INTEGER' },
+  // The allocation a number belongs to, and the one a release or confirm acted on (0 / null: unknown).
+  { table: 'numbers', column: 'grant_seq', ddl: 'ALTER TABLE numbers ADD COLUMN grant_seq INTEGER NOT NULL DEFAULT 0' },
+  { table: 'events', column: 'allocation', ddl: 'ALTER TABLE events ADD COLUMN allocation INTEGER' },
 ];

@@ -65,6 +65,7 @@ interface EventRow {
   node: string;
   prev_hash: string;
   hash: string;
+  allocation: number | null;
 }
 interface NumberRow {
   number: number;
@@ -74,6 +75,7 @@ interface NumberRow {
   invoice_type: string;
   reason: string | null;
   changed_at: number;
+  grant_seq: number;
 }
 
 export const SQLITE_FILE = 'seqd.sqlite';
@@ -161,6 +163,7 @@ export class SqliteStore implements SequenceStore {
             invoiceType: range.invoice_type as InvoiceType,
             reason: null,
             changedAt: range.ts,
+            grant: range.seq,
           });
         }
       }
@@ -309,6 +312,7 @@ export class SqliteStore implements SequenceStore {
       partitionId: g.partition_id,
       invoiceType: g.invoice_type as InvoiceType,
       releasedAt: g.changed_at,
+      grant: g.grant_seq,
     }));
     return {
       series: row.name,
@@ -349,6 +353,7 @@ function toEvent(r: EventRow): AuditEvent {
     requestId: r.request_id,
     batchId: r.batch_id,
     node: r.node,
+    allocation: r.allocation,
     prevHash: r.prev_hash,
     hash: r.hash,
   };
@@ -363,6 +368,7 @@ function toRecord(r: NumberRow): NumberRecord {
     invoiceType: r.invoice_type as InvoiceType,
     reason: r.reason,
     changedAt: r.changed_at,
+    grant: r.grant_seq,
   };
 }
 
