@@ -59,17 +59,27 @@ const seriesOption = (cmd: Command) => cmd.option('--series <name>', 'the series
 
 /** Options naming a held number's series: by name, or by invoice type when series split by type. */
 const heldOptions = (cmd: Command) =>
-  seriesOption(holderOptions(cmd)).addOption(
-    new Option('--type <type>', 'invoice type the number was taken for (series split by type)').choices(['on-cycle', 'off-cycle', 'simulated', 'suppressed']),
-  );
+  seriesOption(holderOptions(cmd))
+    .addOption(
+      new Option('--type <type>', 'invoice type the number was taken for (series split by type)').choices(['on-cycle', 'off-cycle', 'simulated', 'suppressed']),
+    )
+    .option('--allocation <token>', 'the allocation next printed: act only while it still holds the number');
 
 interface Held extends Common {
   site: string;
   partition: string;
   series?: string;
   type?: NextParams['invoiceType'];
+  allocation?: string;
 }
-const held = (n: number, o: Held) => ({ sequenceNumber: n, siteId: o.site, partitionId: o.partition, series: o.series, invoiceType: o.type });
+const held = (n: number, o: Held) => ({
+  sequenceNumber: n,
+  siteId: o.site,
+  partitionId: o.partition,
+  series: o.series,
+  invoiceType: o.type,
+  allocation: o.allocation,
+});
 
 /** `seqd next|release|confirm|stats|gaps|audit export|audit verify`: the API from a shell. */
 export function clientCommands(program: Command): void {
@@ -81,14 +91,15 @@ export function clientCommands(program: Command): void {
       show(
         o,
         () => client(o).next({ siteId: o.site, partitionId: o.partition, invoiceType: o.type, count: o.count, idempotencyKey: o.key }),
-        (r) => `${r.series}: ${(r.formatted ?? r.numbers).join(', ')}${r.refilled.length ? `  (refilled: ${r.refilled.join(', ')})` : ''}${r.replayed ? '  (repeat of an earlier request)' : ''}`,
+        (r) =>
+          `${r.series}: ${(r.formatted ?? r.numbers).join(', ')}${r.refilled.length ? `  (refilled: ${r.refilled.join(', ')})` : ''}${r.replayed ? '  (repeat of an earlier request)' : ''}${r.allocation ? `  allocation ${r.allocation}` : ''}`,
       ),
     );
 
   withCommon(heldOptions(program.command('release').description('give a number back (an open gap)').argument('<number>', 'the number', positiveInt)))
     .requiredOption('--reason <text>', 'why (kept in the audit trail)')
     .action((n: number, o: Held & { reason: string }) =>
-      show(o, () => client(o).release({ ...held(n, o), reason: o.reason }), (r) => `${r.series}: ${r.sequenceNumber}: ${r.status}`),
+      show(o, () => client(o).release({ ...held(n, o), reason: o.reason }), (r) => `${r.series}: ${r.sequenceNumber}: ${r.status}${r.alreadyReleased ? ` (already, ${r.reason})` : ''}`),
     );
 
   withCommon(heldOptions(program.command('confirm').description('finalise a number (it can no longer be released)').argument('<number>', 'the number', positiveInt)))

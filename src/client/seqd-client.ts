@@ -35,6 +35,12 @@ export interface NumberParams {
   readonly series?: string;
   /** With series split by invoice type and no `series`: the type the number was taken for. */
   readonly invoiceType?: NextParams['invoiceType'];
+  /**
+   * The `allocation` that `next` answered. With it the call acts only while that allocation holds
+   * the number: a retry after a lost reply can never release or confirm a number handed to
+   * another invoice since, and a repeated release answers `alreadyReleased`.
+   */
+  readonly allocation?: string;
 }
 
 /** Which series a read covers (absent: the server's default series). */
@@ -73,6 +79,7 @@ export class SeqdClient {
     return this.call('POST', '/api/v1/sequence/next', { ...rest, count }, { 'idempotency-key': idempotencyKey });
   }
 
+  /** Retried like `next`: with `allocation`, a release that landed before a lost reply answers `alreadyReleased`. */
   release(p: NumberParams & { readonly reason: string }): Promise<ReleaseResult> {
     return this.call('POST', '/api/v1/sequence/release', p);
   }

@@ -18,13 +18,15 @@ export interface ExportedEvent extends Record<string, unknown> {
   requestId: string | null;
   batchId: string;
   node: string;
+  /** The allocation a release, confirm or void acted on (seq of the event that gave the number). */
+  allocation: number | null;
   prevHash: string;
   hash: string;
 }
 
 export const AUDIT_COLUMNS = [
   'seq', 'timestamp', 'event', 'first', 'last', 'siteId', 'partitionId', 'invoiceType',
-  'reason', 'requestId', 'batchId', 'node', 'prevHash', 'hash',
+  'reason', 'requestId', 'batchId', 'node', 'allocation', 'prevHash', 'hash',
 ] as const satisfies readonly (keyof ExportedEvent)[];
 
 const PAGE = 1000;
@@ -76,6 +78,7 @@ function toExported(e: AuditEvent): ExportedEvent {
     requestId: e.requestId,
     batchId: e.batchId,
     node: e.node,
+    allocation: e.allocation,
     prevHash: e.prevHash,
     hash: e.hash,
   };
