@@ -136,6 +136,10 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
         })
       : null;
   sweeper?.start();
+  service.events.on('resolved', (r) =>
+    logger.warn(r, r.landed ? `unknown outcome settled: batch landed; ${r.released} undelivered number(s) released as gaps` : 'unknown outcome settled: batch did not land'),
+  );
+  service.events.on('resolveFailed', (series, error) => logger.warn({ err: error, series }, 'unknown outcome: store still cannot tell; retried'));
   const rollover = strategy.rollover;
   const closer = rollover
     ? new RolloverCloser({

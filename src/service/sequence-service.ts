@@ -21,6 +21,7 @@ import type { NumberFormat } from '../domain/number-format.js';
 import { SeriesDirectory } from './series-directory.js';
 import { encodeOutcome, type WireOutcome } from './forwarding/outcome-codec.js';
 import { SeriesWorker, type BatchForwarder } from './series-worker.js';
+import { undeliveredReleases } from './undelivered.js';
 import type {
   ConfirmRequest,
   ConfirmResponse,
@@ -91,6 +92,10 @@ export interface RecentAllocation {
 export interface ServiceEvents {
   batch: [summary: { series: string; requests: number; numbers: number; events: number; hwm: number }];
   settings: [settings: Settings];
+  /** A batch whose outcome was unknown is settled (see {@link OutcomeUnknownError}). */
+  resolved: [r: { series: string; batchId: string; landed: boolean; released: number }];
+  /** Settling an unknown outcome failed; it is retried. */
+  resolveFailed: [series: string, error: unknown];
 }
 
 /**
@@ -456,6 +461,20 @@ export class SequenceService {
     );
   }
 
+  /**
+   * Releases, as `undelivered`, the numbers of forwarded allocations whose sender hung up before
+   * the answer reached it (it answered its clients OUTCOME_UNKNOWN). Answers how many.
+   */
+  async releaseUndelivered(series: string, ops: readonly Op[], results: readonly { outcome: WireOutcome }[]): Promise<number> {
+    const releases = undeliveredReleases(
+      ops,
+      results.map((r) => r.outcome),
+    );
+    const worker = this.worker(series);
+    const done = await Promise.all(releases.map((op) => worker.submit(op, true)));
+    return done.filter((r) => r.outcome.ok && r.outcome.kind === 'release' && !r.outcome.alreadyReleased).length;
+  }
+
   /** Refuses unknown sites and partitions, naming the allowed values. */
   checkHolder(siteId: string, partitionId: string): void {
     const partitions = this.sites.get(siteId);
@@ -489,6 +508,8 @@ export class SequenceService {
           this.onCommit(series, plan);
         },
         onConflict: () => this.o.observer?.conflicted(),
+        onResolved: (r) => this.events.emit('resolved', { series, ...r }),
+        onResolveError: (error) => this.events.emit('resolveFailed', series, error),
         now: this.now,
         requestWindowMs: this.o.requestWindowMs,
         forwarder: this.o.forwarder,

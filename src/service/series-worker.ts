@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { BatchTooLargeError, SeqdError, StoreUnavailableError } from '../domain/errors/index.js';
-import { planBatch, type BatchPlan, type Outcome } from '../domain/planner.js';
+import { BatchTooLargeError, OutcomeUnknownError, SeqdError, StoreUnavailableError } from '../domain/errors/index.js';
+import { planBatch, type BatchPlan, type CommitPlan, type Outcome } from '../domain/planner.js';
 import type { GapPolicy, NumberRecord, Op, RequestRecord, SeriesState, Settings } from '../domain/types.js';
 import type { SequenceStore } from '../storage/sequence-store.js';
 import type { PeerInstance } from './forwarding/commit-forwarder.js';
 import { ForwardNotSentError } from './forwarding/forward-errors.js';
 import type { ForwardedResult } from './forwarding/forwarded-result.js';
+import { undeliveredReleases } from './undelivered.js';
 
 interface Pending {
   readonly op: Op;
@@ -39,6 +40,13 @@ export interface SeriesWorkerOptions {
   readonly onCommit?: ((plan: BatchPlan, ops: readonly Op[], commitMs: number) => void) | undefined;
   /** A commit was refused by compare-and-swap (another writer moved the series). */
   readonly onConflict?: (() => void) | undefined;
+  /**
+   * A batch whose outcome was unknown is settled: whether it landed, and how many of its numbers
+   * (which reached nobody) were released as `undelivered`.
+   */
+  readonly onResolved?: ((r: { batchId: string; landed: boolean; released: number }) => void) | undefined;
+  /** Resolving an unknown outcome failed (the store is still unavailable); it is tried again. */
+  readonly onResolveError?: ((error: unknown) => void) | undefined;
   /** How long idempotency records count (ms); older ones are treated as absent. */
   readonly requestWindowMs?: number | undefined;
   /** Sends batches to the instance that commits this series, when it is another one. */
@@ -60,6 +68,17 @@ export interface BatchForwarder {
 
 /** A pipelined batch did not land because the series moved under it; its ops go back in order. */
 class PipelineConflict extends Error {}
+
+/** A batch the store could not say had landed, with the releases owed if it did. */
+interface Unresolved {
+  readonly commit: CommitPlan;
+  /** Numbers it handed to requests that got no answer and carry no idempotency key. */
+  readonly undelivered: readonly Op[];
+}
+
+/** First and longest wait between attempts to settle an unknown outcome (ms). */
+const RESOLVE_FIRST_MS = 200;
+const RESOLVE_MAX_MS = 5000;
 
 const NO_RECORDS: ReadonlyMap<number, NumberRecord> = new Map();
 const NO_REQUESTS: ReadonlyMap<string, RequestRecord> = new Map();
@@ -105,6 +124,9 @@ export class SeriesWorker {
   private idleWaiters: (() => void)[] = [];
   private readonly now: () => number;
   private planChain: Promise<unknown> = Promise.resolve();
+  private readonly unresolved: Unresolved[] = [];
+  private resolveTimer: NodeJS.Timeout | null = null;
+  private resolving: Promise<void> | null = null;
 
   constructor(private readonly o: SeriesWorkerOptions) {
     this.now = o.now ?? Date.now;
@@ -254,7 +276,8 @@ export class SeriesWorker {
       return true;
     } catch (error) {
       if (error instanceof ForwardNotSentError) return false;
-      const unknown = new StoreUnavailableError(`the instance ${target.node} committing this series did not answer; the request may have been committed`, { cause: error });
+      // The committing instance sees this sender hang up and releases what it cannot deliver.
+      const unknown = new OutcomeUnknownError(`the instance ${target.node} committing this series did not answer; the request may have been committed`, { cause: error });
       for (const p of batch) p.reject(unknown);
       return true;
     } finally {
@@ -305,6 +328,9 @@ export class SeriesWorker {
       const t0 = performance.now();
       try {
         result = await this.o.store.commit(commit);
+      } catch (error) {
+        if (error instanceof OutcomeUnknownError) this.owe(commit, ops, plan);
+        throw error;
       } finally {
         if (commit.settings) this.settingsInFlight = false;
       }
@@ -329,6 +355,62 @@ export class SeriesWorker {
       await new Promise((r) => setTimeout(r, Math.random() * 3));
     }
     throw this.tooBusy();
+  }
+
+  /**
+   * Remembers a batch whose outcome is unknown. Its requests are answered OUTCOME_UNKNOWN; the
+   * worker then re-sends the very same plan (idempotent by batch id) until the store gives a
+   * definite answer. If it landed, the numbers of requests without an idempotency key reached
+   * nobody: they are released as `undelivered`, so they show as audited gaps instead of numbers
+   * issued to no invoice. Keyed requests keep theirs: a retry with the key gets them.
+   */
+  private owe(commit: CommitPlan, ops: readonly Op[], plan: BatchPlan): void {
+    const undelivered = undeliveredReleases(ops, plan.outcomes);
+    this.unresolved.push({ commit, undelivered });
+    this.state = null;
+    this.scheduleResolve(RESOLVE_FIRST_MS);
+  }
+
+  private scheduleResolve(delayMs: number): void {
+    if (this.resolveTimer || this.unresolved.length === 0) return;
+    this.resolveTimer = setTimeout(() => {
+      this.resolveTimer = null;
+      void this.resolveUnknown().then(
+        () => this.scheduleResolve(RESOLVE_FIRST_MS),
+        (error: unknown) => {
+          this.o.onResolveError?.(error);
+          this.scheduleResolve(Math.min(RESOLVE_MAX_MS, delayMs * 2));
+        },
+      );
+    }, delayMs);
+    this.resolveTimer.unref();
+  }
+
+  /** Settles every batch whose outcome is unknown; rejects if the store still cannot tell. */
+  resolveUnknown(): Promise<void> {
+    this.resolving ??= (async () => {
+      while (this.unresolved.length > 0) {
+        const u = this.unresolved[0] as Unresolved;
+        const result = await this.o.store.commit(u.commit);
+        // Landed now or before: the cached state no longer describes the store.
+        this.state = null;
+        const landed = result.status === 'committed';
+        // Until every release is done the entry stays: a repeat re-sends the plan (answered
+        // committed) and the releases again (those done answer alreadyReleased).
+        const outcomes = landed ? await Promise.all(u.undelivered.map((op) => this.submit(op))) : [];
+        this.unresolved.shift();
+        const released = outcomes.filter((r) => r.outcome.ok && r.outcome.kind === 'release' && !r.outcome.alreadyReleased).length;
+        this.o.onResolved?.({ batchId: u.commit.batchId, landed, released });
+      }
+    })().finally(() => {
+      this.resolving = null;
+    });
+    return this.resolving;
+  }
+
+  /** Batches whose outcome is not known yet. */
+  get unresolvedCount(): number {
+    return this.unresolved.length;
   }
 
   /**

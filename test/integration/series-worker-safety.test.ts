@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
+import { OutcomeUnknownError } from '../../src/domain/errors/index.js';
 import type { CommitPlan } from '../../src/domain/planner.js';
 import type { Op } from '../../src/domain/types.js';
 import { SeriesWorker, type TimedOutcome } from '../../src/service/series-worker.js';
@@ -126,5 +127,83 @@ describe('series worker: one plan at a time, refusals only from current state', 
     assert.equal(again.outcome.ok, false);
     if (!again.outcome.ok) assert.equal(again.outcome.error.code, 'NUMBER_ALREADY_RELEASED');
     assert.deepEqual(numbersOf(await a.submit(alloc)), [3], 'a refills the gap b left');
+  });
+});
+
+describe('series worker: an unknown outcome is said so, then settled (item 5)', () => {
+  /**
+   * A store that loses the answer of the next `lose` commits: after writing them (`after`), or
+   * before (`before`: as a request that never reached the leader but might still).
+   */
+  function lossy(inner: SqliteStore, when: 'after' | 'before') {
+    let lose = 0;
+    const store = new Proxy(inner, {
+      get(target, prop, receiver) {
+        if (prop === 'commit') {
+          return async (plan: CommitPlan) => {
+            if (lose > 0) {
+              lose--;
+              if (when === 'after') await target.commit(plan);
+              throw new OutcomeUnknownError('reply lost (test)');
+            }
+            return target.commit(plan);
+          };
+        }
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    return { store, loseNext: (n: number) => (lose = n) };
+  }
+
+  async function settle(w: SeriesWorker): Promise<void> {
+    for (let i = 0; i < 100 && w.unresolvedCount > 0; i++) await sleep(50);
+    assert.equal(w.unresolvedCount, 0, 'the unknown outcome was settled');
+  }
+
+  for (const when of ['after', 'before'] as const) {
+    it(`answers OUTCOME_UNKNOWN, and releases the numbers nobody received as undelivered gaps (reply lost ${when} the commit)`, async () => {
+      const inner = sqlite();
+      const { store, loseNext } = lossy(inner, when);
+      const w = worker(store);
+      await w.load();
+      assert.deepEqual(numbersOf(await w.submit(alloc)), [1]);
+      loseNext(1);
+      const keyed: Op = { ...alloc, requestId: 'k-unknown' } as Op;
+      const [plain, withKey] = await Promise.allSettled([w.submit({ ...alloc, count: 2 } as Op), w.submit(keyed)]);
+      for (const r of [plain, withKey]) {
+        assert.equal(r.status, 'rejected');
+        if (r.status === 'rejected') assert.ok(r.reason instanceof OutcomeUnknownError, String(r.reason));
+      }
+      await settle(w);
+      // Numbers 2 and 3 went to a request that got no answer: now open gaps, audited.
+      const gaps = await inner.listNumbers({ series: 'global', statuses: ['open'], limit: 10 });
+      assert.deepEqual(gaps.map((g) => [g.number, g.reason]), [[2, 'undelivered'], [3, 'undelivered']]);
+      // The keyed one keeps its number for its retry.
+      const retry = await w.submit(keyed);
+      assert.ok(retry.outcome.ok && retry.outcome.kind === 'allocate' && retry.outcome.replayOf !== undefined);
+      assert.deepEqual(retry.outcome.numbers, [4]);
+      // The gaps are refilled like any other.
+      assert.deepEqual(numbersOf(await w.submit(alloc)), [2]);
+    });
+  }
+
+  it('settles a batch that did not land (another commit moved the series) without releasing anything', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'seqd-worker-unknown-'));
+    dirs.push(dir);
+    const { store, loseNext } = lossy(sqlite(dir), 'before');
+    const other = worker(sqlite(dir), 'other');
+    await other.load();
+    const w = worker(store);
+    await w.load();
+    loseNext(1);
+    // Resolution waits 200 ms: the other committer moves the series first.
+    const lost = w.submit(alloc).catch((e: unknown) => e);
+    await sleep(20);
+    assert.deepEqual(numbersOf(await other.submit(alloc)), [1]);
+    assert.ok((await lost) instanceof OutcomeUnknownError);
+    await settle(w);
+    const gaps = await stores[stores.length - 1]?.listNumbers({ series: 'global', statuses: ['open'], limit: 10 });
+    assert.deepEqual(gaps, []);
+    assert.deepEqual(numbersOf(await w.submit(alloc)), [2]);
   });
 });

@@ -21,6 +21,16 @@ export function forwardRoutes(
   app.post<{ Body: { series: string; ops: Op[] } }>(FORWARD_PATH, { config: { access: 'internal' }, schema: { ...hidden('internal: batches forwarded between seqd instances'), body: schemas.forwardBody } }, async (req) => {
     // Refused before anything is queued, so the sender can safely commit the batch itself.
     if (isShuttingDown()) throw new NotCommittingError('this instance is shutting down; commit the batch yourself');
-    return { results: await service.commitForwarded(req.body.series, req.body.ops) };
+    const { series, ops } = req.body;
+    const results = await service.commitForwarded(series, ops);
+    // The sender gave up waiting (it answered its clients OUTCOME_UNKNOWN): numbers committed
+    // for requests without a key would reach nobody; they become audited gaps instead.
+    if (req.raw.socket.destroyed) {
+      service.releaseUndelivered(series, ops, results).then(
+        (n) => n > 0 && req.log.warn({ series, released: n }, 'forwarding sender hung up: numbers released as undelivered'),
+        (error: unknown) => req.log.error({ err: error, series }, 'could not release undelivered numbers'),
+      );
+    }
+    return { results };
   });
 }

@@ -1,7 +1,7 @@
 import { isBrokenCircuitError } from 'cockatiel';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GENESIS_HASH } from '../../domain/audit-chain.js';
-import { BatchTooLargeError, StoreUnavailableError } from '../../domain/errors/index.js';
+import { BatchTooLargeError, OutcomeUnknownError, StoreUnavailableError } from '../../domain/errors/index.js';
 import type { CommitPlan } from '../../domain/planner.js';
 import type { AuditEvent, InvoiceType, NumberRecord, OpenGap, RequestRecord, SeriesState, Settings } from '../../domain/types.js';
 import { decodeRequest, encodeRequest } from '../request-record-codec.js';
@@ -249,7 +249,14 @@ export class EtcdStore implements SequenceStore {
       success: ops,
       failure: [{ request_range: { key: auditKey } }, { request_range: { key: stateKey } }],
     };
-    const res = await this.retrying('commit', () => this.client.txn(txn));
+    let res: TxnRes;
+    try {
+      res = await this.retrying('commit', () => this.client.txn(txn));
+    } catch (error) {
+      // Sent at least once and never answered for sure: it may still land (a leader that
+      // appended it wins the next election). Never a plain failure: see OutcomeUnknownError.
+      throw new OutcomeUnknownError(`etcd: could not learn whether batch ${plan.batchId} committed: ${(error as Error).message}`, { cause: error });
+    }
     if (res.succeeded) {
       this.cache.set(series, { version: res.header.revision, state: stored });
       return { status: 'committed', version: res.header.revision };

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { StoreUnavailableError } from '../../domain/errors/index.js';
+import { OutcomeUnknownError, StoreUnavailableError } from '../../domain/errors/index.js';
 import type { CommitPlan } from '../../domain/planner.js';
 import type { CommitOutcome } from './sqlite-committer.js';
 import type { WriterReply } from './sqlite-writer-thread.js';
@@ -38,7 +38,9 @@ export class SqliteWriter {
     });
     const fail = (error: Error) => {
       this.failed = new StoreUnavailableError(`embedded store writer stopped: ${error.message}`, { cause: error });
-      for (const p of this.pending.values()) p.reject(this.failed);
+      // Commits sent to a thread that died may have reached COMMIT before it did.
+      const unknown = new OutcomeUnknownError(`embedded store writer stopped while committing: ${error.message}`, { cause: error });
+      for (const p of this.pending.values()) p.reject(unknown);
       this.pending.clear();
     };
     this.worker.on('error', fail);
