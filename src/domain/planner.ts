@@ -8,6 +8,7 @@ import {
   NumberNotIssuedError,
   NumberReassignedError,
   ReplayedNumbersChangedError,
+  RequestInOtherSeriesError,
   RequestKeyNotFoundError,
   SeriesClosedError,
   type SeqdError,
@@ -302,7 +303,8 @@ class BatchPlanner {
     const outcome = this.allocateNew(op);
     if (outcome.ok && outcome.kind === 'allocate') {
       const { numbers, refilled, released, allocation } = outcome;
-      this.newRequests.set(op.requestId, { key: op.requestId, fingerprint, numbers, refilled, released, committedAt: this.ctx.now, allocation });
+      const series = this.state.series;
+      this.newRequests.set(op.requestId, { key: op.requestId, series, fingerprint, numbers, refilled, released, committedAt: this.ctx.now, allocation });
     }
     return outcome;
   }
@@ -313,6 +315,11 @@ class BatchPlanner {
    * presented as the caller's: the retry is refused, naming what became of each.
    */
   private replay(rec: RequestRecord): Outcome {
+    if (rec.series !== this.state.series) {
+      return refuse(
+        new RequestInOtherSeriesError(`idempotency key "${rec.key}" took its numbers in series "${rec.series}"`, { details: { series: rec.series } }),
+      );
+    }
     const { numbers, refilled, released, committedAt, allocation } = rec;
     const changed: { sequenceNumber: number; status: string; reason: string | null }[] = [];
     if (!released) {

@@ -83,14 +83,6 @@ export function nextPeriod(period: string): string {
   return m >= 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
 }
 
-/** The periods from the one holding `from` up to, not including, the one holding `to`, oldest first. */
-export function periodsBefore(rollover: Rollover, from: number, to: number): string[] {
-  const last = periodOf(rollover, to);
-  const out: string[] = [];
-  for (let p = periodOf(rollover, from); p < last && out.length < 1200; p = nextPeriod(p)) out.push(p);
-  return out;
-}
-
 /** The series a request made at `at` numbers from. */
 export function seriesFor(strategy: SeriesStrategy, key: SeriesKey, at: number): string {
   const base = seriesBase(strategy, key);

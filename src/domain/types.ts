@@ -60,6 +60,8 @@ export interface AllocationRef {
  */
 export interface RequestRecord {
   readonly key: string;
+  /** The series the request took its numbers in: a key owns numbers in one series only. */
+  readonly series: string;
   /** Site, partition, type and count of the original request. */
   readonly fingerprint: string;
   readonly numbers: readonly number[];

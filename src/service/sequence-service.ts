@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { ChainVerifier, type VerifyReport } from '../domain/chain-verifier.js';
-import { ConfigError, RequestKeyNotFoundError, SeqdError, StoreUnavailableError, ValidationError } from '../domain/errors/index.js';
+import { ConfigError, RequestInOtherSeriesError, SeqdError, StoreUnavailableError, ValidationError } from '../domain/errors/index.js';
 import { formatAllocationToken, parseAllocationToken } from '../domain/allocation-token.js';
 import { isInternalSeries, parseSeriesName, PLAIN_STRATEGY, type SeriesStrategy } from '../domain/series-strategy.js';
 import type { AllocateResult, BatchPlan, Outcome } from '../domain/planner.js';
@@ -186,11 +186,14 @@ export class SequenceService {
         details: { min: 1, max: this.o.maxCount },
       });
     }
-    const now = this.now();
-    const earlier = req.requestId === undefined ? null : await this.replayFromEarlierPeriod(req, now);
-    if (earlier) return earlier;
-    const series = this.directory.forAllocation(req, now);
-    const { outcome, committedAt, latencyMs } = await this.worker(series).submit({ kind: 'allocate', ...req });
+    let series = this.directory.forAllocation(req, this.now());
+    let { outcome, committedAt, latencyMs } = await this.worker(series).submit({ kind: 'allocate', ...req });
+    if (!outcome.ok && outcome.error instanceof RequestInOtherSeriesError) {
+      // The key took its numbers in another series (the request first landed on the other side
+      // of a period change, or on an instance whose clock is ahead): the retry is answered there.
+      series = String(outcome.error.details?.series);
+      ({ outcome, committedAt, latencyMs } = await this.worker(series).submit({ kind: 'allocate', ...req, replayOnly: true }));
+    }
     const r = expect(outcome, 'allocate');
     this.perf.record(latencyMs, r.numbers.length);
     if (r.replayOf === undefined) this.o.observer?.allocated(req.siteId, req.partitionId, req.invoiceType, r.numbers.length);
@@ -228,26 +231,6 @@ export class SequenceService {
     }
     if (r.allocation) reply.allocation = formatAllocationToken(series, r.allocation);
     return reply;
-  }
-
-  /**
-   * A keyed request first sent before a period ended and retried after it: its record is in the
-   * earlier period's series, and the retry must get those numbers, not new ones in the new series.
-   */
-  private async replayFromEarlierPeriod(req: NextRequest, now: number): Promise<NextResponse | null> {
-    const key = req.requestId;
-    if (key === undefined) return null;
-    const windowMs = this.o.requestWindowMs ?? 24 * 3600_000;
-    for (const series of await this.directory.earlierSeries(req, now, windowMs)) {
-      const rec = (await this.o.store.lookupRequests(series, [key], now - windowMs)).get(key);
-      if (!rec) continue;
-      // Answered by that series' worker, which checks the body and what became of each number.
-      const { outcome } = await this.worker(series).submit({ kind: 'allocate', ...req, replayOnly: true });
-      if (!outcome.ok && outcome.error instanceof RequestKeyNotFoundError) continue;
-      const r = expect(outcome, 'allocate');
-      return this.nextReply(req, series, r, r.replayOf ?? rec.committedAt, true);
-    }
-    return null;
   }
 
   /** The series a release or confirm acts in, and the allocation it names (if any). */

@@ -4,8 +4,6 @@ import {
   controlSeries,
   isInternalSeries,
   parseSeriesName,
-  periodsBefore,
-  seriesBase,
   seriesFor,
   type SeriesKey,
   type SeriesStrategy,
@@ -51,23 +49,6 @@ export class SeriesDirectory {
   /** The series an allocation made at `at` numbers from. */
   forAllocation(key: SeriesKey, at: number): string {
     return seriesFor(this.o.strategy, key, at);
-  }
-
-  /**
-   * The series of earlier periods a request made at `at` might have been committed in when it
-   * was first sent up to `windowMs` before (a retry across midnight), newest first; [] without a
-   * rollover. Only series that exist.
-   */
-  async earlierSeries(key: SeriesKey, at: number, windowMs: number): Promise<string[]> {
-    const rollover = this.o.strategy.rollover;
-    if (!rollover) return [];
-    const base = seriesBase(this.o.strategy, key);
-    const wanted = periodsBefore(rollover, at - windowMs, at).map((p) => `${base}@${p}`).reverse();
-    if (wanted.length === 0) return [];
-    // Keyed requests are on the allocation path: an earlier period that has no series (a new
-    // install) must not cost a store read each time, so the list is read at most once a second.
-    if (wanted.some((n) => !this.known.has(n)) && Date.now() - this.listedAt > 1000) await this.refresh();
-    return wanted.filter((n) => this.known.has(n));
   }
 
   /** The series reads use when the request names none: the first site's, in the current period. */

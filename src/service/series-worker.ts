@@ -481,7 +481,7 @@ export class SeriesWorker {
     for (const op of ops) {
       if ((op.kind === 'release' || op.kind === 'confirm') && stored(op.sequenceNumber)) out.add(op.sequenceNumber);
     }
-    for (const r of replays) if (!r.released) for (const n of r.numbers) if (stored(n)) out.add(n);
+    for (const r of replays) if (!r.released && r.series === this.o.series) for (const n of r.numbers) if (stored(n)) out.add(n);
     return [...out];
   }
 }

@@ -90,6 +90,8 @@ export interface StoreHealth {
  *   write; on a mismatch nothing is written and the current state comes back as a conflict. A
  *   conflict is final: the batch did not and will not land.
  * - Re-applying a committed `plan.batchId` writes nothing and answers `committed`.
+ * - A key of `plan.requests` already recorded, unexpired, by another commit (of any series) makes
+ *   the commit a conflict: checked in the same atomic write, so a key never owns two allocations.
  * - Reads never return state that a later read contradicts (no stale reads after a commit).
  */
 export interface SequenceStore {
@@ -110,8 +112,10 @@ export interface SequenceStore {
    */
   seriesVersion(series: string): Promise<string | null>;
   /**
-   * Records of these idempotency keys committed at or after `notBefore` (epoch ms); older ones
-   * count as expired and are absent. `commit` writes `plan.requests` in the same atomic write.
+   * Records of these idempotency keys committed at or after `notBefore` (epoch ms), in whichever
+   * series they were committed (records older than the window are absent). A key names one
+   * request across all series; `series` is searched too for records written before that.
+   * `commit` writes `plan.requests` in the same atomic write.
    */
   lookupRequests(series: string, keys: readonly string[], notBefore: number): Promise<Map<string, RequestRecord>>;
   commit(plan: CommitPlan): Promise<CommitResult>;

@@ -156,6 +156,32 @@ export function sequenceStoreContract(name: string, factory: () => StoreFactory)
       assert.equal((await store.lookupRequests('c-requests', ['k2'], t - 60_000)).get('k2')?.numbers[0], 5);
     });
 
+    it('records an idempotency key once across series: a second series committing it conflicts', async () => {
+      const plan = async (series: string, batchId: string) => {
+        const state = await store.loadSeries(series, 1);
+        const p = planBatch(state, [{ ...alloc(2), requestId: 'spans-periods' } as Op], new Map(), {
+          batchId,
+          node: 'contract',
+          now: Date.now(),
+          gapPolicy: 'lowest-first',
+          settings: { simulatedEnabled: true },
+          requests: await store.lookupRequests(series, ['spans-periods'], Date.now() - 60_000),
+        });
+        assert.ok(p.commit);
+        return p.commit;
+      };
+      // Both planned before either commits: each saw the key as new (a request in flight across
+      // midnight and its retry in the new period).
+      const old = await plan('c-key@2026', 'c-key-old');
+      const retry = await plan('c-key@2027', 'c-key-new');
+      assert.equal((await store.commit(retry)).status, 'committed');
+      assert.equal((await store.commit(old)).status, 'conflict', 'the key already belongs to the other series');
+      assert.equal((await store.loadSeries('c-key@2026', 1)).hwm, 0, 'nothing of the losing plan was written');
+      const found = await store.lookupRequests('c-key@2026', ['spans-periods'], Date.now() - 60_000);
+      assert.equal(found.get('spans-periods')?.series, 'c-key@2027', 'found from either series, naming its own');
+      assert.deepEqual(found.get('spans-periods')?.numbers, [1, 2]);
+    });
+
     it('keeps a confirmed number confirmed, across a restart', async () => {
       const s0 = await store.loadSeries('c-confirm', 1);
       const { state } = await apply(store, s0, [alloc(3)]);

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
 
@@ -65,8 +68,9 @@ describe('yearly rollover (injected clock)', () => {
     assert.deepEqual(retry.body.formatted, ['INV-2026-000002', 'INV-2026-000005']);
     const other = await http<{ error: { code: string } }>(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle', count: 2 }, { 'idempotency-key': 'eve-1' });
     assert.deepEqual([other.status, other.body.error.code], [422, 'IDEMPOTENCY_KEY_REUSED']);
-    const list = await http<{ series: { name: string }[] }>(s.url, 'GET', '/api/v1/sequence/series');
-    assert.deepEqual(list.body.series.map((x) => x.name), ['global@2026'], 'the retries took nothing in 2027');
+    const list = await http<{ series: { name: string; highWaterMark: number }[] }>(s.url, 'GET', '/api/v1/sequence/series');
+    const in2027 = list.body.series.find((x) => x.name === 'global@2027');
+    assert.ok(!in2027 || in2027.highWaterMark === 0, 'the retries took nothing in 2027');
   });
 
   it('starts a new series at the start number at midnight in the time zone', async () => {
@@ -128,5 +132,43 @@ describe('yearly rollover (injected clock)', () => {
     const types = ndjson.trim().split('\n').map((l) => (JSON.parse(l) as { event: string }).event);
     assert.equal(types.filter((t) => t === 'close').length, 1);
     assert.equal(types[types.length - 1], 'void', 'the late release is audited after the close');
+  });
+});
+
+/**
+ * Two instances on one store whose clocks straddle midnight (A 100 ms ahead, B 100 ms behind):
+ * A commits key K in the new year and its reply is lost; the retry reaches B, still in the old
+ * year. It must get A's numbers, not take new ones in the old year (issue 12, item 3a).
+ */
+describe('idempotency across a period change with skewed instance clocks', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'seqd-skew-'));
+  const rollover = { sequence: { series: { rollover: { enabled: true, 'time-zone': 'Europe/Paris', 'close-after-seconds': 60 } } } };
+  let a: TestServer;
+  let b: TestServer;
+  before(async () => {
+    a = await startTestServer(rollover, dir, { now: () => MIDNIGHT + 100 });
+    b = await startTestServer(rollover, dir, { now: () => MIDNIGHT - 100 });
+  });
+  after(async () => {
+    await a.close();
+    await b.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a retry on the instance still in the old period answers from the new one', async () => {
+    const body = { ...holder, invoiceType: 'on-cycle', count: 2 };
+    const first = await http<Next>(a.url, 'POST', '/api/v1/sequence/next', body, { 'idempotency-key': 'skew-1' });
+    assert.equal(first.body.series, 'global@2027');
+    const retry = await http<Next & { replayed: boolean }>(b.url, 'POST', '/api/v1/sequence/next', body, { 'idempotency-key': 'skew-1' });
+    assert.equal(retry.status, 200, JSON.stringify(retry.body));
+    assert.deepEqual([retry.body.series, retry.body.numbers, retry.body.replayed], ['global@2027', first.body.numbers, true]);
+    // And the other way round: a key first committed in the old year, retried in the new one.
+    const old = await http<Next>(b.url, 'POST', '/api/v1/sequence/next', body, { 'idempotency-key': 'skew-2' });
+    assert.equal(old.body.series, 'global@2026');
+    const again = await http<Next>(a.url, 'POST', '/api/v1/sequence/next', body, { 'idempotency-key': 'skew-2' });
+    assert.deepEqual([again.body.series, again.body.numbers], ['global@2026', old.body.numbers]);
+    // Nothing else was taken in either year.
+    const series = await http<{ series: { name: string; highWaterMark: number }[] }>(a.url, 'GET', '/api/v1/sequence/series');
+    assert.deepEqual(series.body.series.map((x) => [x.name, x.highWaterMark]), [['global@2026', 2], ['global@2027', 2]]);
   });
 });

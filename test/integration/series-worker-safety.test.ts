@@ -29,10 +29,10 @@ function sqlite(dir?: string): SqliteStore {
   return s;
 }
 
-function worker(store: SequenceStore, node = 'n1'): SeriesWorker {
+function worker(store: SequenceStore, node = 'n1', series = 'global'): SeriesWorker {
   let settings = { simulatedEnabled: true };
   return new SeriesWorker({
-    series: 'global',
+    series,
     start: 1,
     store,
     node,
@@ -205,5 +205,34 @@ describe('series worker: an unknown outcome is said so, then settled (item 5)', 
     const gaps = await stores[stores.length - 1]?.listNumbers({ series: 'global', statuses: ['open'], limit: 10 });
     assert.deepEqual(gaps, []);
     assert.deepEqual(numbersOf(await w.submit(alloc)), [2]);
+  });
+});
+
+describe('series worker: one key, one series (item 3b)', () => {
+  it('a request in flight across midnight and its retry in the new period: one allocation, the other answered from it', async () => {
+    const inner = sqlite();
+    // Commits wait a little, so both batches are planned (key unknown to both) before either lands.
+    const slow = new Proxy(inner, {
+      get(target, prop, receiver) {
+        if (prop === 'commit') {
+          return async (plan: CommitPlan) => {
+            await sleep(30);
+            return target.commit(plan);
+          };
+        }
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    const old = worker(slow, 'n1', 'global@2026');
+    const current = worker(slow, 'n1', 'global@2027');
+    await Promise.all([old.load(), current.load()]);
+    const op: Op = { ...alloc, count: 2, requestId: 'midnight' } as Op;
+    const outcomes = (await Promise.all([old.submit(op), current.submit(op)])).map((r) => r.outcome);
+    const allocated = outcomes.filter((o) => o.ok);
+    const redirected = outcomes.filter((o) => !o.ok && o.error.code === 'REQUEST_IN_OTHER_SERIES');
+    assert.equal(allocated.length, 1, JSON.stringify(outcomes));
+    assert.equal(redirected.length, 1, JSON.stringify(outcomes));
+    const hwms = [(await inner.loadSeries('global@2026', 1)).hwm, (await inner.loadSeries('global@2027', 1)).hwm].sort();
+    assert.deepEqual(hwms, [0, 2], 'one series took two numbers, the other none');
   });
 });

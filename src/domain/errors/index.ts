@@ -24,3 +24,4 @@ export { NumberReassignedError } from './number-reassigned-error.js';
 export { ReplayedNumbersChangedError } from './replayed-numbers-changed-error.js';
 export { RequestKeyNotFoundError } from './request-key-not-found-error.js';
 export { OutcomeUnknownError } from './outcome-unknown-error.js';
+export { RequestInOtherSeriesError } from './request-in-other-series-error.js';

@@ -8,6 +8,7 @@ import {
   NumberReassignedError,
   OutcomeUnknownError,
   ReplayedNumbersChangedError,
+  RequestInOtherSeriesError,
   RequestKeyNotFoundError,
   SeqdError,
   SeriesClosedError,
@@ -47,6 +48,7 @@ const REFUSALS: readonly ErrorClass[] = [
   NumberReassignedError,
   ReplayedNumbersChangedError,
   RequestKeyNotFoundError,
+  RequestInOtherSeriesError,
   OutcomeUnknownError,
 ];
 const BY_CODE = new Map<string, ErrorClass>(REFUSALS.map((c) => [new c('').code, c]));

@@ -19,6 +19,8 @@ import type { TotalsRow } from '../sequence-store.js';
  *   seqd/issue/<series>/<hwm>        batch that moved the counter to <hwm> → its last seq
  *   seqd/gaps/<series>/<chunk>       open gaps of numbers chunk*1000 … chunk*1000+999
  *   seqd/nums/<series>/<chunk>       void and refilled numbers of that chunk
+ *   seqd/key/<idempotency key>       the request a key names, in whichever series it took numbers
+ *   seqd/req/<series>/<key>          the same, as written before keys spanned series (read only)
  */
 export const CHUNK = 1000;
 const enc = (s: string) => Buffer.from(s);
@@ -37,7 +39,9 @@ export const keys = {
   numsPrefix: (series: string) => enc(`seqd/nums/${series}/`),
   nums: (series: string, chunk: number) => enc(`seqd/nums/${series}/${pad(chunk, 13)}`),
   /** Idempotency record; the key is URI-encoded so that any string stays one path segment. */
-  request: (series: string, key: string) => enc(`seqd/req/${series}/${encodeURIComponent(key)}`),
+  request: (key: string) => enc(`seqd/key/${encodeURIComponent(key)}`),
+  /** Where a series kept its own keys before a key spanned series (still read, never written). */
+  legacyRequest: (series: string, key: string) => enc(`seqd/req/${series}/${encodeURIComponent(key)}`),
 };
 
 /** The end of a prefix range: the prefix with its last byte incremented. */

@@ -88,6 +88,8 @@ export class EtcdStore implements SequenceStore {
   /** State (with totals) at the version last seen, to apply totals deltas without a read. */
   private readonly cache = new Map<string, { version: string; state: StoredState }>();
   private requestLease: { id: string; grantedAt: number } | null = null;
+  /** Mod revision of each idempotency key as last looked up ('0': absent), for the commit's compare. */
+  private readonly keyRevisions = new Map<string, string>();
 
   constructor(private readonly o: EtcdStoreOptions) {
     this.client = connectEtcd(o);
@@ -167,18 +169,24 @@ export class EtcdStore implements SequenceStore {
   async lookupRequests(series: string, wanted: readonly string[], notBefore: number): Promise<Map<string, RequestRecord>> {
     const found = new Map<string, RequestRecord>();
     // One read-only transaction per page of keys: a linearizable read, no raft write.
-    for (let i = 0; i < wanted.length; i += MAX_TXN_OPS) {
-      const page = wanted.slice(i, i + MAX_TXN_OPS);
-      const res = await this.retrying('read idempotency keys', () =>
-        this.client.txn({ compare: [], success: page.map((k) => ({ request_range: { key: keys.request(series, k) } })), failure: [] }),
-      );
+    const perTxn = Math.floor(MAX_TXN_OPS / 2);
+    for (let i = 0; i < wanted.length; i += perTxn) {
+      const page = wanted.slice(i, i + perTxn);
+      const ops = page.flatMap((k): RequestOp[] => [{ request_range: { key: keys.request(k) } }, { request_range: { key: keys.legacyRequest(series, k) } }]);
+      const res = await this.retrying('read idempotency keys', () => this.client.txn({ compare: [], success: ops, failure: [] }));
       page.forEach((k, j) => {
-        const kv = res.responses[j]?.response_range?.kvs[0];
-        if (!kv) return;
-        const record = decodeRequest(k, kv.value.toString());
-        if (record.committedAt >= notBefore) found.set(k, record);
+        const kv = res.responses[2 * j]?.response_range?.kvs[0];
+        // The commit that records this key compares it against what was seen now.
+        this.keyRevisions.set(k, kv?.mod_revision ?? '0');
+        const legacy = res.responses[2 * j + 1]?.response_range?.kvs[0];
+        for (const found1 of [kv, legacy]) {
+          if (!found1 || found.has(k)) continue;
+          const record = decodeRequest(k, found1.value.toString(), series);
+          if (record.committedAt >= notBefore) found.set(k, record);
+        }
       });
     }
+    if (this.keyRevisions.size > 100_000) this.keyRevisions.clear();
     return found;
   }
 
@@ -230,7 +238,7 @@ export class EtcdStore implements SequenceStore {
       // A lease only makes old records disappear; a record's age is also checked when read.
       const lease = await this.leaseForRequests();
       for (const r of plan.requests) {
-        ops.push({ request_put: { key: keys.request(series, r.key), value: Buffer.from(encodeRequest(r)), lease } });
+        ops.push({ request_put: { key: keys.request(r.key), value: Buffer.from(encodeRequest(r)), lease } });
       }
     }
     if (plan.settings) {
@@ -245,6 +253,8 @@ export class EtcdStore implements SequenceStore {
       compare: [
         { key: stateKey, target: 'Mod', result: 'Equal', mod_revision: plan.baseVersion },
         { key: auditKey, target: 'Create', result: 'Equal', create_revision: '0' },
+        // A key is recorded once across all series: unchanged since the planner looked it up.
+        ...plan.requests.map((r) => ({ key: keys.request(r.key), target: 'Mod' as const, result: 'Equal' as const, mod_revision: this.keyRevisions.get(r.key) ?? '0' })),
       ],
       success: ops,
       failure: [{ request_range: { key: auditKey } }, { request_range: { key: stateKey } }],

@@ -2,6 +2,9 @@ import type Database from 'better-sqlite3';
 import type { CommitPlan } from '../../domain/planner.js';
 import { encodeRequest } from '../request-record-codec.js';
 
+/** How far inside the idempotency window a key's record stops guarding it (see `apply`). */
+const KEY_GUARD_MARGIN_MS = 60_000;
+
 /** What a commit answers before the caller reads the current state on a conflict. */
 export type CommitOutcome = { readonly status: 'committed'; readonly version: string } | { readonly status: 'conflict' };
 
@@ -64,6 +67,7 @@ export class SqliteCommitter {
         'INSERT OR REPLACE INTO requests (series, key, record, committed_at) VALUES (?, ?, ?, ?)',
       ),
       sweepRequests: db.prepare<[number]>('DELETE FROM requests WHERE committed_at < ?'),
+      keyTaken: db.prepare<[string, number], { series: string }>('SELECT series FROM requests WHERE key = ? AND committed_at >= ? LIMIT 1'),
       putSetting: db.prepare<[string, string]>(
         'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       ),
@@ -91,6 +95,12 @@ export class SqliteCommitter {
     const s = this.stmt;
     const done = s.batch.get(plan.batchId);
     if (done) return { status: 'committed', version: String(done.version) };
+    // A key already recorded (in any series) was planned as new on a stale lookup, or committed
+    // on the other side of a period change: nothing is written, and the re-plan finds the record.
+    // The guard starts a minute inside the window, so that a record the planner took as expired
+    // can never hold a new one back.
+    const guardFrom = Date.now() - this.requestWindowMs + KEY_GUARD_MARGIN_MS;
+    if (plan.requests.some((r) => s.keyTaken.get(r.key, guardFrom))) return { status: 'conflict' };
     const base = Number(plan.baseVersion);
     const version = base + 1;
     const n = plan.next;

@@ -85,6 +85,8 @@ CREATE TABLE IF NOT EXISTS requests (
   PRIMARY KEY (series, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS requests_age ON requests (committed_at);
+-- A key names one request across all series: looked up, and kept unique, by key alone.
+CREATE INDEX IF NOT EXISTS requests_key ON requests (key, committed_at);
 
 CREATE TABLE IF NOT EXISTS settings (
   key   TEXT PRIMARY KEY,

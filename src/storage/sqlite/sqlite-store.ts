@@ -124,8 +124,8 @@ export class SqliteStore implements SequenceStore {
         "SELECT * FROM events WHERE series = ? AND type = 'issue' AND first <= ? ORDER BY first DESC LIMIT 1",
       ),
       settings: db.prepare<[], { key: string; value: string }>('SELECT key, value FROM settings'),
-      request: db.prepare<[string, string, number], { record: string }>(
-        'SELECT record FROM requests WHERE series = ? AND key = ? AND committed_at >= ?',
+      request: db.prepare<[string, number], { series: string; record: string }>(
+        'SELECT series, record FROM requests WHERE key = ? AND committed_at >= ? ORDER BY committed_at DESC LIMIT 1',
       ),
       readEvents: db.prepare<[string, number, number], EventRow>(
         'SELECT * FROM events WHERE series = ? AND seq > ? ORDER BY seq LIMIT ?',
@@ -178,12 +178,12 @@ export class SqliteStore implements SequenceStore {
     });
   }
 
-  async lookupRequests(series: string, keys: readonly string[], notBefore: number): Promise<Map<string, RequestRecord>> {
+  async lookupRequests(_series: string, keys: readonly string[], notBefore: number): Promise<Map<string, RequestRecord>> {
     return this.guard(() => {
       const found = new Map<string, RequestRecord>();
       for (const key of keys) {
-        const row = this.stmt.request.get(series, key, notBefore);
-        if (row) found.set(key, decodeRequest(key, row.record));
+        const row = this.stmt.request.get(key, notBefore);
+        if (row) found.set(key, decodeRequest(key, row.record, row.series));
       }
       return found;
     });
