@@ -9,31 +9,27 @@ import type { EtcdCluster } from '../../src/cluster/etcd-cluster.js';
 import { memberHealthy } from '../../src/cluster/etcd-cluster.js';
 import { etcdMissing, startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
 import { spawnSeqd, type SeqdProcess } from '../helpers/seqd-process.js';
+import { SeqdClient } from '../../src/client/index.js';
+import { SeqdApiError } from '../../src/client/seqd-api-error.js';
+import { checkHistory, type ClientOutcome, type HistoryOp, type TrailEvent } from '../helpers/history-checker.js';
 
 /**
  * Fault injection against a real 3-member etcd cluster and two seqd instances (child processes)
- * under load from 16 clients. Every request is recorded as ok / failed / unknown; the checker then
- * holds the audit trail to what clients were told. Seeds: SEQD_FAULT_SEEDS="1,2" replays them.
+ * under load from 16 clients using the SDK (an idempotency key on every next, retries across
+ * instances, releases and confirms naming their allocation). Every call is recorded with its send
+ * and answer times and outcome (ok / failed / unknown); after the faults every key whose outcome
+ * a client never learned is sent again, and the history checker holds the audit trail to what
+ * clients were told. Seeds: SEQD_FAULT_SEEDS="1,2" replays them.
  */
 const CLIENTS = 16;
 const REQUEST_TIMEOUT_MS = 4000;
+/** Unconfirmed numbers expire under the faults too. */
+const RESERVATION_TIMEOUT_S = 4;
 const SEEDS = (process.env.SEQD_FAULT_SEEDS ?? `${Date.now() % 100000},${(Date.now() * 7) % 100000}`)
   .split(',')
   .map((s) => Number(s.trim()))
   .filter((n) => Number.isInteger(n));
 
-type Outcome = 'ok' | 'failed' | 'unknown';
-interface Rec {
-  readonly kind: 'next' | 'release';
-  readonly client: number;
-  readonly instance: number;
-  readonly start: number;
-  end: number;
-  outcome: Outcome;
-  numbers: number[];
-  site: string;
-  partition: string;
-}
 interface Fault {
   readonly name: string;
   readonly start: number;
@@ -85,7 +81,7 @@ describe('HA fault injection: 3 etcd members, 2 seqd instances, 16 clients', { s
         configFile = join(dir, 'ha.yml');
         writeFileSync(
           configFile,
-          `sequence:\n  storage: etcd\n  etcd:\n    embedded: false\n    request-timeout-ms: 500\n    endpoints: [${tc.cluster.endpoints.map((e) => `"${e}"`).join(', ')}]\n`,
+          `sequence:\n  core:\n    reservation-timeout-seconds: ${RESERVATION_TIMEOUT_S}\n  storage: etcd\n  etcd:\n    embedded: false\n    request-timeout-ms: 500\n    endpoints: [${tc.cluster.endpoints.map((e) => `"${e}"`).join(', ')}]\n`,
         );
         await Promise.all([startInstance(0), startInstance(1)]);
       });
@@ -111,7 +107,7 @@ describe('HA fault injection: 3 etcd members, 2 seqd instances, 16 clients', { s
         const random = rng(seed);
         const t0 = Date.now();
         const now = () => Date.now() - t0;
-        const recs: Rec[] = [];
+        const recs: HistoryOp[] = [];
         const faults: Fault[] = [];
         let stop = false;
         const sites = [
@@ -121,47 +117,58 @@ describe('HA fault injection: 3 etcd members, 2 seqd instances, 16 clients', { s
           ['site-2', 'partition-b'],
         ] as const;
 
-        const call = async (rec: Rec, path: string, body: unknown) => {
-          const inst = instances[rec.instance];
+        /** An SDK over the live instances, the client's preferred one first. */
+        const sdk = (preferred: number) => {
+          const urls = [instances[preferred], instances[1 - preferred]].flatMap((p) => (p ? [p.url] : []));
+          return new SeqdClient({ urls: urls.length ? urls : ['http://127.0.0.1:9'], timeoutMs: REQUEST_TIMEOUT_MS, attempts: 3 });
+        };
+        /** Runs one SDK call and records it; a retryable final error (no answer, 503) is unknown. */
+        const record = async <T>(op: HistoryOp, call: () => Promise<T>, onOk: (r: T) => void): Promise<HistoryOp> => {
           try {
-            if (!inst) throw new Error('instance down');
-            const res = await fetch(inst.url + path, {
-              method: 'POST',
-              headers: { 'content-type': 'application/json' },
-              body: JSON.stringify(body),
-              signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-            });
-            const json = (await res.json()) as { numbers?: number[] };
-            rec.outcome = res.ok ? 'ok' : 'failed';
-            if (res.ok && json.numbers) rec.numbers = json.numbers;
+            onOk(await call());
+            op.outcome = 'ok';
           } catch (error) {
-            // A timeout may have committed; a refused connection did not reach seqd at all.
-            rec.outcome = (error as Error).name === 'TimeoutError' ? 'unknown' : 'failed';
+            const e = error instanceof SeqdApiError ? error : null;
+            op.outcome = e && !e.retryable ? 'failed' : 'unknown';
+            op.code = e?.code ?? String(error);
           }
-          rec.end = now();
-          recs.push(rec);
+          op.end = now();
+          recs.push(op);
+          return op;
+        };
+        const nextOp = (client: number, key: string) => ({ kind: 'next' as const, client, key, start: now(), end: 0, outcome: 'unknown' as ClientOutcome, numbers: [] as number[] });
+        const takeNext = (id: number, instance: number, key: string, site: string, partition: string) => {
+          const op: HistoryOp = nextOp(id, key);
+          return record(op, () => sdk(instance).next({ siteId: site, partitionId: partition, invoiceType: 'on-cycle', idempotencyKey: key }), (r) => {
+            op.numbers = r.numbers;
+            op.refilled = r.refilled;
+            op.allocation = r.allocation;
+            op.replayed = r.replayed;
+          });
         };
 
         const client = async (id: number) => {
           const r = rng(seed * 100 + id);
           let instance = id % 2;
-          const held: { n: number; site: string; partition: string }[] = [];
-          while (!stop) {
-            const [site, partition] = sites[id % sites.length] ?? sites[0];
-            const base = { kind: 'next' as const, client: id, instance, start: now(), end: 0, outcome: 'failed' as Outcome, numbers: [] as number[], site, partition };
-            if (held.length > 2 && r() < 0.08) {
-              const h = held.shift();
-              if (!h) continue;
-              const rec: Rec = { ...base, kind: 'release', numbers: [h.n] };
-              await call(rec, '/api/v1/sequence/release', { sequenceNumber: h.n, siteId: h.site, partitionId: h.partition, reason: `faults-${seed}` });
-            } else {
-              const rec: Rec = { ...base };
-              await call(rec, '/api/v1/sequence/next', { siteId: site, partitionId: partition, invoiceType: 'on-cycle', count: 1 });
-              if (rec.outcome === 'ok') for (const n of rec.numbers) held.push({ n, site, partition });
-              if (rec.outcome !== 'ok') {
-                instance = 1 - instance; // move to the other instance
-                await sleep(50);
-              }
+          const [site, partition] = sites[id % sites.length] ?? sites[0];
+          const held: { n: number; allocation: string }[] = [];
+          for (let i = 0; !stop; i++) {
+            const act = { client: id, start: now(), end: 0, outcome: 'unknown' as ClientOutcome };
+            const h = held.length > 2 && r() < 0.12 ? held.shift() : undefined;
+            if (h) {
+              const params = { sequenceNumber: h.n, siteId: site, partitionId: partition, allocation: h.allocation };
+              const confirm = r() < 0.5;
+              const op: HistoryOp = { ...act, kind: confirm ? 'confirm' : 'release', numbers: [h.n], allocation: h.allocation };
+              const call = (): Promise<{ alreadyReleased?: boolean }> =>
+                confirm ? sdk(instance).confirm(params).then(() => ({})) : sdk(instance).release({ ...params, reason: `faults-${seed}` });
+              await record(op, call, (res) => (op.alreadyReleased = res.alreadyReleased));
+              continue;
+            }
+            const op = await takeNext(id, instance, `c${id}-${i}`, site, partition);
+            if (op.outcome === 'ok' && !op.replayed && op.allocation) for (const n of op.numbers) held.push({ n, allocation: op.allocation });
+            if (op.outcome !== 'ok') {
+              instance = 1 - instance; // move to the other instance
+              await sleep(50);
             }
           }
         };
@@ -211,6 +218,14 @@ describe('HA fault injection: 3 etcd members, 2 seqd instances, 16 clients', { s
           3000,
         );
 
+        // The instance with the smallest node id commits for both: pause it mid-commit.
+        await fault(
+          'SIGSTOP seqd instance 1 (the committing one) for 3 s',
+          async () => void instances[0]?.child.kill('SIGSTOP'),
+          async () => void instances[0]?.child.kill('SIGCONT'),
+          3000,
+        );
+
         const victim = random() < 0.5 ? 0 : 1;
         await fault(
           `kill -9 seqd instance ${victim + 1}`,
@@ -228,51 +243,33 @@ describe('HA fault injection: 3 etcd members, 2 seqd instances, 16 clients', { s
         await Promise.all(running);
         assert.ok(await memberHealthy(cluster.endpoints[0] ?? ''), 'cluster healthy at the end');
 
-        // ---- the checker ----
+        // ---- settle what clients never learned: send every such key again ----
+        const learned = new Set(recs.filter((r) => r.kind === 'next' && r.outcome === 'ok').map((r) => r.key));
+        const unsettled = recs.filter((r) => r.kind === 'next' && r.outcome !== 'ok' && !learned.has(r.key));
+        for (const r of unsettled) {
+          const [site, partition] = sites[r.client % sites.length] ?? sites[0];
+          const again = await takeNext(r.client, r.client % 2, r.key ?? '', site, partition);
+          assert.ok(again.outcome === 'ok' || again.code === 'REPLAYED_NUMBERS_CHANGED', `seed ${seed}: re-sent key ${r.key} failed: ${again.code}`);
+        }
+
+        // ---- the checker: the history against the trail ----
         const live = instances.find((p): p is SeqdProcess => p !== null);
         assert.ok(live);
         const B = live.url;
-        const acquisitions = new Map<string, number>(); // "n|site/partition" → count in the audit
-        const releases = new Map<number, number>();
+        const trail: TrailEvent[] = [];
         let cursor = 0;
         for (;;) {
           const res = await fetch(`${B}/api/v1/audit?order=asc&limit=1000&cursor=${cursor}`);
-          const page = (await res.json()) as { events: { seq: number; event: string; first: number; last: number; siteId: string; partitionId: string }[]; nextCursor: number | null };
-          for (const e of page.events) {
-            for (let n = e.first; n <= e.last; n++) {
-              if (e.event === 'issue' || e.event === 'refill') {
-                const k = `${n}|${e.siteId}/${e.partitionId}`;
-                acquisitions.set(k, (acquisitions.get(k) ?? 0) + 1);
-              } else if (e.event === 'release') releases.set(n, (releases.get(n) ?? 0) + 1);
-            }
-          }
+          const page = (await res.json()) as { events: TrailEvent[]; nextCursor: number | null };
+          trail.push(...page.events);
           if (page.nextCursor === null) break;
           cursor = page.nextCursor;
         }
-        const told = new Map<string, number>();
-        for (const r of recs) {
-          if (r.kind !== 'next' || r.outcome !== 'ok') continue;
-          for (const n of r.numbers) told.set(`${n}|${r.site}/${r.partition}`, (told.get(`${n}|${r.site}/${r.partition}`) ?? 0) + 1);
-        }
-        for (const [k, times] of told) {
-          assert.ok((acquisitions.get(k) ?? 0) >= times, `seed ${seed}: acknowledged ${k} ×${times} but the audit holds ${acquisitions.get(k) ?? 0}`);
-        }
-        const byNumber = new Map<number, number>();
-        for (const [k, times] of told) {
-          const n = Number(k.split('|')[0]);
-          byNumber.set(n, (byNumber.get(n) ?? 0) + times);
-        }
-        for (const [n, times] of byNumber) {
-          assert.ok(times <= (releases.get(n) ?? 0) + 1, `seed ${seed}: number ${n} acknowledged ${times} times with ${releases.get(n) ?? 0} releases`);
-        }
-        for (const r of recs) {
-          if (r.kind === 'release' && r.outcome === 'ok') {
-            assert.ok((releases.get(r.numbers[0] ?? -1) ?? 0) >= 1, `seed ${seed}: acknowledged release of ${r.numbers[0]} missing from the audit`);
-          }
-        }
+        const problems = checkHistory(recs, trail);
+        assert.deepEqual(problems.slice(0, 5), [], `seed ${seed}: ${problems.length} problem(s) in the history`);
         const verify = (await (await fetch(`${B}/api/v1/audit/verify`)).json()) as { valid: boolean; continuity: { problem: string | null; highWaterMark: number } };
         assert.equal(verify.valid, true, `seed ${seed}: ${verify.continuity.problem}`);
-        const maxTold = Math.max(0, ...byNumber.keys());
+        const maxTold = Math.max(0, ...recs.flatMap((r) => (r.kind === 'next' && r.outcome === 'ok' ? r.numbers : [])));
         assert.ok(verify.continuity.highWaterMark >= maxTold, `seed ${seed}: HWM below an acknowledged number`);
 
         // Fail closed: nothing may succeed that started after quorum was lost and ended before it returned.
@@ -285,6 +282,10 @@ describe('HA fault injection: 3 etcd members, 2 seqd instances, 16 clients', { s
 
         const counts = { ok: 0, failed: 0, unknown: 0 };
         for (const r of recs) counts[r.outcome]++;
+        const released = trail.filter((e) => e.event === 'release');
+        const byReason = (reason: string) => released.filter((e) => e.reason === reason).length;
+        const codes = new Map<string, number>();
+        for (const r of recs) if (r.outcome !== 'ok') codes.set(r.code ?? '?', (codes.get(r.code ?? '?') ?? 0) + 1);
         const oks = recs.filter((r) => r.outcome === 'ok').map((r) => r.end).sort((a, b) => a - b);
         const lines = faults.map((f, i) => {
           // From the fault until the next one starts (at most 5 s after healing): no double counting.
@@ -294,7 +295,11 @@ describe('HA fault injection: 3 etcd members, 2 seqd instances, 16 clients', { s
           for (let i = 1; i < inWindow.length; i++) stall = Math.max(stall, (inWindow[i] ?? 0) - (inWindow[i - 1] ?? 0));
           return `  ${f.name}: longest stall ${stall} ms`;
         });
-        console.log(`fault seed ${seed}: ${recs.length} requests: ${counts.ok} ok, ${counts.failed} failed, ${counts.unknown} unknown; HWM ${verify.continuity.highWaterMark}\n${lines.join('\n')}`);
+        console.log(
+          `fault seed ${seed}: ${recs.length} calls: ${counts.ok} ok, ${counts.failed} failed, ${counts.unknown} unknown (${unsettled.length} keys re-sent); ` +
+            `not ok: ${[...codes].map(([c, k]) => `${c} ${k}`).join(', ')}; ` +
+            `releases: ${byReason(`faults-${seed}`)} by clients, ${byReason('expired')} expired, ${byReason('undelivered')} undelivered; HWM ${verify.continuity.highWaterMark}\n${lines.join('\n')}`,
+        );
         assert.ok(counts.ok > 500, `seed ${seed}: too little load got through (${counts.ok} ok)`);
       });
     });
