@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { SeqdClient } from '../../src/client/index.js';
 import { SeqdApiError } from '../../src/client/seqd-api-error.js';
+import { checkHistory, type HistoryOp, type TrailEvent } from '../helpers/history-checker.js';
 import { http, startTestServer, type ErrorBody, type TestServer } from '../helpers/seqd-server.js';
 
 // The schedules of the safety review, over HTTP: a late or repeated release/confirm must never
@@ -14,6 +15,7 @@ const holder = { siteId: 'site-1', partitionId: 'partition-a' };
 interface Next {
   sequenceNumber: number;
   numbers: number[];
+  refilled: number[];
   allocation: string;
   replayed?: boolean;
 }
@@ -125,5 +127,40 @@ describe('acts name their allocation: expiry, then a refill, then the late holde
     assert.equal(own.status, 200, JSON.stringify(own.body));
     assert.equal(own.body.alreadyConfirmed, false);
     assert.equal((await verify(s.url)).valid, true);
+  });
+});
+
+describe('the history checker catches the unsafe schedule when the allocation is left out', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+  });
+  after(async () => s.dispose());
+
+  it("a retried release without its allocation releases H2's number, and the checker says so", async () => {
+    const ops: HistoryOp[] = [];
+    let t = 0;
+    const took = async (client: number) => {
+      const start = ++t;
+      const r = await take(s.url, `h${client}`);
+      ops.push({ kind: 'next', client, key: `h${client}`, start, end: ++t, outcome: 'ok', numbers: r.numbers, allocation: r.allocation, refilled: r.refilled });
+      return r;
+    };
+    const h1 = await took(1);
+    // H1's release, sent the seed way (no allocation): its reply is lost, the client retries.
+    const release = { sequenceNumber: h1.sequenceNumber, ...holder, reason: 'cancelled' };
+    const first = ++t;
+    await http(s.url, 'POST', '/api/v1/sequence/release', release);
+    ops.push({ kind: 'release', client: 1, start: first, end: ++t, outcome: 'unknown', numbers: [h1.sequenceNumber], allocation: h1.allocation });
+    await took(2); // refills the number
+    const retry = ++t;
+    const again = await http(s.url, 'POST', '/api/v1/sequence/release', release);
+    assert.equal(again.status, 200, 'without the allocation the seed API releases whoever holds it now');
+    ops.push({ kind: 'release', client: 1, start: retry, end: ++t, outcome: 'ok', numbers: [h1.sequenceNumber], allocation: h1.allocation });
+    await took(3);
+    const trail = (await http<{ events: TrailEvent[] }>(s.url, 'GET', '/api/v1/audit?order=asc&limit=1000')).body.events;
+    const problems = checkHistory(ops, trail).join('\n');
+    assert.match(problems, /number 1 of allocation 3 was released \(cancelled\) though its holder never asked/, problems);
+    assert.doesNotMatch(problems, /real-time order/, 'refills are not held to counter order');
   });
 });
