@@ -131,7 +131,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
           store: opened.store,
           series: async () => (await opened.store.listSeries()).filter((n) => !isInternalSeries(n)),
           timeoutMs: timeoutS * 1000,
-          release: (series, records, cutoff) => service.expire(series, records, cutoff),
+          release: (series, records, cutoff) => service.expire(series, records, cutoff, timeoutS * 1000),
           onError: (error) => logger.warn({ err: error }, 'reservation expiry: sweep failed; it is retried'),
         })
       : null;

@@ -190,6 +190,8 @@ class BatchPlanner {
   /** Idempotency keys first used in this batch. */
   private readonly newRequests = new Map<string, RequestRecord>();
   private closedAt: number | null;
+  /** The batch's time: the caller's clock, but never before the series' last event. */
+  private readonly now: number;
 
   constructor(
     private readonly state: SeriesState,
@@ -203,6 +205,7 @@ class BatchPlanner {
     this.counters = { ...state.counters };
     this.settings = { ...ctx.settings };
     this.closedAt = state.closedAt;
+    this.now = Math.max(ctx.now, state.lastEventAt);
   }
 
   run(ops: readonly Op[]): BatchPlan {
@@ -218,6 +221,7 @@ class BatchPlanner {
       openGaps: this.gaps.toArray(),
       counters: this.counters,
       closedAt: this.closedAt,
+      lastEventAt: this.now,
     };
     return {
       outcomes,
@@ -227,7 +231,7 @@ class BatchPlanner {
         batchId: this.ctx.batchId,
         baseVersion: this.state.version,
         baseHash: this.state.lastHash,
-        committedAt: this.ctx.now,
+        committedAt: this.now,
         events: this.events,
         numberChanges: [...this.changes.values()],
         totals: [...this.totals.values()],
@@ -267,7 +271,7 @@ class BatchPlanner {
     // The range is the whole series as it ends (empty when nothing was ever issued).
     const issuedAny = this.hwm >= this.state.start;
     this.event('close', issuedAny ? this.state.start : null, issuedAny ? this.hwm : null, null, op.reason, undefined);
-    this.closedAt = this.ctx.now;
+    this.closedAt = this.now;
     return { ok: true, kind: 'close', alreadyClosed: false, voided };
   }
 
@@ -304,7 +308,7 @@ class BatchPlanner {
     if (outcome.ok && outcome.kind === 'allocate') {
       const { numbers, refilled, released, allocation } = outcome;
       const series = this.state.series;
-      this.newRequests.set(op.requestId, { key: op.requestId, series, fingerprint, numbers, refilled, released, committedAt: this.ctx.now, allocation });
+      this.newRequests.set(op.requestId, { key: op.requestId, series, fingerprint, numbers, refilled, released, committedAt: this.now, allocation });
     }
     return outcome;
   }
@@ -408,6 +412,9 @@ class BatchPlanner {
     if (op.ifUnchangedSince !== undefined && this.changedSince(n, op.ifUnchangedSince)) {
       return refuse(new NumberAlreadyReleasedError(`number ${n} changed after ${new Date(op.ifUnchangedSince).toISOString()}; left as it is`));
     }
+    if (op.heldAtLeastMs !== undefined && !this.heldSince(n, this.now - op.heldAtLeastMs)) {
+      return refuse(new NumberAlreadyReleasedError(`number ${n} has not been held for ${op.heldAtLeastMs} ms yet; left as it is`));
+    }
     if (current.status === 'confirmed') {
       return refuse(
         new NumberConfirmedError(`number ${n} is confirmed: its invoice is final; correct it with a credit note`, {
@@ -481,6 +488,13 @@ class BatchPlanner {
     return stored === undefined || stored.changedAt > since;
   }
 
+  /** Whether the number's record is stored and unchanged since `time` (not changed in this batch). */
+  private heldSince(n: number, time: number): boolean {
+    if (this.changes.has(n) || n > this.state.hwm) return false;
+    const stored = this.records.get(n);
+    return stored !== undefined && stored.changedAt <= time;
+  }
+
   private notIssued(n: number): Refusal {
     return refuse(
       new NumberNotIssuedError(`number ${n} was never issued in series "${this.state.series}"`, {
@@ -529,7 +543,7 @@ class BatchPlanner {
     this.totalsFor(holder).released += count;
     for (let n = first; n <= last; n++) {
       this.changes.set(n, { number: n, status, ...holder, reason, grant });
-      if (status === 'open') this.gaps.insert({ number: n, reason, ...holder, releasedAt: this.ctx.now, grant });
+      if (status === 'open') this.gaps.insert({ number: n, reason, ...holder, releasedAt: this.now, grant });
     }
     return status;
   }
@@ -585,7 +599,7 @@ class BatchPlanner {
     const e = sealEvent({
       series: this.state.series,
       seq: ++this.seq,
-      ts: this.ctx.now,
+      ts: this.now,
       type,
       first,
       last,

@@ -117,6 +117,11 @@ export interface SeriesState {
    * is open. A closed series issues nothing more; a number released in it is void at once.
    */
   readonly closedAt: number | null;
+  /**
+   * Time (epoch ms) of the series' last event, 0 before the first. The series' clock never runs
+   * back: a batch is stamped no earlier than this, whichever instance's clock plans it.
+   */
+  readonly lastEventAt: number;
 }
 
 /** Runtime settings changed through audited toggles. */
@@ -152,6 +157,11 @@ export interface ReleaseOp {
   readonly ifUnchangedSince?: number | undefined;
   /** Act only if this allocation holds the number (see {@link AllocationRef}). */
   readonly allocation?: AllocationRef | undefined;
+  /**
+   * Expiry: release only if the number has been held this long (ms) by the time of the commit,
+   * on the series' clock (not the sweeping instance's).
+   */
+  readonly heldAtLeastMs?: number | undefined;
 }
 
 export interface SettingOp {

@@ -89,6 +89,7 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
                 reason,
                 allocation: allocationRef,
                 ifUnchangedSince: { type: 'integer', minimum: 0 },
+                heldAtLeastMs: { type: 'integer', minimum: 0 },
               }),
               op('confirm', ['sequenceNumber', 'siteId', 'partitionId'], { sequenceNumber, siteId, partitionId, allocation: allocationRef }),
               op('setting', ['key', 'value', 'reason'], { key: { type: 'string', enum: ['simulatedEnabled'] }, value: { type: 'boolean' }, reason }),

@@ -409,7 +409,7 @@ export class SequenceService {
    * answers how many were released. Refusals (already released, confirmed, changed) are expected
    * when another instance got there first.
    */
-  async expire(series: string, records: readonly NumberRecord[], cutoff: number): Promise<number> {
+  async expire(series: string, records: readonly NumberRecord[], cutoff: number, timeoutMs: number): Promise<number> {
     const worker = this.worker(series);
     const outcomes = await Promise.all(
       records.map((r) =>
@@ -420,6 +420,8 @@ export class SequenceService {
           partitionId: r.partitionId,
           reason: 'expired',
           ifUnchangedSince: cutoff,
+          // Due by the series' clock at the commit, not only by this instance's clock.
+          heldAtLeastMs: timeoutMs,
           // Only the allocation the sweep saw: never one that took the number since.
           allocation: r.grant === 0 ? undefined : { first: r.grant, last: r.grant },
         }),

@@ -319,7 +319,7 @@ export class SeriesWorker {
       if (!commit) {
         // A refusal is final for the client: answer it only from the stored state, never from a
         // cached one that another committer (or a failed pipelined batch) has left behind.
-        if (plan.outcomes.every((o) => o.ok) || (await this.isStored(base))) return { plan, committedAt: now };
+        if (plan.outcomes.every((o) => o.ok) || (await this.isStored(base))) return { plan, committedAt: Math.max(now, base.lastEventAt) };
         continue;
       }
       // The next batch may be planned on this one while it commits.
@@ -339,7 +339,7 @@ export class SeriesWorker {
         if (!pipelining) this.state = this.committed;
         if (commit.settings) this.o.onSettings(plan.settings);
         this.o.onCommit?.(plan, ops, performance.now() - t0);
-        return { plan, committedAt: now };
+        return { plan, committedAt: commit.committedAt };
       }
       this.o.onConflict?.();
       if (pipelining) {

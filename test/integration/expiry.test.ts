@@ -96,7 +96,7 @@ describe('reservation timeout after a restart: one pass crosses a long finished 
       store: s.opened.store,
       series: async () => ['global'],
       timeoutMs: 1000,
-      release: (series, records, cutoff) => s.service.expire(series, records, cutoff),
+      release: (series, records, cutoff) => s.service.expire(series, records, cutoff, 1000),
       scanBudgetMs: 60_000,
     });
     assert.equal(await sweeper.sweep(), 1, 'one pass releases it');

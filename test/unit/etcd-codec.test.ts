@@ -28,6 +28,7 @@ function someEvents(): AuditEvent[] {
     openGaps: [{ number: 5, reason: 'suppressed-bill', siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', releasedAt: 1, grant: 3 }],
     counters: { issued: 41, refilled: 0, released: 1, voided: 0 },
     closedAt: null,
+    lastEventAt: 0,
   };
   const plan = planBatch(
     state,
@@ -66,11 +67,12 @@ describe('etcd codec', () => {
       counters: { issued: 100, refilled: 2, released: 3, voided: 1 },
       totals: [{ siteId: 's', partitionId: 'p', invoiceType: 'on-cycle' as const, issued: 100, refilled: 2, released: 3 }],
       closedAt: null,
+      lastTs: 0,
     };
     assert.deepEqual(decodeState(encodeState(state)), state);
-    const closed = { ...state, closedAt: 1_790_000_000_000 };
+    const closed = { ...state, closedAt: 1_790_000_000_000, lastTs: 1_790_000_000_000 };
     assert.deepEqual(decodeState(encodeState(closed)), closed);
-    // A state written before series could close (7 elements) reads as open.
+    // A state written before series could close (7 elements) reads as open, with no clock yet.
     const old = JSON.parse(encodeState(state).toString()) as unknown[];
     assert.deepEqual(decodeState(Buffer.from(JSON.stringify(old.slice(0, 7)))), state);
     const gaps = [{ number: 1001, reason: 'r', siteId: 's', partitionId: 'p', invoiceType: 'simulated' as const, releasedAt: 5, grant: 4 }];

@@ -29,6 +29,7 @@ function emptyState(start = 1): SeriesState {
     openGaps: [],
     counters: { issued: 0, refilled: 0, released: 0, voided: 0 },
     closedAt: null,
+    lastEventAt: 0,
   };
 }
 
@@ -464,6 +465,30 @@ describe('planner: acts name their allocation (item 1)', () => {
     const report = v.finish({ ...h.state, lastHash: prev });
     assert.equal(report.valid, false);
     assert.match(report.firstInvalidEvent?.problem ?? '', /belongs to allocation 1/);
+  });
+});
+
+describe("planner: the series' clock (item 7)", () => {
+  it('stamps a batch no earlier than the series\' last event, whatever the caller\'s clock', () => {
+    const state = { ...emptyState(), lastEventAt: 2_000_000_000_000 };
+    const plan = planBatch(state, [alloc(1)], new Map(), { ...ctx(), now: 1_000 });
+    assert.equal(plan.commit?.events[0]?.ts, 2_000_000_000_000);
+    assert.equal(plan.commit?.next.lastEventAt, 2_000_000_000_000);
+    const later = planBatch(state, [alloc(1)], new Map(), { ...ctx(), now: 2_000_000_000_500 });
+    assert.equal(later.commit?.events[0]?.ts, 2_000_000_000_500);
+  });
+
+  it('expires a reservation only once it has been held long enough on the committing clock', () => {
+    const h = new Harness();
+    h.run([alloc(1)]);
+    const issuedAt = h.events[0]?.ts ?? 0;
+    const expire: Op = { kind: 'release', sequenceNumber: 1, ...A, reason: 'expired', heldAtLeastMs: 30_000 };
+    const records = new Map([[1, { ...(h.holders.get(1) as NumberRecord), changedAt: issuedAt }]]);
+    const early = planBatch(h.state, [expire], records, { ...ctx(), now: issuedAt + 10_000 });
+    assert.ok(early.outcomes[0] && !early.outcomes[0].ok, 'not due at 10 s');
+    assert.equal(early.commit, null);
+    const due = planBatch(h.state, [expire], records, { ...ctx(), now: issuedAt + 30_000 });
+    assert.ok(due.outcomes[0]?.ok, 'due at 30 s');
   });
 });
 

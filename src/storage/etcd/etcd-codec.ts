@@ -68,6 +68,8 @@ export interface StoredState {
   totals: TotalsRow[];
   /** Epoch ms of the close event, or null while the series is open. */
   closedAt: number | null;
+  /** Time of the series' last event (0 in states written before it was kept). */
+  lastTs: number;
 }
 
 export function encodeState(s: StoredState): Buffer {
@@ -81,13 +83,14 @@ export function encodeState(s: StoredState): Buffer {
       [s.counters.issued, s.counters.refilled, s.counters.released, s.counters.voided],
       s.totals.map((t) => [t.siteId, t.partitionId, t.invoiceType, t.issued, t.refilled, t.released]),
       s.closedAt,
+      s.lastTs,
     ]),
   );
 }
 
 export function decodeState(b: Buffer): StoredState {
-  // States written before series could close have no 8th element.
-  const [, start, hwm, seq, hash, c, totals, closedAt = null] = JSON.parse(b.toString()) as [
+  // States written before series could close have no 8th element, before the clock no 9th.
+  const [, start, hwm, seq, hash, c, totals, closedAt = null, lastTs = 0] = JSON.parse(b.toString()) as [
     number,
     number,
     number,
@@ -96,6 +99,7 @@ export function decodeState(b: Buffer): StoredState {
     [number, number, number, number],
     [string, string, InvoiceType, number, number, number][],
     (number | null)?,
+    number?,
   ];
   return {
     start,
@@ -104,6 +108,7 @@ export function decodeState(b: Buffer): StoredState {
     hash,
     counters: { issued: c[0], refilled: c[1], released: c[2], voided: c[3] },
     closedAt,
+    lastTs,
     totals: totals.map(([siteId, partitionId, invoiceType, issued, refilled, released]) => ({
       siteId,
       partitionId,

@@ -108,6 +108,7 @@ export class EtcdStore implements SequenceStore {
         counters: { issued: 0, refilled: 0, released: 0, voided: 0 },
         totals: [],
         closedAt: null,
+        lastTs: 0,
       };
       await this.retrying('create series', () =>
         this.client.txn({
@@ -221,6 +222,7 @@ export class EtcdStore implements SequenceStore {
       counters: { ...plan.next.counters },
       totals: addTotals(cached.state.totals, plan.totals),
       closedAt: plan.next.closedAt,
+      lastTs: plan.next.lastEventAt,
     };
     const stateKey = keys.state(series);
     // Keyed by the batch's LAST seq: the batch holding seq s is the first key >= s, an ascending
@@ -532,7 +534,7 @@ function gapRecord(g: OpenGap): NumberRecord {
 }
 
 function toSeriesState(series: string, s: StoredState, version: string, openGaps: OpenGap[]): SeriesState {
-  return { series, start: s.start, hwm: s.hwm, version, eventSeq: s.seq, lastHash: s.hash, openGaps, counters: s.counters, closedAt: s.closedAt };
+  return { series, start: s.start, hwm: s.hwm, version, eventSeq: s.seq, lastHash: s.hash, openGaps, counters: s.counters, closedAt: s.closedAt, lastEventAt: s.lastTs };
 }
 
 function addTotals(current: readonly TotalsRow[], deltas: CommitPlan['totals']): TotalsRow[] {

@@ -39,9 +39,9 @@ export class SqliteCommitter {
       ),
       // The base hash too: a batch planned on a predecessor that did not land can never match,
       // even if another writer happened to bring the version to the same number.
-      updateSeries: db.prepare<[number, number, number, string, number, number, number, number, number | null, string, number, string]>(
+      updateSeries: db.prepare<[number, number, number, string, number, number, number, number, number | null, number, string, number, string]>(
         `UPDATE series SET hwm = ?, version = ?, event_seq = ?, last_hash = ?,
-           issued = ?, refilled = ?, released = ?, voided = ?, closed_at = ?
+           issued = ?, refilled = ?, released = ?, voided = ?, closed_at = ?, last_ts = ?
          WHERE name = ? AND version = ? AND last_hash = ?`,
       ),
       insertEvent: db.prepare<(string | number | null)[]>(
@@ -106,7 +106,7 @@ export class SqliteCommitter {
     const n = plan.next;
     const c = n.counters;
     const changed = s.updateSeries.run(
-      n.hwm, version, n.eventSeq, n.lastHash, c.issued, c.refilled, c.released, c.voided, n.closedAt, plan.series, base, plan.baseHash,
+      n.hwm, version, n.eventSeq, n.lastHash, c.issued, c.refilled, c.released, c.voided, n.closedAt, n.lastEventAt, plan.series, base, plan.baseHash,
     ).changes;
     if (changed !== 1) return { status: 'conflict' };
     for (const e of plan.events) {

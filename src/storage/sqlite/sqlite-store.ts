@@ -48,6 +48,7 @@ interface SeriesRow {
   released: number;
   voided: number;
   closed_at: number | null;
+  last_ts: number;
 }
 interface EventRow {
   series: string;
@@ -324,6 +325,7 @@ export class SqliteStore implements SequenceStore {
       openGaps,
       counters: { issued: row.issued, refilled: row.refilled, released: row.released, voided: row.voided },
       closedAt: row.closed_at,
+      lastEventAt: row.last_ts,
     };
   }
 
