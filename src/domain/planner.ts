@@ -169,6 +169,12 @@ type Holding = { siteId: string; partitionId: string; invoiceType: InvoiceType }
 /** A number's state during planning. */
 type Current = Omit<NumberRecord, 'number' | 'changedAt'>;
 
+/**
+ * The allocation an event names: none for a grant of 0 (a number recorded before allocations were
+ * tracked), so that the verifier does not hold it to one.
+ */
+const named = (grant: number): number | null => (grant === 0 ? null : grant);
+
 /** Whether the event `grant` gave its numbers to the allocation `ref`. */
 const within = (grant: number, ref: AllocationRef) => ref.first <= grant && grant <= ref.last;
 export const formatAllocationRef = (ref: AllocationRef) => (ref.first === ref.last ? `${ref.first}` : `${ref.first}-${ref.last}`);
@@ -282,7 +288,7 @@ class BatchPlanner {
     const holder = { siteId: current.siteId, partitionId: current.partitionId, invoiceType: current.invoiceType };
     const allocation = current.grant;
     if (current.status === 'confirmed') return { ok: true, kind: 'confirm', sequenceNumber: n, alreadyConfirmed: true, holder, allocation };
-    this.event('confirm', n, n, holder, null, undefined, allocation);
+    this.event('confirm', n, n, holder, null, undefined, named(allocation));
     this.changes.set(n, { number: n, status: 'confirmed', ...holder, reason: null, grant: allocation });
     return { ok: true, kind: 'confirm', sequenceNumber: n, alreadyConfirmed: false, holder, allocation };
   }
@@ -526,7 +532,7 @@ class BatchPlanner {
 
   /** Releases held numbers first..last: open gaps with recovery on, void at once without it. */
   private releaseRun(first: number, last: number, holder: Holding, reason: string, grant: number): 'open' | 'void' {
-    this.event('release', first, last, holder, reason, undefined, grant);
+    this.event('release', first, last, holder, reason, undefined, named(grant));
     const voidBecause =
       this.closedAt !== null
         ? 'series closed: its period ended'
@@ -536,7 +542,7 @@ class BatchPlanner {
           ? 'chronological numbering: a higher number is already issued'
           : null;
     const status = voidBecause ? 'void' : 'open';
-    if (voidBecause) this.event('void', first, last, holder, `${voidBecause}; released: ${reason}`, undefined, grant);
+    if (voidBecause) this.event('void', first, last, holder, `${voidBecause}; released: ${reason}`, undefined, named(grant));
     const count = last - first + 1;
     this.counters.released += count;
     if (status === 'void') this.counters.voided += count;

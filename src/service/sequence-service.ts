@@ -256,7 +256,7 @@ export class SequenceService {
       status: r.status,
       reason: r.reason,
       alreadyReleased: r.alreadyReleased,
-      allocation: `${series}#${r.allocation}`,
+      ...allocationOf(series, r.allocation),
       ...r.previousHolder,
       node: this.o.node,
       timestamp: new Date(committedAt).toISOString(),
@@ -278,7 +278,7 @@ export class SequenceService {
       series,
       status: 'confirmed',
       alreadyConfirmed: r.alreadyConfirmed,
-      allocation: `${series}#${r.allocation}`,
+      ...allocationOf(series, r.allocation),
       ...r.holder,
       node: this.o.node,
       timestamp: new Date(committedAt).toISOString(),
@@ -518,6 +518,11 @@ export class SequenceService {
       hwm: plan.commit.next.hwm,
     });
   }
+}
+
+/** The token of the allocation an act touched; none for a number recorded before allocations were tracked. */
+function allocationOf(series: string, grant: number): { allocation?: string } {
+  return grant === 0 ? {} : { allocation: formatAllocationToken(series, { first: grant, last: grant }) };
 }
 
 function expect<K extends Op['kind']>(

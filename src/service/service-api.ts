@@ -69,8 +69,8 @@ export interface ConfirmResponse {
   series: string;
   status: 'confirmed';
   alreadyConfirmed: boolean;
-  /** The allocation confirmed (`<series>#<event>`). */
-  allocation: string;
+  /** The allocation confirmed (`<series>#<event>`; absent for numbers issued before v0.2). */
+  allocation?: string;
   siteId: string;
   partitionId: string;
   invoiceType: InvoiceType;
@@ -88,8 +88,8 @@ export interface ReleaseResponse {
    * expired): nothing was written, `reason` is that of the earlier release.
    */
   alreadyReleased: boolean;
-  /** The allocation released from (`<series>#<event>`). */
-  allocation: string;
+  /** The allocation released from (`<series>#<event>`; absent for numbers issued before v0.2). */
+  allocation?: string;
   siteId: string;
   partitionId: string;
   invoiceType: InvoiceType;

@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { SeqdClient } from '../../src/client/index.js';
@@ -162,5 +166,36 @@ describe('the history checker catches the unsafe schedule when the allocation is
     const problems = checkHistory(ops, trail).join('\n');
     assert.match(problems, /number 1 of allocation 3 was released \(cancelled\) though its holder never asked/, problems);
     assert.doesNotMatch(problems, /real-time order/, 'refills are not held to counter order');
+  });
+});
+
+describe('numbers recorded before allocations were tracked', () => {
+  it('are confirmed and released without naming an allocation, and the trail stays valid', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'seqd-legacy-'));
+    try {
+      let s = await startTestServer({}, dir);
+      const first = await take(s.url);
+      await http(s.url, 'POST', '/api/v1/sequence/release', { sequenceNumber: first.sequenceNumber, ...holder, reason: 'cancelled' });
+      const refill = await take(s.url);
+      const spare = await take(s.url);
+      await http(s.url, 'POST', '/api/v1/sequence/release', { sequenceNumber: spare.sequenceNumber, ...holder, reason: 'cancelled' });
+      await s.close();
+      // As a store written before this version: no allocation on number rows.
+      const db = new Database(join(dir, 'seqd.sqlite'));
+      db.prepare('UPDATE numbers SET grant_seq = 0').run();
+      db.close();
+      s = await startTestServer({}, dir);
+      const confirm = await http<{ allocation?: string }>(s.url, 'POST', '/api/v1/sequence/confirm', { sequenceNumber: refill.sequenceNumber, ...holder });
+      assert.equal(confirm.status, 200, JSON.stringify(confirm.body));
+      assert.equal(confirm.body.allocation, undefined, 'no allocation is known for it');
+      const taken = await take(s.url); // refills the spare gap, whose release named no allocation
+      assert.equal(taken.sequenceNumber, spare.sequenceNumber);
+      const rel = await http(s.url, 'POST', '/api/v1/sequence/release', { sequenceNumber: taken.sequenceNumber, ...holder, reason: 'x', allocation: taken.allocation });
+      assert.equal(rel.status, 200);
+      assert.equal((await verify(s.url)).valid, true);
+      await s.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -377,6 +377,12 @@ function toRecord(r: NumberRow): NumberRecord {
 function addMissingColumns(db: Database.Database): void {
   for (const { table, column, ddl } of ADDED_COLUMNS) {
     const columns = db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('${table}')`).all();
-    if (!columns.some((c) => c.name === column)) db.exec(ddl);
+    if (columns.some((c) => c.name === column)) continue;
+    try {
+      db.exec(ddl);
+    } catch (error) {
+      // Another instance opening the same file added it between the look and the ALTER.
+      if (!/duplicate column name/i.test(String(error))) throw error;
+    }
   }
 }
