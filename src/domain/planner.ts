@@ -48,6 +48,8 @@ export interface PlanContext {
    * absent here and from earlier ops of the batch is new.
    */
   readonly requests?: ReadonlyMap<string, RequestRecord> | undefined;
+  /** The store's version of each key looked up (see `CommitPlan.requestVersions`). */
+  readonly requestVersions?: ReadonlyMap<string, string> | undefined;
 }
 
 /** What makes two allocations "the same request" for an idempotency key. */
@@ -127,6 +129,12 @@ export interface CommitPlan {
   readonly settings: Partial<Settings> | null;
   /** Idempotency keys first used in this batch; the store writes them in the same commit. */
   readonly requests: readonly RequestRecord[];
+  /**
+   * For each key of `requests`, the store's version of it when it was looked up: a store whose
+   * commit cannot check keys itself compares these, so this plan (or a re-send of it) can never
+   * take a key recorded after the lookup.
+   */
+  readonly requestVersions: Readonly<Record<string, string>>;
   /** The series state after the commit (its `version` is the base; the store assigns the new one). */
   readonly next: SeriesState;
 }
@@ -243,6 +251,7 @@ class BatchPlanner {
         totals: [...this.totals.values()],
         settings: this.settingsChanged,
         requests: [...this.newRequests.values()],
+        requestVersions: Object.fromEntries([...this.newRequests.keys()].map((k) => [k, this.ctx.requestVersions?.get(k) ?? '0'])),
         next,
       },
     };

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { BatchTooLargeError, OutcomeUnknownError, SeqdError, StoreUnavailableError } from '../domain/errors/index.js';
 import { planBatch, type BatchPlan, type CommitPlan, type Outcome } from '../domain/planner.js';
 import type { GapPolicy, NumberRecord, Op, RequestRecord, SeriesState, Settings } from '../domain/types.js';
-import type { SequenceStore } from '../storage/sequence-store.js';
+import { RequestLookup, type SequenceStore } from '../storage/sequence-store.js';
 import type { PeerInstance } from './forwarding/commit-forwarder.js';
 import { ForwardNotSentError } from './forwarding/forward-errors.js';
 import type { ForwardedResult } from './forwarding/forwarded-result.js';
@@ -81,7 +81,7 @@ const RESOLVE_FIRST_MS = 200;
 const RESOLVE_MAX_MS = 5000;
 
 const NO_RECORDS: ReadonlyMap<number, NumberRecord> = new Map();
-const NO_REQUESTS: ReadonlyMap<string, RequestRecord> = new Map();
+const NO_REQUESTS = new RequestLookup();
 
 /**
  * An op that can be planned behind a batch still committing: an allocation without an idempotency
@@ -461,6 +461,7 @@ export class SeriesWorker {
         gapPolicy: this.o.gapPolicy,
         settings: this.o.settings(),
         requests,
+        requestVersions: requests.versions,
       });
       const pipelining = this.o.store.pipelining;
       if (plan.commit && pipelining) this.state = { ...plan.commit.next, version: pipelining.nextVersion(plan.commit.baseVersion) };

@@ -20,6 +20,15 @@ export type CommitResult =
   | { readonly status: 'committed'; readonly version: string }
   | { readonly status: 'conflict'; readonly state: SeriesState };
 
+/**
+ * What `lookupRequests` answers: the unexpired records by key, and the store's version of every
+ * key looked up, found or not. A plan carries the versions of the keys it records, and the commit
+ * compares them (etcd), so a plan re-sent later cannot take a key recorded since.
+ */
+export class RequestLookup extends Map<string, RequestRecord> {
+  readonly versions = new Map<string, string>();
+}
+
 export interface StoreLimits {
   /** Most ops the engine may put into one batch (etcd: bounded by its per-transaction limits). */
   readonly maxOpsPerBatch: number;
@@ -117,7 +126,7 @@ export interface SequenceStore {
    * request across all series; `series` is searched too for records written before that.
    * `commit` writes `plan.requests` in the same atomic write.
    */
-  lookupRequests(series: string, keys: readonly string[], notBefore: number): Promise<Map<string, RequestRecord>>;
+  lookupRequests(series: string, keys: readonly string[], notBefore: number): Promise<RequestLookup>;
   commit(plan: CommitPlan): Promise<CommitResult>;
 
   /** Events of a series in ascending order after `afterSeq`, for verification and export. */

@@ -180,6 +180,10 @@ export function sequenceStoreContract(name: string, factory: () => StoreFactory)
       const found = await store.lookupRequests('c-key@2026', ['spans-periods'], Date.now() - 60_000);
       assert.equal(found.get('spans-periods')?.series, 'c-key@2027', 'found from either series, naming its own');
       assert.deepEqual(found.get('spans-periods')?.numbers, [1, 2]);
+      // The losing plan re-sent later (an unknown outcome being settled), after that lookup: still
+      // refused, however recently the key was read.
+      assert.equal((await store.commit(old)).status, 'conflict');
+      assert.equal((await store.loadSeries('c-key@2026', 1)).hwm, 0);
     });
 
     it('keeps a confirmed number confirmed, across a restart', async () => {

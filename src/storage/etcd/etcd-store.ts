@@ -3,15 +3,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { GENESIS_HASH } from '../../domain/audit-chain.js';
 import { BatchTooLargeError, OutcomeUnknownError, StoreUnavailableError } from '../../domain/errors/index.js';
 import type { CommitPlan } from '../../domain/planner.js';
-import type { AuditEvent, InvoiceType, NumberRecord, OpenGap, RequestRecord, SeriesState, Settings } from '../../domain/types.js';
+import type { AuditEvent, InvoiceType, NumberRecord, OpenGap, SeriesState, Settings } from '../../domain/types.js';
 import { decodeRequest, encodeRequest } from '../request-record-codec.js';
-import type {
-  AuditQuery,
-  CommitResult,
-  NumberQuery,
-  SequenceStore,
-  StoreHealth,
-  TotalsRow,
+import {
+  RequestLookup,
+  type AuditQuery,
+  type CommitResult,
+  type NumberQuery,
+  type SequenceStore,
+  type StoreHealth,
+  type TotalsRow,
 } from '../sequence-store.js';
 import {
   CHUNK as CHUNK_SIZE,
@@ -88,8 +89,6 @@ export class EtcdStore implements SequenceStore {
   /** State (with totals) at the version last seen, to apply totals deltas without a read. */
   private readonly cache = new Map<string, { version: string; state: StoredState }>();
   private requestLease: { id: string; grantedAt: number } | null = null;
-  /** Mod revision of each idempotency key as last looked up ('0': absent), for the commit's compare. */
-  private readonly keyRevisions = new Map<string, string>();
 
   constructor(private readonly o: EtcdStoreOptions) {
     this.client = connectEtcd(o);
@@ -167,8 +166,8 @@ export class EtcdStore implements SequenceStore {
     return (await this.getOne(keys.state(series)))?.mod_revision ?? null;
   }
 
-  async lookupRequests(series: string, wanted: readonly string[], notBefore: number): Promise<Map<string, RequestRecord>> {
-    const found = new Map<string, RequestRecord>();
+  async lookupRequests(series: string, wanted: readonly string[], notBefore: number): Promise<RequestLookup> {
+    const found = new RequestLookup();
     // One read-only transaction per page of keys: a linearizable read, no raft write.
     const perTxn = Math.floor(MAX_TXN_OPS / 2);
     for (let i = 0; i < wanted.length; i += perTxn) {
@@ -177,8 +176,8 @@ export class EtcdStore implements SequenceStore {
       const res = await this.retrying('read idempotency keys', () => this.client.txn({ compare: [], success: ops, failure: [] }));
       page.forEach((k, j) => {
         const kv = res.responses[2 * j]?.response_range?.kvs[0];
-        // The commit that records this key compares it against what was seen now.
-        this.keyRevisions.set(k, kv?.mod_revision ?? '0');
+        // A plan recording this key carries what was seen now; its commit compares it.
+        found.versions.set(k, kv?.mod_revision ?? '0');
         const legacy = res.responses[2 * j + 1]?.response_range?.kvs[0];
         for (const found1 of [kv, legacy]) {
           if (!found1 || found.has(k)) continue;
@@ -187,7 +186,6 @@ export class EtcdStore implements SequenceStore {
         }
       });
     }
-    if (this.keyRevisions.size > 100_000) this.keyRevisions.clear();
     return found;
   }
 
@@ -256,7 +254,7 @@ export class EtcdStore implements SequenceStore {
         { key: stateKey, target: 'Mod', result: 'Equal', mod_revision: plan.baseVersion },
         { key: auditKey, target: 'Create', result: 'Equal', create_revision: '0' },
         // A key is recorded once across all series: unchanged since the planner looked it up.
-        ...plan.requests.map((r) => ({ key: keys.request(r.key), target: 'Mod' as const, result: 'Equal' as const, mod_revision: this.keyRevisions.get(r.key) ?? '0' })),
+        ...plan.requests.map((r) => ({ key: keys.request(r.key), target: 'Mod' as const, result: 'Equal' as const, mod_revision: plan.requestVersions[r.key] ?? '0' })),
       ],
       success: ops,
       failure: [{ request_range: { key: auditKey } }, { request_range: { key: stateKey } }],

@@ -11,18 +11,18 @@ import type {
   NumberRecord,
   NumberStatus,
   OpenGap,
-  RequestRecord,
   SeriesState,
   Settings,
 } from '../../domain/types.js';
-import type {
-  AuditQuery,
-  CommitResult,
-  NumberQuery,
-  SequenceStore,
-  StoreHealth,
-  StorePipelining,
-  TotalsRow,
+import {
+  RequestLookup,
+  type AuditQuery,
+  type CommitResult,
+  type NumberQuery,
+  type SequenceStore,
+  type StoreHealth,
+  type StorePipelining,
+  type TotalsRow,
 } from '../sequence-store.js';
 import { decodeRequest } from '../request-record-codec.js';
 import { configure } from './sqlite-committer.js';
@@ -179,9 +179,10 @@ export class SqliteStore implements SequenceStore {
     });
   }
 
-  async lookupRequests(_series: string, keys: readonly string[], notBefore: number): Promise<Map<string, RequestRecord>> {
+  async lookupRequests(_series: string, keys: readonly string[], notBefore: number): Promise<RequestLookup> {
+    // No versions: the writer checks keys inside its own transaction.
     return this.guard(() => {
-      const found = new Map<string, RequestRecord>();
+      const found = new RequestLookup();
       for (const key of keys) {
         const row = this.stmt.request.get(key, notBefore);
         if (row) found.set(key, decodeRequest(key, row.record, row.series));
