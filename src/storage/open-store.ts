@@ -66,6 +66,8 @@ export async function openStore(config: SeqdConfig, logger: Logger): Promise<Ope
     tls: e.tls,
     requestWindowMs: requestWindowMs(config),
   });
+  const moved = await store.upgradeFormat((n) => logger.info(`etcd data upgrade: ${n} idempotency records moved so far`));
+  if (moved > 0) logger.info(`etcd data upgraded: ${moved} idempotency records now span series`);
   const managed = cluster;
   return {
     store,

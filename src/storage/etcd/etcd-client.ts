@@ -16,6 +16,8 @@ export interface Kv {
   readonly value: Buffer;
   readonly create_revision: string;
   readonly mod_revision: string;
+  /** Lease the key lives under ('0': none). */
+  readonly lease?: string;
 }
 
 export interface RangeReq {

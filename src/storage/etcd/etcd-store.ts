@@ -30,6 +30,7 @@ import {
   type NumsChunk,
   type StoredState,
 } from './etcd-codec.js';
+import { upgradeEtcdFormat } from './etcd-format.js';
 import {
   connectEtcd,
   isTransientEtcdError,
@@ -160,6 +161,14 @@ export class EtcdStore implements SequenceStore {
     }
     for (const [n, rec] of await this.counterHolders(series, held)) found.set(n, rec);
     return found;
+  }
+
+  /**
+   * Refuses data written by a newer seqd and brings older data to this version's layout (see
+   * `upgradeEtcdFormat`). Called once at start, before any request.
+   */
+  async upgradeFormat(onProgress?: (moved: number) => void): Promise<number> {
+    return this.retrying('upgrade the data format', () => upgradeEtcdFormat(this.client, onProgress));
   }
 
   async seriesVersion(series: string): Promise<string | null> {

@@ -94,7 +94,11 @@ CREATE TABLE IF NOT EXISTS settings (
 ) WITHOUT ROWID;
 `;
 
-export const SCHEMA_VERSION = '1';
+/**
+ * 2: allocations on events and number records, the series' clock, keys spanning series. A file
+ * written by a newer seqd is refused; an older one is brought up to this on open.
+ */
+export const SCHEMA_VERSION = '2';
 
 /**
  * Columns added after schema version 1 shipped: a store created before them gets them on open

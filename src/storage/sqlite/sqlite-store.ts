@@ -107,8 +107,13 @@ export class SqliteStore implements SequenceStore {
     this.path = join(options.dataDir, SQLITE_FILE);
     this.db = configure(new Database(this.path));
     this.db.exec(SQLITE_SCHEMA);
+    const stored = this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'").get();
+    if (stored && Number(stored.value) > Number(SCHEMA_VERSION)) {
+      this.db.close();
+      throw new StoreUnavailableError(`${this.path} was written by a newer seqd (schema ${stored.value}; this one knows ${SCHEMA_VERSION}): upgrade this instance`);
+    }
     addMissingColumns(this.db);
-    this.db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('schema_version', SCHEMA_VERSION);
+    this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run('schema_version', SCHEMA_VERSION);
     this.writer = new SqliteWriter(this.path, options.requestWindowMs ?? 24 * 3600_000);
     const db = this.db;
     this.stmt = {
