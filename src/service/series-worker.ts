@@ -79,6 +79,8 @@ interface Unresolved {
 /** First and longest wait between attempts to settle an unknown outcome (ms). */
 const RESOLVE_FIRST_MS = 200;
 const RESOLVE_MAX_MS = 5000;
+/** How long a shutdown waits for unknown outcomes to be settled. */
+const DRAIN_RESOLVE_MS = 3000;
 
 const NO_RECORDS: ReadonlyMap<number, NumberRecord> = new Map();
 const NO_REQUESTS = new RequestLookup();
@@ -155,7 +157,13 @@ export class SeriesWorker {
 
   /** Stops taking ops and waits until queued ones are answered. */
   async drain(): Promise<void> {
+    // Batches of unknown outcome are settled first if the store answers soon: once this process
+    // is gone, nothing remembers to release their undelivered numbers.
+    if (this.unresolved.length > 0) {
+      await Promise.race([this.resolveUnknown().catch(() => undefined), new Promise((r) => setTimeout(r, DRAIN_RESOLVE_MS).unref())]);
+    }
     this.closed = true;
+    if (this.resolveTimer) clearTimeout(this.resolveTimer);
     if (this.idle()) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
@@ -216,7 +224,13 @@ export class SeriesWorker {
   private async run(batch: Pending[], target: PeerInstance | null): Promise<void> {
     this.inFlight++;
     try {
-      if (target && (await this.forwarded(batch, target))) return;
+      if (target) {
+        if (await this.forwarded(batch, target)) return;
+        // Never sent: back to the head of the queue, to be planned here like any local batch
+        // (holding the pipeline), not on whatever state the other forwards left.
+        this.queue.unshift(...batch);
+        return;
+      }
       for (;;) {
         try {
           const { plan, committedAt } = await this.commitBatch(batch.map((p) => p.op));

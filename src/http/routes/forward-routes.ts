@@ -7,6 +7,12 @@ import { hidden } from '../openapi.js';
 import type { buildSchemas } from '../schemas.js';
 
 /**
+ * A forwarded batch holds up to a store batch of ops (500 on etcd, ~150 bytes each): well above the
+ * client body limit, which would refuse it (413) and make the sender commit itself.
+ */
+const FORWARD_BODY_LIMIT = 4 * 1024 * 1024;
+
+/**
  * The instance-to-instance route of HA commit forwarding: another instance sends a batch of ops for
  * a series this instance commits; they are committed here (never forwarded again) and every op's
  * outcome comes back in order. Always 200 once the ops are queued: refusals and failed commits are
@@ -18,19 +24,32 @@ export function forwardRoutes(
   schemas: ReturnType<typeof buildSchemas>,
   isShuttingDown: () => boolean,
 ): void {
-  app.post<{ Body: { series: string; ops: Op[] } }>(FORWARD_PATH, { config: { access: 'internal' }, schema: { ...hidden('internal: batches forwarded between seqd instances'), body: schemas.forwardBody } }, async (req) => {
+  app.post<{ Body: { series: string; ops: Op[] } }>(FORWARD_PATH, { config: { access: 'internal' }, bodyLimit: FORWARD_BODY_LIMIT, schema: { ...hidden('internal: batches forwarded between seqd instances'), body: schemas.forwardBody } }, async (req, reply) => {
     // Refused before anything is queued, so the sender can safely commit the batch itself.
     if (isShuttingDown()) throw new NotCommittingError('this instance is shutting down; commit the batch yourself');
     const { series, ops } = req.body;
-    const results = await service.commitForwarded(series, ops);
-    // The sender gave up waiting (it answered its clients OUTCOME_UNKNOWN): numbers committed
-    // for requests without a key would reach nobody; they become audited gaps instead.
-    if (req.raw.socket.destroyed) {
-      service.releaseUndelivered(series, ops, results).then(
+    // If the sender gives up waiting (it answers its clients OUTCOME_UNKNOWN) before the answer is
+    // fully written, numbers committed for requests without a key would reach nobody: they are
+    // released as audited gaps instead. Watched from now until the answer is written.
+    let results: Awaited<ReturnType<typeof service.commitForwarded>> | null = null;
+    let hungUp = false;
+    const releaseIfLost = () => {
+      if (!results || !hungUp) return;
+      const lost = results;
+      results = null;
+      service.releaseUndelivered(series, ops, lost).then(
         (n) => n > 0 && req.log.warn({ series, released: n }, 'forwarding sender hung up: numbers released as undelivered'),
         (error: unknown) => req.log.error({ err: error, series }, 'could not release undelivered numbers'),
       );
-    }
-    return { results };
+    };
+    reply.raw.once('close', () => {
+      if (reply.raw.writableFinished) return;
+      hungUp = true;
+      releaseIfLost();
+    });
+    results = await service.commitForwarded(series, ops);
+    const answer = { results };
+    releaseIfLost();
+    return answer;
   });
 }
