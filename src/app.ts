@@ -37,6 +37,9 @@ export interface StartOptions {
   readonly now?: () => number;
 }
 
+/** How often expired idempotency records are swept (etcd). */
+const KEY_SWEEP_EVERY_MS = 60_000;
+
 /** Opens the store, starts the service and listens. */
 export async function startSeqd(config: SeqdConfig, options: StartOptions = {}): Promise<RunningSeqd> {
   const logger =
@@ -136,6 +139,15 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
         })
       : null;
   sweeper?.start();
+  // Idempotency records past the window, on a store that does not drop them by itself (etcd).
+  const keySweep = opened.store.sweepRequests
+    ? setInterval(() => {
+        opened.store.sweepRequests?.().then(
+          (n) => n > 0 && logger.debug(`idempotency records past the window deleted: ${n}`),
+          (error: unknown) => logger.warn({ err: error }, 'idempotency record sweep failed; it is retried'),
+        );
+      }, KEY_SWEEP_EVERY_MS).unref()
+    : null;
   service.events.on('resolved', (r) =>
     logger.warn(r, r.landed ? `unknown outcome settled: batch landed; ${r.released} undelivered number(s) released as gaps` : 'unknown outcome settled: batch did not land'),
   );
@@ -174,6 +186,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
         logger.info(`shutdown: not ready any more${delay ? `; still serving for ${delay} ms` : ''}`);
         if (delay) await new Promise((r) => setTimeout(r, delay));
         await sweeper?.stop();
+        if (keySweep) clearInterval(keySweep);
         await closer?.stop();
         // Connections whose request was in flight at the close stay open after their answer
         // (keep-alive, 65 s): close each one as soon as it is idle.

@@ -128,6 +128,11 @@ export interface SequenceStore {
    */
   lookupRequests(series: string, keys: readonly string[], notBefore: number): Promise<RequestLookup>;
   commit(plan: CommitPlan): Promise<CommitResult>;
+  /**
+   * Deletes idempotency records past the window, a bounded amount per call; answers how many.
+   * Absent when the store does it by itself (SQLite, inside its commits).
+   */
+  sweepRequests?(now?: number): Promise<number>;
 
   /** Events of a series in ascending order after `afterSeq`, for verification and export. */
   readEvents(series: string, afterSeq: number, limit: number): Promise<AuditEvent[]>;

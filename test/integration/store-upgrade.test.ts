@@ -6,6 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { Etcd3 } from 'etcd3';
 import { StoreUnavailableError } from '../../src/domain/errors/index.js';
+import { planBatch } from '../../src/domain/planner.js';
+import type { Op } from '../../src/domain/types.js';
 import { EtcdStore } from '../../src/storage/etcd/etcd-store.js';
 import { SqliteStore } from '../../src/storage/sqlite/sqlite-store.js';
 import { etcdMissing, startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
@@ -56,5 +58,48 @@ describe('SQLite file written by a newer version', () => {
     db.prepare("UPDATE meta SET value = '3' WHERE key = 'schema_version'").run();
     db.close();
     assert.throws(() => new SqliteStore({ dataDir: dir }), /newer seqd/);
+  });
+});
+
+describe('idempotency records on etcd: no lease, swept by age', { skip: missing ?? false }, () => {
+  let tc: TestCluster;
+  before(async () => {
+    tc = await startTestCluster();
+  });
+  after(async () => tc?.dispose());
+
+  it('deletes records past the window, keeps recent ones and a key recorded again since', async () => {
+    const windowMs = 60_000;
+    const store = new EtcdStore({ endpoints: tc.cluster.endpoints, requestTimeoutMs: 1000, requestWindowMs: windowMs });
+    try {
+      const keyed = (key: string): Op => ({ kind: 'allocate', siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', count: 1, requestId: key });
+      const commitAt = async (series: string, ks: string[], at: number) => {
+        const state = await store.loadSeries(series, 1);
+        const requests = await store.lookupRequests(series, ks, at - windowMs);
+        const plan = planBatch(state, ks.map(keyed), new Map(), {
+          batchId: `sweep-${series}-${at}`,
+          node: 'test',
+          now: at,
+          gapPolicy: 'lowest-first',
+          settings: { simulatedEnabled: true },
+          requests,
+          requestVersions: requests.versions,
+        });
+        assert.ok(plan.commit);
+        assert.equal((await store.commit(plan.commit)).status, 'committed');
+      };
+      const now = Date.now();
+      const old = now - windowMs - 10 * 60_000;
+      await commitAt('sweep@2026', ['old-1', 'old-2', 'again'], old);
+      // 'again' expired and was used again by a new request: its new record must stay.
+      await commitAt('sweep@2027', ['again', 'fresh'], now);
+      assert.equal(await store.sweepRequests(now), 2);
+      const left = await store.lookupRequests('sweep@2027', ['old-1', 'old-2', 'again', 'fresh'], 0);
+      assert.deepEqual([...left.keys()].sort(), ['again', 'fresh']);
+      assert.equal(left.versions.get('old-1'), '0', 'deleted, not just expired');
+      assert.equal(await store.sweepRequests(now), 0, 'the index entry went with them');
+    } finally {
+      await store.close();
+    }
   });
 });

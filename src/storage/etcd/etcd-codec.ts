@@ -21,6 +21,7 @@ import type { TotalsRow } from '../sequence-store.js';
  *   seqd/nums/<series>/<chunk>       void and refilled numbers of that chunk
  *   seqd/key/<idempotency key>       the request a key names, in whichever series it took numbers
  *   seqd/req/<series>/<key>          the same, as written before keys spanned series (read only)
+ *   seqd/keyage/<committed at>/<batch>  the keys a batch recorded: the sweep deletes them by age
  */
 export const CHUNK = 1000;
 const enc = (s: string) => Buffer.from(s);
@@ -40,6 +41,9 @@ export const keys = {
   nums: (series: string, chunk: number) => enc(`seqd/nums/${series}/${pad(chunk, 13)}`),
   /** Idempotency record; the key is URI-encoded so that any string stays one path segment. */
   request: (key: string) => enc(`seqd/key/${encodeURIComponent(key)}`),
+  keyAgePrefix: enc('seqd/keyage/'),
+  /** Index of the keys one batch recorded, ordered by commit time (ms, 15 digits). */
+  keyAge: (committedAt: number, batchId: string) => enc(`seqd/keyage/${pad(committedAt, 15)}/${batchId}`),
   /** Where a series kept its own keys before a key spanned series (still read, never written). */
   legacyRequest: (series: string, key: string) => enc(`seqd/req/${series}/${encodeURIComponent(key)}`),
 };

@@ -50,8 +50,10 @@ export interface EtcdStoreOptions extends EtcdConnectionOptions {
   readonly requestWindowMs?: number | undefined;
 }
 
-/** A new lease for idempotency records every minute; each lives the window plus two minutes. */
-const REQUEST_LEASE_EVERY_MS = 60_000;
+/** Batches of expired idempotency keys one sweep deletes at most (each a transaction). */
+const SWEEP_MAX_BATCHES = 200;
+/** Records are kept this long past the window before the sweep deletes them. */
+const SWEEP_MARGIN_MS = 120_000;
 
 /** First number after the chunk a gaps/nums key names (its last path segment is the chunk index). */
 function chunkKeyEnd(key: Buffer): number {
@@ -89,7 +91,6 @@ export class EtcdStore implements SequenceStore {
   private readonly budgetMs: number;
   /** State (with totals) at the version last seen, to apply totals deltas without a read. */
   private readonly cache = new Map<string, { version: string; state: StoredState }>();
-  private requestLease: { id: string; grantedAt: number } | null = null;
 
   constructor(private readonly o: EtcdStoreOptions) {
     this.client = connectEtcd(o);
@@ -198,13 +199,37 @@ export class EtcdStore implements SequenceStore {
     return found;
   }
 
-  private async leaseForRequests(): Promise<string> {
-    const now = Date.now();
-    if (this.requestLease && now - this.requestLease.grantedAt < REQUEST_LEASE_EVERY_MS) return this.requestLease.id;
-    const ttl = Math.ceil((this.o.requestWindowMs ?? 24 * 3600_000) / 1000) + 120;
-    const id = await this.retrying('grant a lease for idempotency records', () => this.client.grantLease(ttl));
-    this.requestLease = { id, grantedAt: now };
-    return id;
+  /**
+   * Deletes idempotency records older than the window (plus a margin), oldest batches first, at
+   * most {@link SWEEP_MAX_BATCHES} batches per call. No lease is involved (etcd resets leases on
+   * leader changes, and can revoke them early): each batch's index entry lists its keys, and a key
+   * is deleted only if it was not written again since that batch (its mod revision is the batch's).
+   * Answers how many records went.
+   */
+  async sweepRequests(now = Date.now()): Promise<number> {
+    const window = this.o.requestWindowMs ?? 24 * 3600_000;
+    const until = keys.keyAge(Math.max(0, now - window - SWEEP_MARGIN_MS), '');
+    const page = await this.range({ key: keys.keyAgePrefix, range_end: until, limit: SWEEP_MAX_BATCHES });
+    let deleted = 0;
+    for (const entry of page.kvs) {
+      const listed = (JSON.parse(entry.value.toString()) as string[]).map((k) => keys.request(k));
+      const unchanged = (key: Buffer) => ({ key, target: 'Mod' as const, result: 'Equal' as const, mod_revision: entry.mod_revision });
+      const del = (key: Buffer): RequestOp => ({ request_delete_range: { key } });
+      const all = await this.retrying('sweep idempotency records', () =>
+        this.client.txn({ compare: listed.map(unchanged), success: [...listed.map(del), del(entry.key)], failure: [] }),
+      );
+      if (all.succeeded) {
+        deleted += listed.length;
+        continue;
+      }
+      // Some key was written again by a later request: leave that one, delete the others.
+      for (const key of listed) {
+        const one = await this.retrying('sweep an idempotency record', () => this.client.txn({ compare: [unchanged(key)], success: [del(key)], failure: [] }));
+        if (one.succeeded) deleted++;
+      }
+      await this.retrying('sweep an idempotency index entry', () => this.client.txn({ compare: [], success: [del(entry.key)], failure: [] }));
+    }
+    return deleted;
   }
 
   async commit(plan: CommitPlan): Promise<CommitResult> {
@@ -244,11 +269,9 @@ export class EtcdStore implements SequenceStore {
     }
     ops.push(...(await this.numberOps(plan)));
     if (plan.requests.length > 0) {
-      // A lease only makes old records disappear; a record's age is also checked when read.
-      const lease = await this.leaseForRequests();
-      for (const r of plan.requests) {
-        ops.push({ request_put: { key: keys.request(r.key), value: Buffer.from(encodeRequest(r)), lease } });
-      }
+      // No lease (see sweepRequests); a record's age is also checked when read.
+      for (const r of plan.requests) ops.push({ request_put: { key: keys.request(r.key), value: Buffer.from(encodeRequest(r)) } });
+      ops.push({ request_put: { key: keys.keyAge(plan.committedAt, plan.batchId), value: Buffer.from(JSON.stringify(plan.requests.map((r) => r.key))) } });
     }
     if (plan.settings) {
       const current = await this.loadSettings();
