@@ -40,10 +40,12 @@ export function sequenceRoutes(
   app.post<{ Body: NextInput }>('/api/v1/sequence/next', { config: { access: 'allocate' }, schema: { ...doc(TAGS.sequence, 'Take the next number(s)', nextDoc), body: schemas.nextBody, response: schemas.nextResponse } }, (req) =>
     service.next(withIdempotencyKey(req.body, req.headers['idempotency-key'])),
   );
-  app.post<{ Body: ReleaseInput }>('/api/v1/sequence/release', { config: { access: 'manage' }, schema: { ...doc(TAGS.sequence, 'Give a number back: an open gap, or void under the policy (409 when confirmed or held by another holder)'), body: schemas.releaseBody, response: schemas.errorResponses } }, (req) =>
+  const actDoc =
+    'Pass the `allocation` that next answered: the call then acts only while that allocation holds the number (409 NUMBER_REASSIGNED otherwise), so a retry can never touch a number handed to someone else since.';
+  app.post<{ Body: ReleaseInput }>('/api/v1/sequence/release', { config: { access: 'manage' }, schema: { ...doc(TAGS.sequence, 'Give a number back: an open gap, or void under the policy (409 when confirmed, already released, held by another holder or no longer held by the allocation named)', `${actDoc} A repeated release of the same allocation answers alreadyReleased: true.`), body: schemas.releaseBody, response: schemas.releaseResponse } }, (req) =>
     service.release(req.body),
   );
-  app.post<{ Body: ConfirmInput }>('/api/v1/sequence/confirm', { config: { access: 'manage' }, schema: { ...doc(TAGS.sequence, 'Finalise a number: it can no longer be released'), body: schemas.confirmBody, response: schemas.errorResponses } }, (req) =>
+  app.post<{ Body: ConfirmInput }>('/api/v1/sequence/confirm', { config: { access: 'manage' }, schema: { ...doc(TAGS.sequence, 'Finalise a number: it can no longer be released', actDoc), body: schemas.confirmBody, response: schemas.confirmResponse } }, (req) =>
     service.confirm(req.body),
   );
 
