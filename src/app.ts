@@ -37,6 +37,9 @@ export interface StartOptions {
   readonly now?: () => number;
 }
 
+/** How often settings are read again from the store (toggles made on other instances). */
+const SETTINGS_REFRESH_MS = 2000;
+
 /** How often expired idempotency records are swept (etcd). */
 const KEY_SWEEP_EVERY_MS = 60_000;
 
@@ -148,6 +151,11 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
         );
       }, KEY_SWEEP_EVERY_MS).unref()
     : null;
+  if (service.settingsKept) logger.warn(service.settingsKept);
+  // Toggles committed by another instance take effect here within a few seconds.
+  const settingsRefresh = setInterval(() => {
+    service.refreshSettings().catch((error: unknown) => logger.debug({ err: error }, 'settings refresh failed; retried'));
+  }, SETTINGS_REFRESH_MS).unref();
   service.events.on('resolved', (r) =>
     logger.warn(r, r.landed ? `unknown outcome settled: batch landed; ${r.released} undelivered number(s) released as gaps` : 'unknown outcome settled: batch did not land'),
   );
@@ -187,6 +195,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
         if (delay) await new Promise((r) => setTimeout(r, delay));
         await sweeper?.stop();
         if (keySweep) clearInterval(keySweep);
+        clearInterval(settingsRefresh);
         await closer?.stop();
         // Connections whose request was in flight at the close stay open after their answer
         // (keep-alive, 65 s): close each one as soon as it is idle.

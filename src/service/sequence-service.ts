@@ -34,6 +34,9 @@ import type {
 
 export type * from './service-api.js';
 
+/** Reason of a settings change made by the configuration at start (see `start`). */
+const CONFIG_REASON = 'configuration at start-up';
+
 export interface SiteConfig {
   readonly id: string;
   readonly partitions: readonly string[];
@@ -150,9 +153,37 @@ export class SequenceService {
     const stored = await options.store.loadSettings();
     service.settings = { simulatedEnabled: stored.simulatedEnabled ?? options.simulatedEnabled };
     if (service.settings.simulatedEnabled !== options.simulatedEnabled) {
-      await service.setSimulated(options.simulatedEnabled, 'configuration at start-up');
+      // The configuration wins only over a value it set itself: a switch by an operator (API,
+      // dashboard) stays until an operator switches back.
+      const last = await service.lastSettingEvent('simulatedEnabled');
+      if (last && !last.reason?.endsWith(`: ${CONFIG_REASON}`)) {
+        service.settingsKept = `simulated stays ${service.settings.simulatedEnabled ? 'on' : 'off'}: switched at ${new Date(last.ts).toISOString()} (${last.reason ?? ''}); the configuration says ${options.simulatedEnabled ? 'on' : 'off'}`;
+      } else {
+        await service.setSimulated(options.simulatedEnabled, CONFIG_REASON);
+      }
     }
     return service;
+  }
+
+  /** Why a stored setting was kept over the configured one at start (for the log), if it was. */
+  settingsKept: string | null = null;
+
+  /** The latest audited change of a setting. */
+  private async lastSettingEvent(key: keyof Settings): Promise<AuditEvent | undefined> {
+    const events = await this.o.store.queryEvents({ series: this.directory.control, type: 'setting', order: 'desc', limit: 50 });
+    return events.find((e) => e.reason?.startsWith(`${key}=`));
+  }
+
+  /**
+   * Reads the settings again from the store: a toggle committed by another instance takes effect
+   * here too (called every few seconds).
+   */
+  async refreshSettings(): Promise<void> {
+    const stored = await this.o.store.loadSettings();
+    if (stored.simulatedEnabled !== undefined && stored.simulatedEnabled !== this.settings.simulatedEnabled) {
+      this.settings = { ...this.settings, simulatedEnabled: stored.simulatedEnabled };
+      this.events.emit('settings', this.currentSettings);
+    }
   }
 
   get node(): string {
