@@ -34,6 +34,9 @@ import type {
 
 export type * from './service-api.js';
 
+/** Workers kept before idle ones are dropped (see `worker`). */
+const MAX_IDLE_WORKERS = 256;
+
 /** Reason of a settings change made by the configuration at start (see `start`). */
 const CONFIG_REASON = 'configuration at start-up';
 
@@ -508,6 +511,11 @@ export class SequenceService {
   private worker(series: string): SeriesWorker {
     let w = this.workers.get(series);
     if (!w) {
+      // A worker per series ever touched would grow with years × sites × types: idle ones go
+      // (their state is in the store; a worker is made again on the next request).
+      if (this.workers.size >= MAX_IDLE_WORKERS) {
+        for (const [name, other] of this.workers) if (other.disposable) this.workers.delete(name);
+      }
       w = new SeriesWorker({
         series,
         start: this.o.start,

@@ -172,6 +172,11 @@ export class SeriesWorker {
     return this.inFlight === 0 && this.queue.length === 0;
   }
 
+  /** Nothing queued, committing or owed: the worker may be dropped (and made again on demand). */
+  get disposable(): boolean {
+    return this.idle() && this.unresolved.length === 0 && !this.planning && this.resolving === null;
+  }
+
   private canStart(): boolean {
     if (this.planning || this.resync || this.settingsInFlight) return false;
     if (this.inFlight === 0) return true;
