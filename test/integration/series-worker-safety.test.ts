@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
-import { OutcomeUnknownError } from '../../src/domain/errors/index.js';
+import { OutcomeUnknownError, StoreUnavailableError } from '../../src/domain/errors/index.js';
 import type { CommitPlan } from '../../src/domain/planner.js';
 import type { Op } from '../../src/domain/types.js';
 import { SeriesWorker, type TimedOutcome } from '../../src/service/series-worker.js';
@@ -234,5 +234,36 @@ describe('series worker: one key, one series (item 3b)', () => {
     assert.equal(redirected.length, 1, JSON.stringify(outcomes));
     const hwms = [(await inner.loadSeries('global@2026', 1)).hwm, (await inner.loadSeries('global@2027', 1)).hwm].sort();
     assert.deepEqual(hwms, [0, 2], 'one series took two numbers, the other none');
+  });
+});
+
+describe('series worker: nothing refused on the strength of a commit that has not landed (item 9)', () => {
+  it('allocations pipelined behind a close that fails are served, not refused SERIES_CLOSED', async () => {
+    const inner = sqlite();
+    let failClose = true;
+    const store = new Proxy(inner, {
+      get(target, prop, receiver) {
+        if (prop === 'commit') {
+          return async (plan: CommitPlan) => {
+            await sleep(20);
+            if (failClose && plan.events.some((e) => e.type === 'close')) {
+              failClose = false;
+              throw new StoreUnavailableError('disk full (test)');
+            }
+            return target.commit(plan);
+          };
+        }
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    const w = worker(store);
+    await w.load();
+    const close = w.submit({ kind: 'close', reason: 'period ended' }).catch((e: unknown) => e);
+    await sleep(5); // the close is being committed; these are planned behind it
+    const allocs = Array.from({ length: 3 }, () => w.submit(alloc));
+    assert.ok((await close) instanceof StoreUnavailableError, 'the close failed');
+    const got = await Promise.all(allocs);
+    for (const r of got) assert.ok(r.outcome.ok, `refused on a close that never landed: ${JSON.stringify(r.outcome)}`);
+    assert.equal((await inner.loadSeries('global', 1)).closedAt, null);
   });
 });
