@@ -53,6 +53,10 @@ const parseToken = (t: string | undefined): { first: number; last: number } | nu
   return { first, last: m[2] === undefined ? first : Number(m[2]) };
 };
 
+/** Answers to a release that say the number left the allocation: maybe by an earlier attempt of the same call. */
+const LEFT_ALLOCATION = new Set(['NUMBER_REASSIGNED', 'NUMBER_ALREADY_RELEASED']);
+const mayHaveActed = (o: HistoryOp) => o.outcome !== 'failed' || LEFT_ALLOCATION.has(o.code ?? '');
+
 /**
  * Every violation found, each with a short excerpt of the history and trail around it; [] when
  * the history is consistent with the trail. Checks, per series:
@@ -146,8 +150,9 @@ export function checkHistory(ops: readonly HistoryOp[], trail: readonly TrailEve
       if (told && rel.reason === 'undelivered') problems.push(`number ${n} of allocation ${g} was released as undelivered though client ${told.client} was told${excerpt(n)}`);
       // Expiry, undelivered and suppressed releases are the service's own, by policy.
       if (rel.reason === 'expired' || rel.reason === 'undelivered' || rel.reason === 'suppressed') continue;
-      // Otherwise a call of the holder made it: one that was not refused outright.
-      const by = releaseOps.filter((o) => o.outcome !== 'failed' && o.numbers[0] === n && grantIn(n, parseToken(o.allocation) ?? { first: 0, last: -1 }) === g);
+      // Otherwise a call of the holder made it: one that may have taken effect. A call that
+      // retried (SDK) and ended with "no longer yours" may have done it in an earlier attempt.
+      const by = releaseOps.filter((o) => mayHaveActed(o) && o.numbers[0] === n && grantIn(n, parseToken(o.allocation) ?? { first: 0, last: -1 }) === g);
       const newHolder = ackByGrant.get(next);
       if (by.length === 0) {
         if (told) problems.push(`number ${n} of allocation ${g} was released (${rel.reason}) though its holder never asked${excerpt(n)}`);

@@ -72,6 +72,13 @@ describe('history checker', () => {
     assert.match(checkHistory(goodOps, trail).join('\n'), /released as undelivered though client 1 was told/);
   });
 
+  it('takes a retried release answered NUMBER_REASSIGNED as one that may have acted (its first attempt did)', () => {
+    const ops = [...goodOps.slice(0, 2), rel(1, 21, 45, 1, 'global#1', { outcome: 'failed', code: 'NUMBER_REASSIGNED' }), goodOps[3] as HistoryOp];
+    assert.deepEqual(checkHistory(ops, goodTrail), []);
+    const refused = [...goodOps.slice(0, 2), rel(1, 21, 45, 1, 'global#1', { outcome: 'failed', code: 'HOLDER_MISMATCH' }), goodOps[3] as HistoryOp];
+    assert.match(checkHistory(refused, goodTrail).join('\n'), /though its holder never asked/);
+  });
+
   it('catches a hand-over without a release, and an acknowledged act missing from the trail', () => {
     const trail = [goodTrail[0], goodTrail[1], ev(3, 'release', 1, 1, { allocation: 2, reason: 'cancelled' }), goodTrail[3]].filter((e): e is TrailEvent => !!e);
     const found = checkHistory(goodOps, trail).join('\n');
