@@ -27,6 +27,7 @@ import {
   type NumberChange,
   type NumberRecord,
   type Op,
+  type PreviousHold,
   type ReleaseOp,
   type RequestRecord,
   type SeriesCounters,
@@ -298,7 +299,7 @@ class BatchPlanner {
     const allocation = current.grant;
     if (current.status === 'confirmed') return { ok: true, kind: 'confirm', sequenceNumber: n, alreadyConfirmed: true, holder, allocation };
     this.event('confirm', n, n, holder, null, undefined, named(allocation));
-    this.changes.set(n, { number: n, status: 'confirmed', ...holder, reason: null, grant: allocation });
+    this.changes.set(n, { number: n, status: 'confirmed', ...holder, reason: null, grant: allocation, previous: current.previous });
     return { ok: true, kind: 'confirm', sequenceNumber: n, alreadyConfirmed: false, holder, allocation };
   }
 
@@ -380,11 +381,14 @@ class BatchPlanner {
     }
     const holder = { siteId: op.siteId, partitionId: op.partitionId, invoiceType: op.invoiceType };
     const refilled: number[] = [];
+    const before = new Map<number, PreviousHold>();
     if (this.ctx.gapPolicy !== 'none') {
       while (refilled.length < op.count) {
         const gap = this.gaps.takeLowest();
         if (!gap) break;
         refilled.push(gap.number);
+        const { grant, reason, siteId, partitionId, invoiceType } = gap;
+        if (grant !== 0) before.set(gap.number, { grant, reason, siteId, partitionId, invoiceType });
       }
     }
     // One event per run of numbers; its seq names the allocation of those numbers.
@@ -392,7 +396,7 @@ class BatchPlanner {
     for (const [first, last] of toRuns(refilled)) {
       const grant = this.event('refill', first, last, holder, null, op.requestId);
       runs.push({ first, last, grant });
-      for (let n = first; n <= last; n++) this.changes.set(n, { number: n, status: 'refilled', ...holder, reason: null, grant });
+      for (let n = first; n <= last; n++) this.changes.set(n, { number: n, status: 'refilled', ...holder, reason: null, grant, previous: before.get(n) });
     }
     const fromCounter = op.count - refilled.length;
     const numbers = refilled.slice();
@@ -450,19 +454,17 @@ class BatchPlanner {
   private releasedFrom(op: ReleaseOp): Outcome | null {
     if (!op.allocation || op.ifUnchangedSince !== undefined) return null;
     const cur = this.currentRecord(op.sequenceNumber);
-    if (!cur || (cur.status !== 'open' && cur.status !== 'void') || cur.grant === 0 || !within(cur.grant, op.allocation)) return null;
-    if (this.holderMismatch(op.sequenceNumber, cur, op)) return null;
-    const previousHolder = { siteId: cur.siteId, partitionId: cur.partitionId, invoiceType: cur.invoiceType };
-    return {
-      ok: true,
-      kind: 'release',
-      sequenceNumber: op.sequenceNumber,
-      status: cur.status,
-      previousHolder,
-      alreadyReleased: true,
-      reason: cur.reason ?? '',
-      allocation: cur.grant,
-    };
+    if (!cur) return null;
+    const done = { ok: true, kind: 'release', sequenceNumber: op.sequenceNumber, alreadyReleased: true } as const;
+    const holderOf = (h: Holding) => ({ siteId: h.siteId, partitionId: h.partitionId, invoiceType: h.invoiceType });
+    if ((cur.status === 'open' || cur.status === 'void') && cur.grant !== 0 && within(cur.grant, op.allocation)) {
+      if (this.holderMismatch(op.sequenceNumber, cur, op)) return null;
+      return { ...done, status: cur.status, reason: cur.reason ?? '', previousHolder: holderOf(cur), allocation: cur.grant };
+    }
+    // Given back, then refilled to another allocation: still this allocation's own release.
+    const before = cur.previous;
+    if (!before || !within(before.grant, op.allocation) || this.holderMismatch(op.sequenceNumber, before, op)) return null;
+    return { ...done, status: 'open', reason: before.reason, previousHolder: holderOf(before), allocation: before.grant };
   }
 
   /**

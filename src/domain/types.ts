@@ -42,6 +42,20 @@ export interface NumberRecord {
    * written before allocations were tracked.
    */
   readonly grant: number;
+  /** For a number refilled (and perhaps confirmed since): the release that ended the hold before. */
+  readonly previous?: PreviousHold | undefined;
+}
+
+/**
+ * The allocation that held a number before its refill, and its release reason: a late repeat of
+ * that release is then recognised as done instead of refused.
+ */
+export interface PreviousHold {
+  readonly grant: number;
+  readonly reason: string;
+  readonly siteId: string;
+  readonly partitionId: string;
+  readonly invoiceType: InvoiceType;
 }
 
 /**
@@ -231,6 +245,7 @@ export interface NumberChange {
   readonly reason: string | null;
   /** The allocation holding (or, once released, last holding) the number. */
   readonly grant: number;
+  readonly previous?: PreviousHold | undefined;
 }
 
 /** Totals by site × partition × type, added in the same commit. */

@@ -229,6 +229,7 @@ export function sequenceStoreContract(name: string, factory: () => StoreFactory)
       after = await store.lookupNumbers('c-lookup', [3]);
       assert.deepEqual(pick(after.get(3)), ['refilled', 'site-2', 'partition-b']);
       assert.equal(after.get(3)?.grant, state.eventSeq, 'a refilled number belongs to the refill event');
+      assert.deepEqual(after.get(3)?.previous, { grant: 1, reason: 'r1', ...A, invoiceType: 'on-cycle' }, 'and remembers the release before it');
       const releaseEvent = (await store.readEvents('c-lookup', 0, 100)).find((e) => e.type === 'release');
       assert.equal(releaseEvent?.allocation, 1, 'the release event names the allocation it acted on, read back from the store');
       assert.deepEqual((await store.loadSeries('c-lookup', 1)).openGaps, []);

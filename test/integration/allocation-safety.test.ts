@@ -51,10 +51,11 @@ describe('acts name their allocation (HTTP)', () => {
     assert.equal(repeat.body.alreadyReleased, true);
     const h2 = await take(s.url);
     assert.equal(h2.sequenceNumber, n, 'H2 refilled the gap');
-    // H1's retry arrives after the refill: it must not release H2's number.
-    const late = await http<ErrorBody>(s.url, 'POST', '/api/v1/sequence/release', rel);
-    assert.equal(late.status, 409);
-    assert.equal(late.body.error.code, 'NUMBER_REASSIGNED');
+    // H1's retry arrives after the refill: it must not release H2's number; it is H1's own
+    // earlier release, so it is answered done.
+    const late = await http<{ alreadyReleased: boolean; reason: string; allocation: string }>(s.url, 'POST', '/api/v1/sequence/release', rel);
+    assert.equal(late.status, 200, JSON.stringify(late.body));
+    assert.deepEqual([late.body.alreadyReleased, late.body.reason, late.body.allocation], [true, 'suppressed-bill', h1.allocation]);
     const h3 = await take(s.url);
     assert.notEqual(h3.sequenceNumber, n, 'nobody else got the number H2 holds');
     const confirm = await http<{ alreadyConfirmed: boolean }>(s.url, 'POST', '/api/v1/sequence/confirm', { sequenceNumber: n, ...holder, allocation: h2.allocation });
@@ -94,15 +95,20 @@ describe('acts name their allocation (HTTP)', () => {
     assert.equal(gaps.body.openGaps, 0);
   });
 
-  it('the client SDK passes the allocation: a repeated release is done, a late one after a refill is refused', async () => {
+  it('the client SDK passes the allocation: a repeated release is done, also after a refill, and never touches the new holder', async () => {
     const client = new SeqdClient({ urls: [s.url] });
     const got = await client.next({ ...holder, invoiceType: 'on-cycle' });
     assert.ok(got.allocation);
     const params = { sequenceNumber: got.sequenceNumber, ...holder, reason: 'cancelled', allocation: got.allocation };
     assert.equal((await client.release(params)).alreadyReleased, false);
     assert.equal((await client.release(params)).alreadyReleased, true);
-    await client.next({ ...holder, invoiceType: 'on-cycle' });
-    await assert.rejects(client.release(params), (e: unknown) => e instanceof SeqdApiError && e.code === 'NUMBER_REASSIGNED' && e.status === 409);
+    const h2 = await client.next({ ...holder, invoiceType: 'on-cycle' });
+    assert.equal(h2.sequenceNumber, got.sequenceNumber);
+    assert.equal((await client.release(params)).alreadyReleased, true);
+    // The new holder's confirm is the first one: the late release did not touch it.
+    assert.equal((await client.confirm({ sequenceNumber: h2.sequenceNumber, ...holder, allocation: h2.allocation })).alreadyConfirmed, false);
+    // The late holder's confirm is refused: the number is not its own any more.
+    await assert.rejects(client.confirm({ sequenceNumber: got.sequenceNumber, ...holder, allocation: got.allocation }), (e: unknown) => e instanceof SeqdApiError && e.code === 'NUMBER_REASSIGNED' && e.status === 409);
   });
 });
 

@@ -5,6 +5,7 @@ import type {
   NumberRecord,
   NumberStatus,
   OpenGap,
+  PreviousHold,
   SeriesCounters,
 } from '../../domain/types.js';
 import type { TotalsRow } from '../sequence-store.js';
@@ -215,20 +216,25 @@ export function decodeGaps(b: Buffer): OpenGap[] {
   }));
 }
 
-type NumRow = [NumberStatus, string, string, InvoiceType, string | null, number, number?];
+/** The 7th element (grant) and 8th (previous hold) are absent in rows written before them. */
+type NumRow = [NumberStatus, string, string, InvoiceType, string | null, number, number?, (PreviousHold | null)?];
 export type NumsChunk = Map<number, NumberRecord>;
 
 export function encodeNums(chunk: NumsChunk): Buffer {
   const obj: Record<string, NumRow> = {};
-  for (const [n, r] of chunk) obj[n] = [r.status, r.siteId, r.partitionId, r.invoiceType, r.reason, r.changedAt, r.grant];
+  for (const [n, r] of chunk) {
+    const row: NumRow = [r.status, r.siteId, r.partitionId, r.invoiceType, r.reason, r.changedAt, r.grant];
+    if (r.previous) row.push(r.previous);
+    obj[n] = row;
+  }
   return enc(JSON.stringify(obj));
 }
 
 export function decodeNums(b: Buffer): NumsChunk {
   const out: NumsChunk = new Map();
-  for (const [k, [status, siteId, partitionId, invoiceType, reason, changedAt, grant = 0]] of Object.entries(JSON.parse(b.toString()) as Record<string, NumRow>)) {
+  for (const [k, [status, siteId, partitionId, invoiceType, reason, changedAt, grant = 0, previous]] of Object.entries(JSON.parse(b.toString()) as Record<string, NumRow>)) {
     const number = Number(k);
-    out.set(number, { number, status, siteId, partitionId, invoiceType, reason, changedAt, grant });
+    out.set(number, { number, status, siteId, partitionId, invoiceType, reason, changedAt, grant, ...(previous ? { previous } : {}) });
   }
   return out;
 }

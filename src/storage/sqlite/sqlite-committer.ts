@@ -49,12 +49,13 @@ export class SqliteCommitter {
            reason, request_id, batch_id, node, prev_hash, hash, allocation)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      upsertNumber: db.prepare<[string, number, string, string, string, string, string | null, number, number]>(
-        `INSERT INTO numbers (series, number, status, site_id, partition_id, invoice_type, reason, changed_at, grant_seq)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+      upsertNumber: db.prepare<[string, number, string, string, string, string, string | null, number, number, string | null]>(
+        `INSERT INTO numbers (series, number, status, site_id, partition_id, invoice_type, reason, changed_at, grant_seq, previous)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (series, number) DO UPDATE SET status = excluded.status, site_id = excluded.site_id,
            partition_id = excluded.partition_id, invoice_type = excluded.invoice_type,
-           reason = excluded.reason, changed_at = excluded.changed_at, grant_seq = excluded.grant_seq`,
+           reason = excluded.reason, changed_at = excluded.changed_at, grant_seq = excluded.grant_seq,
+           previous = excluded.previous`,
       ),
       addTotals: db.prepare<[string, string, string, string, number, number, number]>(
         `INSERT INTO totals (series, site_id, partition_id, invoice_type, issued, refilled, released)
@@ -116,7 +117,8 @@ export class SqliteCommitter {
       );
     }
     for (const ch of plan.numberChanges) {
-      s.upsertNumber.run(plan.series, ch.number, ch.status, ch.siteId, ch.partitionId, ch.invoiceType, ch.reason, plan.committedAt, ch.grant);
+      const previous = ch.previous ? JSON.stringify(ch.previous) : null;
+      s.upsertNumber.run(plan.series, ch.number, ch.status, ch.siteId, ch.partitionId, ch.invoiceType, ch.reason, plan.committedAt, ch.grant, previous);
     }
     for (const t of plan.totals) {
       s.addTotals.run(plan.series, t.siteId, t.partitionId, t.invoiceType, t.issued, t.refilled, t.released);

@@ -109,6 +109,8 @@ export const ADDED_COLUMNS: readonly { table: string; column: string; ddl: strin
   // The allocation a number belongs to, and the one a release or confirm acted on (0 / null: unknown).
   { table: 'numbers', column: 'grant_seq', ddl: 'ALTER TABLE numbers ADD COLUMN grant_seq INTEGER NOT NULL DEFAULT 0' },
   { table: 'events', column: 'allocation', ddl: 'ALTER TABLE events ADD COLUMN allocation INTEGER' },
+  // A refilled number's previous hold (JSON), so a late repeat of its release is recognised.
+  { table: 'numbers', column: 'previous', ddl: 'ALTER TABLE numbers ADD COLUMN previous TEXT' },
   // The series' clock: time of its last event (0 in stores written before it was kept).
   { table: 'series', column: 'last_ts', ddl: 'ALTER TABLE series ADD COLUMN last_ts INTEGER NOT NULL DEFAULT 0' },
 ];

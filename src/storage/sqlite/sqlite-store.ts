@@ -11,6 +11,7 @@ import type {
   NumberRecord,
   NumberStatus,
   OpenGap,
+  PreviousHold,
   SeriesState,
   Settings,
 } from '../../domain/types.js';
@@ -77,6 +78,7 @@ interface NumberRow {
   reason: string | null;
   changed_at: number;
   grant_seq: number;
+  previous: string | null;
 }
 
 export const SQLITE_FILE = 'seqd.sqlite';
@@ -377,6 +379,7 @@ function toRecord(r: NumberRow): NumberRecord {
     reason: r.reason,
     changedAt: r.changed_at,
     grant: r.grant_seq,
+    ...(r.previous ? { previous: JSON.parse(r.previous) as PreviousHold } : {}),
   };
 }
 
