@@ -68,9 +68,10 @@ const mayHaveActed = (o: HistoryOp) => o.outcome !== 'failed' || LEFT_ALLOCATION
  *   released as `undelivered`;
  * - real-time order: a request sent after another was answered gets higher counter numbers;
  * - a keyed request whose outcome the client never learned is not in the trail (the tests
- *   re-send every such key before checking, which settles it).
+ *   re-send every such key before checking, which settles it);
+ * - with `noHiddenHoles`: every number whose latest allocation reached no client was released.
  */
-export function checkHistory(ops: readonly HistoryOp[], trail: readonly TrailEvent[]): string[] {
+export function checkHistory(ops: readonly HistoryOp[], trail: readonly TrailEvent[], options: { noHiddenHoles?: boolean } = {}): string[] {
   const problems: string[] = [];
   const grants = new Map<number, Grant>();
   const grantsOf = new Map<number, number[]>(); // number → grant seqs, trail order
@@ -197,6 +198,17 @@ export function checkHistory(ops: readonly HistoryOp[], trail: readonly TrailEve
       problems.push(
         `real-time order: client ${b.o.client} sent at ${b.o.start} got ${low}, but client ${highestOp?.client} was answered ${highest} at ${highestOp?.end}${excerpt(low)}`,
       );
+    }
+  }
+
+  // No hidden holes: a number whose latest allocation reached no client must have been released
+  // (undelivered, expired): a request that got no answer leaves a visible gap, never an issued
+  // number nobody holds. Only when asked: the service needs time (the reservation timeout).
+  if (options.noHiddenHoles) {
+    const told = new Set(toldBy.keys());
+    for (const [n, seqs] of grantsOf) {
+      const g = seqs[seqs.length - 1] as number;
+      if (!told.has(g) && !releaseOf.has(`${g}|${n}`)) problems.push(`number ${n} (allocation ${g}) reached no client and was never released${excerpt(n)}`);
     }
   }
 

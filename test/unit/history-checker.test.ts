@@ -93,6 +93,15 @@ describe('history checker', () => {
     assert.match(checkHistory(ops, trail).join('\n'), /real-time order/);
   });
 
+  it('catches a hidden hole: a number issued to a request nobody heard back from, never released', () => {
+    const trail = [ev(1, 'issue', 1, 1, { requestId: 'a' }), ev(2, 'issue', 2, 2)];
+    const ops = [next(1, 0, 10, [1], 'global#1', { key: 'a' }), { ...next(2, 11, 20, [], ''), outcome: 'unknown' as const }];
+    assert.deepEqual(checkHistory(ops, trail), [], 'not checked unless asked');
+    assert.match(checkHistory(ops, trail, { noHiddenHoles: true }).join('\n'), /number 2 \(allocation 2\) reached no client and was never released/);
+    const released = [...trail, ev(3, 'release', 2, 2, { allocation: 2, reason: 'undelivered' })];
+    assert.deepEqual(checkHistory(ops, released, { noHiddenHoles: true }), []);
+  });
+
   it('catches a key with two allocations, and a committed key no client learned', () => {
     const trail = [ev(1, 'issue', 1, 1, { requestId: 'k' }), ev(2, 'issue', 2, 2), ev(3, 'issue', 3, 3, { requestId: 'k' })];
     const ops = [next(1, 0, 10, [1], 'global#1', { key: 'k' }), next(1, 11, 20, [3], 'global#3', { key: 'k' })];
