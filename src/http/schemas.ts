@@ -61,47 +61,23 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
       },
       ...errorResponses,
     },
-    releaseResponse: {
-      200: {
-        type: 'object',
-        additionalProperties: true,
-        required: ['sequenceNumber', 'series', 'status', 'reason', 'alreadyReleased', 'siteId', 'partitionId', 'invoiceType', 'node', 'timestamp'],
-        properties: {
-          sequenceNumber: { type: 'integer' },
-          series: { type: 'string' },
-          status: { type: 'string', enum: ['open', 'void'], description: 'an open gap (refilled later) or void under the gap policy' },
-          reason: { type: 'string', description: 'the reason of the release that ended the hold (this one, or the earlier one)' },
-          alreadyReleased: { type: 'boolean', description: 'true when the named allocation had given the number back already (a repeat, or it expired): nothing was written' },
-          allocation: { type: 'string', description: 'the allocation released from' },
-          siteId: { type: 'string' },
-          partitionId: { type: 'string' },
-          invoiceType: { type: 'string', enum: [...INVOICE_TYPES] },
-          node: { type: 'string' },
-          timestamp: { type: 'string', format: 'date-time' },
-        },
+    releaseResponse: actResponse(
+      {
+        status: { type: 'string', enum: ['open', 'void'], description: 'an open gap (refilled later) or void under the gap policy' },
+        reason: { type: 'string', description: 'the reason of the release that ended the hold (this one, or the earlier one)' },
+        alreadyReleased: { type: 'boolean', description: 'true when the named allocation had given the number back already (a repeat, or it expired): nothing was written' },
+        allocation: { type: 'string', description: 'the allocation released from' },
       },
-      ...errorResponses,
-    },
-    confirmResponse: {
-      200: {
-        type: 'object',
-        additionalProperties: true,
-        required: ['sequenceNumber', 'series', 'status', 'alreadyConfirmed', 'siteId', 'partitionId', 'invoiceType', 'node', 'timestamp'],
-        properties: {
-          sequenceNumber: { type: 'integer' },
-          series: { type: 'string' },
-          status: { type: 'string', enum: ['confirmed'] },
-          alreadyConfirmed: { type: 'boolean', description: 'true when it was confirmed before: nothing was written' },
-          allocation: { type: 'string', description: 'the allocation confirmed' },
-          siteId: { type: 'string' },
-          partitionId: { type: 'string' },
-          invoiceType: { type: 'string', enum: [...INVOICE_TYPES] },
-          node: { type: 'string' },
-          timestamp: { type: 'string', format: 'date-time' },
-        },
+      errorResponses,
+    ),
+    confirmResponse: actResponse(
+      {
+        status: { type: 'string', enum: ['confirmed'] },
+        alreadyConfirmed: { type: 'boolean', description: 'true when it was confirmed before: nothing was written' },
+        allocation: { type: 'string', description: 'the allocation confirmed' },
       },
-      ...errorResponses,
-    },
+      errorResponses,
+    ),
     /** Ops another instance forwards to the one committing the series (see CommitForwarder). */
     forwardBody: {
       type: 'object',
@@ -202,6 +178,32 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
         series,
       },
     },
+  } as const;
+}
+
+/**
+ * The answer of a release or confirm: the number, its series and holder, plus what the act says
+ * (`own`, whose keys other than `allocation` are all required).
+ */
+function actResponse<E extends object>(own: Record<string, object>, errorResponses: E) {
+  const required = ['sequenceNumber', 'series', 'siteId', 'partitionId', 'invoiceType', 'node', 'timestamp', ...Object.keys(own).filter((k) => k !== 'allocation')];
+  return {
+    200: {
+      type: 'object',
+      additionalProperties: true,
+      required,
+      properties: {
+        sequenceNumber: { type: 'integer' },
+        series: { type: 'string' },
+        siteId: { type: 'string' },
+        partitionId: { type: 'string' },
+        invoiceType: { type: 'string', enum: [...INVOICE_TYPES] },
+        node: { type: 'string' },
+        timestamp: { type: 'string', format: 'date-time' },
+        ...own,
+      },
+    },
+    ...errorResponses,
   } as const;
 }
 
