@@ -76,6 +76,28 @@ export function periodOf(rollover: Rollover, at: number): string {
   return rollover.period === 'yearly' ? c.year : `${c.year}-${c.month}`;
 }
 
+/**
+ * When the period after the one `at` falls in starts (epoch ms, on a whole minute): found by
+ * bisection over minutes with its own formatter (not on the allocation path: callers cache it).
+ */
+export function nextPeriodStart(rollover: Rollover, at: number): number {
+  const format = new Intl.DateTimeFormat('en-CA', { timeZone: rollover.timeZone, year: 'numeric', month: '2-digit' });
+  const of = (t: number) => {
+    const parts = format.formatToParts(t);
+    const year = parts.find((p) => p.type === 'year')?.value ?? '';
+    return rollover.period === 'yearly' ? year : `${year}-${parts.find((p) => p.type === 'month')?.value ?? ''}`;
+  };
+  const now = of(at);
+  let lo = Math.floor(at / 60_000);
+  let hi = lo + (rollover.period === 'yearly' ? 367 : 32) * 1440;
+  while (lo + 1 < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (of(mid * 60_000) === now) lo = mid;
+    else hi = mid;
+  }
+  return hi * 60_000;
+}
+
 /** The period after `period` (`2026` → `2027`, `2026-12` → `2027-01`). */
 export function nextPeriod(period: string): string {
   const [y = 0, m] = period.split('-').map(Number);

@@ -220,7 +220,8 @@ export class SequenceService {
         details: { min: 1, max: this.o.maxCount },
       });
     }
-    let series = this.directory.forAllocation(req, this.now());
+    const at = this.now();
+    let series = (await this.directory.startedLater(req, at)) ?? this.directory.forAllocation(req, at);
     let { outcome, committedAt, latencyMs } = await this.worker(series).submit({ kind: 'allocate', ...req });
     if (!outcome.ok && outcome.error instanceof RequestInOtherSeriesError) {
       // The key took its numbers in another series (the request first landed on the other side

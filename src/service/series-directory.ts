@@ -3,7 +3,10 @@ import { numberFormatter, type NumberFormat } from '../domain/number-format.js';
 import {
   controlSeries,
   isInternalSeries,
+  nextPeriodStart,
   parseSeriesName,
+  periodOf,
+  seriesBase,
   seriesFor,
   type SeriesKey,
   type SeriesStrategy,
@@ -23,6 +26,12 @@ export interface SeriesDirectoryOptions {
 
 /** Most names listed in a "series not found" error. */
 const LISTED = 50;
+
+/**
+ * How far apart instance clocks may be around a period change while keeping real-time order
+ * across periods (see `SeriesDirectory.startedLater`).
+ */
+export const PERIOD_SKEW_MS = 60_000;
 
 /**
  * Knows which series a request belongs to and which series exist. Series are never deleted, so
@@ -49,6 +58,64 @@ export class SeriesDirectory {
   /** The series an allocation made at `at` numbers from. */
   forAllocation(key: SeriesKey, at: number): string {
     return seriesFor(this.o.strategy, key, at);
+  }
+
+  /**
+   * The series of the next period when `at` is within {@link PERIOD_SKEW_MS} of its start and it
+   * already exists: another instance, whose clock is ahead, has started it. Allocations then go
+   * there, so that a request sent after another was answered from the new period never numbers
+   * from the old one. The existence check reads the store, but only near a period's end, until
+   * the series exists; concurrent requests share checks, and each waits for one that began after
+   * it arrived (an earlier check might have missed a series started before the request).
+   */
+  async startedLater(key: SeriesKey, at: number): Promise<string | null> {
+    const rollover = this.o.strategy.rollover;
+    if (!rollover) return null;
+    if (!this.boundary || at < this.boundary.from || at >= this.boundary.until) {
+      const until = nextPeriodStart(rollover, at);
+      this.boundary = { from: at, until, next: periodOf(rollover, until) };
+    }
+    if (at < this.boundary.until - PERIOD_SKEW_MS) return null;
+    const name = `${seriesBase(this.o.strategy, key)}@${this.boundary.next}`;
+    if (this.known.has(name)) return name;
+    return (await this.existsCheck(name)) ? name : null;
+  }
+
+  /** The period end near which `startedLater` looks ahead, cached per period. */
+  private boundary: { from: number; until: number; next: string } | null = null;
+  private readonly checks = new Map<string, { running: Promise<boolean> | null; queued: Promise<boolean> | null }>();
+
+  /** Whether `name` exists, by a store read that began after this call (shared with concurrent calls). */
+  private existsCheck(name: string): Promise<boolean> {
+    let c = this.checks.get(name);
+    if (!c) {
+      c = { running: null, queued: null };
+      this.checks.set(name, c);
+    }
+    const state = c;
+    if (!state.running) {
+      state.running = this.o.store.seriesVersion(name).then(
+        (v) => {
+          state.running = null;
+          if (v !== null) {
+            this.known.add(name);
+            this.checks.delete(name);
+          }
+          return v !== null;
+        },
+        (error: unknown) => {
+          state.running = null;
+          throw error;
+        },
+      );
+      return state.running;
+    }
+    // The running read began before this call: wait for the next one.
+    state.queued ??= state.running.catch(() => false).then(() => {
+      state.queued = null;
+      return this.known.has(name) || this.existsCheck(name);
+    });
+    return state.queued;
   }
 
   /** The series reads use when the request names none: the first site's, in the current period. */

@@ -110,9 +110,14 @@ describe('yearly rollover (injected clock)', () => {
   });
 
   it('a closed series takes no more numbers; a late release there is void at once', async () => {
-    clock = BEFORE_MIDNIGHT; // an instance whose clock is behind
-    const late = await http<{ error: { code: string } }>(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle' });
-    assert.deepEqual([late.status, late.body.error.code], [409, 'SERIES_CLOSED']);
+    clock = BEFORE_MIDNIGHT; // an instance whose clock is behind: the new period has started
+    const late = await http<Next>(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle' });
+    assert.deepEqual([late.status, late.body.series], [200, 'global@2027']);
+    clock = MIDNIGHT - 120_000; // behind by more than the skew seqd bridges: the old year is closed
+    const closed = await http<{ error: { code: string } }>(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle' });
+    assert.deepEqual([closed.status, closed.body.error.code], [409, 'SERIES_CLOSED']);
+    const named = await http<{ error: { code: string } }>(s.url, 'POST', '/api/v1/sequence/confirm', { sequenceNumber: 99, ...holder, series: 'global@2026' });
+    assert.equal(named.status, 404, 'never issued in the closed series');
     clock = MIDNIGHT + 120_000;
     const rel = await http<{ status: string }>(s.url, 'POST', '/api/v1/sequence/release', { sequenceNumber: 4, ...holder, series: 'global@2026', reason: 'cancelled' });
     assert.deepEqual([rel.status, rel.body.status], [200, 'void']);
@@ -146,29 +151,35 @@ describe('idempotency across a period change with skewed instance clocks', () =>
   let a: TestServer;
   let b: TestServer;
   before(async () => {
-    a = await startTestServer(rollover, dir, { now: () => MIDNIGHT + 100 });
+    // A starts later, in the first test: starting, it creates the new year's series.
     b = await startTestServer(rollover, dir, { now: () => MIDNIGHT - 100 });
   });
   after(async () => {
-    await a.close();
-    await b.close();
+    await a?.close();
+    await b?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('a retry on the instance still in the old period answers from the new one', async () => {
+  it('a retry is answered from the period its key was committed in, on either instance', async () => {
     const body = { ...holder, invoiceType: 'on-cycle', count: 2 };
+    // A key first committed in the old year (the new one not started yet), retried in the new one.
+    const old = await http<Next>(b.url, 'POST', '/api/v1/sequence/next', body, { 'idempotency-key': 'skew-2' });
+    assert.equal(old.body.series, 'global@2026');
+    a = await startTestServer(rollover, dir, { now: () => MIDNIGHT + 100 });
+    const again = await http<Next>(a.url, 'POST', '/api/v1/sequence/next', body, { 'idempotency-key': 'skew-2' });
+    assert.deepEqual([again.body.series, again.body.numbers], ['global@2026', old.body.numbers]);
+    // A commits K in the new year and its reply is lost; the retry reaches B, still in the old one.
     const first = await http<Next>(a.url, 'POST', '/api/v1/sequence/next', body, { 'idempotency-key': 'skew-1' });
     assert.equal(first.body.series, 'global@2027');
     const retry = await http<Next & { replayed: boolean }>(b.url, 'POST', '/api/v1/sequence/next', body, { 'idempotency-key': 'skew-1' });
     assert.equal(retry.status, 200, JSON.stringify(retry.body));
     assert.deepEqual([retry.body.series, retry.body.numbers, retry.body.replayed], ['global@2027', first.body.numbers, true]);
-    // And the other way round: a key first committed in the old year, retried in the new one.
-    const old = await http<Next>(b.url, 'POST', '/api/v1/sequence/next', body, { 'idempotency-key': 'skew-2' });
-    assert.equal(old.body.series, 'global@2026');
-    const again = await http<Next>(a.url, 'POST', '/api/v1/sequence/next', body, { 'idempotency-key': 'skew-2' });
-    assert.deepEqual([again.body.series, again.body.numbers], ['global@2026', old.body.numbers]);
-    // Nothing else was taken in either year.
+  });
+
+  it('once the new period has started on one instance, the instance behind numbers from it too (real-time order across periods)', async () => {
+    const late = await http<Next>(b.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle' });
+    assert.equal(late.body.series, 'global@2027', "b's clock says 2026, but a request sent after a 2027 answer must not get a 2026 number");
     const series = await http<{ series: { name: string; highWaterMark: number }[] }>(a.url, 'GET', '/api/v1/sequence/series');
-    assert.deepEqual(series.body.series.map((x) => [x.name, x.highWaterMark]), [['global@2026', 2], ['global@2027', 2]]);
+    assert.deepEqual(series.body.series.map((x) => [x.name, x.highWaterMark]), [['global@2026', 2], ['global@2027', 3]]);
   });
 });

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import {
   controlSeries,
   nextPeriod,
+  nextPeriodStart,
   parseSeriesName,
   periodEnded,
   periodOf,
@@ -49,6 +50,13 @@ describe('series strategy', () => {
 });
 
 describe('period arithmetic', () => {
+  it('finds when the next period starts, in the time zone', () => {
+    assert.equal(nextPeriodStart(paris, Date.parse('2026-12-31T22:59:00Z')), Date.parse('2026-12-31T23:00:00Z'));
+    assert.equal(nextPeriodStart(paris, Date.parse('2026-03-01T10:00:00Z')), Date.parse('2026-12-31T23:00:00Z'));
+    const monthly = { period: 'monthly', timeZone: 'UTC' } as const;
+    assert.equal(nextPeriodStart(monthly, Date.parse('2027-02-10T00:00:00Z')), Date.parse('2027-03-01T00:00:00Z'));
+  });
+
   it('steps years and months', () => {
     assert.equal(nextPeriod('2026'), '2027');
     assert.equal(nextPeriod('2026-09'), '2026-10');
