@@ -30,6 +30,8 @@ export interface HistoryOp {
 
 /** An audit event as `GET /api/v1/audit` answers it. */
 export interface TrailEvent {
+  /** Its series (`global` when absent). */
+  readonly series?: string | undefined;
   readonly seq: number;
   readonly event: string;
   readonly first: number | null;
@@ -46,11 +48,17 @@ interface Grant {
   readonly key: string | null;
 }
 
-const parseToken = (t: string | undefined): { first: number; last: number } | null => {
-  const m = t === undefined ? null : /#(\d+)(?:-(\d+))?$/.exec(t);
+const parseToken = (t: string | undefined): { series: string; first: number; last: number } | null => {
+  const m = t === undefined ? null : /^(.*)#(\d+)(?:-(\d+))?$/.exec(t);
   if (!m) return null;
-  const first = Number(m[1]);
-  return { first, last: m[2] === undefined ? first : Number(m[2]) };
+  const first = Number(m[2]);
+  return { series: m[1] ?? '', first, last: m[3] === undefined ? first : Number(m[3]) };
+};
+const seriesOf = (e: TrailEvent) => e.series ?? 'global';
+/** `site-1@2026` → base `site-1`, period `2026`. */
+const splitSeries = (series: string) => {
+  const at = series.lastIndexOf('@');
+  return at < 0 ? { base: series, period: '' } : { base: series.slice(0, at), period: series.slice(at + 1) };
 };
 
 /** Answers to a release that say the number left the allocation: maybe by an earlier attempt of the same call. */
@@ -66,12 +74,71 @@ const mayHaveActed = (o: HistoryOp) => o.outcome !== 'failed' || LEFT_ALLOCATION
  * - a number goes to a new allocation only after the old one released it, and that release was
  *   sent before the new holder was told (or was an expiry); a number told to a client is never
  *   released as `undelivered`;
- * - real-time order: a request sent after another was answered gets higher counter numbers;
+ * - real-time order: a request sent after another was answered gets higher counter numbers of
+ *   the same series, and never a number of an earlier period;
  * - a keyed request whose outcome the client never learned is not in the trail (the tests
- *   re-send every such key before checking, which settles it);
+ *   re-send every such key before checking, which settles it), and a key holds numbers in one
+ *   series only;
  * - with `noHiddenHoles`: every number whose latest allocation reached no client was released.
  */
 export function checkHistory(ops: readonly HistoryOp[], trail: readonly TrailEvent[], options: { noHiddenHoles?: boolean } = {}): string[] {
+  const problems: string[] = [];
+  const names = [...new Set(trail.map(seriesOf))].sort();
+  for (const series of names) {
+    const mine = ops.filter((o) => parseToken(o.allocation)?.series === series);
+    const found = checkSeries(mine, trail.filter((e) => seriesOf(e) === series), options);
+    problems.push(...(names.length > 1 ? found.map((p) => `[${series}] ${p}`) : found));
+  }
+
+  for (const o of ops) {
+    const t = parseToken(o.allocation);
+    if (o.outcome === 'ok' && t && !names.includes(t.series)) problems.push(`client ${o.client}: acknowledged ${o.kind} in series ${t.series}, which has no trail`);
+  }
+
+  // A key holds numbers in one series only.
+  const seriesOfKey = new Map<string, Set<string>>();
+  for (const e of trail) {
+    if ((e.event === 'issue' || e.event === 'refill') && e.requestId !== null) {
+      seriesOfKey.set(e.requestId, (seriesOfKey.get(e.requestId) ?? new Set()).add(seriesOf(e)));
+    }
+  }
+  for (const [key, set] of seriesOfKey) if (set.size > 1) problems.push(`key ${key} holds numbers in ${[...set].join(' and ')}`);
+
+  // Keys whose outcome no client learned must not be in the trail.
+  const learned = new Set(ops.filter((o) => o.kind === 'next' && o.key !== undefined && (o.outcome === 'ok' || o.code === 'REPLAYED_NUMBERS_CHANGED')).map((o) => o.key));
+  for (const o of ops) {
+    if (o.kind === 'next' && o.key !== undefined && !learned.has(o.key) && seriesOfKey.has(o.key)) {
+      problems.push(`key ${o.key} (client ${o.client}, ${o.outcome}) committed but no client learned its numbers`);
+    }
+  }
+
+  // Periods never go back: a request sent after another was answered from a period never gets
+  // an earlier period of the same series base.
+  const answered = ops
+    .filter((o) => o.kind === 'next' && o.outcome === 'ok' && !o.replayed)
+    .flatMap((o) => {
+      const t = parseToken(o.allocation);
+      return t ? [{ o, ...splitSeries(t.series) }] : [];
+    });
+  const latest = new Map<string, { period: string; o: HistoryOp }>();
+  const byEnd = [...answered].sort((a, b) => a.o.end - b.o.end);
+  let j = 0;
+  for (const b of [...answered].sort((x, y) => x.o.start - y.o.start)) {
+    for (; j < byEnd.length && (byEnd[j]?.o.end ?? Infinity) < b.o.start; j++) {
+      const a = byEnd[j] as (typeof byEnd)[number];
+      const seen = latest.get(a.base);
+      if (!seen || a.period > seen.period) latest.set(a.base, { period: a.period, o: a.o });
+    }
+    const seen = latest.get(b.base);
+    if (seen && b.period < seen.period) {
+      problems.push(`period order: client ${b.o.client} sent at ${b.o.start} got period ${b.period}, after client ${seen.o.client} was answered from ${seen.period} at ${seen.o.end}`);
+    }
+  }
+  return problems;
+}
+
+/** The checks of one series: `ops` are those whose allocation names it, `trail` its events. */
+function checkSeries(ops: readonly HistoryOp[], trail: readonly TrailEvent[], options: { noHiddenHoles?: boolean }): string[] {
   const problems: string[] = [];
   const grants = new Map<number, Grant>();
   const grantsOf = new Map<number, number[]>(); // number → grant seqs, trail order
@@ -212,12 +279,5 @@ export function checkHistory(ops: readonly HistoryOp[], trail: readonly TrailEve
     }
   }
 
-  // Keys whose outcome no client learned must not be in the trail.
-  const learned = new Set(ops.filter((o) => o.kind === 'next' && o.key !== undefined && (o.outcome === 'ok' || o.code === 'REPLAYED_NUMBERS_CHANGED')).map((o) => o.key));
-  for (const o of ops) {
-    if (o.kind === 'next' && o.key !== undefined && !learned.has(o.key) && keySeqs.has(o.key)) {
-      problems.push(`key ${o.key} (client ${o.client}, ${o.outcome}) committed but no client learned its numbers`);
-    }
-  }
   return problems;
 }

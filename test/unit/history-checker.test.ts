@@ -111,4 +111,22 @@ describe('history checker', () => {
     const lost = checkHistory([{ ...next(1, 0, 10, [], ''), outcome: 'unknown', key: 'k2' }], [ev(1, 'issue', 1, 1, { requestId: 'k2' })]);
     assert.match(lost.join('\n'), /committed but no client learned/);
   });
+
+  it('across series: catches a key in two periods and a request answered from an earlier period after a later one', () => {
+    const trail = [
+      ev(1, 'issue', 1, 1, { series: 'global@2026', requestId: 'k' }),
+      ev(1, 'issue', 1, 1, { series: 'global@2027', requestId: 'k' }),
+      ev(2, 'issue', 2, 2, { series: 'global@2026' }),
+    ];
+    const ops = [
+      next(1, 0, 10, [1], 'global@2026#1', { key: 'k' }),
+      next(2, 11, 20, [1], 'global@2027#1', { key: 'k' }),
+      next(3, 21, 30, [2], 'global@2026#2'),
+    ];
+    const found = checkHistory(ops, trail).join('\n');
+    assert.match(found, /key k holds numbers in global@2026 and global@2027/);
+    assert.match(found, /key k was answered with two allocations|period order: client 3 .* got period 2026, after client 2 was answered from 2027/);
+    assert.match(found, /period order/);
+    assert.match(checkHistory([next(1, 0, 1, [5], 'other@2026#5')], trail).join('\n'), /series other@2026, which has no trail/);
+  });
 });

@@ -49,6 +49,8 @@ export function forwardRoutes(
     });
     results = await service.commitForwarded(series, ops);
     const answer = { results };
+    // It may also have gone before this handler even ran (its 'close' came first).
+    if (req.raw.socket.destroyed || reply.raw.destroyed) hungUp = true;
     releaseIfLost();
     return answer;
   });
