@@ -118,6 +118,7 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
     },
     nextQuery: {
       type: 'object',
+      additionalProperties: false,
       required: ['siteId', 'partitionId', 'invoiceType'],
       properties: { siteId, partitionId, invoiceType, count, requestId },
     },
@@ -147,6 +148,7 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
     },
     gapsQuery: {
       type: 'object',
+      additionalProperties: false,
       properties: {
         status: { type: 'string', enum: ['open', 'void', 'refilled', 'all'], default: 'all' },
         limit: { type: 'integer', minimum: 1, maximum: 1000000 },
@@ -160,10 +162,12 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
     },
     verifyQuery: {
       type: 'object',
+      additionalProperties: false,
       properties: { series, period: { type: 'string', pattern: '^[0-9]{4}(-[0-9]{2})?$' } },
     },
     auditQuery: {
       type: 'object',
+      additionalProperties: false,
       properties: {
         number: sequenceNumber,
         siteId,

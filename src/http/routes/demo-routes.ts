@@ -97,6 +97,7 @@ export function demoRoutes(
         ...doc(TAGS.demo, 'Many clients at once: no number twice'),
         querystring: {
           type: 'object',
+          additionalProperties: false,
           properties: {
             threads: { type: 'integer', minimum: 1, maximum: Math.min(limits.maxThreads, 1000), default: 4 },
             requestsPerThread: { type: 'integer', minimum: 1, maximum: limits.maxRequestsPerThread, default: 25 },
@@ -118,6 +119,7 @@ export function demoRoutes(
         ...doc(TAGS.demo, 'A burst of single-number requests: throughput, latency, consistency'),
         querystring: {
           type: 'object',
+          additionalProperties: false,
           properties: {
             totalRequests: { type: 'integer', minimum: 1, maximum: limits.maxTotalRequests, default: 1000 },
             concurrentThreads: { type: 'integer', minimum: 1, maximum: limits.maxThreads, default: 10 },
@@ -139,6 +141,7 @@ export function demoRoutes(
         ...doc(TAGS.demo, 'Kill the etcd leader under load and measure the stall (managed cluster only)'),
         querystring: {
           type: 'object',
+          additionalProperties: false,
           properties: {
             clients: { type: 'integer', minimum: 1, maximum: 64, default: 8 },
             afterRecoveryMs: { type: 'integer', minimum: 0, maximum: 10000, default: 1000 },
