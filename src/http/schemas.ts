@@ -10,7 +10,9 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
   const partitionId = { type: 'string', enum: partitionIds } as const;
   const invoiceType = { type: 'string', enum: [...INVOICE_TYPES] } as const;
   const count = { type: 'integer', minimum: 1, maximum: maxCount, default: 1 } as const;
-  const reason = { type: 'string', minLength: 1, maxLength: 200 } as const;
+  // No control characters but tab and line breaks (NUL, BEL, escape sequences…): reasons are
+  // printed in reports, exports and logs.
+  const reason = { type: 'string', minLength: 1, maxLength: 200, pattern: '^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]+$' } as const;
   const sequenceNumber = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
   const requestId = { type: 'string', minLength: 1, maxLength: 200, pattern: REQUEST_ID_PATTERN } as const;
   const series = { type: 'string', minLength: 1, maxLength: 200, pattern: SERIES_PATTERN } as const;

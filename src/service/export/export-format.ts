@@ -2,10 +2,14 @@
 export const EXPORT_FORMATS = ['ndjson', 'csv'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
-/** One CSV field: quoted when it holds a comma, quote or line break (RFC 4180). */
+/**
+ * One CSV field: quoted when it holds a comma, quote or line break (RFC 4180). Text that a
+ * spreadsheet would run as a formula (starting with =, +, -, @, tab or CR: OWASP's CSV injection
+ * rule) gets a leading apostrophe; numbers stay numbers. NDJSON keeps every value as it is.
+ */
 export function csvField(v: unknown): string {
   if (v === null || v === undefined) return '';
-  const s = String(v);
+  const s = typeof v === 'string' && /^[=+\-@\t\r]/.test(v) ? `'${v}` : String(v);
   return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
