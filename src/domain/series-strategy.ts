@@ -105,6 +105,13 @@ export function nextPeriod(period: string): string {
   return m >= 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
 }
 
+/** The period before `period` (`2027` → `2026`, `2027-01` → `2026-12`). */
+export function previousPeriod(period: string): string {
+  const [y = 0, m] = period.split('-').map(Number);
+  if (m === undefined) return String(y - 1);
+  return m <= 1 ? `${y - 1}-12` : `${y}-${String(m - 1).padStart(2, '0')}`;
+}
+
 /** The series a request made at `at` numbers from. */
 export function seriesFor(strategy: SeriesStrategy, key: SeriesKey, at: number): string {
   const base = seriesBase(strategy, key);

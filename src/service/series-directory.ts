@@ -1,4 +1,4 @@
-import { SeriesNotFoundError, ValidationError } from '../domain/errors/index.js';
+import { SeriesAmbiguousError, SeriesNotFoundError, ValidationError } from '../domain/errors/index.js';
 import { numberFormatter, type NumberFormat } from '../domain/number-format.js';
 import {
   controlSeries,
@@ -6,6 +6,7 @@ import {
   nextPeriodStart,
   parseSeriesName,
   periodOf,
+  previousPeriod,
   seriesBase,
   seriesFor,
   type SeriesKey,
@@ -23,6 +24,9 @@ export interface SeriesDirectoryOptions {
   /** Formats by series base name (`site-1`, `global`), overriding `format`. */
   readonly formats?: ReadonlyMap<string, NumberFormat> | undefined;
 }
+
+/** A series closed less than this long ago still counts when a release names no series. */
+const RECENTLY_CLOSED_MS = 24 * 3600_000;
 
 /** Most names listed in a "series not found" error. */
 const LISTED = 50;
@@ -127,7 +131,10 @@ export class SeriesDirectory {
    * The series a release or confirm acts on: the one named, or the one the holder's requests
    * number from now. Refuses (404) a series that does not exist, so a bad request creates nothing.
    */
-  async forHeldNumber(req: { series?: string | undefined; siteId: string; partitionId: string; invoiceType?: string | undefined }, at: number): Promise<string> {
+  async forHeldNumber(
+    req: { sequenceNumber: number; series?: string | undefined; siteId: string; partitionId: string; invoiceType?: string | undefined },
+    at: number,
+  ): Promise<string> {
     if (req.series !== undefined) {
       await this.requireExisting(req.series);
       return req.series;
@@ -138,8 +145,36 @@ export class SeriesDirectory {
       });
     }
     const name = seriesFor(this.o.strategy, { siteId: req.siteId, partitionId: req.partitionId, invoiceType: req.invoiceType ?? '' }, at);
-    await this.requireExisting(name);
-    return name;
+    const holding = await this.recentHolders(name, req.sequenceNumber, at);
+    if (holding.length > 1) {
+      throw new SeriesAmbiguousError(`number ${req.sequenceNumber} is held in ${holding.join(' and ')}: name the "series" (or pass the allocation)`, {
+        field: 'series',
+        allowed: holding,
+      });
+    }
+    const chosen = holding[0] ?? name;
+    await this.requireExisting(chosen);
+    return chosen;
+  }
+
+  /**
+   * Of the holder's current series and the one of the period before (while open, or closed less
+   * than a day ago), those that have issued `n`. Right after a period change both may hold it.
+   */
+  private async recentHolders(current: string, n: number, at: number): Promise<string[]> {
+    const { base, period } = parseSeriesName(current);
+    if (period === null) return [];
+    const previous = `${base}@${previousPeriod(period)}`;
+    if (!this.known.has(previous) && (await this.o.store.seriesVersion(previous)) === null) return [];
+    this.known.add(previous);
+    const out: string[] = [];
+    for (const name of [previous, current]) {
+      if (!this.known.has(name) && (await this.o.store.seriesVersion(name)) === null) continue;
+      const s = await this.o.store.loadSeries(name, 1);
+      const recent = s.closedAt === null || at - s.closedAt < RECENTLY_CLOSED_MS;
+      if (recent && n >= s.start && n <= s.hwm) out.push(name);
+    }
+    return out;
   }
 
   /** Throws {@link SeriesNotFoundError} (404, naming existing series) unless `name` exists. */

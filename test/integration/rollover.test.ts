@@ -90,6 +90,14 @@ describe('yearly rollover (injected clock)', () => {
     assert.deepEqual(await s.rollover?.tick(), [], 'nothing closes before the grace time');
   });
 
+  it('a release or confirm naming no series is refused when both years hold the number, and finds the one that does', async () => {
+    // 2026 holds 1..5, 2027 holds 1..2: number 2 could be either invoice (issue 13, item 8).
+    const ambiguous = await http<{ error: { code: string; allowed: string[] } }>(s.url, 'POST', '/api/v1/sequence/release', { sequenceNumber: 2, ...holder, reason: 'cancelled' });
+    assert.deepEqual([ambiguous.status, ambiguous.body.error.code, ambiguous.body.error.allowed], [409, 'SERIES_AMBIGUOUS', ['global@2026', 'global@2027']]);
+    const c = await http<{ series: string }>(s.url, 'POST', '/api/v1/sequence/confirm', { sequenceNumber: 5, ...holder });
+    assert.deepEqual([c.status, c.body.series], [200, 'global@2026'], 'only 2026 has issued 5');
+  });
+
   it('closes the ended period after the grace time: open gaps void, final report, exactly once', async () => {
     clock = MIDNIGHT + 61_000;
     assert.deepEqual(await s.rollover?.tick(), ['global@2026']);

@@ -4,6 +4,7 @@ import {
   controlSeries,
   nextPeriod,
   nextPeriodStart,
+  previousPeriod,
   parseSeriesName,
   periodEnded,
   periodOf,
@@ -55,6 +56,10 @@ describe('period arithmetic', () => {
     assert.equal(nextPeriodStart(paris, Date.parse('2026-03-01T10:00:00Z')), Date.parse('2026-12-31T23:00:00Z'));
     const monthly = { period: 'monthly', timeZone: 'UTC' } as const;
     assert.equal(nextPeriodStart(monthly, Date.parse('2027-02-10T00:00:00Z')), Date.parse('2027-03-01T00:00:00Z'));
+  });
+
+  it('steps back over years and months', () => {
+    assert.deepEqual(['2027', '2027-01', '2026-10'].map(previousPeriod), ['2026', '2026-12', '2026-09']);
   });
 
   it('steps years and months', () => {

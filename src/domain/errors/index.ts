@@ -25,3 +25,4 @@ export { ReplayedNumbersChangedError } from './replayed-numbers-changed-error.js
 export { RequestKeyNotFoundError } from './request-key-not-found-error.js';
 export { OutcomeUnknownError } from './outcome-unknown-error.js';
 export { RequestInOtherSeriesError } from './request-in-other-series-error.js';
+export { SeriesAmbiguousError } from './series-ambiguous-error.js';
