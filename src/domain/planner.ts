@@ -184,6 +184,9 @@ type Current = Omit<NumberRecord, 'number' | 'changedAt'>;
  */
 const named = (grant: number): number | null => (grant === 0 ? null : grant);
 
+/** How far ahead of the planning clock the series' clock is followed. */
+const MAX_CLOCK_LEAD_MS = 60_000;
+
 /** Whether the event `grant` gave its numbers to the allocation `ref`. */
 const within = (grant: number, ref: AllocationRef) => ref.first <= grant && grant <= ref.last;
 export const formatAllocationRef = (ref: AllocationRef) => (ref.first === ref.last ? `${ref.first}` : `${ref.first}-${ref.last}`);
@@ -220,7 +223,10 @@ class BatchPlanner {
     this.counters = { ...state.counters };
     this.settings = { ...ctx.settings };
     this.closedAt = state.closedAt;
-    this.now = Math.max(ctx.now, state.lastEventAt);
+    // A last event further ahead than any plausible skew came from a clock that jumped: it is not
+    // followed (one far-future stamp would otherwise hold every later event, expiry and key
+    // records of the series in the future).
+    this.now = Math.max(ctx.now, Math.min(state.lastEventAt, ctx.now + MAX_CLOCK_LEAD_MS));
   }
 
   run(ops: readonly Op[]): BatchPlan {

@@ -168,6 +168,9 @@ export class SequenceService {
     return service;
   }
 
+  /** Bumped by every toggle committed (or answered) here; see `refreshSettings`. */
+  private settingsGeneration = 0;
+
   /** Why a stored setting was kept over the configured one at start (for the log), if it was. */
   settingsKept: string | null = null;
 
@@ -182,7 +185,10 @@ export class SequenceService {
    * here too (called every few seconds).
    */
   async refreshSettings(): Promise<void> {
+    const generation = this.settingsGeneration;
     const stored = await this.o.store.loadSettings();
+    // A toggle committed here while the read was on its way is newer than what it read.
+    if (generation !== this.settingsGeneration) return;
     if (stored.simulatedEnabled !== undefined && stored.simulatedEnabled !== this.settings.simulatedEnabled) {
       this.settings = { ...this.settings, simulatedEnabled: stored.simulatedEnabled };
       this.events.emit('settings', this.currentSettings);
@@ -525,6 +531,7 @@ export class SequenceService {
         gapPolicy: this.gapPolicy,
         settings: () => this.settings,
         onSettings: (s) => {
+          this.settingsGeneration++;
           this.settings = { ...s };
           this.events.emit('settings', this.currentSettings);
         },

@@ -174,7 +174,8 @@ export class SeriesWorker {
 
   /** Nothing queued, committing or owed: the worker may be dropped (and made again on demand). */
   get disposable(): boolean {
-    return this.idle() && this.unresolved.length === 0 && !this.planning && this.resolving === null;
+    // A drained (closed) worker stays: a new one made in its place would take requests undrained.
+    return !this.closed && this.idle() && this.unresolved.length === 0 && !this.planning && this.resolving === null;
   }
 
   private canStart(): boolean {

@@ -89,7 +89,7 @@ describe('idempotency records on etcd: no lease, swept by age', { skip: missing 
         assert.equal((await store.commit(plan.commit)).status, 'committed');
       };
       const now = Date.now();
-      const old = now - windowMs - 10 * 60_000;
+      const old = now - windowMs - 20 * 60_000;
       await commitAt('sweep@2026', ['old-1', 'old-2', 'again'], old);
       // 'again' expired and was used again by a new request: its new record must stay.
       await commitAt('sweep@2027', ['again', 'fresh'], now);

@@ -475,11 +475,14 @@ describe('planner: acts name their allocation (item 1)', () => {
 describe("planner: the series' clock (item 7)", () => {
   it('stamps a batch no earlier than the series\' last event, whatever the caller\'s clock', () => {
     const state = { ...emptyState(), lastEventAt: 2_000_000_000_000 };
-    const plan = planBatch(state, [alloc(1)], new Map(), { ...ctx(), now: 1_000 });
+    const plan = planBatch(state, [alloc(1)], new Map(), { ...ctx(), now: 2_000_000_000_000 - 30_000 });
     assert.equal(plan.commit?.events[0]?.ts, 2_000_000_000_000);
     assert.equal(plan.commit?.next.lastEventAt, 2_000_000_000_000);
     const later = planBatch(state, [alloc(1)], new Map(), { ...ctx(), now: 2_000_000_000_500 });
     assert.equal(later.commit?.events[0]?.ts, 2_000_000_000_500);
+    // A last event far beyond any plausible skew (a clock that jumped) is followed by a minute at most.
+    const jumped = planBatch(state, [alloc(1)], new Map(), { ...ctx(), now: 1_000 });
+    assert.equal(jumped.commit?.events[0]?.ts, 61_000);
   });
 
   it('expires a reservation only once it has been held long enough on the committing clock', () => {

@@ -52,8 +52,11 @@ export interface EtcdStoreOptions extends EtcdConnectionOptions {
 
 /** Batches of expired idempotency keys one sweep deletes at most (each a transaction). */
 const SWEEP_MAX_BATCHES = 200;
-/** Records are kept this long past the window before the sweep deletes them. */
-const SWEEP_MARGIN_MS = 120_000;
+/**
+ * Records are kept this long past the window before the sweep deletes them: more than the clock
+ * skew between instances that seqd tolerates (the sweeping instance's clock sets the cutoff).
+ */
+const SWEEP_MARGIN_MS = 10 * 60_000;
 
 /** First number after the chunk a gaps/nums key names (its last path segment is the chunk index). */
 function chunkKeyEnd(key: Buffer): number {
