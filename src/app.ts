@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { ApiKeys } from './security/api-keys.js';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { logFileOf } from './config/config-loader.js';
+import { dataDirOf, logFileOf } from './config/config-loader.js';
 import type { SeqdConfig } from './config/config-schema.js';
 import { buildServer } from './http/server.js';
 import { createLogger } from './logging/logger.js';
@@ -15,6 +15,9 @@ import { SeqdMetrics } from './observability/metrics.js';
 import { RolloverCloser } from './service/rollover-closer.js';
 import { SequenceService } from './service/sequence-service.js';
 import { openStore, type OpenedStore } from './storage/open-store.js';
+import type { StoreIdentity } from './storage/sequence-store.js';
+import { checkStoreIdentity, StoreMarkerKeeper } from './storage/store-identity.js';
+import { DEFAULT_FORMAT, type NumberingProfile } from './domain/numbering-profile.js';
 
 export interface RunningSeqd {
   readonly app: FastifyInstance;
@@ -52,13 +55,8 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
   const port = config.server.port;
   const core = config.sequence.core;
   const node = config.sequence['node-id'] ?? `${hostname()}:${port}`;
-  const fmt = config.sequence.format;
-  const seriesConfig = config.sequence.series;
-  const roll = seriesConfig.rollover;
-  const strategy: SeriesStrategy = {
-    splitBy: seriesConfig['split-by'],
-    rollover: roll.enabled ? { period: roll.period, timeZone: roll['time-zone'] } : null,
-  };
+  const roll = config.sequence.series.rollover;
+  const { strategy, format, formats, profile } = numberingOf(config);
   const peers = opened.peers;
   const tlsFiles = config.server.tls;
   const tls = tlsFiles && { cert: readFileSync(tlsFiles.cert), key: readFileSync(tlsFiles.key) };
@@ -72,6 +70,19 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
           ca: tlsFiles?.ca ? readFileSync(tlsFiles.ca) : undefined,
         })
       : null;
+  let identity: StoreIdentity;
+  try {
+    identity = await checkStoreIdentity({
+      store: opened.store,
+      dataDir: dataDirOf(config),
+      numbering: profile,
+      start: core['global-counter-start'],
+      log: (message) => logger.info(message),
+    });
+  } catch (error) {
+    await opened.close();
+    throw error;
+  }
   let service: SequenceService | null = null;
   const metrics = new SeqdMetrics({
     seriesStates: async () => (service ? service.seriesStates() : []),
@@ -84,8 +95,8 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
       node,
       forwarder: forwarder ?? undefined,
       requestWindowMs: core['idempotency-window-seconds'] * 1000,
-      format: fmt && toFormat(fmt),
-      formats: new Map(Object.entries(seriesConfig.formats).map(([base, f]) => [base, toFormat(f)])),
+      format,
+      formats,
       strategy,
       now: options.now,
       observer: metrics,
@@ -122,6 +133,10 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
     },
   });
   await app.listen({ host: config.server.host, port });
+  const marker = new StoreMarkerKeeper(dataDirOf(config), identity, opened.store.kind, () => service.committedHeads(), (error) =>
+    logger.warn({ err: error }, 'could not update the store marker; retried'),
+  );
+  marker.start();
   const scheme = tls ? 'https' : 'http';
   const address = app.server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
@@ -208,6 +223,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
         }
         logger.info('shutdown: every request answered');
         await service.close();
+        marker.stop();
         forwarder?.close();
         await opened.close();
         logger.info('shutdown: store closed');
@@ -219,4 +235,23 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
 
 function toFormat(f: NonNullable<SeqdConfig['sequence']['format']>): NumberFormat {
   return { prefix: f.prefix, year: f.year, padding: f.padding, separator: f.separator, timeZone: f['time-zone'] };
+}
+
+/** The series strategy and formats a configuration asks for, and the profile a store remembers of them. */
+export function numberingOf(config: SeqdConfig): {
+  strategy: SeriesStrategy;
+  format: NumberFormat | undefined;
+  formats: Map<string, NumberFormat>;
+  profile: NumberingProfile;
+} {
+  const fmt = config.sequence.format;
+  const s = config.sequence.series;
+  const roll = s.rollover;
+  const strategy: SeriesStrategy = {
+    splitBy: s['split-by'],
+    rollover: roll.enabled ? { period: roll.period, timeZone: roll['time-zone'] } : null,
+  };
+  const format = fmt && toFormat(fmt);
+  const formats = new Map(Object.entries(s.formats).map(([base, f]) => [base, toFormat(f)]));
+  return { strategy, format, formats, profile: { strategy, formats: { ...(format ? { [DEFAULT_FORMAT]: format } : {}), ...Object.fromEntries(formats) } } };
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { startSeqd } from './app.js';
+import { changeNumberingCommand } from './cli/change-numbering.js';
 import { clientCommands } from './cli/client-commands.js';
 import { dataDirOf, loadConfig, logFileOf } from './config/config-loader.js';
-import { ConfigError } from './domain/errors/index.js';
+import { ConfigError, StoreIdentityError, StoreUnavailableError } from './domain/errors/index.js';
+import { createLogger } from './logging/logger.js';
 import { newApiKey, sha256Hex } from './security/api-keys.js';
 
 const program = new Command()
@@ -23,6 +25,8 @@ program
   .option('--data-dir <dir>', 'data directory (env SEQ_DATA_DIR; default ./data)')
   .option('-c, --config <file>', 'extra YAML file overlaid on the profile')
   .action(async (opts: { profile?: string; port?: string; dataDir?: string; config?: string }) => {
+    // Once the logger exists, a failed start is written to the log file too.
+    let failed = (_error: unknown): void => undefined;
     try {
       const { config, profile, sources } = loadConfig({
         profile: opts.profile,
@@ -30,7 +34,12 @@ program
         dataDir: opts.dataDir,
         configFile: opts.config,
       });
-      const seqd = await startSeqd(config);
+      const logger = createLogger({ level: config.logging.level, file: logFileOf(config), console: config.logging.console });
+      failed = (error) => {
+        logger.fatal({ err: error }, `failed to start: ${(error as Error).message}`);
+        logger.flush();
+      };
+      const seqd = await startSeqd(config, { logger });
       seqd.logger.info(
         { profile, sources, storage: config.sequence.storage, node: seqd.service.node },
         `seqd listening on ${seqd.url} (profile ${profile ?? 'none'}, ${config.sequence.storage} store in ${dataDirOf(config)})`,
@@ -59,6 +68,7 @@ program
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));
     } catch (error) {
+      failed(error);
       if (error instanceof ConfigError) {
         console.error(`seqd: ${error.message}`);
         process.exit(2);
@@ -67,6 +77,11 @@ program
       if (code === 'EADDRINUSE') {
         console.error(`seqd: the port is already in use (${(error as Error).message}); choose another with --port or SEQ_PORT`);
         process.exit(2);
+      }
+      // The store refused (damaged, replaced, locked, unreachable): its message says what to do.
+      if (error instanceof StoreIdentityError || error instanceof StoreUnavailableError) {
+        console.error(`seqd: cannot start: ${error.message}`);
+        process.exit(3);
       }
       console.error('seqd: failed to start:', error);
       process.exit(1);
@@ -95,5 +110,6 @@ program
   });
 
 clientCommands(program);
+changeNumberingCommand(program);
 
 await program.parseAsync(process.argv);

@@ -111,7 +111,11 @@ export interface Refusal {
   readonly ok: false;
   readonly error: SeqdError;
 }
-export type Outcome = AllocateResult | ReleaseResult | ConfirmResult | SettingResult | CloseResult | Refusal;
+export interface NumberingResult {
+  readonly ok: true;
+  readonly kind: 'numbering';
+}
+export type Outcome = AllocateResult | ReleaseResult | ConfirmResult | SettingResult | CloseResult | NumberingResult | Refusal;
 
 /** Everything one atomic commit writes. A store applies all of it or nothing. */
 export interface CommitPlan {
@@ -276,6 +280,9 @@ class BatchPlanner {
         return this.confirm(op);
       case 'close':
         return this.close(op);
+      case 'numbering':
+        this.event('numbering', null, null, null, op.reason, undefined);
+        return { ok: true, kind: 'numbering' };
     }
   }
 

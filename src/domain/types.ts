@@ -204,10 +204,19 @@ export interface CloseOp {
   readonly reason: string;
 }
 
-export type Op = AllocateOp | ReleaseOp | SettingOp | ConfirmOp | CloseOp;
+/**
+ * Records a change of the store's numbering (series split, rollover, formats) in the trail:
+ * written by `seqd change-numbering`, with what changed and where the new series start.
+ */
+export interface NumberingOp {
+  readonly kind: 'numbering';
+  readonly reason: string;
+}
+
+export type Op = AllocateOp | ReleaseOp | SettingOp | ConfirmOp | CloseOp | NumberingOp;
 
 /** Audit event types. Ranges (`first`..`last`) keep one event per request, not per number. */
-export const AUDIT_EVENT_TYPES = ['issue', 'refill', 'release', 'void', 'setting', 'confirm', 'close'] as const;
+export const AUDIT_EVENT_TYPES = ['issue', 'refill', 'release', 'void', 'setting', 'confirm', 'close', 'numbering'] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
 export interface AuditEvent {

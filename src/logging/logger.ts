@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { humanConsole } from './console-format.js';
@@ -16,7 +16,9 @@ export function createLogger(o: LoggerOptions): Logger {
   if (o.console) streams.push({ level: o.level as pino.Level, stream: humanConsole() });
   if (o.file) {
     mkdirSync(dirname(o.file), { recursive: true });
-    streams.push({ level: o.level as pino.Level, stream: pino.destination({ dest: o.file, sync: false, mkdir: true }) });
+    // Opened here, synchronously: a destination still opening when the process exits (a failed
+    // start) throws "sonic boom is not ready yet" over the real error.
+    streams.push({ level: o.level as pino.Level, stream: pino.destination({ dest: openSync(o.file, 'a'), sync: false }) });
   }
   return pino({ level: o.level, base: { pid: process.pid } }, pino.multistream(streams));
 }

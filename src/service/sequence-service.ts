@@ -368,6 +368,20 @@ export class SequenceService {
     return series;
   }
 
+  /** Records a change of the store's numbering in the settings trail (see `seqd change-numbering`). */
+  async recordNumberingChange(reason: string): Promise<void> {
+    const { outcome } = await this.worker(this.directory.control).submit({ kind: 'numbering', reason });
+    expect(outcome, 'numbering');
+  }
+
+  /** The last event known committed of every series loaded here (for the data directory's marker). */
+  *committedHeads(): Iterable<[string, { seq: number; hash: string }]> {
+    for (const [name, worker] of this.workers) {
+      const s = worker.current;
+      if (s) yield [name, { seq: s.eventSeq, hash: s.lastHash }];
+    }
+  }
+
   /**
    * Current state of every numbering series (not the internal settings trail), read from the
    * store: other instances may have moved them.

@@ -1,3 +1,4 @@
+import type { NumberingProfile } from '../domain/numbering-profile.js';
 import type { CommitPlan } from '../domain/planner.js';
 import type {
   AuditEvent,
@@ -82,6 +83,21 @@ export interface TotalsRow {
   readonly released: number;
 }
 
+/**
+ * Who a store is: given once, when the store is created (or first opened by a seqd that keeps
+ * identities), and never recreated. A data directory remembers the id it served (see
+ * `store-marker.ts`), so a lost or replaced database is refused instead of restarting numbering.
+ */
+export interface StoreIdentity {
+  readonly storeId: string;
+  /** Epoch ms. */
+  readonly createdAt: number;
+  /** True when the store held data before it was given an identity (created by an older seqd). */
+  readonly adopted: boolean;
+  /** The numbering the store's series follow (changed only by `seqd change-numbering`). */
+  readonly numbering: NumberingProfile;
+}
+
 export interface StoreHealth {
   readonly kind: string;
   readonly healthy: boolean;
@@ -141,6 +157,13 @@ export interface SequenceStore {
   totals(series: string): Promise<TotalsRow[]>;
   listSeries(): Promise<string[]>;
   loadSettings(): Promise<Partial<Settings>>;
+  /** The store's identity, or null for a store never given one. */
+  loadIdentity(): Promise<StoreIdentity | null>;
+  /**
+   * Writes `next` only if the stored identity is still `expected` (null: none), atomically;
+   * answers the identity stored afterwards, which is another instance's when that one won.
+   */
+  saveIdentity(next: StoreIdentity, expected: StoreIdentity | null): Promise<StoreIdentity>;
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
 }

@@ -26,3 +26,4 @@ export { RequestKeyNotFoundError } from './request-key-not-found-error.js';
 export { OutcomeUnknownError } from './outcome-unknown-error.js';
 export { RequestInOtherSeriesError } from './request-in-other-series-error.js';
 export { SeriesAmbiguousError } from './series-ambiguous-error.js';
+export { StoreIdentityError } from './store-identity-error.js';

@@ -12,8 +12,10 @@ import {
   type NumberQuery,
   type SequenceStore,
   type StoreHealth,
+  type StoreIdentity,
   type TotalsRow,
 } from '../sequence-store.js';
+import { canonical } from '../../domain/numbering-profile.js';
 import {
   CHUNK as CHUNK_SIZE,
   chunkOf,
@@ -422,6 +424,28 @@ export class EtcdStore implements SequenceStore {
     if (!kv) return {};
     const raw = JSON.parse(kv.value.toString()) as Partial<Settings>;
     return typeof raw.simulatedEnabled === 'boolean' ? { simulatedEnabled: raw.simulatedEnabled } : {};
+  }
+
+  async loadIdentity(): Promise<StoreIdentity | null> {
+    const kv = await this.getOne(keys.identity);
+    return kv ? (JSON.parse(kv.value.toString()) as StoreIdentity) : null;
+  }
+
+  async saveIdentity(next: StoreIdentity, expected: StoreIdentity | null): Promise<StoreIdentity> {
+    const kv = await this.getOne(keys.identity);
+    if ((kv?.value.toString() ?? null) === (expected ? canonical(expected) : null)) {
+      // Compared on the revision read: an instance that wrote in between wins, and its identity is answered.
+      await this.retrying('save the store identity', () =>
+        this.client.txn({
+          compare: [kv ? { key: keys.identity, target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision } : { key: keys.identity, target: 'Create', result: 'Equal', create_revision: '0' }],
+          success: [{ request_put: { key: keys.identity, value: Buffer.from(canonical(next)) } }],
+          failure: [],
+        }),
+      );
+    }
+    const stored = await this.loadIdentity();
+    if (!stored) throw new StoreUnavailableError('etcd: the store identity was not written');
+    return stored;
   }
 
   async health(): Promise<StoreHealth> {

@@ -22,13 +22,16 @@ import {
   type NumberQuery,
   type SequenceStore,
   type StoreHealth,
+  type StoreIdentity,
   type StorePipelining,
   type TotalsRow,
 } from '../sequence-store.js';
+import { canonical } from '../../domain/numbering-profile.js';
 import { decodeRequest } from '../request-record-codec.js';
 import { configure } from './sqlite-committer.js';
 import { ADDED_COLUMNS, SCHEMA_VERSION, SQLITE_SCHEMA } from './sqlite-schema.js';
 import { SqliteWriter } from './sqlite-writer.js';
+import { lockDataDir } from './sqlite-lock.js';
 
 export interface SqliteStoreOptions {
   /** Directory holding `seqd.sqlite`; created when missing. */
@@ -82,6 +85,8 @@ interface NumberRow {
 }
 
 export const SQLITE_FILE = 'seqd.sqlite';
+/** Held by the process serving the data directory (see `lockDataDir`). */
+export const LOCK_FILE = 'seqd.lock';
 
 /**
  * Embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a commit returns only
@@ -103,19 +108,18 @@ export class SqliteStore implements SequenceStore {
   private readonly db: Database.Database;
   private readonly stmt;
   private readonly writer: SqliteWriter;
+  private readonly unlock: () => void;
 
   constructor(options: SqliteStoreOptions) {
     mkdirSync(options.dataDir, { recursive: true });
     this.path = join(options.dataDir, SQLITE_FILE);
-    this.db = configure(new Database(this.path));
-    this.db.exec(SQLITE_SCHEMA);
-    const stored = this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'").get();
-    if (stored && Number(stored.value) > Number(SCHEMA_VERSION)) {
-      this.db.close();
-      throw new StoreUnavailableError(`${this.path} was written by a newer seqd (schema ${stored.value}; this one knows ${SCHEMA_VERSION}): upgrade this instance`);
+    this.unlock = lockDataDir(join(options.dataDir, LOCK_FILE));
+    try {
+      this.db = openDatabase(this.path);
+    } catch (error) {
+      this.unlock();
+      throw error;
     }
-    addMissingColumns(this.db);
-    this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run('schema_version', SCHEMA_VERSION);
     this.writer = new SqliteWriter(this.path, options.requestWindowMs ?? 24 * 3600_000);
     const db = this.db;
     this.stmt = {
@@ -285,6 +289,28 @@ export class SqliteStore implements SequenceStore {
     });
   }
 
+  async loadIdentity(): Promise<StoreIdentity | null> {
+    return this.guard(() => {
+      const row = this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'identity'").get();
+      return row ? (JSON.parse(row.value) as StoreIdentity) : null;
+    });
+  }
+
+  async saveIdentity(next: StoreIdentity, expected: StoreIdentity | null): Promise<StoreIdentity> {
+    return this.guard(() => {
+      const read = this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'identity'");
+      const swap = this.db.transaction(() => {
+        const row = read.get();
+        if ((row?.value ?? null) !== (expected ? canonical(expected) : null)) return;
+        this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('identity', ?)").run(canonical(next));
+      });
+      swap.immediate();
+      const row = read.get();
+      if (!row) throw new StoreUnavailableError(`${this.path}: the store identity was not written`);
+      return JSON.parse(row.value) as StoreIdentity;
+    });
+  }
+
   async health(): Promise<StoreHealth> {
     try {
       this.db.prepare('SELECT 1').get();
@@ -297,6 +323,7 @@ export class SqliteStore implements SequenceStore {
   async close(): Promise<void> {
     await this.writer.close();
     if (this.db.open) this.db.close();
+    this.unlock();
   }
 
   private sizeBytes(): number {
@@ -345,6 +372,29 @@ export class SqliteStore implements SequenceStore {
       if (error instanceof StoreUnavailableError) return Promise.reject(error);
       return Promise.reject(new StoreUnavailableError(`embedded store failed: ${String(error)}`, { cause: error }));
     }
+  }
+}
+
+/**
+ * Opens the file and brings its schema up to this version. A file written by a newer seqd, or one
+ * that is not a readable SQLite database, is refused with the path and what to do.
+ */
+function openDatabase(path: string): Database.Database {
+  let db: Database.Database | null = null;
+  try {
+    db = configure(new Database(path));
+    db.exec(SQLITE_SCHEMA);
+    const stored = db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'").get();
+    if (stored && Number(stored.value) > Number(SCHEMA_VERSION)) {
+      throw new StoreUnavailableError(`${path} was written by a newer seqd (schema ${stored.value}; this one knows ${SCHEMA_VERSION}): upgrade this instance`);
+    }
+    addMissingColumns(db);
+    db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run('schema_version', SCHEMA_VERSION);
+    return db;
+  } catch (error) {
+    if (db?.open) db.close();
+    if (error instanceof StoreUnavailableError) throw error;
+    throw new StoreUnavailableError(`${path} cannot be opened as a seqd database (${(error as Error).message}): it is damaged or not a database; restore it from a backup`, { cause: error });
   }
 }
 

@@ -1,0 +1,99 @@
+import type { Command } from 'commander';
+import pino from 'pino';
+import { numberingOf } from '../app.js';
+import { loadConfig } from '../config/config-loader.js';
+import { numberingChanges, seriesFits, type NumberingChange } from '../domain/numbering-profile.js';
+import { isInternalSeries } from '../domain/series-strategy.js';
+import { SequenceService } from '../service/sequence-service.js';
+import { openStore } from '../storage/open-store.js';
+
+interface Options {
+  profile?: string;
+  config?: string;
+  dataDir?: string;
+  apply?: boolean;
+}
+
+/**
+ * `seqd change-numbering`: the one way to move a store that issued numbers to another series
+ * split, rollover or format. Shows what changes; with `--apply` closes every open series the new
+ * configuration no longer maps to (open gaps become void, a `close` event keeps the final state),
+ * records a `numbering` event saying what changed and where the new series start, and makes the
+ * new numbering the store's. Run it with every seqd on the store stopped.
+ */
+export function changeNumberingCommand(program: Command): void {
+  program
+    .command('change-numbering')
+    .description('record a change of split-by, rollover or formats in the audit trail (run with seqd stopped); without --apply only shows it')
+    .option('-p, --profile <name>', 'configuration profile, as for serve (env SEQ_PROFILE)')
+    .option('-c, --config <file>', 'extra YAML file overlaid on the profile')
+    .option('--data-dir <dir>', 'data directory (env SEQ_DATA_DIR)')
+    .option('--apply', 'close the old series and record the change (default: only show it)')
+    .action(async (o: Options) => {
+      const { config } = loadConfig({ profile: o.profile, configFile: o.config, dataDir: o.dataDir });
+      const logger = pino({ level: 'warn' });
+      const opened = await openStore(config, logger);
+      try {
+        process.exitCode = await run(o, config, opened);
+      } finally {
+        await opened.close();
+      }
+    });
+}
+
+async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], opened: Awaited<ReturnType<typeof openStore>>): Promise<number> {
+  const { store } = opened;
+  const { strategy, format, formats, profile } = numberingOf(config);
+  const start = config.sequence.core['global-counter-start'];
+  const identity = await store.loadIdentity();
+  if (!identity) {
+    console.log('this store has no recorded numbering yet: start seqd once and it records the configured one');
+    return 0;
+  }
+  const names = (await store.listSeries()).filter((n) => !isInternalSeries(n));
+  const states = await Promise.all(names.map((n) => store.loadSeries(n, start)));
+  const issued = states.filter((s) => s.hwm >= s.start).map((s) => s.series);
+  const changes = numberingChanges(identity.numbering, profile, issued);
+  if (changes.length === 0) {
+    console.log('the configured numbering is the store\'s: nothing to change');
+    return 0;
+  }
+  const toClose = states.filter((s) => s.closedAt === null && !seriesFits(strategy, s.series));
+  const summary = describe(changes, start);
+  console.log(`store ${identity.storeId}: ${summary}`);
+  for (const s of toClose) console.log(`  close ${s.series} (high-water mark ${s.hwm}, ${s.openGaps.length} open gaps become void)`);
+  if (!o.apply) {
+    console.log('nothing written: run again with --apply (every seqd on this store stopped) to close these series and record the change');
+    return 0;
+  }
+  const service = await SequenceService.start({
+    store,
+    node: `change-numbering:${process.pid}`,
+    start,
+    gapPolicy: 'none',
+    sites: config.sequence.sites,
+    maxCount: config.sequence.core['max-count'],
+    simulatedEnabled: config.sequence['invoice-types'].simulated.enabled,
+    strategy,
+    format,
+    formats,
+  });
+  try {
+    for (const s of toClose) {
+      const r = await service.closeSeries(s.series, `numbering changed: ${summary}`);
+      console.log(`closed ${s.series}${r.closed ? '' : ' (it was closed already)'}; ${r.voided} open gaps made void`);
+    }
+    await service.recordNumberingChange(summary);
+  } finally {
+    await service.close();
+  }
+  await store.saveIdentity({ ...identity, numbering: profile }, identity);
+  console.log('recorded: seqd now starts with the new numbering');
+  return 0;
+}
+
+function describe(changes: readonly NumberingChange[], start: number): string {
+  const parts = changes.map((c) => `${c.key}: ${c.was} → ${c.now}`);
+  const newSeries = changes.some((c) => c.kind === 'series');
+  return `${parts.join('; ')}${newSeries ? `; new series start at ${start}` : ''}`;
+}

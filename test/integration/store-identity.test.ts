@@ -1,0 +1,199 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync, copyFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { ConfigError, StoreIdentityError, StoreUnavailableError } from '../../src/domain/errors/index.js';
+import { spawnSeqd } from '../helpers/seqd-process.js';
+import { SQLITE_FILE } from '../../src/storage/sqlite/sqlite-store.js';
+import { MARKER_FILE } from '../../src/storage/store-marker.js';
+import { http, startTestServer } from '../helpers/seqd-server.js';
+
+const body = { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle' };
+const dirs: string[] = [];
+function freshDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'seqd-identity-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/** A data directory whose global series has issued `count` numbers, the server stopped. */
+async function ledger(count: number, overrides: Record<string, unknown> = {}): Promise<string> {
+  const dir = freshDir();
+  const s = await startTestServer(overrides, dir);
+  const r = await http<{ numbers: number[] }>(s.url, 'POST', '/api/v1/sequence/next', { ...body, count });
+  assert.equal(r.body.numbers.length, count);
+  await s.close();
+  return dir;
+}
+
+describe('a store that existed is never silently recreated (issue 13, item 3)', () => {
+  after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  it('refuses a zero-byte database where the marker says a ledger was', async () => {
+    const dir = await ledger(8);
+    for (const suffix of ['-wal', '-shm']) rmSync(join(dir, SQLITE_FILE + suffix), { force: true });
+    truncateSync(join(dir, SQLITE_FILE), 0);
+    await assert.rejects(startTestServer({}, dir), (e: unknown) => e instanceof StoreIdentityError && /lost, emptied or replaced/.test(e.message));
+  });
+
+  it('refuses a deleted database', async () => {
+    const dir = await ledger(3);
+    for (const suffix of ['', '-wal', '-shm']) rmSync(join(dir, SQLITE_FILE + suffix), { force: true });
+    await assert.rejects(startTestServer({}, dir), StoreIdentityError);
+  });
+
+  it('refuses a database rolled back to an older copy', async () => {
+    const dir = freshDir();
+    const a = await startTestServer({}, dir);
+    await http(a.url, 'POST', '/api/v1/sequence/next', { ...body, count: 2 });
+    await a.close();
+    // A copy taken while the ledger was at 2, put back after it moved on to 5.
+    const copy = join(dir, 'old.sqlite');
+    copyFileSync(join(dir, SQLITE_FILE), copy);
+    const b = await startTestServer({}, dir);
+    await http(b.url, 'POST', '/api/v1/sequence/next', { ...body, count: 3 });
+    await b.close();
+    copyFileSync(copy, join(dir, SQLITE_FILE));
+    await assert.rejects(startTestServer({}, dir), (e: unknown) => e instanceof StoreIdentityError && /older than/.test(e.message));
+  });
+
+  it('refuses another ledger put in place of this one', async () => {
+    const one = await ledger(2);
+    const two = await ledger(2);
+    copyFileSync(join(two, SQLITE_FILE), join(one, SQLITE_FILE));
+    await assert.rejects(startTestServer({}, one), (e: unknown) => e instanceof StoreIdentityError && /another ledger/.test(e.message));
+  });
+
+  it('keeps working across clean restarts, and a new ledger starts when both database and marker are new', async () => {
+    const dir = await ledger(2);
+    const marker = JSON.parse(readFileSync(join(dir, MARKER_FILE), 'utf8')) as { storeId: string; heads: Record<string, { seq: number }> };
+    assert.ok(marker.heads.global && marker.heads.global.seq >= 1, 'the marker holds the head seen committed');
+    const s = await startTestServer({}, dir);
+    const r = await http<{ numbers: number[] }>(s.url, 'POST', '/api/v1/sequence/next', body);
+    assert.deepEqual(r.body.numbers, [3]);
+    await s.close();
+    unlinkSync(join(dir, MARKER_FILE));
+    // Without a marker the existing database is adopted under its own identity.
+    const t = await startTestServer({}, dir);
+    assert.deepEqual((await http<{ numbers: number[] }>(t.url, 'POST', '/api/v1/sequence/next', body)).body.numbers, [4]);
+    await t.close();
+    assert.equal((JSON.parse(readFileSync(join(dir, MARKER_FILE), 'utf8')) as { storeId: string }).storeId, marker.storeId);
+  });
+
+  it('a second instance on the same data directory is refused while the first runs', async () => {
+    const dir = freshDir();
+    const a = await startTestServer({}, dir);
+    await assert.rejects(startTestServer({}, dir), (e: unknown) => e instanceof StoreUnavailableError && /another seqd/.test(e.message));
+    await a.close();
+    // Released at close: the next start takes it.
+    await (await startTestServer({}, dir)).close();
+  });
+
+  it('a damaged database file stops the CLI with one clear message, written to the log file too', async () => {
+    const dir = freshDir();
+    writeFileSync(join(dir, SQLITE_FILE), 'this is not a database, just text long enough to be read');
+    const err = await spawnSeqd([], { SEQ_DATA_DIR: dir, SEQ_PROFILE: 'poc' }).then(
+      () => assert.fail('seqd started on a damaged file'),
+      (e: unknown) => e as Error,
+    );
+    assert.match(err.message, /exited \(3\)/);
+    assert.match(err.message, /cannot be opened as a seqd database/);
+    assert.doesNotMatch(err.message, /sonic boom|at .*\.ts:\d+/i, 'no second crash, no raw stack on the console');
+    assert.match(readFileSync(join(dir, 'logs', 'sequential-number-poc.log'), 'utf8'), /cannot be opened as a seqd database/);
+  });
+
+  it('a damaged marker stops start-up with a clear message', async () => {
+    const dir = await ledger(1);
+    writeFileSync(join(dir, MARKER_FILE), '{"storeId": ');
+    await assert.rejects(startTestServer({}, dir), (e: unknown) => e instanceof StoreIdentityError && /damaged/.test(e.message));
+  });
+});
+
+describe('numbering never restarts by a configuration change (issue 13, item 2)', () => {
+  it('refuses split-by [site] on a store whose global series issued numbers, naming the key', async () => {
+    const dir = await ledger(8);
+    await assert.rejects(
+      startTestServer({ sequence: { series: { 'split-by': ['site'] } } }, dir),
+      (e: unknown) => e instanceof ConfigError && e.key === 'sequence.series.split-by' && /seqd change-numbering/.test(e.message),
+    );
+    // The old configuration still starts and continues at 9.
+    const s = await startTestServer({}, dir);
+    assert.deepEqual((await http<{ numbers: number[] }>(s.url, 'POST', '/api/v1/sequence/next', body)).body.numbers, [9]);
+    await s.close();
+  });
+
+  it('refuses enabling a rollover, and a changed format of a series that printed numbers', async () => {
+    const format = { prefix: 'INV', padding: 6, year: true };
+    const dir = await ledger(2, { sequence: { format } });
+    await assert.rejects(
+      startTestServer({ sequence: { format, series: { rollover: { enabled: true } } } }, dir),
+      (e: unknown) => e instanceof ConfigError && e.key === 'sequence.series.rollover',
+    );
+    await assert.rejects(
+      startTestServer({ sequence: { format: { ...format, padding: 8 } } }, dir),
+      (e: unknown) => e instanceof ConfigError && e.key === 'sequence.format' && /padding/.test(e.message),
+    );
+  });
+
+  it('takes a new numbering freely while nothing was issued', async () => {
+    const dir = freshDir();
+    await (await startTestServer({}, dir)).close();
+    const s = await startTestServer({ sequence: { series: { 'split-by': ['site'] } } }, dir);
+    assert.equal((await http<{ series: string }>(s.url, 'POST', '/api/v1/sequence/next', body)).body.series, 'site-1');
+    await s.close();
+  });
+
+  it('a store from before identities is adopted only when its series fit the configuration', async () => {
+    const dir = await ledger(4);
+    // As an older seqd left it: no identity in the database, no marker beside it.
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(join(dir, SQLITE_FILE));
+    db.prepare("DELETE FROM meta WHERE key = 'identity'").run();
+    db.close();
+    unlinkSync(join(dir, MARKER_FILE));
+    await assert.rejects(startTestServer({ sequence: { series: { 'split-by': ['site'] } } }, dir), (e: unknown) => e instanceof ConfigError && /global/.test(e.message));
+    const s = await startTestServer({}, dir);
+    assert.deepEqual((await http<{ numbers: number[] }>(s.url, 'POST', '/api/v1/sequence/next', body)).body.numbers, [5]);
+    await s.close();
+  });
+});
+
+describe('seqd change-numbering: the audited way to a new numbering (issue 13, item 2)', () => {
+  const run = (args: string[]) => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'change-numbering', '--profile', 'poc', ...args], { encoding: 'utf8', env: { ...process.env, SEQ_PROFILE: '' } });
+    return { code: r.status, out: r.stdout + r.stderr };
+  };
+
+  it('shows, then applies: the old series closed, the change recorded, the new series start at 1', async () => {
+    const dir = await ledger(8);
+    const split = join(dir, 'split.yml');
+    writeFileSync(split, 'sequence:\n  series:\n    split-by: [site]\n');
+    const dry = run(['--data-dir', dir, '--config', split]);
+    assert.equal(dry.code, 0, dry.out);
+    assert.match(dry.out, /sequence\.series\.split-by: \[\] → \[site\]/);
+    assert.match(dry.out, /close global \(high-water mark 8/);
+    assert.match(dry.out, /nothing written/);
+    // Nothing was written: the old configuration still continues at 9.
+    const old = await startTestServer({}, dir);
+    assert.deepEqual((await http<{ numbers: number[] }>(old.url, 'POST', '/api/v1/sequence/next', body)).body.numbers, [9]);
+    await old.close();
+
+    const applied = run(['--data-dir', dir, '--config', split, '--apply']);
+    assert.equal(applied.code, 0, applied.out);
+    assert.match(applied.out, /closed global/);
+    const s = await startTestServer({ sequence: { series: { 'split-by': ['site'] } } }, dir);
+    const next = await http<{ series: string; numbers: number[] }>(s.url, 'POST', '/api/v1/sequence/next', body);
+    assert.deepEqual([next.body.series, next.body.numbers], ['site-1', [1]]);
+    const closed = await http<{ events: { type: string; reason: string }[] }>(s.url, 'GET', '/api/v1/audit?series=global&event=close');
+    assert.match(closed.body.events[0]?.reason ?? '', /numbering changed: sequence\.series\.split-by: \[\] → \[site\]; new series start at 1/);
+    const recorded = await http<{ events: { type: string; reason: string }[] }>(s.url, 'GET', '/api/v1/audit?series=_settings&event=numbering');
+    assert.equal(recorded.body.events.length, 1);
+    const verify = await http<{ valid: boolean }>(s.url, 'GET', '/api/v1/audit/verify?series=global');
+    assert.equal(verify.body.valid, true);
+    // The old series is closed: a release there is refused, nothing is issued from it again.
+    await s.close();
+    await assert.rejects(startTestServer({}, dir), (e: unknown) => e instanceof ConfigError && e.key === 'sequence.series.split-by');
+  });
+});
