@@ -82,12 +82,13 @@ describe('a store that existed is never silently recreated (issue 13, item 3)', 
     assert.equal((JSON.parse(readFileSync(join(dir, MARKER_FILE), 'utf8')) as { storeId: string }).storeId, marker.storeId);
   });
 
-  it('a second instance on the same data directory is refused while the first runs', async () => {
+  it('a second seqd process on the same data directory is refused while the first runs', async () => {
     const dir = freshDir();
-    const a = await startTestServer({}, dir);
+    const a = await spawnSeqd([], { SEQ_DATA_DIR: dir, SEQ_PROFILE: 'poc' });
     await assert.rejects(startTestServer({}, dir), (e: unknown) => e instanceof StoreUnavailableError && /another seqd/.test(e.message));
-    await a.close();
-    // Released at close: the next start takes it.
+    a.child.kill('SIGTERM');
+    await a.exited;
+    // Released at exit: the next start takes it.
     await (await startTestServer({}, dir)).close();
   });
 
