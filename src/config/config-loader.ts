@@ -4,7 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { ConfigError } from '../domain/errors/index.js';
 import { sha256Hex } from '../security/api-keys.js';
-import { seriesBase } from '../domain/series-strategy.js';
+import { seriesBase, type SeriesStrategy } from '../domain/series-strategy.js';
+import { formatTokenProblem, formatUniquenessProblem, type SeriesFormat } from '../domain/format-uniqueness.js';
+import { seriesValuesOf, type NumberFormat } from '../domain/number-format.js';
 import { INVOICE_TYPES } from '../domain/types.js';
 import { configSchema, type SeqdConfig } from './config-schema.js';
 
@@ -118,20 +120,52 @@ function checkSecurity(config: SeqdConfig): void {
   if (twice) throw new ConfigError('security.api-keys', `key name "${twice}" is used twice`);
 }
 
-/** A format for a series base that no request can map to is a typo: refuse it, naming the key. */
+/**
+ * How requests map to series and how their numbers print: partitions only split within sites; a
+ * format for a series base that no request can map to is a typo; formats must keep printed
+ * numbers unique across every series that can exist (see `format-uniqueness.ts`).
+ */
 function checkSeriesFormats(config: SeqdConfig): void {
   const s = config.sequence.series;
-  const keys = [{ siteId: '', partitionId: '', invoiceType: '' }];
+  if (s['split-by'].includes('partition') && !s['split-by'].includes('site')) {
+    throw new ConfigError(
+      'sequence.series.split-by',
+      `partition needs site: partition ids belong to a site (site-1 and site-2 may both have partition-a, which would share one series); use [${['site', ...s['split-by']].join(', ')}]`,
+    );
+  }
+  const strategy: SeriesStrategy = {
+    splitBy: s['split-by'],
+    rollover: s.rollover.enabled ? { period: s.rollover.period, timeZone: s.rollover['time-zone'] } : null,
+  };
   const combos = config.sequence.sites.flatMap((site) =>
     site.partitions.flatMap((partitionId) => INVOICE_TYPES.map((invoiceType) => ({ siteId: site.id, partitionId, invoiceType }))),
   );
-  const bases = new Set((combos.length ? combos : keys).map((k) => seriesBase({ splitBy: s['split-by'], rollover: null }, k)));
+  const bases = new Set(combos.map((k) => seriesBase({ splitBy: s['split-by'], rollover: null }, k)));
   for (const name of Object.keys(s.formats)) {
     if (!bases.has(name)) {
       const some = [...bases].slice(0, 10).join(', ');
       throw new ConfigError(`sequence.series.formats.${name}`, `names no series; with split-by [${s['split-by'].join(', ')}] series are: ${some}`);
     }
   }
+  const fallback = config.sequence.format;
+  const configured = [
+    ...(fallback ? [{ key: 'sequence.format', format: numberFormatOf(fallback) }] : []),
+    ...Object.entries(s.formats).map(([base, f]) => ({ key: `sequence.series.formats.${base}`, format: numberFormatOf(f) })),
+  ];
+  const printing: SeriesFormat[] = [];
+  for (const base of bases) {
+    const own = s.formats[base];
+    const f = own ?? fallback;
+    if (!f) continue; // no format: its numbers are not printed
+    const key = own ? `sequence.series.formats.${base}` : 'sequence.format';
+    printing.push({ base, values: seriesValuesOf(s['split-by'], base), key, format: numberFormatOf(f) });
+  }
+  const problem = formatTokenProblem(strategy, configured) ?? formatUniquenessProblem(strategy, printing);
+  if (problem) throw new ConfigError(problem.key, problem.message);
+}
+
+function numberFormatOf(f: NonNullable<SeqdConfig['sequence']['format']>): NumberFormat {
+  return { prefix: f.prefix, year: f.year, padding: f.padding, separator: f.separator, timeZone: f['time-zone'] };
 }
 
 /** Absolute data directory (relative paths are taken from the working directory). */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isTimeZone } from '../domain/number-format.js';
+import { isTimeZone, prefixProblem } from '../domain/number-format.js';
 import { ROLLOVER_PERIODS, SERIES_DIMENSIONS } from '../domain/series-strategy.js';
 import { GAP_POLICIES } from '../domain/types.js';
 
@@ -18,7 +18,16 @@ const site = z.strictObject({
 });
 
 const format = z.strictObject({
-  prefix: z.string().max(32).regex(/^[^\s]*$/, 'no spaces').default(''),
+  /** Text before the number; tokens {site}, {partition}, {type}, {yyyy}, {mm} (see number-format.ts). */
+  prefix: z
+    .string()
+    .max(64)
+    .regex(/^[^\s]*$/, 'no spaces')
+    .superRefine((p, ctx) => {
+      const problem = prefixProblem(p);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .default(''),
   year: z.boolean().default(false),
   padding: z.number().int().min(0).max(20).default(0),
   separator: z.string().max(3).default('-'),
@@ -27,7 +36,10 @@ const format = z.strictObject({
 
 /** How requests map to series (counters); the default is one global series that never ends. */
 const series = z.strictObject({
-  /** Dimensions that split the numbering: any of site, partition, invoice-type (empty: one series). */
+  /**
+   * Dimensions that split the numbering: any of site, partition, invoice-type (empty: one series);
+   * partition only with site (partition ids are per site).
+   */
   'split-by': z
     .array(z.enum(SERIES_DIMENSIONS))
     .refine((d) => new Set(d).size === d.length, 'each dimension once')

@@ -1,5 +1,5 @@
 import { SeriesAmbiguousError, SeriesNotFoundError, ValidationError } from '../domain/errors/index.js';
-import { numberFormatter, type NumberFormat } from '../domain/number-format.js';
+import { numberFormatter, seriesValuesOf, type NumberFormat } from '../domain/number-format.js';
 import {
   controlSeries,
   isInternalSeries,
@@ -208,8 +208,9 @@ export class SeriesDirectory {
   }
 
   /**
-   * Formats a number of `series` as configured; the year of a series with a period is the
-   * period's (a number of 2026 stays `…-2026-…` when it is committed just after midnight).
+   * Formats a number of `series` as configured, with the series' values for `{site}`,
+   * `{partition}`, `{type}`; year and month of a series with a period are the period's (a number
+   * of 2026 stays `…-2026-…` when it is committed just after midnight).
    */
   formatterOf(series: string): ((n: number, at: number) => string) | null {
     let f = this.formatters.get(series);
@@ -217,9 +218,8 @@ export class SeriesDirectory {
       const { base, period } = parseSeriesName(series);
       const format = this.o.formats?.get(base) ?? this.o.format;
       if (format) {
-        const plain = numberFormatter(format);
-        const year = period?.slice(0, 4);
-        f = year ? (n: number, at: number) => plain(n, at, year) : plain;
+        const plain = numberFormatter(format, seriesValuesOf(this.o.strategy.splitBy, base));
+        f = period ? (n: number, at: number) => plain(n, at, period) : (n: number, at: number) => plain(n, at);
       } else {
         f = null;
       }

@@ -18,8 +18,10 @@ const eventCount = async (url: string) => (await http<{ events: unknown[] }>(url
 describe('idempotent next: Idempotency-Key header or requestId field', () => {
   const dir = mkdtempSync(join(tmpdir(), 'seqd-idem-'));
   let s: TestServer;
+  // The format is the store's from its first number on (changing it later needs seqd change-numbering).
+  const formatted = { sequence: { format: { prefix: 'INV', year: true, padding: 6 } } };
   before(async () => {
-    s = await startTestServer({}, dir);
+    s = await startTestServer(formatted, dir);
   });
   after(async () => {
     await s.close();
@@ -78,7 +80,7 @@ describe('idempotent next: Idempotency-Key header or requestId field', () => {
   it('keeps its answers across a restart, and shows the configured format', async () => {
     const first = await http<Next>(s.url, 'POST', '/api/v1/sequence/next', body(), { 'idempotency-key': 'survives' });
     await s.close();
-    s = await startTestServer({ sequence: { format: { prefix: 'INV', year: true, padding: 6 } } }, dir);
+    s = await startTestServer(formatted, dir);
     const again = await http<Next & { formatted: string[] }>(s.url, 'POST', '/api/v1/sequence/next', body(), { 'idempotency-key': 'survives' });
     assert.deepEqual(again.body.numbers, first.body.numbers);
     assert.equal(again.body.replayed, true);

@@ -25,7 +25,7 @@ describe('series split by site and partition', () => {
     s = await startTestServer({
       sequence: {
         core: { 'global-counter-start': 100 },
-        format: { prefix: 'INV', padding: 6 },
+        format: { prefix: 'INV-{site}-{partition}', padding: 6 },
         series: { 'split-by': ['site', 'partition'], formats: { 'site-2:partition-a': { prefix: 'S2A', padding: 4 } } },
       },
     });
@@ -44,7 +44,8 @@ describe('series split by site and partition', () => {
     assert.deepEqual([b.body.series, b.body.numbers], ['site-1:partition-b', [100]]);
     assert.deepEqual([c.body.series, c.body.numbers], ['site-2:partition-a', [100]]);
     assert.deepEqual(a2.body.numbers, [102]);
-    assert.deepEqual(a.body.formatted, ['INV-000100', 'INV-000101']);
+    assert.deepEqual(a.body.formatted, ['INV-site-1-partition-a-000100', 'INV-site-1-partition-a-000101']);
+    assert.deepEqual(b.body.formatted, ['INV-site-1-partition-b-000100'], 'each series prints its own numbers');
     assert.deepEqual(c.body.formatted, ['S2A-0100'], 'the series format overrides the default one');
     const list = await http<SeriesList>(s.url, 'GET', '/api/v1/sequence/series');
     assert.equal(list.body.defaultSeries, 'site-1:partition-a');
@@ -60,10 +61,10 @@ describe('series split by site and partition', () => {
     assert.deepEqual([r.body.series, r.body.status], ['site-1:partition-b', 'open']);
     const c = await http<{ series: string }>(s.url, 'POST', '/api/v1/sequence/confirm', { sequenceNumber: 100, ...s1a, series: 'site-1:partition-a' });
     assert.equal(c.status, 200, JSON.stringify(c.body));
-    // Another holder's series: the number there is held by someone else.
+    // Another holder's series: its site contradicts the siteId sent (refused before the store is asked).
     const wrong = await http<ErrorBody>(s.url, 'POST', '/api/v1/sequence/confirm', { sequenceNumber: 100, ...s1a, series: 'site-2:partition-a' });
-    assert.equal(wrong.status, 409);
-    assert.equal(wrong.body.error.code, 'HOLDER_MISMATCH');
+    assert.equal(wrong.status, 400);
+    assert.equal(wrong.body.error.field, 'siteId');
     const before = await http<SeriesList>(s.url, 'GET', '/api/v1/sequence/series');
     const unknown = await http<ErrorBody>(s.url, 'POST', '/api/v1/sequence/release', { sequenceNumber: 1, siteId: 'site-2', partitionId: 'partition-b', reason: 'x' });
     assert.equal(unknown.status, 404);
