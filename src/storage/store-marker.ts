@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { StoreIdentityError } from '../domain/errors/index.js';
 
@@ -53,6 +53,8 @@ export function readMarker(dataDir: string): StoreMarker | null {
 export function writeMarker(dataDir: string, marker: StoreMarker): void {
   const path = markerPath(dataDir);
   const tmp = `${path}.tmp-${process.pid}`;
+  // With an external etcd nothing else creates the data directory.
+  mkdirSync(dataDir, { recursive: true });
   const fd = openSync(tmp, 'w');
   try {
     writeSync(fd, `${JSON.stringify(marker, null, 2)}\n`);
