@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { startSeqd } from './app.js';
 import { changeNumberingCommand } from './cli/change-numbering.js';
 import { clientCommands } from './cli/client-commands.js';
+import { EXIT_HELP, usageExit } from './cli/exit-codes.js';
 import { dataDirOf, loadConfig, logFileOf } from './config/config-loader.js';
 import { ConfigError, StoreIdentityError, StoreUnavailableError } from './domain/errors/index.js';
 import { createLogger } from './logging/logger.js';
@@ -10,7 +11,10 @@ import { newApiKey, sha256Hex } from './security/api-keys.js';
 
 const program = new Command()
   .name('seqd')
-  .description('Strictly sequential invoice numbers with gap management and a hash-chained audit trail');
+  .description('Strictly sequential invoice numbers with gap management and a hash-chained audit trail')
+  // Before any command is added: commands inherit it. Usage errors exit 2, not 1 (an invalid trail).
+  .exitOverride(usageExit)
+  .addHelpText('afterAll', EXIT_HELP);
 
 function port(value: string): string {
   if (!/^\d+$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('a port is a number from 0 to 65535');

@@ -1,8 +1,9 @@
-import { once, type EventEmitter } from 'node:events';
-import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SeqdApiError } from '../client/seqd-api-error.js';
-import { SeqdClient, type NextParams } from '../client/seqd-client.js';
+import { SeqdClient, type GapStatus, type NextParams } from '../client/seqd-client.js';
+import { EXIT, reportApiError, reportFailure } from './exit-codes.js';
+import { OutFileError, writeAtomically } from './export-file.js';
 
 interface Common {
   url: string[];
@@ -25,26 +26,39 @@ function withCommon(cmd: Command): Command {
     .option('--json', 'print the JSON answer');
 }
 
+/** A usage problem found by the verb itself (not by commander): one line, exit 2. */
+class UsageError extends Error {}
+
 function client(o: Common): SeqdClient {
-  const urls = o.url.length > 0 ? o.url : (process.env.SEQD_URL ?? 'http://127.0.0.1:8080').split(',');
-  return new SeqdClient({ urls: urls.map((u) => u.trim().replace(/\/$/, '')), apiKey: o.apiKey ?? process.env.SEQD_API_KEY });
+  const urls = (o.url.length > 0 ? o.url : (process.env.SEQD_URL ?? 'http://127.0.0.1:8080').split(',')).map((u) => u.trim().replace(/\/$/, ''));
+  // A typo in a URL is the caller's mistake, not an unreachable server.
+  for (const u of urls) {
+    if (!/^https?:\/\/[^/]/.test(u) || !URL.canParse(u)) throw new UsageError(`"${u}" is not an http(s) URL (--url or SEQD_URL)`);
+  }
+  return new SeqdClient({ urls, apiKey: o.apiKey ?? process.env.SEQD_API_KEY });
 }
 
-/** Runs a verb: prints JSON or a human line; a seqd error becomes "seqd: CODE: message", exit 1. */
+/**
+ * Runs a verb: prints JSON or a human line. Failures print one line and set the exit code of
+ * {@link EXIT}: 2 usage, 3 unreachable, 4 refused (4xx), 5 server error or unreadable answer.
+ */
 async function run<T>(o: Common, work: () => Promise<T>, human: (r: T) => string): Promise<T | undefined> {
   try {
     const r = await work();
     console.log(o.json ? JSON.stringify(r, null, 2) : human(r));
     return r;
   } catch (error) {
-    if (error instanceof SeqdApiError) {
-      if (o.json) console.log(JSON.stringify({ error: { code: error.code, message: error.message, field: error.field, status: error.status } }, null, 2));
-      else console.error(`seqd: ${error.code}: ${error.message}`);
-      process.exitCode = 1;
-      return undefined;
-    }
-    throw error;
+    fail(error, o.json === true);
+    return undefined;
   }
+}
+
+/** Reports any failure of a verb in one line with its exit code. */
+function fail(error: unknown, json: boolean): void {
+  if (error instanceof SeqdApiError) reportApiError(error, json);
+  else if (error instanceof UsageError || error instanceof OutFileError) reportFailure(error.message, EXIT.usage);
+  // An answer that is not seqd's JSON (a proxy's error page), or a bug here: not the caller's to fix.
+  else reportFailure(`could not read the answer: ${error instanceof Error ? error.message : String(error)}`, EXIT.serverError);
 }
 
 /** `run` for verbs whose answer needs no further look. */
@@ -127,8 +141,8 @@ export function clientCommands(program: Command): void {
   );
 
   withCommon(seriesOption(program.command('gaps').description('the gap report of a series')))
-    .addOption(new Option('--status <status>').choices(['open', 'void', 'refilled', 'all']).default('all'))
-    .action((o: Common & { status: 'open' | 'void' | 'refilled' | 'all'; series?: string }) =>
+    .addOption(new Option('--status <status>', 'gaps: open and void; all: with refilled').choices(['open', 'void', 'refilled', 'gaps', 'all']).default('gaps'))
+    .action((o: Common & { status: GapStatus; series?: string }) =>
       show(o, () => client(o).gaps(o.status, undefined, { series: o.series }), (r) => {
         const gaps = (r as { gaps: { sequenceNumber: number; status: string; reason: string | null; siteId: string }[] }).gaps;
         return gaps.length === 0 ? 'no gaps' : gaps.map((g) => `${g.sequenceNumber}\t${g.status}\t${g.siteId}\t${g.reason ?? ''}`).join('\n');
@@ -147,31 +161,43 @@ export function clientCommands(program: Command): void {
       });
       if (r && !r.valid) process.exitCode = 1;
     });
-  withCommon(seriesOption(audit.command('export').description('stream the trail of a series as CSV or NDJSON (progress on stderr)')))
+  withCommon(seriesOption(audit.command('export').description('stream the trail of a series as CSV or NDJSON (progress on stderr); --out is written whole or not at all')))
     .addOption(new Option('--format <format>').choices(['csv', 'ndjson']).default('csv'))
-    .option('--from <time>', 'ISO 8601 start')
-    .option('--to <time>', 'ISO 8601 end')
-    .option('--out <file>', 'write to a file instead of standard output')
+    .option('--from <time>', 'start: RFC 3339 with a zone, e.g. 2026-01-01T00:00:00Z')
+    .option('--to <time>', 'end: RFC 3339 with a zone, e.g. 2026-12-31T23:59:59+01:00')
+    .option('--out <file>', 'write to this file (via a temporary file beside it) instead of standard output')
     .action(async (o: Common & { format: 'csv' | 'ndjson'; from?: string; to?: string; out?: string; series?: string }) => {
-      const out: NodeJS.WritableStream = o.out ? createWriteStream(o.out) : process.stdout;
       let shown = 0;
+      const progress = (lines: number, total: number) => {
+        if (!o.out || Date.now() - shown <= 500) return;
+        shown = Date.now();
+        process.stderr.write(`\r${lines.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} events`);
+      };
       try {
-        for await (const chunk of client(o).exportAudit({ format: o.format, from: o.from, to: o.to, series: o.series }, (lines, total) => {
-          if (o.out && Date.now() - shown > 500) {
-            shown = Date.now();
-            process.stderr.write(`\r${lines.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} events`);
-          }
-        })) {
-          if (!out.write(chunk)) await once(out as unknown as EventEmitter, 'drain');
-        }
+        const chunks = streamed(client(o).exportAudit({ format: o.format, from: o.from, to: o.to, series: o.series }, progress));
         if (o.out) {
-          await new Promise<void>((resolve) => out.end(resolve));
-          process.stderr.write(`\nwritten: ${o.out}\n`);
+          await writeAtomically(o.out, chunks);
+          if (shown) process.stderr.write('\n');
+          process.stderr.write(`written: ${o.out}\n`);
+        } else {
+          for await (const chunk of chunks) if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
         }
       } catch (error) {
-        if (!(error instanceof SeqdApiError)) throw error;
-        console.error(`seqd: ${error.code}: ${error.message}`);
-        process.exitCode = 1;
+        if (shown) process.stderr.write('\n');
+        fail(error, false);
       }
     });
+}
+
+/**
+ * The export's chunks; a connection that breaks mid-answer (the instance died) is reported as
+ * unreachable, like one that never answered: the export is incomplete and may be asked again.
+ */
+async function* streamed(chunks: AsyncIterable<string>): AsyncGenerator<string> {
+  try {
+    yield* chunks;
+  } catch (error) {
+    if (error instanceof SeqdApiError) throw error;
+    throw new SeqdApiError(`the connection broke during the export: ${error instanceof Error ? error.message : String(error)}`, 'UNREACHABLE', 0, undefined, { cause: error });
+  }
 }

@@ -3,6 +3,7 @@ export { SeqdApiError } from './seqd-api-error.js';
 export {
   SeqdClient,
   type ConfirmResult,
+  type GapStatus,
   type NextParams,
   type NextResult,
   type NumberParams,

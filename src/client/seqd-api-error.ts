@@ -9,10 +9,17 @@ export class SeqdApiError extends Error {
     /** HTTP status, 0 when no instance answered. */
     readonly status: number,
     readonly field?: string | undefined,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; details?: Readonly<Record<string, unknown>> },
   ) {
     super(message, options);
+    this.details = options?.details ?? {};
   }
+
+  /**
+   * The other fields of the error body: what the refusal depends on, e.g. `status` and `reason`
+   * of NUMBER_ALREADY_RELEASED (`expired` or the release's own reason), `allowed` values.
+   */
+  readonly details: Readonly<Record<string, unknown>>;
 
   /** Whether the same request may succeed later (no answer, or 503). */
   get retryable(): boolean {

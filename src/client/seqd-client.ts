@@ -43,6 +43,9 @@ export interface NumberParams {
   readonly allocation?: string;
 }
 
+/** What a gap report shows: one status, `gaps` (open and void) or `all` (and refilled). */
+export type GapStatus = 'open' | 'void' | 'refilled' | 'gaps' | 'all';
+
 /** Which series a read covers (absent: the server's default series). */
 export interface SeriesParams {
   readonly series?: string;
@@ -93,8 +96,12 @@ export class SeqdClient {
     return this.call('GET', '/api/v1/sequence/stats');
   }
 
-  gaps(status: 'open' | 'void' | 'refilled' | 'all' = 'all', limit?: number, where: SeriesParams = {}): Promise<Record<string, unknown>> {
-    return this.call('GET', `/api/v1/sequence/gaps?${query({ status, limit, series: where.series })}`);
+  /**
+   * The gap report: `gaps` (default) is open and void numbers, `all` adds refilled ones. A
+   * `truncated` answer has a `nextCursor`: pass it as `cursor` for the next page.
+   */
+  gaps(status: GapStatus = 'gaps', limit?: number, where: SeriesParams & { readonly cursor?: number } = {}): Promise<Record<string, unknown>> {
+    return this.call('GET', `/api/v1/sequence/gaps?${query({ status, limit, series: where.series, cursor: where.cursor })}`);
   }
 
   /** Every series with its state; the default one and the strategy. */
@@ -182,8 +189,9 @@ function query(q: Record<string, string | number | undefined>): URLSearchParams 
 async function toApiError(res: Response): Promise<SeqdApiError> {
   const text = await res.text();
   try {
-    const { error } = JSON.parse(text) as { error: { code: string; message: string; field?: string } };
-    return new SeqdApiError(error.message, error.code, res.status, error.field);
+    const { error } = JSON.parse(text) as { error: { code: string; message: string; field?: string } & Record<string, unknown> };
+    const { code, message, field, ...details } = error;
+    return new SeqdApiError(message, code, res.status, field, { details });
   } catch {
     return new SeqdApiError(`HTTP ${res.status}: ${text.slice(0, 200)}`, 'HTTP_ERROR', res.status);
   }

@@ -501,8 +501,10 @@ class BatchPlanner {
       );
     }
     if (current.status === 'open' || current.status === 'void') {
+      // The reason in the message too: it is what a shell or a log shows (expired vs released).
+      const why = current.reason === null ? '' : `, reason "${current.reason}"`;
       return refuse(
-        new NumberAlreadyReleasedError(`number ${n} is already released (${current.status} gap) and ${refused}`, {
+        new NumberAlreadyReleasedError(`number ${n} is already released (${current.status} gap${why}) and ${refused}`, {
           field: 'sequenceNumber',
           details: { status: current.status, reason: current.reason },
         }),

@@ -51,6 +51,22 @@ export function seriesBase(strategy: SeriesStrategy, key: SeriesKey): string {
     .join(':');
 }
 
+/** The request field each dimension takes its value from. */
+const FIELD_OF: Readonly<Record<SeriesDimension, keyof SeriesKey>> = { site: 'siteId', partition: 'partitionId', 'invoice-type': 'invoiceType' };
+
+/**
+ * The inverse of {@link seriesBase}: which site, partition and invoice type a series name stands
+ * for under `strategy` (only the dimensions it splits by), in split-by order. Null when the name
+ * cannot have been made by it (another number of parts: `global`, or a series named under an
+ * earlier split); callers then check nothing.
+ */
+export function seriesKeyOf(strategy: SeriesStrategy, name: string): { field: keyof SeriesKey; value: string }[] | null {
+  if (strategy.splitBy.length === 0) return null;
+  const parts = parseSeriesName(name).base.split(':');
+  if (parts.length !== strategy.splitBy.length) return null;
+  return strategy.splitBy.map((d, i) => ({ field: FIELD_OF[d], value: parts[i] ?? '' }));
+}
+
 /**
  * Year and month per time zone for the last minute asked about. Every zone's midnight falls on a
  * whole minute (offsets are multiples of 15 minutes), so one formatting per minute is exact; it

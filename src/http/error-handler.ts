@@ -6,6 +6,7 @@ import {
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../domain/errors/index.js';
+import { allowedMethods, MethodNotAllowedError } from './method-not-allowed.js';
 import { toValidationError } from './validation.js';
 
 /** Fastify's own 4xx errors, mapped onto seqd's typed errors. */
@@ -43,7 +44,14 @@ export function installErrorHandling(app: FastifyInstance, onError?: (code: stri
     return reply.code(500).send({ error: { code: 'INTERNAL', message: 'internal error; see the server log' } });
   });
   app.setNotFoundHandler((request, reply) => {
-    const e = new NotFoundError(`no route ${request.method} ${request.url.split('?')[0] ?? ''}`);
+    const path = request.url.split('?')[0] ?? '';
+    // A path served with other methods: 405 with `Allow` (RFC 9110), not "no such route".
+    const allowed = allowedMethods(app, request.url);
+    if (allowed.length > 0) reply.header('allow', allowed.join(', '));
+    const e =
+      allowed.length > 0
+        ? new MethodNotAllowedError(`${request.method} is not allowed on ${path}: use ${allowed.join(', ')}`, { allowed })
+        : new NotFoundError(`no route ${request.method} ${path}`);
     onError?.(e.code, e.httpStatus);
     return reply.code(e.httpStatus).send({ error: e.toBody() });
   });

@@ -24,6 +24,8 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
     description: 'the allocation token `next` answered (`<series>#<event>[-<event>]`): act only if that allocation still holds the number',
   } as const;
   const seq = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
+  // Checked by parseTime (zone required, real calendar dates), which names the problem.
+  const time = { type: 'string', format: 'date-time', minLength: 1, maxLength: 40, description: 'an RFC 3339 date-time with a zone (Z or ±hh:mm), e.g. 2026-01-31T12:00:00Z' } as const;
   const allocationRef = { type: 'object', required: ['first', 'last'], additionalProperties: false, properties: { first: seq, last: seq } } as const;
 
   const op = (kind: string, required: string[], properties: Record<string, unknown>) =>
@@ -152,8 +154,9 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
       type: 'object',
       additionalProperties: false,
       properties: {
-        status: { type: 'string', enum: ['open', 'void', 'refilled', 'all'], default: 'all' },
+        status: gapStatus('gaps'),
         limit: { type: 'integer', minimum: 1, maximum: 1000000 },
+        cursor: { type: 'integer', minimum: 0, description: 'numbers above this one: the nextCursor of the previous page' },
         series,
       },
     },
@@ -176,8 +179,8 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
         partitionId,
         invoiceType,
         event: { type: 'string', enum: [...AUDIT_EVENT_TYPES] },
-        from: { type: 'string', minLength: 1, maxLength: 40 },
-        to: { type: 'string', minLength: 1, maxLength: 40 },
+        from: { ...time, description: `events at or after this time: ${time.description}` },
+        to: { ...time, description: `events at or before this time: ${time.description}` },
         cursor: { type: 'integer', minimum: 0 },
         order: { type: 'string', enum: ['desc', 'asc'], default: 'desc' },
         limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
@@ -256,9 +259,34 @@ export interface SettingsInput {
   simulatedEnabled: boolean;
   reason?: string;
 }
+/**
+ * What a gap report (route or export) shows, the same on both: one status, `gaps` (open and
+ * void: numbers no invoice holds) or `all` (those and the refilled ones).
+ */
+export const GAP_STATUSES = ['open', 'void', 'refilled', 'gaps', 'all'] as const;
+export type GapStatus = (typeof GAP_STATUSES)[number];
+
+/** The number statuses a {@link GapStatus} selects. */
+export function statusesOf(status: GapStatus): ('open' | 'void' | 'refilled')[] {
+  if (status === 'all') return ['open', 'void', 'refilled'];
+  if (status === 'gaps') return ['open', 'void'];
+  return [status];
+}
+
+/** The `status` parameter of a gap report, with its default (the route's and the export's differ). */
+export function gapStatus(byDefault: GapStatus) {
+  return {
+    type: 'string',
+    enum: [...GAP_STATUSES],
+    default: byDefault,
+    description: 'open, void or refilled numbers; gaps: open and void; all: open, void and refilled',
+  } as const;
+}
+
 export interface GapsInput {
-  status: 'open' | 'void' | 'refilled' | 'all';
+  status: GapStatus;
   limit?: number;
+  cursor?: number;
   series?: string;
 }
 export interface AuditInput {

@@ -8,7 +8,8 @@ import { ValidationError } from '../domain/errors/index.js';
  * which the error handler turns into one field and its allowed values.
  */
 const bodyAjv = new Ajv({ coerceTypes: false, useDefaults: true, allErrors: false, strict: false, verbose: true });
-const queryAjv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: false, strict: false, verbose: true });
+// `date-time` is declared for the API document; parseTime checks it, with a message naming the field.
+const queryAjv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: false, strict: false, verbose: true, formats: { 'date-time': true } });
 
 export const validatorCompiler: FastifySchemaCompiler<FastifySchema> = ({ schema, httpPart }) => {
   const ajv = httpPart === 'body' ? bodyAjv : queryAjv;

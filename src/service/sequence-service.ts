@@ -22,6 +22,7 @@ import { SeriesDirectory } from './series-directory.js';
 import { encodeOutcome, type WireOutcome } from './forwarding/outcome-codec.js';
 import { SeriesWorker, type BatchForwarder } from './series-worker.js';
 import { undeliveredReleases } from './undelivered.js';
+import { checkHeldSeries } from './held-series-check.js';
 import type {
   ConfirmRequest,
   ConfirmResponse,
@@ -276,11 +277,16 @@ export class SequenceService {
 
   /** The series a release or confirm acts in, and the allocation it names (if any). */
   private async heldNumberTarget(req: ReleaseRequest | ConfirmRequest): Promise<{ series: string; allocation: AllocationRef | undefined }> {
-    if (req.allocation === undefined) return { series: await this.directory.forHeldNumber(req, this.now()), allocation: undefined };
+    if (req.allocation === undefined) {
+      const series = await this.directory.forHeldNumber(req, this.now());
+      checkHeldSeries(this.directory.strategy, series, req, this.sites);
+      return { series, allocation: undefined };
+    }
     const { series, ref } = parseAllocationToken(req.allocation);
     if (req.series !== undefined && req.series !== series) {
       throw new ValidationError(`series "${req.series}" differs from the series of allocation "${req.allocation}"`, { field: 'series' });
     }
+    checkHeldSeries(this.directory.strategy, series, req, this.sites);
     await this.directory.requireExisting(series);
     return { series, allocation: ref };
   }

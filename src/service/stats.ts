@@ -21,7 +21,8 @@ export function seriesSummary(s: SeriesState) {
     closedAt: s.closedAt === null ? null : new Date(s.closedAt).toISOString(),
     start: s.start,
     highWaterMark: s.hwm,
-    nextNumber: s.hwm + 1,
+    // A closed series gives no more numbers: showing HWM + 1 would promise one.
+    nextNumber: s.closedAt === null ? s.hwm + 1 : null,
     issued: s.counters.issued,
     refilled: s.counters.refilled,
     released: s.counters.released,

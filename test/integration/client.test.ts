@@ -68,11 +68,11 @@ describe('seqd/client and the CLI verbs', () => {
     const conf = await cli(['confirm', String(numbers[1]), ...url, '--site', 'site-1', '--partition', 'partition-a', '--series', 'global']);
     assert.equal(conf.stdout.trim(), `global: ${numbers[1]}: confirmed`);
     const nowhere = await cli(['confirm', String(numbers[1]), ...url, '--site', 'site-1', '--partition', 'partition-a', '--series', 'global@1999']);
-    assert.equal(nowhere.code, 1);
+    assert.equal(nowhere.code, 4, 'refused by the server');
     assert.match(nowhere.stderr, /SERIES_NOT_FOUND/);
     assert.match((await cli(['series', ...url])).stdout, /^global\topen\tHWM \d+/m);
     const refused = await cli(['release', String(numbers[1]), ...url, '--site', 'site-1', '--partition', 'partition-a', '--reason', 'x']);
-    assert.equal(refused.code, 1);
+    assert.equal(refused.code, 4, 'refused by the server');
     assert.match(refused.stderr, /NUMBER_CONFIRMED/);
     assert.match((await cli(['stats', ...url])).stdout, /high-water mark \d+/);
     assert.match((await cli(['gaps', ...url, '--status', 'open', '--series', 'global'])).stdout, new RegExp(`^${numbers[0]}\\topen\\tsite-1\\tcancelled`, 'm'));

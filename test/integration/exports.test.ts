@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
 
+const AUDIT_HEADER = ['seq', 'timestamp', 'event', 'first', 'last', 'siteId', 'partitionId', 'invoiceType', 'reason', 'requestId', 'batchId', 'node', 'allocation', 'prevHash', 'hash', 'series', 'formatted'];
+const GAP_HEADER = ['number', 'status', 'reason', 'siteId', 'partitionId', 'invoiceType', 'changedAt', 'series', 'formatted'];
+
 const next = (s: TestServer, siteId: string, invoiceType = 'on-cycle') =>
   http(s.url, 'POST', '/api/v1/sequence/next', { siteId, partitionId: 'partition-a', invoiceType, count: 1 });
 
@@ -66,7 +69,8 @@ describe('auditor exports: audit trail and gap report as CSV and NDJSON', () => 
     assert.match(res.headers.get('content-disposition') ?? '', /seqd-audit-global\.csv/);
     const rows = parseCsv(await res.text());
     const [header, ...data] = rows;
-    assert.equal(header?.[0], 'seq');
+    // The columns as before, in their order; series and formatted appended (issue 13, minor).
+    assert.deepEqual(header, AUDIT_HEADER);
     const reason = header?.indexOf('reason') ?? -1;
     assert.equal(data.length, 2);
     assert.ok(data.some((r) => r[reason] === 'cancelled, "by customer"\nsecond line'));
@@ -76,12 +80,74 @@ describe('auditor exports: audit trail and gap report as CSV and NDJSON', () => 
 
   it('exports the gap report; bad parameters get a 400 JSON error', async () => {
     const gaps = await fetch(`${s.url}/api/v1/sequence/gaps/export?format=ndjson&status=all`);
-    const rows = (await gaps.text()).trim().split('\n').map((l) => JSON.parse(l) as { number: number; status: string });
+    const rows = (await gaps.text()).trim().split('\n').map((l) => JSON.parse(l) as { number: number; status: string; series: string; formatted: string | null });
     assert.ok(rows.some((r) => r.number === 2 && r.status === 'open'));
+    assert.ok(rows.every((r) => r.series === 'global' && r.formatted === null), 'no format configured: formatted is null');
+    const csv = parseCsv(await (await fetch(`${s.url}/api/v1/sequence/gaps/export?format=csv&status=open`)).text());
+    assert.deepEqual(csv[0], GAP_HEADER);
+    assert.deepEqual(csv[1]?.slice(-2), ['global', ''], 'an empty formatted cell without a format');
     const bad = await http<{ error: { field?: string } }>(s.url, 'GET', '/api/v1/audit/export?format=xml');
     assert.equal(bad.status, 400);
     const badTime = await http<{ error: { field?: string } }>(s.url, 'GET', '/api/v1/audit/export?from=yesterday');
     assert.equal(badTime.status, 400);
     assert.equal(badTime.body.error.field, 'from');
+  });
+});
+
+interface ExportedRow {
+  event?: string;
+  first?: number;
+  number?: number;
+  status?: string;
+  series: string;
+  formatted: string | null;
+}
+
+// Issue 13 (minor): exports had no series and no formatted number. `formatted` is the number as
+// its holder was shown it: formatted at the allocation that gave it, not at the row's own time.
+describe('exports carry the series and the formatted number', () => {
+  let clock = Date.parse('2026-12-31T23:59:00Z');
+  let s: TestServer;
+  const ndjson = async (path: string) =>
+    (await (await fetch(`${s.url}${path}`)).text()).trim().split('\n').map((l) => JSON.parse(l) as ExportedRow);
+  before(async () => {
+    const format = (prefix: string) => ({ prefix, year: true, padding: 6, separator: '-', 'time-zone': 'UTC' });
+    // One format per site's series: their printed numbers must differ.
+    const series = { 'split-by': ['site'], formats: { 'site-1': format('INV'), 'site-2': format('SITE2') } };
+    s = await startTestServer({ sequence: { series } }, undefined, { now: () => clock });
+    const got = await http<{ formatted: string[] }>(s.url, 'POST', '/api/v1/sequence/next', { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', count: 2 });
+    assert.deepEqual(got.body.formatted, ['INV-2026-000001', 'INV-2026-000002']);
+    clock = Date.parse('2027-01-01T00:01:00Z');
+    for (const n of [1, 2]) await http(s.url, 'POST', '/api/v1/sequence/release', { sequenceNumber: n, siteId: 'site-1', partitionId: 'partition-a', reason: 'cancelled' });
+    const refill = await http<{ formatted: string[] }>(s.url, 'POST', '/api/v1/sequence/next', { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle' });
+    assert.deepEqual(refill.body.formatted, ['INV-2027-000001'], 'a refill is shown with its own year');
+  });
+  after(async () => s.dispose());
+
+  it('audit export: per event, the numbers as handed out (a range for a batch)', async () => {
+    const rows = await ndjson('/api/v1/audit/export?format=ndjson&series=site-1');
+    assert.deepEqual(
+      rows.map((r) => [r.event, r.first, r.series, r.formatted]),
+      [
+        ['issue', 1, 'site-1', 'INV-2026-000001..INV-2026-000002'],
+        ['release', 1, 'site-1', 'INV-2026-000001'],
+        ['release', 2, 'site-1', 'INV-2026-000002'],
+        ['refill', 1, 'site-1', 'INV-2027-000001'],
+      ],
+    );
+    const csv = parseCsv(await (await fetch(`${s.url}/api/v1/audit/export?format=csv&series=site-1&event=release`)).text());
+    assert.deepEqual(csv[0], AUDIT_HEADER);
+    assert.deepEqual(csv.slice(1).map((r) => r.slice(-2)), [['site-1', 'INV-2026-000001'], ['site-1', 'INV-2026-000002']], 'filtered rows still know their allocation');
+  });
+
+  it('gap export: each number as its last holder was shown it', async () => {
+    const rows = await ndjson('/api/v1/sequence/gaps/export?format=ndjson&status=all&series=site-1');
+    assert.deepEqual(rows.map((r) => [r.number, r.status, r.series, r.formatted]), [
+      [1, 'refilled', 'site-1', 'INV-2027-000001'],
+      [2, 'open', 'site-1', 'INV-2026-000002'],
+    ]);
+    const csv = parseCsv(await (await fetch(`${s.url}/api/v1/sequence/gaps/export?format=csv&status=open&series=site-1`)).text());
+    assert.deepEqual(csv[0], GAP_HEADER);
+    assert.deepEqual(csv[1]?.slice(-2), ['site-1', 'INV-2026-000002']);
   });
 });

@@ -9,6 +9,7 @@ import {
   periodEnded,
   periodOf,
   seriesFor,
+  seriesKeyOf,
   type SeriesStrategy,
 } from '../../src/domain/series-strategy.js';
 
@@ -66,5 +67,16 @@ describe('period arithmetic', () => {
     assert.equal(nextPeriod('2026'), '2027');
     assert.equal(nextPeriod('2026-09'), '2026-10');
     assert.equal(nextPeriod('2026-12'), '2027-01');
+  });
+
+  it('reads the values back out of a series name: the inverse of seriesFor', () => {
+    const strategy: SeriesStrategy = { splitBy: ['site', 'invoice-type'], rollover: paris };
+    const name = seriesFor(strategy, key, Date.parse('2026-06-01T00:00:00Z'));
+    assert.deepEqual(seriesKeyOf(strategy, name), [
+      { field: 'siteId', value: 'site-1' },
+      { field: 'invoiceType', value: 'on-cycle' },
+    ]);
+    assert.equal(seriesKeyOf(strategy, 'global@2026'), null, 'another number of parts: not of this split');
+    assert.equal(seriesKeyOf({ splitBy: [], rollover: null }, 'global'), null, 'nothing to read without a split');
   });
 });

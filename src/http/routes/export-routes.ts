@@ -3,8 +3,9 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { AuditEventType, InvoiceType } from '../../domain/types.js';
 import { AUDIT_COLUMNS, exportAuditEvents } from '../../service/export/audit-export.js';
 import { EXPORT_FORMATS, formatRows, type ExportFormat } from '../../service/export/export-format.js';
+import { FormattedNumbers } from '../../service/export/formatted-numbers.js';
 import type { SequenceService } from '../../service/sequence-service.js';
-import type { buildSchemas } from '../schemas.js';
+import { gapStatus, statusesOf, type buildSchemas, type GapStatus } from '../schemas.js';
 import { doc, TAGS } from '../openapi.js';
 import { parseTime } from '../parse-time.js';
 
@@ -20,12 +21,13 @@ interface AuditExportQuery {
 }
 interface GapsExportQuery {
   format: ExportFormat;
-  status: 'open' | 'void' | 'refilled' | 'all';
+  status: GapStatus;
   series?: string;
 }
 
 const GAP_PAGE = 10_000;
-const GAP_COLUMNS = ['number', 'status', 'reason', 'siteId', 'partitionId', 'invoiceType', 'changedAt'] as const;
+// series and formatted were added later: at the end, tools read the earlier ones by position.
+const GAP_COLUMNS = ['number', 'status', 'reason', 'siteId', 'partitionId', 'invoiceType', 'changedAt', 'series', 'formatted'] as const;
 
 function streamAs(reply: FastifyReply, format: ExportFormat, name: string, lines: AsyncIterable<string>): FastifyReply {
   // `:` is not allowed in file names on every system.
@@ -63,9 +65,10 @@ export function exportRoutes(app: FastifyInstance, service: SequenceService, sch
       const filter = { series, from: parseTime(q.from, 'from'), to: parseTime(q.to, 'to'), type: q.event, siteId: q.siteId, partitionId: q.partitionId, invoiceType: q.invoiceType };
       const state = await service.store.loadSeries(series, 1);
       const t0 = performance.now();
-      const events = exportAuditEvents(service.store, filter, (read) => {
+      const onProgress = (read: number) => {
         if (read % 100_000 === 0) req.log.info(`audit export: ${read} of ${state.eventSeq} events read`);
-      });
+      };
+      const events = exportAuditEvents(service.store, filter, onProgress, service.directory.formatterOf(series));
       const lines = formatRows(events, q.format, AUDIT_COLUMNS);
       reply.header('x-seqd-total-events', String(state.eventSeq));
       reply.raw.once('finish', () => req.log.info(`audit export done in ${Math.round(performance.now() - t0)} ms`));
@@ -81,19 +84,22 @@ export function exportRoutes(app: FastifyInstance, service: SequenceService, sch
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { format, series: audit.series, status: { type: 'string', enum: ['open', 'void', 'refilled', 'all'], default: 'all' } },
+          // Defaults to all: the auditors' report lists refilled numbers too.
+          properties: { format, series: audit.series, status: gapStatus('all') },
         },
       },
     },
     async (req, reply) => {
       const series = await service.readSeries(req.query.series);
-      const statuses = req.query.status === 'all' ? (['open', 'void', 'refilled'] as const) : ([req.query.status] as const);
+      const statuses = statusesOf(req.query.status);
+      // Each number as its (last) holder was shown it: formatted at the allocation that gave it.
+      const formatted = new FormattedNumbers(service.store, series, service.directory.formatterOf(series));
       // Page by page (ascending number): memory stays flat for any gap report.
       async function* rows() {
         let after: number | undefined;
         for (;;) {
-          const page = await service.store.listNumbers({ series, statuses: [...statuses], limit: GAP_PAGE, afterNumber: after });
-          for (const r of page) yield { ...r, changedAt: new Date(r.changedAt).toISOString() };
+          const page = await service.store.listNumbers({ series, statuses, limit: GAP_PAGE, afterNumber: after });
+          for (const r of page) yield { ...r, changedAt: new Date(r.changedAt).toISOString(), series, formatted: await formatted.of(r.number, r.number, r.grant) };
           const last = page[page.length - 1];
           if (!last || page.length < GAP_PAGE) return;
           after = last.number;

@@ -4,7 +4,7 @@ import { buildStats, seriesReport, seriesSummary } from '../../service/stats.js'
 import type { ClusterInfo } from '../../storage/open-store.js';
 import { ValidationError } from '../../domain/errors/index.js';
 import { doc, TAGS } from '../openapi.js';
-import { REQUEST_ID_PATTERN, type buildSchemas, type ConfirmInput, type GapsInput, type NextInput, type ReleaseInput, type SettingsInput } from '../schemas.js';
+import { REQUEST_ID_PATTERN, statusesOf, type buildSchemas, type ConfirmInput, type GapsInput, type NextInput, type ReleaseInput, type SettingsInput } from '../schemas.js';
 
 type Schemas = ReturnType<typeof buildSchemas>;
 
@@ -51,11 +51,16 @@ export function sequenceRoutes(
 
   app.get('/api/v1/sequence/stats', { schema: doc(TAGS.series, 'HWM per series, totals by site/partition/type, gaps, throughput, latency, store and cluster health') }, async () => ({ ...(await buildStats(service)), cluster: await clusterInfo() }));
 
-  app.get<{ Querystring: GapsInput }>('/api/v1/sequence/gaps', { schema: { ...doc(TAGS.series, 'The gap report of a series (default: the current one)'), querystring: schemas.gapsQuery } }, async (req) => {
-    const statuses = req.query.status === 'all' ? (['open', 'void'] as const) : ([req.query.status] as const);
+  const gapsDoc = 'Ascending by number; a report longer than `limit` is `truncated`: ask again with `cursor` set to `nextCursor`.';
+  app.get<{ Querystring: GapsInput }>('/api/v1/sequence/gaps', { schema: { ...doc(TAGS.series, 'The gap report of a series (default: the current one), paged', gapsDoc), querystring: schemas.gapsQuery } }, async (req) => {
+    const { status, cursor } = req.query;
     const limit = req.query.limit ?? gapLimit;
     const series = await service.readSeries(req.query.series);
-    const [rows, state] = await Promise.all([service.numbers(series, [...statuses], limit + 1), service.store.loadSeries(series, 1)]);
+    // One more than the page: whether anything follows it, without a count.
+    const [rows, state] = await Promise.all([
+      service.store.listNumbers({ series, statuses: statusesOf(status), limit: limit + 1, afterNumber: cursor }),
+      service.store.loadSeries(series, 1),
+    ]);
     const gaps = rows.slice(0, limit).map((r) => ({
       sequenceNumber: r.number,
       status: r.status,
@@ -65,13 +70,15 @@ export function sequenceRoutes(
       invoiceType: r.invoiceType,
       [r.status === 'refilled' ? 'refilledAt' : 'releasedAt']: new Date(r.changedAt).toISOString(),
     }));
+    const truncated = rows.length > limit;
     return {
       series,
-      status: req.query.status,
+      status,
       gaps,
       count: gaps.length,
-      truncated: rows.length > limit,
+      truncated,
       limit,
+      nextCursor: truncated ? (gaps[gaps.length - 1]?.sequenceNumber ?? null) : null,
       seriesStatus: state.closedAt === null ? 'open' : 'closed',
       openGaps: state.openGaps.length,
       voidGaps: state.counters.voided,
@@ -81,7 +88,7 @@ export function sequenceRoutes(
     };
   });
 
-  app.get('/api/v1/sequence/series', { schema: doc(TAGS.series, 'Every series: period, open or closed, HWM, gaps; the default series and the strategy') }, async () => {
+  app.get('/api/v1/sequence/series', { schema: doc(TAGS.series, 'Every series: period, open or closed, HWM, gaps; the default series and the strategy', '`nextNumber` is null once a series is closed: it gives no more numbers.') }, async () => {
     const { splitBy, rollover } = service.directory.strategy;
     const states = await service.seriesStates();
     return {

@@ -1,10 +1,14 @@
 import type { AuditEvent, AuditEventType } from '../../domain/types.js';
 import type { AuditQuery, SequenceStore } from '../../storage/sequence-store.js';
+import { FormattedNumbers, type NumberFormatter } from './formatted-numbers.js';
 
 /** Which events an export holds: the audit query's filters, without paging. */
 export type AuditExportFilter = Pick<AuditQuery, 'series' | 'from' | 'to' | 'type' | 'siteId' | 'partitionId' | 'invoiceType'>;
 
-/** An audit event as exported: every stored field, the time as ISO 8601. */
+/**
+ * An audit event as exported: every stored field, the time as ISO 8601, then its series and its
+ * numbers as the series' format shows them (keys in the order of the CSV columns).
+ */
 export interface ExportedEvent extends Record<string, unknown> {
   seq: number;
   timestamp: string;
@@ -22,11 +26,15 @@ export interface ExportedEvent extends Record<string, unknown> {
   allocation: number | null;
   prevHash: string;
   hash: string;
+  series: string;
+  /** `first`..`last` as handed out (`A..B` for a range); null without a format or numbers. */
+  formatted: string | null;
 }
 
+// New columns go at the end: tools read the earlier ones by position.
 export const AUDIT_COLUMNS = [
   'seq', 'timestamp', 'event', 'first', 'last', 'siteId', 'partitionId', 'invoiceType',
-  'reason', 'requestId', 'batchId', 'node', 'allocation', 'prevHash', 'hash',
+  'reason', 'requestId', 'batchId', 'node', 'allocation', 'prevHash', 'hash', 'series', 'formatted',
 ] as const satisfies readonly (keyof ExportedEvent)[];
 
 const PAGE = 1000;
@@ -34,17 +42,25 @@ const PAGE = 1000;
 /**
  * The whole trail of a series in sequence order, read page by page (memory stays flat for any
  * length) and filtered. `onProgress` gets the number of events read so far after every page.
+ * `format` is the series' (null: `formatted` stays null).
  */
 export async function* exportAuditEvents(
   store: SequenceStore,
   f: AuditExportFilter,
   onProgress?: (read: number) => void,
+  format: NumberFormatter | null = null,
 ): AsyncGenerator<ExportedEvent> {
+  const formatted = new FormattedNumbers(store, f.series, format);
   let after = 0;
   let read = 0;
   for (;;) {
     const page = await store.readEvents(f.series, after, PAGE);
-    for (const e of page) if (matches(e, f)) yield toExported(e);
+    for (const e of page) {
+      const grant = givenBy(e);
+      // Every allocation is noted, filtered out or not: later rows format their numbers by it.
+      if (grant === e.seq) formatted.note(e.seq, e.ts);
+      if (matches(e, f)) yield toExported(e, await formatted.of(e.first, e.last, grant));
+    }
     read += page.length;
     onProgress?.(read);
     const last = page[page.length - 1];
@@ -64,7 +80,12 @@ function matches(e: AuditEvent, f: AuditExportFilter): boolean {
   );
 }
 
-function toExported(e: AuditEvent): ExportedEvent {
+/** The allocation whose numbers an event is about: itself for issue and refill, else the one it acted on. */
+function givenBy(e: AuditEvent): number | null {
+  return e.type === 'issue' || e.type === 'refill' ? e.seq : e.allocation;
+}
+
+function toExported(e: AuditEvent, formatted: string | null): ExportedEvent {
   return {
     seq: e.seq,
     timestamp: new Date(e.ts).toISOString(),
@@ -81,5 +102,7 @@ function toExported(e: AuditEvent): ExportedEvent {
     allocation: e.allocation,
     prevHash: e.prevHash,
     hash: e.hash,
+    series: e.series,
+    formatted,
   };
 }
