@@ -9,6 +9,7 @@ import { buildServer } from './http/server.js';
 import { createLogger } from './logging/logger.js';
 import { CommitForwarder } from './service/forwarding/commit-forwarder.js';
 import { ExpirySweeper } from './service/expiry-sweeper.js';
+import { SYSTEM_ACTORS } from './domain/actors.js';
 import { isInternalSeries, type SeriesStrategy } from './domain/series-strategy.js';
 import type { NumberFormat } from './domain/number-format.js';
 import { SeqdMetrics } from './observability/metrics.js';
@@ -86,6 +87,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
   let service: SequenceService | null = null;
   const metrics = new SeqdMetrics({
     seriesStates: async () => (service ? service.seriesStates() : []),
+    mismatchedSeries: () => service?.mismatchedSeries ?? new Map<string, string>(),
     clusterInfo: () => opened.clusterInfo(),
     storeKind: opened.store.kind,
   });
@@ -101,7 +103,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
       now: options.now,
       observer: metrics,
       start: core['global-counter-start'],
-      gapPolicy: core['gap-recovery-enabled'] ? core['gap-policy'] : 'none',
+      gapPolicy: core['gap-recovery-enabled'] ? (core['gap-policy'] ?? 'lowest-first') : 'none',
       sites: config.sequence.sites,
       maxCount: core['max-count'],
       simulatedEnabled: config.sequence['invoice-types'].simulated.enabled,
@@ -174,6 +176,12 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
   service.events.on('resolved', (r) =>
     logger.warn(r, r.landed ? `unknown outcome settled: batch landed; ${r.released} undelivered number(s) released as gaps` : 'unknown outcome settled: batch did not land'),
   );
+  const reportMismatch = (series: string, problem: string | null) =>
+    problem === null
+      ? logger.warn({ series }, 'series state agrees with its audit trail again: serving')
+      : logger.error({ series, problem }, 'series stopped: its stored state contradicts its audit trail; repair the store');
+  for (const [series, problem] of service.mismatchedSeries) reportMismatch(series, problem);
+  service.events.on('stateMismatch', reportMismatch);
   service.events.on('resolveFailed', (series, error) => logger.warn({ err: error, series }, 'unknown outcome: store still cannot tell; retried'));
   const rollover = strategy.rollover;
   const closer = rollover
@@ -183,7 +191,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
         graceMs: roll['close-after-seconds'] * 1000,
         listSeries: () => opened.store.listSeries(),
         isClosed: async (name) => (await opened.store.loadSeries(name, core['global-counter-start'])).closedAt !== null,
-        close: (name, reason) => service.closeSeries(name, reason),
+        close: (name, reason) => service.closeSeries(name, reason, SYSTEM_ACTORS.rollover),
         onClosed: (name, voided) => logger.info(`series ${name} closed: its period ended (${voided} open gaps made void)`),
         onError: (error) => logger.warn({ err: error }, 'rollover: closing ended series failed; it is retried'),
       })

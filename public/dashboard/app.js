@@ -339,6 +339,7 @@ function auditRow(e) {
     el('td', {}, e.siteId ? `${e.siteId} / ${e.partitionId}` : ''),
     el('td', {}, e.invoiceType ?? ''),
     el('td', {}, e.reason ?? ''),
+    el('td', { class: 'actor' }, e.actor ?? ''),
     el('td', { class: 'hash', title: e.hash }, e.hash.slice(0, 12)),
   );
 }
@@ -349,11 +350,11 @@ async function loadAudit(append) {
     const body = $('#audit-table tbody');
     const rows = r.events.map(auditRow);
     if (append) body.append(...rows);
-    else body.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 8 }, 'No events match.'))]));
+    else body.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 9 }, 'No events match.'))]));
     state.auditCursor = r.nextCursor;
     $('#audit-older').disabled = r.nextCursor === null;
   } catch (e) {
-    $('#audit-table tbody').replaceChildren(el('tr', {}, el('td', { colspan: 8, class: 'result bad' }, e.message)));
+    $('#audit-table tbody').replaceChildren(el('tr', {}, el('td', { colspan: 9, class: 'result bad' }, e.message)));
   }
 }
 
@@ -391,17 +392,31 @@ $('#verify-btn').addEventListener('click', async () => {
   try {
     const r = await api('GET', `/api/v1/audit/verify?${seriesParam()}`);
     const c = r.continuity;
+    const d = r.derived;
     setResult(
       out,
       r.valid,
       r.valid
-        ? `${r.series}: valid: ${fmt(r.eventsChecked)} events, numbers ${fmt(c.start)}–${fmt(c.highWaterMark)}: ${fmt(c.held)} held, ${fmt(c.openGaps)} open, ${fmt(c.void)} void (${r.durationMs} ms)`
-        : `${r.series}: INVALID: ${c.problem}`,
+        ? `${r.series}: valid: ${fmt(r.eventsChecked)} events, numbers ${fmt(c.start)}–${fmt(c.highWaterMark)}: ${fmt(c.held)} held, ${fmt(c.openGaps)} open, ${fmt(c.void)} void; ` +
+            `derived tables agree (${fmt(d.numbersChecked)} number records, ${fmt(d.totalsChecked)} totals, ${fmt(d.requestsChecked)} keys) (${r.durationMs} ms)`
+        : verifyProblems(r),
     );
   } catch (e) {
     setResult(out, false, e.message);
   }
 });
+
+/** An invalid verify report as lines: the chain's problem, then the derived tables' disagreements. */
+function verifyProblems(r) {
+  const lines = [];
+  if (r.continuity.problem) lines.push(r.continuity.problem);
+  if (r.derived.checked && !r.derived.valid) {
+    lines.push(`derived tables: ${fmt(r.derived.problemCount)} disagreement(s) with the trail`);
+    for (const p of r.derived.problems.slice(0, 10)) lines.push(`• ${p}`);
+    if (r.derived.problemCount > 10) lines.push(`… and ${fmt(r.derived.problemCount - 10)} more`);
+  }
+  return `${r.series}: INVALID: ${lines.join('\n')}`;
+}
 
 // ---------------------------------------------------------------- demos
 const DEMOS = [

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import pino from 'pino';
 import { numberingOf } from '../app.js';
+import { SYSTEM_ACTORS } from '../domain/actors.js';
 import { loadConfig } from '../config/config-loader.js';
 import { numberingChanges, seriesFits, type NumberingChange } from '../domain/numbering-profile.js';
 import { isInternalSeries } from '../domain/series-strategy.js';
@@ -80,10 +81,10 @@ async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], 
   });
   try {
     for (const s of toClose) {
-      const r = await service.closeSeries(s.series, `numbering changed: ${summary}`);
+      const r = await service.closeSeries(s.series, `numbering changed: ${summary}`, SYSTEM_ACTORS.changeNumbering);
       console.log(`closed ${s.series}${r.closed ? '' : ' (it was closed already)'}; ${r.voided} open gaps made void`);
     }
-    await service.recordNumberingChange(summary);
+    await service.recordNumberingChange(summary, SYSTEM_ACTORS.changeNumbering);
   } finally {
     await service.close();
   }

@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SeqdApiError } from '../client/seqd-api-error.js';
-import { SeqdClient, type GapStatus, type NextParams } from '../client/seqd-client.js';
+import { SeqdClient, type ChainHead, type GapStatus, type NextParams } from '../client/seqd-client.js';
+import { chainHead, verifyText } from './verify-output.js';
 import { EXIT, reportApiError, reportFailure } from './exit-codes.js';
 import { OutFileError, writeAtomically } from './export-file.js';
 
@@ -150,15 +151,12 @@ export function clientCommands(program: Command): void {
     );
 
   const audit = program.command('audit').description('the audit trail');
-  withCommon(seriesOption(audit.command('verify').description('recompute the hash chain and continuity (exit 1 when invalid)')))
+  withCommon(seriesOption(audit.command('verify').description('recompute the hash chain, continuity and derived tables (exit 1 when invalid)')))
     .option('--period <period>', 'every series of one period, e.g. 2026 (default: every series)')
-    .action(async (o: Common & { series?: string; period?: string }) => {
-      const r = await run(o, () => client(o).verify({ series: o.series, period: o.period }), (v) => {
-        const where = v.reports ? `${v.reports.length} series` : v.series;
-        return v.valid
-          ? `valid: ${v.eventsChecked} events (${where})`
-          : `INVALID: series ${v.series}: ${v.firstInvalidEvent ? `event ${v.firstInvalidEvent.seq}: ${v.firstInvalidEvent.problem}` : v.continuity.problem}`;
-      });
+    .option('--head <seq:hash>', 'a head printed by an earlier verify of --series: invalid if that event is gone or rewritten', chainHead)
+    .action(async (o: Common & { series?: string; period?: string; head?: ChainHead }) => {
+      if (o.head && o.series === undefined) return fail(new UsageError('--head needs --series: a saved head belongs to one series'), o.json === true);
+      const r = await run(o, () => client(o).verify({ series: o.series, period: o.period, head: o.head }), verifyText);
       if (r && !r.valid) process.exitCode = 1;
     });
   withCommon(seriesOption(audit.command('export').description('stream the trail of a series as CSV or NDJSON (progress on stderr); --out is written whole or not at all')))

@@ -2,6 +2,9 @@
 export { SeqdApiError } from './seqd-api-error.js';
 export {
   SeqdClient,
+  type AuditEvent,
+  type AuditResult,
+  type ChainHead,
   type ConfirmResult,
   type GapStatus,
   type NextParams,

@@ -21,8 +21,11 @@ export class SeqdApiError extends Error {
    */
   readonly details: Readonly<Record<string, unknown>>;
 
-  /** Whether the same request may succeed later (no answer, or 503). */
+  /**
+   * Whether the same request may succeed later (no answer, or 503). Not SERIES_STATE_MISMATCH:
+   * that series serves nothing until an administrator repairs the store.
+   */
   get retryable(): boolean {
-    return this.status === 0 || this.status === 503;
+    return this.status === 0 || (this.status === 503 && this.code !== 'SERIES_STATE_MISMATCH');
   }
 }

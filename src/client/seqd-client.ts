@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ConfirmResponse, NextResponse, ReleaseResponse } from '../service/sequence-service.js';
+import type { AuditEntry, AuditPage, ConfirmResponse, NextResponse, ReleaseResponse } from '../service/sequence-service.js';
 import { SeqdApiError } from './seqd-api-error.js';
 
 export interface SeqdClientOptions {
@@ -26,6 +26,9 @@ export interface NextParams {
 export type NextResult = NextResponse;
 export type ReleaseResult = ReleaseResponse;
 export type ConfirmResult = ConfirmResponse;
+/** One audit event, with `actor`: the name of the API key that caused it (see the README). */
+export type AuditEvent = AuditEntry;
+export type AuditResult = AuditPage;
 
 export interface NumberParams {
   readonly sequenceNumber: number;
@@ -51,12 +54,34 @@ export interface SeriesParams {
   readonly series?: string;
 }
 
+/** A point of a series' chain: an event's seq and hash. */
+export interface ChainHead {
+  seq: number;
+  hash: string;
+}
+
 export interface VerifyResult {
   series: string;
+  /** True only if the chain, the continuity, the derived tables and any saved head are valid. */
   valid: boolean;
   eventsChecked: number;
   firstInvalidEvent: { seq: number; problem: string } | null;
   continuity: { valid: boolean; problem: string | null };
+  /** The trail's last event (null when the chain is broken): save it, pass it back as `head` later. */
+  head: ChainHead | null;
+  /** The verdict on the `head` passed in (null without one). */
+  savedHead: (ChainHead & { valid: boolean; problem: string | null }) | null;
+  /** The derived tables (number records, totals, counters, idempotency records) recomputed from the trail. */
+  derived: {
+    valid: boolean;
+    checked: boolean;
+    numbersChecked: number;
+    totalsChecked: number;
+    requestsChecked: number;
+    problemCount: number;
+    /** The first disagreements (at most 50). */
+    problems: string[];
+  };
   /** One report per series when no single series was asked for. */
   reports?: Omit<VerifyResult, 'reports'>[];
 }
@@ -114,13 +139,18 @@ export class SeqdClient {
     return this.call('GET', `/api/v1/sequence/series/${encodeURIComponent(name)}`);
   }
 
-  audit(q: Record<string, string | number> = {}): Promise<{ events: Record<string, unknown>[]; nextCursor: number | null }> {
+  audit(q: Record<string, string | number> = {}): Promise<AuditResult> {
     return this.call('GET', `/api/v1/audit?${query(q)}`);
   }
 
-  /** One series, the series of one period (`2026`), or (neither) every series. */
-  verify(where: { series?: string; period?: string } = {}): Promise<VerifyResult> {
-    return this.call('GET', `/api/v1/audit/verify?${query(where)}`);
+  /**
+   * One series, the series of one period (`2026`), or (neither) every series. `head`: a head saved
+   * from an earlier verify of `series` (needs `series`): the answer is invalid if that event is no
+   * longer in the trail with that hash.
+   */
+  verify(where: { series?: string; period?: string; head?: ChainHead } = {}): Promise<VerifyResult> {
+    const { head, ...rest } = where;
+    return this.call('GET', `/api/v1/audit/verify?${query({ ...rest, head: head ? `${head.seq}:${head.hash}` : undefined })}`);
   }
 
   /**

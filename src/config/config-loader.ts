@@ -88,6 +88,13 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   if (config.sequence.etcd['election-timeout-ms'] < 5 * config.sequence.etcd['heartbeat-interval-ms']) {
     throw new ConfigError('sequence.etcd.election-timeout-ms', 'must be at least 5 × heartbeat-interval-ms (etcd rule)');
   }
+  const core = config.sequence.core;
+  if (!core['gap-recovery-enabled'] && core['gap-policy'] !== undefined && core['gap-policy'] !== 'none') {
+    throw new ConfigError(
+      'sequence.core.gap-policy',
+      `is ${core['gap-policy']}, but sequence.core.gap-recovery-enabled is false (released numbers are void at once): remove one of the two`,
+    );
+  }
   checkSeriesFormats(config);
   checkSecurity(config);
   return { config, profile, sources };

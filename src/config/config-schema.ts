@@ -145,8 +145,11 @@ export const configSchema = z.strictObject({
         .strictObject({
           'global-counter-start': z.number().int().min(0).max(Number.MAX_SAFE_INTEGER - 1).default(1),
           'gap-recovery-enabled': z.boolean().default(true),
-          /** lowest-first | chronological | none; `gap-recovery-enabled: false` means none. */
-          'gap-policy': z.enum(GAP_POLICIES).default('lowest-first'),
+          /**
+           * lowest-first (when absent) | chronological | none. `gap-recovery-enabled: false` means
+           * none; with another policy named as well, start-up refuses the contradiction.
+           */
+          'gap-policy': z.enum(GAP_POLICIES).optional(),
           'max-count': z.number().int().min(1).max(100000).default(1000),
           'gap-report-limit': z.number().int().min(1).max(1000000).default(10000),
           /** Numbers neither confirmed nor released this long are released as `expired` (0: never). */

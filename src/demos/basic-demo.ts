@@ -6,7 +6,8 @@ import { DemoRecorder, type DemoReport, type IssuedNumber } from './demo-report.
  * One number for every configured site × partition and for the delivered invoice types, one
  * after the other: each counter number must be higher than the one before in its series.
  */
-export async function runBasicDemo(service: SequenceService): Promise<DemoReport> {
+/** `actor`: who started the demo (its numbers are real, and the trail names who took them). */
+export async function runBasicDemo(service: SequenceService, actor: string | null): Promise<DemoReport> {
   const rec = new DemoRecorder(
     'basic',
     'Sequential generation: one number per site, partition and invoice type; counter numbers strictly increase within each series.',
@@ -19,7 +20,7 @@ export async function runBasicDemo(service: SequenceService): Promise<DemoReport
   for (const site of service.siteConfig) {
     for (const partitionId of site.partitions) {
       for (const invoiceType of types) {
-        const r = await service.next({ siteId: site.id, partitionId, invoiceType, count: 1 });
+        const r = await service.next({ siteId: site.id, partitionId, invoiceType, count: 1 }, actor);
         numbers.push({ series: r.series, number: r.sequenceNumber });
         if (r.refilled.length === 0) fromCounter.set(r.series, [...(fromCounter.get(r.series) ?? []), r.sequenceNumber]);
         rec.step(`${site.id} / ${partitionId} / ${invoiceType}`, {

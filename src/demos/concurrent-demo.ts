@@ -7,6 +7,7 @@ export async function runConcurrentDemo(
   service: SequenceService,
   threads: number,
   requestsPerThread: number,
+  actor: string | null,
   onProgress?: ProgressFn,
 ): Promise<DemoReport> {
   const rec = new DemoRecorder(
@@ -16,7 +17,7 @@ export async function runConcurrentDemo(
   );
   const total = threads * requestsPerThread;
   rec.step('start clients', { threads, requestsPerThread, totalRequests: total });
-  const r = await driveLoad(service, threads, total, onProgress);
+  const r = await driveLoad(service, threads, total, actor, onProgress);
   const sorted = r.numbers.map((x) => x.number).sort((a, b) => a - b);
   rec.step('all clients finished', {
     received: r.numbers.length,

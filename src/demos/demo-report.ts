@@ -86,7 +86,7 @@ export class DemoRecorder {
       report.valid,
       report.valid
         ? `${report.eventsChecked} events verified; every number from ${report.continuity.start} to ${report.continuity.highWaterMark} is held, an open gap or void`
-        : `verification failed: ${report.continuity.problem ?? 'unknown problem'}`,
+        : `verification failed: ${report.continuity.problem ?? report.derived.problems[0] ?? 'unknown problem'}`,
     );
   }
 

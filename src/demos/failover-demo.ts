@@ -20,6 +20,7 @@ export async function runFailoverDemo(
   cluster: EtcdCluster,
   clusterInfo: () => Promise<ClusterInfo | null>,
   o: FailoverOptions,
+  actor: string | null,
   onProgress?: ProgressFn,
 ): Promise<DemoReport> {
   const rec = new DemoRecorder(
@@ -56,7 +57,7 @@ export async function runFailoverDemo(
     while (!stop) {
       const sentAt = at();
       try {
-        const r = await service.next({ siteId: site.id, partitionId: site.partitions[0] ?? '', invoiceType: 'on-cycle', count: 1 });
+        const r = await service.next({ siteId: site.id, partitionId: site.partitions[0] ?? '', invoiceType: 'on-cycle', count: 1 }, actor);
         numbers.push({ series: r.series, number: r.sequenceNumber });
         bucket(at()).ok++;
         if (killedAt >= 0 && sentAt >= killedAt && firstAfterKill < 0) {

@@ -7,7 +7,7 @@ const MAX_REFILL_REQUESTS = 100;
  * Gap creation and recovery: numbers are issued, a suppressed invoice and two releases leave
  * gaps, and the next requests take those gaps back, lowest first, before the counter moves.
  */
-export async function runGapsDemo(service: SequenceService): Promise<DemoReport> {
+export async function runGapsDemo(service: SequenceService, actor: string | null): Promise<DemoReport> {
   const policy = service.gapPolicy;
   const recovery = policy !== 'none';
   const rec = new DemoRecorder(
@@ -28,14 +28,14 @@ export async function runGapsDemo(service: SequenceService): Promise<DemoReport>
   const issued: number[] = [];
   let series = '';
   for (let i = 0; i < 5; i++) {
-    const r = await service.next({ ...a, invoiceType: 'on-cycle', count: 1 });
+    const r = await service.next({ ...a, invoiceType: 'on-cycle', count: 1 }, actor);
     issued.push(r.sequenceNumber);
     series = r.series;
     all.push({ series, number: r.sequenceNumber });
   }
   rec.step('issue five on-cycle invoices', { ...a, series, numbers: issued });
 
-  const suppressed = await service.next({ ...a, invoiceType: 'suppressed', count: 1 });
+  const suppressed = await service.next({ ...a, invoiceType: 'suppressed', count: 1 }, actor);
   all.push({ series: suppressed.series, number: suppressed.sequenceNumber });
   rec.step('a suppressed invoice: issued and released at once', {
     ...a,
@@ -47,7 +47,7 @@ export async function runGapsDemo(service: SequenceService): Promise<DemoReport>
 
   const toRelease = [issued[1], issued[3]].filter((n): n is number => n !== undefined);
   for (const n of toRelease) {
-    const r = await service.release({ sequenceNumber: n, ...a, series, reason: 'suppressed-bill' });
+    const r = await service.release({ sequenceNumber: n, ...a, series, reason: 'suppressed-bill' }, actor);
     rec.step(`release ${n} (reason suppressed-bill)`, { sequenceNumber: n, status: r.status });
   }
   const ours = [...toRelease, ...(suppressed.series === series ? [suppressed.sequenceNumber] : [])].sort((x, y) => x - y);
@@ -62,7 +62,7 @@ export async function runGapsDemo(service: SequenceService): Promise<DemoReport>
   const requests = Math.min(MAX_REFILL_REQUESTS, open.length + 1);
   const refills: { sequenceNumber: number; source: string }[] = [];
   for (let i = 0; i < requests; i++) {
-    const r = await service.next({ ...a, invoiceType: 'on-cycle', count: 1 });
+    const r = await service.next({ ...a, invoiceType: 'on-cycle', count: 1 }, actor);
     all.push({ series: r.series, number: r.sequenceNumber });
     refills.push({ sequenceNumber: r.sequenceNumber, source: r.refilled.length ? 'refilled gap' : 'counter' });
   }

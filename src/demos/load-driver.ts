@@ -20,6 +20,8 @@ export async function driveLoad(
   service: SequenceService,
   threads: number,
   total: number,
+  /** Who started the load, for the audit trail. */
+  actor: string | null,
   onProgress?: ProgressFn,
 ): Promise<LoadResult> {
   const combos: { siteId: string; partitionId: string; invoiceType: InvoiceType }[] = [];
@@ -44,7 +46,7 @@ export async function driveLoad(
       if (!combo) return;
       const t = performance.now();
       try {
-        const r = await service.next({ ...combo, count: 1 });
+        const r = await service.next({ ...combo, count: 1 }, actor);
         latencies.push(performance.now() - t);
         numbers.push({ series: r.series, number: r.sequenceNumber });
         perThread[id] = (perThread[id] ?? 0) + 1;

@@ -7,6 +7,7 @@ export async function runLoadTestDemo(
   service: SequenceService,
   totalRequests: number,
   concurrentThreads: number,
+  actor: string | null,
   onProgress?: ProgressFn,
 ): Promise<DemoReport> {
   const rec = new DemoRecorder(
@@ -16,7 +17,7 @@ export async function runLoadTestDemo(
   );
   const hwmBefore = (await service.seriesStates())[0]?.hwm ?? 0;
   rec.step('start load', { totalRequests, concurrentThreads, highWaterMarkBefore: hwmBefore });
-  const r = await driveLoad(service, concurrentThreads, totalRequests, onProgress);
+  const r = await driveLoad(service, concurrentThreads, totalRequests, actor, onProgress);
   const lat = r.latencies;
   const avg = lat.length ? lat.reduce((a, b) => a + b, 0) / lat.length : 0;
   const latencyMs = {

@@ -28,8 +28,11 @@ export function canonicalEvent(e: UnhashedEvent): string {
     e.node,
     e.prevHash,
   ];
-  // Appended only when set, so events written before allocations were tracked keep their hash.
-  if (e.allocation !== null) fields.push(e.allocation);
+  // Appended only when set, so events written before allocations (and actors) were recorded keep
+  // their hash. An actor keeps its place after the allocation, null when there is none.
+  const actor = e.actor ?? null;
+  if (e.allocation !== null || actor !== null) fields.push(e.allocation);
+  if (actor !== null) fields.push(actor);
   return JSON.stringify(fields);
 }
 

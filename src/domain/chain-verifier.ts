@@ -7,7 +7,8 @@ export interface InvalidEvent {
   readonly problem: string;
 }
 
-export interface VerifyReport {
+/** What the replay of the chain finds (the whole verify answer is `VerifyReport`, verify-report.ts). */
+export interface ChainReport {
   readonly series: string;
   readonly valid: boolean;
   readonly eventsChecked: number;
@@ -72,7 +73,7 @@ export class ChainVerifier {
     return this.invalid === null;
   }
 
-  finish(stored: SeriesState): VerifyReport {
+  finish(stored: SeriesState): ChainReport {
     let problem: string | null = null;
     if (!this.invalid) {
       const storedOpen = new Set(stored.openGaps.map((g) => g.number));

@@ -214,6 +214,8 @@ class BatchPlanner {
   private closedAt: number | null;
   /** The batch's time: the caller's clock, but never before the series' last event. */
   private readonly now: number;
+  /** Who caused the op being applied: every event it produces records it. */
+  private actor: string | null = null;
 
   constructor(
     private readonly state: SeriesState,
@@ -269,6 +271,7 @@ class BatchPlanner {
   }
 
   private apply(op: Op): Outcome {
+    this.actor = op.actor ?? null;
     switch (op.kind) {
       case 'allocate':
         return this.allocate(op);
@@ -643,6 +646,7 @@ class BatchPlanner {
       batchId: this.ctx.batchId,
       node: this.ctx.node,
       allocation,
+      actor: this.actor,
       prevHash: this.lastHash,
     });
     this.lastHash = e.hash;

@@ -144,7 +144,15 @@ export interface Settings {
 }
 export type SettingKey = keyof Settings;
 
-export interface AllocateOp {
+/**
+ * Who caused an op, written on every audit event it produces (see {@link AuditEvent.actor}).
+ * Absent or null: nobody known (API keys off).
+ */
+interface Acted {
+  readonly actor?: string | null | undefined;
+}
+
+export interface AllocateOp extends Acted {
   readonly kind: 'allocate';
   readonly siteId: string;
   readonly partitionId: string;
@@ -158,7 +166,7 @@ export interface AllocateOp {
   readonly replayOnly?: boolean | undefined;
 }
 
-export interface ReleaseOp {
+export interface ReleaseOp extends Acted {
   readonly kind: 'release';
   readonly sequenceNumber: number;
   readonly siteId: string;
@@ -178,7 +186,7 @@ export interface ReleaseOp {
   readonly heldAtLeastMs?: number | undefined;
 }
 
-export interface SettingOp {
+export interface SettingOp extends Acted {
   readonly kind: 'setting';
   readonly key: SettingKey;
   readonly value: boolean;
@@ -186,7 +194,7 @@ export interface SettingOp {
 }
 
 /** Finalises a held number: from then on it can no longer be released. */
-export interface ConfirmOp {
+export interface ConfirmOp extends Acted {
   readonly kind: 'confirm';
   readonly sequenceNumber: number;
   readonly siteId: string;
@@ -199,7 +207,7 @@ export interface ConfirmOp {
  * Ends a series whose period is over: its open gaps become void (they can never be refilled) and
  * a `close` event records the final state. Closing a closed series changes nothing.
  */
-export interface CloseOp {
+export interface CloseOp extends Acted {
   readonly kind: 'close';
   readonly reason: string;
 }
@@ -208,7 +216,7 @@ export interface CloseOp {
  * Records a change of the store's numbering (series split, rollover, formats) in the trail:
  * written by `seqd change-numbering`, with what changed and where the new series start.
  */
-export interface NumberingOp {
+export interface NumberingOp extends Acted {
   readonly kind: 'numbering';
   readonly reason: string;
 }
@@ -240,6 +248,14 @@ export interface AuditEvent {
    * events written before allocations were tracked).
    */
   readonly allocation: number | null;
+  /**
+   * Who caused the event: the name of the API key of the request (never the key itself), or seqd
+   * itself (`system:expiry`, `system:rollover`, `system:undelivered`, `system:config`) or the local
+   * `seqd change-numbering` (`cli:change-numbering`); a key name holds no colon, so neither can
+   * pass for a key. Null when no key was asked for (API keys off) and in events written before
+   * actors were recorded.
+   */
+  readonly actor: string | null;
   readonly prevHash: string;
   readonly hash: string;
 }

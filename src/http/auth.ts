@@ -1,12 +1,29 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ForbiddenError, UnauthenticatedError } from '../domain/errors/index.js';
-import type { Access, ApiKeys } from '../security/api-keys.js';
+import type { Access, ApiKeyEntry, ApiKeys } from '../security/api-keys.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** Who may call the route (default `read`: any valid key). See {@link Access}. */
     access?: Access;
   }
+  interface FastifyRequest {
+    /** The key the request was authenticated with; null or absent when none was needed. */
+    apiKey?: ApiKeyEntry | null;
+  }
+}
+
+/** The key a request was authenticated with (null: keys are off, or the route is public). */
+export function requestKey(req: FastifyRequest): ApiKeyEntry | null {
+  return req.apiKey ?? null;
+}
+
+/**
+ * Who a request acts as, for the audit trail: its key's configured name, never the key itself
+ * (null when keys are off).
+ */
+export function actorOf(req: FastifyRequest): string | null {
+  return requestKey(req)?.name ?? null;
 }
 
 /** The cookie the dashboard keeps the key in (its event stream cannot send headers). */
@@ -35,10 +52,14 @@ function presentedKey(req: FastifyRequest): string | undefined {
  */
 export function installAuth(app: FastifyInstance, keys: ApiKeys): void {
   if (!keys.enforced) return;
+  app.decorateRequest('apiKey', null);
   app.addHook('onRequest', async (req, reply) => {
     const access = req.routeOptions.config.access ?? 'read';
     const decision = keys.decide(access, presentedKey(req));
-    if (decision.ok) return;
+    if (decision.ok) {
+      req.apiKey = decision.key;
+      return;
+    }
     if (decision.status === 401) {
       reply.header('www-authenticate', 'Bearer realm="seqd"');
       throw new UnauthenticatedError(decision.message);

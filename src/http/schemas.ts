@@ -1,5 +1,7 @@
+import { ACTOR_PATTERN } from '../domain/actors.js';
 import { AUDIT_EVENT_TYPES, INVOICE_TYPES } from '../domain/types.js';
 import { ERROR_BODY } from './openapi.js';
+import { verifyResponse } from './verify-schema.js';
 import type { SiteConfig } from '../service/sequence-service.js';
 
 /** Request schemas built from the configuration, so that enum errors list the configured values. */
@@ -28,8 +30,10 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
   const time = { type: 'string', format: 'date-time', minLength: 1, maxLength: 40, description: 'an RFC 3339 date-time with a zone (Z or ±hh:mm), e.g. 2026-01-31T12:00:00Z' } as const;
   const allocationRef = { type: 'object', required: ['first', 'last'], additionalProperties: false, properties: { first: seq, last: seq } } as const;
 
+  // Who caused a forwarded op: the key name the sending instance authenticated (see forward-routes).
+  const actor = { type: ['string', 'null'], pattern: ACTOR_PATTERN } as const;
   const op = (kind: string, required: string[], properties: Record<string, unknown>) =>
-    ({ type: 'object', required: ['kind', ...required], additionalProperties: false, properties: { kind: { const: kind }, ...properties } }) as const;
+    ({ type: 'object', required: ['kind', ...required], additionalProperties: false, properties: { kind: { const: kind }, ...properties, actor } }) as const;
 
   /** 4xx and 5xx answers: the one error body. */
   const errorResponses = { '4xx': ERROR_BODY, '5xx': ERROR_BODY } as const;
@@ -82,6 +86,23 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
       },
       errorResponses,
     ),
+    /** A page of the audit trail (see `AuditPage`). */
+    auditResponse: {
+      200: {
+        type: 'object',
+        additionalProperties: true,
+        required: ['series', 'events', 'count', 'order', 'limit', 'nextCursor'],
+        properties: {
+          series: { type: 'string' },
+          events: { type: 'array', items: AUDIT_EVENT },
+          count: { type: 'integer' },
+          order: { type: 'string', enum: ['desc', 'asc'] },
+          limit: { type: 'integer' },
+          nextCursor: { type: ['integer', 'null'], description: 'pass as cursor for the next page; null on the last one' },
+        },
+      },
+      ...errorResponses,
+    },
     /** Ops another instance forwards to the one committing the series (see CommitForwarder). */
     forwardBody: {
       type: 'object',
@@ -168,8 +189,18 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
     verifyQuery: {
       type: 'object',
       additionalProperties: false,
-      properties: { series, period: { type: 'string', pattern: '^[0-9]{4}(-[0-9]{2})?$' } },
+      properties: {
+        series,
+        period: { type: 'string', pattern: '^[0-9]{4}(-[0-9]{2})?$' },
+        head: {
+          type: 'string',
+          minLength: 1,
+          maxLength: 100,
+          description: 'a head saved from an earlier verify, <seq>:<hash> (head.seq, head.hash); needs series: that event must still be in the trail with that hash',
+        },
+      },
     },
+    verifyResponse: verifyResponse(errorResponses),
     auditQuery: {
       type: 'object',
       additionalProperties: false,
@@ -189,6 +220,37 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
     },
   } as const;
 }
+
+const nullable = (type: 'string' | 'integer', description?: string) => ({ type: [type, 'null'], ...(description ? { description } : {}) }) as const;
+
+/** One audit event as the audit route shows it (see `AuditEntry`). */
+const AUDIT_EVENT = {
+  type: 'object',
+  additionalProperties: true,
+  required: ['series', 'seq', 'event', 'timestamp', 'first', 'last', 'siteId', 'partitionId', 'invoiceType', 'reason', 'requestId', 'batchId', 'node', 'allocation', 'actor', 'prevHash', 'hash'],
+  properties: {
+    series: { type: 'string' },
+    seq: { type: 'integer', description: 'position in the series\' trail, from 1' },
+    event: { type: 'string', enum: [...AUDIT_EVENT_TYPES] },
+    timestamp: { type: 'string', format: 'date-time' },
+    first: nullable('integer', 'first number of the range the event is about'),
+    last: nullable('integer'),
+    siteId: nullable('string'),
+    partitionId: nullable('string'),
+    invoiceType: { type: ['string', 'null'], enum: [...INVOICE_TYPES, null] },
+    reason: nullable('string'),
+    requestId: nullable('string', 'the idempotency key of the request'),
+    batchId: { type: 'string' },
+    node: { type: 'string', description: 'the instance that committed it' },
+    allocation: nullable('integer', 'for release, confirm and void: the seq of the event that gave the number(s) to the holder acted for'),
+    actor: nullable(
+      'string',
+      'who caused the event: the name of the API key of the request (never the key), system:expiry, system:rollover, system:undelivered, system:config or cli:change-numbering; null with API keys off and in events written before actors were recorded. Part of the hash.',
+    ),
+    prevHash: { type: 'string' },
+    hash: { type: 'string' },
+  },
+} as const;
 
 /**
  * The answer of a release or confirm: the number, its series and holder, plus what the act says
@@ -254,6 +316,7 @@ export interface SeriesInput {
 }
 export interface VerifyInput extends SeriesInput {
   period?: string;
+  head?: string;
 }
 export interface SettingsInput {
   simulatedEnabled: boolean;

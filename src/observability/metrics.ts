@@ -6,6 +6,8 @@ import type { ClusterInfo } from '../storage/open-store.js';
 export interface MetricsSources {
   /** Every numbering series, read at scrape time. */
   readonly seriesStates: () => Promise<SeriesState[]>;
+  /** Series stopped because their stored state contradicts their trail (name → problem). */
+  readonly mismatchedSeries: () => ReadonlyMap<string, string>;
   /** etcd members as this instance sees them (null on the embedded store). */
   readonly clusterInfo: () => Promise<ClusterInfo | null>;
   readonly storeKind: string;
@@ -116,6 +118,16 @@ export class SeqdMetrics implements ServiceObserver {
     gauge('seqd_series_void_numbers', 'Numbers that will never be used, per series', (s) => s.counters.voided);
     gauge('seqd_series_refilled_numbers', 'Refills since the series started (kept by the store)', (s) => s.counters.refilled);
     gauge('seqd_series_released_numbers', 'Releases since the series started (kept by the store)', (s) => s.counters.released);
+    const mismatch: Gauge<'series'> = new Gauge({
+      name: 'seqd_series_state_mismatch',
+      help: '1 while a series serves nothing because its stored state contradicts its audit trail (alert on any)',
+      labelNames: ['series'],
+      registers,
+      collect: () => {
+        mismatch.reset();
+        for (const series of this.sources.mismatchedSeries().keys()) mismatch.set({ series }, 1);
+      },
+    });
     gauge('seqd_series_closed', '1 once the series is closed (its period ended)', (s) => (s.closedAt === null ? 0 : 1));
   }
 

@@ -23,7 +23,8 @@ export function newApiKey(): { key: string; sha256: string } {
 }
 
 export type AuthDecision =
-  | { readonly ok: true; readonly key: string | null }
+  /** `key`: the key presented (null when none was needed: keys off, or a public route). */
+  | { readonly ok: true; readonly key: ApiKeyEntry | null }
   | { readonly ok: false; readonly status: 401 | 403; readonly message: string; readonly allowed?: readonly Role[] };
 
 /**
@@ -53,7 +54,7 @@ export class ApiKeys {
     }
     const entry = this.byHash.get(sha256Hex(presented));
     if (!entry) return { ok: false, status: 401, message: 'the API key is not valid' };
-    if (access === 'read' || entry.roles.includes('admin') || entry.roles.includes(access)) return { ok: true, key: entry.name };
+    if (access === 'read' || entry.roles.includes('admin') || entry.roles.includes(access)) return { ok: true, key: entry };
     return {
       ok: false,
       status: 403,

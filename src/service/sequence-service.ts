@@ -1,7 +1,9 @@
 import { EventEmitter } from 'node:events';
-import { ChainVerifier, type VerifyReport } from '../domain/chain-verifier.js';
-import { ConfigError, RequestInOtherSeriesError, SeqdError, StoreUnavailableError, ValidationError } from '../domain/errors/index.js';
+import type { ChainHead } from '../domain/saved-head.js';
+import type { VerifyReport } from '../domain/verify-report.js';
+import { ConfigError, RequestInOtherSeriesError, SeqdError, SeriesStateMismatchError, StoreUnavailableError, ValidationError } from '../domain/errors/index.js';
 import { formatAllocationToken, parseAllocationToken } from '../domain/allocation-token.js';
+import { SYSTEM_ACTORS } from '../domain/actors.js';
 import { isInternalSeries, parseSeriesName, PLAIN_STRATEGY, type SeriesStrategy } from '../domain/series-strategy.js';
 import type { AllocateResult, BatchPlan, Outcome } from '../domain/planner.js';
 import type {
@@ -23,6 +25,7 @@ import { encodeOutcome, type WireOutcome } from './forwarding/outcome-codec.js';
 import { SeriesWorker, type BatchForwarder } from './series-worker.js';
 import { undeliveredReleases } from './undelivered.js';
 import { checkHeldSeries } from './held-series-check.js';
+import { verifySeries } from './verify-series.js';
 import type {
   ConfirmRequest,
   ConfirmResponse,
@@ -37,6 +40,9 @@ export type * from './service-api.js';
 
 /** Workers kept before idle ones are dropped (see `worker`). */
 const MAX_IDLE_WORKERS = 256;
+
+/** How long an idempotency key counts when the options name no window (as the series worker's). */
+const DEFAULT_REQUEST_WINDOW_MS = 24 * 3600_000;
 
 /** Reason of a settings change made by the configuration at start (see `start`). */
 const CONFIG_REASON = 'configuration at start-up';
@@ -103,6 +109,8 @@ export interface ServiceEvents {
   resolved: [r: { series: string; batchId: string; landed: boolean; released: number }];
   /** Settling an unknown outcome failed; it is retried. */
   resolveFailed: [series: string, error: unknown];
+  /** A series was stopped because its stored state contradicts its trail (problem), or serves again (null). */
+  stateMismatch: [series: string, problem: string | null];
 }
 
 /**
@@ -115,6 +123,7 @@ export class SequenceService {
   readonly events = new EventEmitter<ServiceEvents>();
   readonly startedAt: number;
   private readonly workers = new Map<string, SeriesWorker>();
+  private readonly mismatched = new Map<string, string>();
   private settings: Settings;
   private readonly sites: ReadonlyMap<string, ReadonlySet<string>>;
   private readonly now: () => number;
@@ -143,10 +152,11 @@ export class SequenceService {
   static async start(options: ServiceOptions): Promise<SequenceService> {
     const service = new SequenceService(options);
     const dir = service.directory;
-    await Promise.all([service.worker(dir.defaultSeries(service.now())).load(), service.worker(dir.control).load()]);
+    for (const name of [dir.defaultSeries(service.now()), dir.control]) await service.checkedLoad(name);
     for (const name of await options.store.listSeries()) {
       if (isInternalSeries(name)) continue;
       const state = await options.store.loadSeries(name, options.start);
+      if (state.closedAt === null) await service.checkedLoad(name);
       if (state.closedAt === null && state.start !== options.start && state.hwm >= state.start) {
         throw new ConfigError(
           'sequence.core.global-counter-start',
@@ -163,7 +173,7 @@ export class SequenceService {
       if (last && !last.reason?.endsWith(`: ${CONFIG_REASON}`)) {
         service.settingsKept = `simulated stays ${service.settings.simulatedEnabled ? 'on' : 'off'}: switched at ${new Date(last.ts).toISOString()} (${last.reason ?? ''}); the configuration says ${options.simulatedEnabled ? 'on' : 'off'}`;
       } else {
-        await service.setSimulated(options.simulatedEnabled, CONFIG_REASON);
+        await service.setSimulated(options.simulatedEnabled, CONFIG_REASON, SYSTEM_ACTORS.config);
       }
     }
     return service;
@@ -219,7 +229,8 @@ export class SequenceService {
     return this.o.maxCount;
   }
 
-  async next(req: NextRequest): Promise<NextResponse> {
+  /** `actor` (here and in every call that writes): who asks, for the audit trail (see `AuditEvent.actor`). */
+  async next(req: NextRequest, actor: string | null): Promise<NextResponse> {
     this.checkHolder(req.siteId, req.partitionId);
     if (!Number.isSafeInteger(req.count) || req.count < 1 || req.count > this.o.maxCount) {
       throw new ValidationError(`count must be an integer from 1 to ${this.o.maxCount}`, {
@@ -229,12 +240,12 @@ export class SequenceService {
     }
     const at = this.now();
     let series = (await this.directory.startedLater(req, at)) ?? this.directory.forAllocation(req, at);
-    let { outcome, committedAt, latencyMs } = await this.worker(series).submit({ kind: 'allocate', ...req });
+    let { outcome, committedAt, latencyMs } = await this.worker(series).submit({ kind: 'allocate', ...req, actor });
     if (!outcome.ok && outcome.error instanceof RequestInOtherSeriesError) {
       // The key took its numbers in another series (the request first landed on the other side
       // of a period change, or on an instance whose clock is ahead): the retry is answered there.
       series = String(outcome.error.details?.series);
-      ({ outcome, committedAt, latencyMs } = await this.worker(series).submit({ kind: 'allocate', ...req, replayOnly: true }));
+      ({ outcome, committedAt, latencyMs } = await this.worker(series).submit({ kind: 'allocate', ...req, actor, replayOnly: true }));
     }
     const r = expect(outcome, 'allocate');
     this.perf.record(latencyMs, r.numbers.length);
@@ -291,11 +302,11 @@ export class SequenceService {
     return { series, allocation: ref };
   }
 
-  async release(req: ReleaseRequest): Promise<ReleaseResponse> {
+  async release(req: ReleaseRequest, actor: string | null): Promise<ReleaseResponse> {
     this.checkHolder(req.siteId, req.partitionId);
     const { series, allocation } = await this.heldNumberTarget(req);
     const { sequenceNumber, siteId, partitionId, reason } = req;
-    const { outcome, committedAt } = await this.worker(series).submit({ kind: 'release', sequenceNumber, siteId, partitionId, reason, allocation });
+    const { outcome, committedAt } = await this.worker(series).submit({ kind: 'release', sequenceNumber, siteId, partitionId, reason, allocation, actor });
     const r = expect(outcome, 'release');
     return {
       sequenceNumber: r.sequenceNumber,
@@ -314,11 +325,11 @@ export class SequenceService {
    * Finalises a held number: it can no longer be released (a final invoice is corrected by a
    * credit note). Confirming it again answers the same, with `alreadyConfirmed`.
    */
-  async confirm(req: ConfirmRequest): Promise<ConfirmResponse> {
+  async confirm(req: ConfirmRequest, actor: string | null): Promise<ConfirmResponse> {
     this.checkHolder(req.siteId, req.partitionId);
     const { series, allocation } = await this.heldNumberTarget(req);
     const { sequenceNumber, siteId, partitionId } = req;
-    const { outcome, committedAt } = await this.worker(series).submit({ kind: 'confirm', sequenceNumber, siteId, partitionId, allocation });
+    const { outcome, committedAt } = await this.worker(series).submit({ kind: 'confirm', sequenceNumber, siteId, partitionId, allocation, actor });
     const r = expect(outcome, 'confirm');
     return {
       sequenceNumber: r.sequenceNumber,
@@ -333,8 +344,8 @@ export class SequenceService {
   }
 
   /** Turns the `simulated` invoice type on or off; the change is an audit event. */
-  async setSimulated(enabled: boolean, reason: string): Promise<Settings> {
-    const op: Op = { kind: 'setting', key: 'simulatedEnabled', value: enabled, reason };
+  async setSimulated(enabled: boolean, reason: string, actor: string | null): Promise<Settings> {
+    const op: Op = { kind: 'setting', key: 'simulatedEnabled', value: enabled, reason, actor };
     const { outcome } = await this.worker(this.directory.control).submit(op);
     return expect(outcome, 'setting').settings;
   }
@@ -343,9 +354,9 @@ export class SequenceService {
    * Closes a series whose period ended: its open gaps become void and a `close` event records
    * the final state. Answers whether this call closed it (false: it was closed already).
    */
-  async closeSeries(series: string, reason: string): Promise<{ closed: boolean; voided: number }> {
+  async closeSeries(series: string, reason: string, actor: string | null): Promise<{ closed: boolean; voided: number }> {
     await this.directory.requireExisting(series);
-    const { outcome } = await this.worker(series).submit({ kind: 'close', reason });
+    const { outcome } = await this.worker(series).submit({ kind: 'close', reason, actor });
     const r = expect(outcome, 'close');
     return { closed: !r.alreadyClosed, voided: r.voided };
   }
@@ -375,8 +386,8 @@ export class SequenceService {
   }
 
   /** Records a change of the store's numbering in the settings trail (see `seqd change-numbering`). */
-  async recordNumberingChange(reason: string): Promise<void> {
-    const { outcome } = await this.worker(this.directory.control).submit({ kind: 'numbering', reason });
+  async recordNumberingChange(reason: string, actor: string | null): Promise<void> {
+    const { outcome } = await this.worker(this.directory.control).submit({ kind: 'numbering', reason, actor });
     expect(outcome, 'numbering');
   }
 
@@ -392,6 +403,23 @@ export class SequenceService {
    * Current state of every numbering series (not the internal settings trail), read from the
    * store: other instances may have moved them.
    */
+  /**
+   * Series stopped because their stored state contradicts their trail, with the problem found:
+   * they answer SERIES_STATE_MISMATCH (503) until a check passes again.
+   */
+  get mismatchedSeries(): ReadonlyMap<string, string> {
+    return this.mismatched;
+  }
+
+  /** Loads a series at start; a mismatch stops that series only (reported, re-checked later). */
+  private async checkedLoad(series: string): Promise<void> {
+    try {
+      await this.worker(series).load();
+    } catch (error) {
+      if (!(error instanceof SeriesStateMismatchError)) throw error;
+    }
+  }
+
   async seriesStates(): Promise<SeriesState[]> {
     const names = (await this.o.store.listSeries()).filter((n) => !isInternalSeries(n));
     return Promise.all(names.map((name) => this.o.store.loadSeries(name, this.o.start)));
@@ -410,27 +438,18 @@ export class SequenceService {
   }
 
   /**
-   * Recomputes the hash chain of a series and replays every number from its start to the HWM.
-   * Reads in pages and yields between them, so a long trail does not stall allocations.
+   * Verifies a series: its hash chain and continuity, its derived tables recomputed from the trail
+   * and, when given, a head the caller saved (see `verifySeries`).
    */
-  async verify(series: string, onProgress?: (checked: number) => void): Promise<VerifyReport & { durationMs: number }> {
-    const t0 = performance.now();
+  async verify(series: string, opts: { savedHead?: ChainHead | undefined; onProgress?: (checked: number) => void } = {}): Promise<VerifyReport & { durationMs: number }> {
     const worker = this.worker(series);
-    // The stored state bounds the replay: events committed after this read are not compared.
-    const state = await this.o.store.loadSeries(series, worker.current?.start ?? this.o.start);
-    const verifier = new ChainVerifier(series, state.start);
-    let after = 0;
-    const page = 5000;
-    while (after < state.eventSeq) {
-      const events = await this.o.store.readEvents(series, after, Math.min(page, state.eventSeq - after));
-      if (events.length === 0) break;
-      for (const e of events) if (!verifier.push(e)) break;
-      after = events[events.length - 1]?.seq ?? state.eventSeq;
-      onProgress?.(after);
-      if (!verifier.ok) break;
-      await new Promise((r) => setImmediate(r));
-    }
-    return { ...verifier.finish(state), durationMs: Math.round(performance.now() - t0) };
+    return verifySeries(series, {
+      store: this.o.store,
+      start: worker.current?.start ?? this.o.start,
+      requestWindowMs: this.o.requestWindowMs ?? DEFAULT_REQUEST_WINDOW_MS,
+      now: this.now,
+      ...opts,
+    });
   }
 
   /**
@@ -485,6 +504,7 @@ export class SequenceService {
           heldAtLeastMs: timeoutMs,
           // Only the allocation the sweep saw: never one that took the number since.
           allocation: r.grant === 0 ? undefined : { first: r.grant, last: r.grant },
+          actor: SYSTEM_ACTORS.expiry,
         }),
       ),
     );
@@ -562,6 +582,11 @@ export class SequenceService {
         onConflict: () => this.o.observer?.conflicted(),
         onResolved: (r) => this.events.emit('resolved', { series, ...r }),
         onResolveError: (error) => this.events.emit('resolveFailed', series, error),
+        onStateMismatch: (problem) => {
+          if (problem === null) this.mismatched.delete(series);
+          else this.mismatched.set(series, problem);
+          this.events.emit('stateMismatch', series, problem);
+        },
         now: this.now,
         requestWindowMs: this.o.requestWindowMs,
         forwarder: this.o.forwarder,

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { BatchTooLargeError, OutcomeUnknownError, SeqdError, StoreUnavailableError } from '../domain/errors/index.js';
+import { BatchTooLargeError, OutcomeUnknownError, SeqdError, SeriesStateMismatchError, StoreUnavailableError } from '../domain/errors/index.js';
 import { planBatch, type BatchPlan, type CommitPlan, type Outcome } from '../domain/planner.js';
 import type { GapPolicy, NumberRecord, Op, RequestRecord, SeriesState, Settings } from '../domain/types.js';
 import { RequestLookup, type SequenceStore } from '../storage/sequence-store.js';
 import type { PeerInstance } from './forwarding/commit-forwarder.js';
 import { ForwardNotSentError } from './forwarding/forward-errors.js';
 import type { ForwardedResult } from './forwarding/forwarded-result.js';
+import { checkLoadedState } from './series-state-probe.js';
 import { undeliveredReleases } from './undelivered.js';
 
 interface Pending {
@@ -45,6 +46,11 @@ export interface SeriesWorkerOptions {
    * (which reached nobody) were released as `undelivered`.
    */
   readonly onResolved?: ((r: { batchId: string; landed: boolean; released: number }) => void) | undefined;
+  /**
+   * A load found the stored state contradicting the trail (the problem), or a later load found
+   * it consistent again (null). Called on changes only.
+   */
+  readonly onStateMismatch?: ((problem: string | null) => void) | undefined;
   /** Resolving an unknown outcome failed (the store is still unavailable); it is tried again. */
   readonly onResolveError?: ((error: unknown) => void) | undefined;
   /** How long idempotency records count (ms); older ones are treated as absent. */
@@ -81,6 +87,9 @@ const RESOLVE_FIRST_MS = 200;
 const RESOLVE_MAX_MS = 5000;
 /** How long a shutdown waits for unknown outcomes to be settled. */
 const DRAIN_RESOLVE_MS = 3000;
+
+/** How often a series stopped by a state mismatch reads the store again (ms). */
+const RECHECK_MS = 5000;
 
 const NO_RECORDS: ReadonlyMap<number, NumberRecord> = new Map();
 const NO_REQUESTS = new RequestLookup();
@@ -129,6 +138,8 @@ export class SeriesWorker {
   private readonly unresolved: Unresolved[] = [];
   private resolveTimer: NodeJS.Timeout | null = null;
   private resolving: Promise<void> | null = null;
+  /** The last check found the stored state contradicting the trail (see `load`). */
+  private mismatch: { readonly error: SeriesStateMismatchError; readonly checkedAt: number } | null = null;
 
   constructor(private readonly o: SeriesWorkerOptions) {
     this.now = o.now ?? Date.now;
@@ -139,8 +150,30 @@ export class SeriesWorker {
     return this.committed;
   }
 
+  /**
+   * Loads the series and checks it against its trail. A state that contradicts the trail is
+   * never planned on: every load answers {@link SeriesStateMismatchError} until a check passes,
+   * and the store is checked again at most every {@link RECHECK_MS}, so a repair is picked up.
+   */
   async load(): Promise<SeriesState> {
-    const state = await this.o.store.loadSeries(this.o.series, this.o.start);
+    const mismatch = this.mismatch;
+    if (mismatch && performance.now() - mismatch.checkedAt < RECHECK_MS) throw mismatch.error;
+    const read = () => this.o.store.loadSeries(this.o.series, this.o.start);
+    const { state, problem } = await checkLoadedState(this.o.store, await read(), read);
+    if (problem !== null) {
+      const error = new SeriesStateMismatchError(
+        `series "${this.o.series}" is stopped: its stored state contradicts its audit trail (${problem}). ` +
+          'No number is given from it until an administrator repairs the store (see `seqd audit verify`).',
+        { details: { series: this.o.series, problem } },
+      );
+      this.mismatch = { error, checkedAt: performance.now() };
+      if (!mismatch) this.o.onStateMismatch?.(problem);
+      throw error;
+    }
+    if (mismatch) {
+      this.mismatch = null;
+      this.o.onStateMismatch?.(null);
+    }
     this.state = state;
     this.committed = state;
     return state;
@@ -175,7 +208,8 @@ export class SeriesWorker {
   /** Nothing queued, committing or owed: the worker may be dropped (and made again on demand). */
   get disposable(): boolean {
     // A drained (closed) worker stays: a new one made in its place would take requests undrained.
-    return !this.closed && this.idle() && this.unresolved.length === 0 && !this.planning && this.resolving === null;
+    // A stopped series keeps its worker: the mismatch stays known and checks stay spaced.
+    return !this.closed && this.mismatch === null && this.idle() && this.unresolved.length === 0 && !this.planning && this.resolving === null;
   }
 
   private canStart(): boolean {

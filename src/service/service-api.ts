@@ -1,5 +1,5 @@
-import type { VerifyReport } from '../domain/chain-verifier.js';
-import type { InvoiceType } from '../domain/types.js';
+import type { VerifyReport } from '../domain/verify-report.js';
+import type { AuditEventType, InvoiceType } from '../domain/types.js';
 
 /** What the service takes and answers: the shapes of the HTTP API's requests and replies. */
 
@@ -95,4 +95,41 @@ export interface ReleaseResponse {
   invoiceType: InvoiceType;
   node: string;
   timestamp: string;
+}
+
+/** One audit event as `GET /api/v1/audit` shows it (the stored event, its time as ISO 8601). */
+export interface AuditEntry {
+  series: string;
+  seq: number;
+  event: AuditEventType;
+  timestamp: string;
+  first: number | null;
+  last: number | null;
+  siteId: string | null;
+  partitionId: string | null;
+  invoiceType: InvoiceType | null;
+  reason: string | null;
+  requestId: string | null;
+  batchId: string;
+  node: string;
+  /** The allocation a release, confirm or void acted on (seq of the event that gave the number). */
+  allocation: number | null;
+  /**
+   * Who caused the event: the name of the API key of the request (never the key), `system:…` for
+   * seqd itself (expiry, rollover, undelivered numbers, configuration), `cli:change-numbering`;
+   * null with API keys off and in events written before actors were recorded.
+   */
+  actor: string | null;
+  prevHash: string;
+  hash: string;
+}
+
+/** A page of the audit trail: follow `nextCursor` (null on the last page). */
+export interface AuditPage {
+  series: string;
+  events: AuditEntry[];
+  count: number;
+  order: 'asc' | 'desc';
+  limit: number;
+  nextCursor: number | null;
 }

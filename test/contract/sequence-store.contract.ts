@@ -292,6 +292,23 @@ export function sequenceStoreContract(name: string, factory: () => StoreFactory)
       assert.equal(state.eventSeq, 4);
     });
 
+    it('keeps who caused each event, across a reopen; events without one read as null', async () => {
+      const by = (actor: string | null, op: Op): Op => ({ ...op, actor }) as Op;
+      const { state: s1, commit: first } = await apply(store, await store.loadSeries('c-actors', 1), [by('billing-a', alloc(3)), alloc(1, B), by('system:expiry', alloc(1))]);
+      const { state, commit: second } = await apply(store, s1, [
+        by('billing-b', { kind: 'release', sequenceNumber: 2, ...A, reason: 'cancelled' }),
+        { kind: 'release', sequenceNumber: 4, ...B, reason: 'cancelled' },
+      ]);
+      const planned = [...first.events, ...second.events];
+      assert.deepEqual(planned.map((e) => e.actor), ['billing-a', null, 'system:expiry', 'billing-b', null]);
+      store = await f.reopen(store);
+      assert.deepEqual(await store.readEvents('c-actors', 0, 100), planned);
+      const newest = await store.queryEvents({ series: 'c-actors', order: 'desc', limit: 10 });
+      assert.deepEqual(newest.map((e) => e.actor), [null, 'billing-b', 'system:expiry', null, 'billing-a']);
+      assert.equal((await verify(store, 'c-actors')).valid, true);
+      assert.equal(state.eventSeq, 5);
+    });
+
     it('pages newest-first and oldest-first through many batches', async () => {
       let state = await store.loadSeries('c-many', 1);
       for (let i = 0; i < 40; i++) ({ state } = await apply(store, state, [alloc(1, i % 10 === 0 ? B : A), alloc(2)]));

@@ -45,6 +45,11 @@ describe('dashboard with API keys and hostile values (Chromium)', { skip: missin
     const cell = page.locator('#gap-table tbody tr[data-number="1"] td').nth(2);
     assert.equal(await cell.textContent(), HOSTILE);
     await page.waitForFunction(() => document.querySelector('#audit-table tbody tr[data-event="release"]') !== null);
+    // The audit table names the key that acted (its configured name, never the key).
+    assert.equal(await page.locator('#audit-table thead th').nth(7).textContent(), 'Actor');
+    assert.equal(await page.locator('#audit-table tbody tr[data-event="release"] td.actor').first().textContent(), 'ops');
+    assert.equal(await page.locator('#audit-table tbody tr[data-event="issue"] td.actor').first().textContent(), 'ops');
+    assert.ok(!(await page.locator('#audit-table').textContent())?.includes(KEY), 'the key itself is never shown');
     assert.equal(await page.locator('main img, main b').count(), 0, 'no element was made from the values');
     assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned ?? 0), 0);
     assert.deepEqual(pageErrors, []);

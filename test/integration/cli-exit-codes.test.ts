@@ -1,29 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { SQLITE_FILE } from '../../src/storage/sqlite/sqlite-store.js';
+import { runCli as cli } from '../helpers/cli.js';
 import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const exec = promisify(execFile);
-
-/** The real CLI from source: stdout, stderr and the exit code. */
-async function cli(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const r = await exec(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli.ts'), ...args], { cwd: ROOT, env: { ...process.env, SEQD_URL: '' } });
-    return { ...r, code: 0 };
-  } catch (error) {
-    const e = error as { stdout: string; stderr: string; code: number };
-    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
-  }
-}
 
 /** One line on stderr, no stack trace. */
 function oneLine(stderr: string): void {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
 
-const AUDIT_HEADER = ['seq', 'timestamp', 'event', 'first', 'last', 'siteId', 'partitionId', 'invoiceType', 'reason', 'requestId', 'batchId', 'node', 'allocation', 'prevHash', 'hash', 'series', 'formatted'];
+const AUDIT_HEADER = ['seq', 'timestamp', 'event', 'first', 'last', 'siteId', 'partitionId', 'invoiceType', 'reason', 'requestId', 'batchId', 'node', 'allocation', 'prevHash', 'hash', 'series', 'formatted', 'actor'];
 const GAP_HEADER = ['number', 'status', 'reason', 'siteId', 'partitionId', 'invoiceType', 'changedAt', 'series', 'formatted'];
 
 const next = (s: TestServer, siteId: string, invoiceType = 'on-cycle') =>
@@ -69,7 +69,7 @@ describe('auditor exports: audit trail and gap report as CSV and NDJSON', () => 
     assert.match(res.headers.get('content-disposition') ?? '', /seqd-audit-global\.csv/);
     const rows = parseCsv(await res.text());
     const [header, ...data] = rows;
-    // The columns as before, in their order; series and formatted appended (issue 13, minor).
+    // The columns as before, in their order; series and formatted appended (issue 13, minor), then actor (item 5).
     assert.deepEqual(header, AUDIT_HEADER);
     const reason = header?.indexOf('reason') ?? -1;
     assert.equal(data.length, 2);
@@ -137,7 +137,8 @@ describe('exports carry the series and the formatted number', () => {
     );
     const csv = parseCsv(await (await fetch(`${s.url}/api/v1/audit/export?format=csv&series=site-1&event=release`)).text());
     assert.deepEqual(csv[0], AUDIT_HEADER);
-    assert.deepEqual(csv.slice(1).map((r) => r.slice(-2)), [['site-1', 'INV-2026-000001'], ['site-1', 'INV-2026-000002']], 'filtered rows still know their allocation');
+    // Keys are off: no actor (an empty cell).
+    assert.deepEqual(csv.slice(1).map((r) => r.slice(-3)), [['site-1', 'INV-2026-000001', ''], ['site-1', 'INV-2026-000002', '']], 'filtered rows still know their allocation');
   });
 
   it('gap export: each number as its last holder was shown it', async () => {

@@ -13,11 +13,12 @@ const BILLING = 'billing-key-0123456789abcdef';
 const PEERS = 'peers-key-0123456789abcdef';
 const auth = { authorization: `Bearer ${BILLING}` };
 
-/** The node that committed the batch holding `n`, from the audit trail. */
-async function committedBy(url: string, n: number): Promise<string | undefined> {
-  const page = await http<{ events: { first: number; last: number; event: string; node: string }[] }>(url, 'GET', `/api/v1/audit?number=${n}&limit=10`, undefined, auth);
-  return page.body.events.find((e) => e.event === 'issue' && e.first <= n && e.last >= n)?.node;
+/** The issue event of `n`, from the audit trail: the node that committed it, and who asked. */
+async function issueOf(url: string, n: number): Promise<{ node: string; actor: string | null } | undefined> {
+  const page = await http<{ events: { first: number; last: number; event: string; node: string; actor: string | null }[] }>(url, 'GET', `/api/v1/audit?number=${n}&limit=10`, undefined, auth);
+  return page.body.events.find((e) => e.event === 'issue' && e.first <= n && e.last >= n);
 }
+const committedBy = async (url: string, n: number) => (await issueOf(url, n))?.node;
 
 // Keys enforced on three instances: the forward route needs the internal role. An instance with
 // the key forwards; one without it is refused (401) and commits itself, safely.
@@ -55,12 +56,13 @@ describe('HA commit forwarding with API keys', { skip: missing ?? false }, () =>
       return r.body.numbers[0] ?? 0;
     };
     // The registry needs a moment to list every instance.
-    let byB: string | undefined;
-    for (let i = 0; i < 50 && byB !== 'k-a'; i++) {
-      byB = await committedBy(b.url, await take(b.url));
-      if (byB !== 'k-a') await sleep(100);
+    let byB: { node: string; actor: string | null } | undefined;
+    for (let i = 0; i < 50 && byB?.node !== 'k-a'; i++) {
+      byB = await issueOf(b.url, await take(b.url));
+      if (byB?.node !== 'k-a') await sleep(100);
     }
-    assert.equal(byB, 'k-a', 'b forwards to a with its internal key');
+    assert.equal(byB?.node, 'k-a', 'b forwards to a with its internal key');
+    assert.equal(byB.actor, 'billing', 'the forwarded request keeps the name of the key it came with, not the peers key');
     let byC: string | undefined;
     for (let i = 0; i < 5; i++) byC = await committedBy(c.url, await take(c.url));
     assert.equal(byC, 'k-c', 'c has no internal key: a refuses it and c commits itself');

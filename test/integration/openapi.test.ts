@@ -51,6 +51,16 @@ describe('OpenAPI document and Swagger UI', () => {
     assert.ok((spec.paths['/api/v1/audit']?.get?.parameters?.length ?? 0) >= 10);
   });
 
+  it('documents the audit events the audit route answers, with who acted', () => {
+    const ok = (spec.paths['/api/v1/audit']?.get as { responses?: Record<string, { content?: Record<string, { schema?: unknown }> }> } | undefined)?.responses?.['200'];
+    const schema = ok?.content?.['application/json']?.schema as { properties?: { events?: { items?: { required?: string[]; properties?: Record<string, { type?: unknown; description?: string }> } } } } | undefined;
+    const event = schema?.properties?.events?.items;
+    assert.ok(event, JSON.stringify(ok ?? null).slice(0, 500));
+    assert.ok(event.required?.includes('actor'));
+    assert.deepEqual(event.properties?.actor?.type, ['string', 'null']);
+    assert.match(event.properties?.actor?.description ?? '', /API key/);
+  });
+
   it('serves Swagger UI and its assets from this server', async () => {
     const page = await fetch(`${s.url}/docs/`);
     assert.equal(page.status, 200);

@@ -69,6 +69,8 @@ describe('configuration', () => {
       ['sequence: {sites: [{id: "s1", partitions: [a]}, {id: "s1", partitions: [b]}]}', 'sequence.sites', /unique/],
       ['server: {port: 70000}', 'server.port', /65535|too big/],
       ['sequence: {etcd: {heartbeat-interval-ms: 500, election-timeout-ms: 1000}}', 'sequence.etcd.election-timeout-ms', /5 ×/],
+      // Recovery off names "none"; another policy named with it is a contradiction, not a silent none.
+      ['sequence: {core: {gap-recovery-enabled: false, gap-policy: chronological}}', 'sequence.core.gap-policy', /gap-recovery-enabled is false/],
     ];
     for (const [yaml, key, problem] of cases) {
       const dir = dirWith({ 'application.yml': yaml });

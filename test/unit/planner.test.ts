@@ -13,25 +13,13 @@ import {
 } from '../../src/domain/errors/index.js';
 import { sealEvent } from '../../src/domain/audit-chain.js';
 import { planBatch, type BatchPlan, type PlanContext } from '../../src/domain/planner.js';
+import { emptySeriesState } from '../helpers/empty-series-state.js';
 import type { AllocationRef, AuditEvent, GapPolicy, InvoiceType, NumberRecord, Op, RequestRecord, SeriesState } from '../../src/domain/types.js';
 
 const A = { siteId: 'site-1', partitionId: 'partition-a' } as const;
 const B = { siteId: 'site-2', partitionId: 'partition-b' } as const;
 
-function emptyState(start = 1): SeriesState {
-  return {
-    series: 'global',
-    start,
-    hwm: start - 1,
-    version: '0',
-    eventSeq: 0,
-    lastHash: GENESIS_HASH,
-    openGaps: [],
-    counters: { issued: 0, refilled: 0, released: 0, voided: 0 },
-    closedAt: null,
-    lastEventAt: 0,
-  };
-}
+const emptyState = emptySeriesState;
 
 let batchNo = 0;
 function ctx(gapPolicy: GapPolicy = 'lowest-first', simulatedEnabled = true): PlanContext {

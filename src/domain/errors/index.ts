@@ -27,3 +27,4 @@ export { OutcomeUnknownError } from './outcome-unknown-error.js';
 export { RequestInOtherSeriesError } from './request-in-other-series-error.js';
 export { SeriesAmbiguousError } from './series-ambiguous-error.js';
 export { StoreIdentityError } from './store-identity-error.js';
+export { SeriesStateMismatchError } from './series-state-mismatch-error.js';

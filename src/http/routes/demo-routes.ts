@@ -9,6 +9,7 @@ import type { EtcdCluster } from '../../cluster/etcd-cluster.js';
 import { runFailoverDemo } from '../../demos/failover-demo.js';
 import type { SequenceService } from '../../service/sequence-service.js';
 import type { ClusterInfo } from '../../storage/open-store.js';
+import { actorOf } from '../auth.js';
 import { doc, TAGS } from '../openapi.js';
 
 /** Demo lifecycle for live views: started, progress, finished or failed. */
@@ -86,8 +87,8 @@ export function demoRoutes(
     starts.push(now);
   };
 
-  app.post('/api/v1/demo/basic', { config: { access: 'admin' }, onRequest: gate, schema: doc(TAGS.demo, 'One number per site, partition and type; strictly increasing per series') }, () => tracked('basic', () => runBasicDemo(service)));
-  app.post('/api/v1/demo/gaps', { config: { access: 'admin' }, onRequest: gate, schema: doc(TAGS.demo, 'Gaps from suppressed and released invoices, then refilled under the gap policy') }, () => tracked('gaps', () => runGapsDemo(service)));
+  app.post('/api/v1/demo/basic', { config: { access: 'admin' }, onRequest: gate, schema: doc(TAGS.demo, 'One number per site, partition and type; strictly increasing per series') }, (req) => tracked('basic', () => runBasicDemo(service, actorOf(req))));
+  app.post('/api/v1/demo/gaps', { config: { access: 'admin' }, onRequest: gate, schema: doc(TAGS.demo, 'Gaps from suppressed and released invoices, then refilled under the gap policy') }, (req) => tracked('gaps', () => runGapsDemo(service, actorOf(req))));
 
   app.post<{ Querystring: { threads: number; requestsPerThread: number } }>(
     '/api/v1/demo/concurrent',
@@ -107,7 +108,7 @@ export function demoRoutes(
     },
     (req) =>
       heavy('concurrent', () =>
-        runConcurrentDemo(service, req.query.threads, req.query.requestsPerThread, progress('concurrent')),
+        runConcurrentDemo(service, req.query.threads, req.query.requestsPerThread, actorOf(req), progress('concurrent')),
       ),
   );
 
@@ -129,7 +130,7 @@ export function demoRoutes(
     },
     (req) =>
       heavy('load-test', () =>
-        runLoadTestDemo(service, req.query.totalRequests, req.query.concurrentThreads, progress('load-test')),
+        runLoadTestDemo(service, req.query.totalRequests, req.query.concurrentThreads, actorOf(req), progress('load-test')),
       ),
   );
 
@@ -155,7 +156,7 @@ export function demoRoutes(
           'the failover demo needs the managed local etcd cluster (profile ha-poc, sequence.etcd.embedded: true)',
         );
       }
-      return heavy('failover', () => runFailoverDemo(service, cluster, clusterInfo, req.query, progress('failover')));
+      return heavy('failover', () => runFailoverDemo(service, cluster, clusterInfo, req.query, actorOf(req), progress('failover')));
     },
   );
 }

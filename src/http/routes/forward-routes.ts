@@ -1,8 +1,9 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { NotCommittingError } from '../../domain/errors/index.js';
 import type { Op } from '../../domain/types.js';
 import { FORWARD_PATH } from '../../service/forwarding/commit-forwarder.js';
 import type { SequenceService } from '../../service/sequence-service.js';
+import { actorOf, requestKey } from '../auth.js';
 import { hidden } from '../openapi.js';
 import type { buildSchemas } from '../schemas.js';
 
@@ -11,6 +12,17 @@ import type { buildSchemas } from '../schemas.js';
  * client body limit, which would refuse it (413) and make the sender commit itself.
  */
 const FORWARD_BODY_LIMIT = 4 * 1024 * 1024;
+
+/**
+ * Whether the actors of forwarded ops are taken as sent: from another instance (a key with the
+ * `internal` role: the instances' shared secret, which may commit any op anyway), or when keys are
+ * off (nothing is authenticated then). A forward made with any other key (an `admin` key also
+ * passes the route's check) acts as that key: it cannot put another key's name on its ops.
+ */
+function trustedActors(req: FastifyRequest): boolean {
+  const key = requestKey(req);
+  return key === null || key.roles.includes('internal');
+}
 
 /**
  * The instance-to-instance route of HA commit forwarding: another instance sends a batch of ops for
@@ -27,7 +39,8 @@ export function forwardRoutes(
   app.post<{ Body: { series: string; ops: Op[] } }>(FORWARD_PATH, { config: { access: 'internal' }, bodyLimit: FORWARD_BODY_LIMIT, schema: { ...hidden('internal: batches forwarded between seqd instances'), body: schemas.forwardBody } }, async (req, reply) => {
     // Refused before anything is queued, so the sender can safely commit the batch itself.
     if (isShuttingDown()) throw new NotCommittingError('this instance is shutting down; commit the batch yourself');
-    const { series, ops } = req.body;
+    const { series } = req.body;
+    const ops = trustedActors(req) ? req.body.ops : req.body.ops.map((op) => ({ ...op, actor: actorOf(req) }));
     // If the sender gives up waiting (it answers its clients OUTCOME_UNKNOWN) before the answer is
     // fully written, numbers committed for requests without a key would reach nobody: they are
     // released as audited gaps instead. Watched from now until the answer is written.

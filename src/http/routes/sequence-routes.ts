@@ -3,6 +3,7 @@ import type { SequenceService } from '../../service/sequence-service.js';
 import { buildStats, seriesReport, seriesSummary } from '../../service/stats.js';
 import type { ClusterInfo } from '../../storage/open-store.js';
 import { ValidationError } from '../../domain/errors/index.js';
+import { actorOf } from '../auth.js';
 import { doc, TAGS } from '../openapi.js';
 import { REQUEST_ID_PATTERN, statusesOf, type buildSchemas, type ConfirmInput, type GapsInput, type NextInput, type ReleaseInput, type SettingsInput } from '../schemas.js';
 
@@ -35,18 +36,18 @@ export function sequenceRoutes(
 ): void {
   const nextDoc = 'Numbers from the series of the request (`series` in the answer), refilled gaps first. Send an `Idempotency-Key` header (or `requestId`) to make a retry return the same numbers.';
   app.get<{ Querystring: NextInput }>('/api/v1/sequence/next', { config: { access: 'allocate' }, schema: { ...doc(TAGS.sequence, 'Take the next number(s) (query form)', nextDoc), querystring: schemas.nextQuery, response: schemas.nextResponse } }, (req) =>
-    service.next(withIdempotencyKey(req.query, req.headers['idempotency-key'])),
+    service.next(withIdempotencyKey(req.query, req.headers['idempotency-key']), actorOf(req)),
   );
   app.post<{ Body: NextInput }>('/api/v1/sequence/next', { config: { access: 'allocate' }, schema: { ...doc(TAGS.sequence, 'Take the next number(s)', nextDoc), body: schemas.nextBody, response: schemas.nextResponse } }, (req) =>
-    service.next(withIdempotencyKey(req.body, req.headers['idempotency-key'])),
+    service.next(withIdempotencyKey(req.body, req.headers['idempotency-key']), actorOf(req)),
   );
   const actDoc =
     'Pass the `allocation` that next answered: the call then acts only while that allocation holds the number (409 NUMBER_REASSIGNED otherwise), so a retry can never touch a number handed to someone else since.';
   app.post<{ Body: ReleaseInput }>('/api/v1/sequence/release', { config: { access: 'manage' }, schema: { ...doc(TAGS.sequence, 'Give a number back: an open gap, or void under the policy (409 when confirmed, already released, held by another holder or no longer held by the allocation named)', `${actDoc} A repeated release of the same allocation answers alreadyReleased: true.`), body: schemas.releaseBody, response: schemas.releaseResponse } }, (req) =>
-    service.release(req.body),
+    service.release(req.body, actorOf(req)),
   );
   app.post<{ Body: ConfirmInput }>('/api/v1/sequence/confirm', { config: { access: 'manage' }, schema: { ...doc(TAGS.sequence, 'Finalise a number: it can no longer be released', actDoc), body: schemas.confirmBody, response: schemas.confirmResponse } }, (req) =>
-    service.confirm(req.body),
+    service.confirm(req.body, actorOf(req)),
   );
 
   app.get('/api/v1/sequence/stats', { schema: doc(TAGS.series, 'HWM per series, totals by site/partition/type, gaps, throughput, latency, store and cluster health') }, async () => ({ ...(await buildStats(service)), cluster: await clusterInfo() }));
@@ -105,7 +106,7 @@ export function sequenceRoutes(
 
   app.get('/api/v1/settings', { schema: doc(TAGS.settings, 'Runtime toggles and the configured gap policy') }, () => service.shownSettings);
   app.put<{ Body: SettingsInput }>('/api/v1/settings', { config: { access: 'admin' }, schema: { ...doc(TAGS.settings, 'Switch the simulated invoice type on or off (audited)'), body: schemas.settingsBody } }, async (req) => {
-    await service.setSimulated(req.body.simulatedEnabled, req.body.reason ?? 'changed through the API');
+    await service.setSimulated(req.body.simulatedEnabled, req.body.reason ?? 'changed through the API', actorOf(req));
     return service.shownSettings;
   });
 }

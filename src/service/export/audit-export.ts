@@ -29,12 +29,14 @@ export interface ExportedEvent extends Record<string, unknown> {
   series: string;
   /** `first`..`last` as handed out (`A..B` for a range); null without a format or numbers. */
   formatted: string | null;
+  /** Who caused the event: an API key's name or a `system:` actor (null: none recorded). */
+  actor: string | null;
 }
 
 // New columns go at the end: tools read the earlier ones by position.
 export const AUDIT_COLUMNS = [
   'seq', 'timestamp', 'event', 'first', 'last', 'siteId', 'partitionId', 'invoiceType',
-  'reason', 'requestId', 'batchId', 'node', 'allocation', 'prevHash', 'hash', 'series', 'formatted',
+  'reason', 'requestId', 'batchId', 'node', 'allocation', 'prevHash', 'hash', 'series', 'formatted', 'actor',
 ] as const satisfies readonly (keyof ExportedEvent)[];
 
 const PAGE = 1000;
@@ -104,5 +106,6 @@ function toExported(e: AuditEvent, formatted: string | null): ExportedEvent {
     hash: e.hash,
     series: e.series,
     formatted,
+    actor: e.actor,
   };
 }

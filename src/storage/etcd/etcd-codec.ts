@@ -129,9 +129,10 @@ export function decodeState(b: Buffer): StoredState {
 
 /**
  * One event in a batch record: type, first, last-first, dictionary indexes, reason, request id,
- * hash, and the allocation acted on when there is one (rows written before it have 9 elements).
+ * hash, then the allocation acted on and the dictionary index of the actor, each only when it (or
+ * a later one) is set: rows without them, and rows written before them, have 9 or 10 elements.
  */
-type EventRow = [AuditEventType, number | null, number | null, number, number, number, string | null, string | null, string, (number | null)?];
+type EventRow = [AuditEventType, number | null, number | null, number, number, number, string | null, string | null, string, (number | null)?, number?];
 
 /**
  * One batch's events, compact: batch-wide fields (batch id, time, node, first seq) are stored once,
@@ -159,7 +160,8 @@ export function encodeAudit(events: readonly AuditEvent[]): Buffer {
       e.requestId,
       Buffer.from(e.hash, 'hex').toString('base64url'),
     ];
-    if (e.allocation !== null) row.push(e.allocation);
+    if (e.allocation !== null || e.actor !== null) row.push(e.allocation);
+    if (e.actor !== null) row.push(ref(e.actor));
     return row;
   });
   return enc(JSON.stringify({ b: first.batchId, t: first.ts, n: first.node, s: first.series, q: first.seq, p: first.prevHash, d: dict, e: rows }));
@@ -173,7 +175,7 @@ export interface DecodedAudit {
 export function decodeAudit(b: Buffer): DecodedAudit {
   const rec = JSON.parse(b.toString()) as { b: string; t: number; n: string; s: string; q: number; p: string; d: (string | null)[]; e: EventRow[] };
   let prevHash = rec.p;
-  const events = rec.e.map(([type, first, span, site, partition, itype, reason, requestId, h, allocation = null], i) => {
+  const events = rec.e.map(([type, first, span, site, partition, itype, reason, requestId, h, allocation = null, actor], i) => {
     const hash = Buffer.from(h, 'base64url').toString('hex');
     const e: AuditEvent = {
       series: rec.s,
@@ -190,6 +192,7 @@ export function decodeAudit(b: Buffer): DecodedAudit {
       batchId: rec.b,
       node: rec.n,
       allocation,
+      actor: actor === undefined ? null : (rec.d[actor] ?? null),
       prevHash,
       hash,
     };

@@ -5,18 +5,20 @@ import { decodeRequest, encodeRequest } from '../request-record-codec.js';
 
 /**
  * Version of the data layout in etcd. 2: idempotency keys span series (`seqd/key/`), events and
- * number records name allocations. A store written by a newer seqd is refused.
+ * number records name allocations. 3: events record who acted (their actor, in their hash: a seqd
+ * before it would take them for edited). A store written by a newer seqd is refused.
  */
-export const ETCD_FORMAT = 2;
+export const ETCD_FORMAT = 3;
 const FORMAT_KEY = Buffer.from('seqd/format');
 const PAGE = 500;
 /** Records moved per transaction (each needs a compare and a put). */
 const PER_TXN = 60;
 
 /**
- * Brings the data in etcd to {@link ETCD_FORMAT}: copies idempotency records kept per series
- * (format 1) to their cross-series place, so a retry after the upgrade finds a key committed
- * before it in any period. Idempotent; the format key is written last. Answers how many moved.
+ * Brings the data in etcd to {@link ETCD_FORMAT}: from format 1, copies idempotency records kept
+ * per series to their cross-series place, so a retry after the upgrade finds a key committed
+ * before it in any period (format 3 changes no stored record: events without an actor read as
+ * before). Idempotent; the format key is written last. Answers how many records moved.
  */
 export async function upgradeEtcdFormat(client: EtcdKvClient, onProgress?: (moved: number) => void): Promise<number> {
   const current = await client.range({ key: FORMAT_KEY });
@@ -25,6 +27,14 @@ export async function upgradeEtcdFormat(client: EtcdKvClient, onProgress?: (move
     throw new StoreUnavailableError(`the etcd data was written by a newer seqd (format ${stored}; this one knows ${ETCD_FORMAT}): upgrade this instance`);
   }
   if (stored === ETCD_FORMAT) return 0;
+  // Moved once, from format 1 only: records swept since must not come back.
+  const moved = stored < 2 ? await moveLegacyRequests(client, onProgress) : 0;
+  await client.txn({ compare: [], success: [{ request_put: { key: FORMAT_KEY, value: Buffer.from(String(ETCD_FORMAT)) } }], failure: [] });
+  return moved;
+}
+
+/** Copies the per-series idempotency records of format 1 to `seqd/key/`, never overwriting. */
+async function moveLegacyRequests(client: EtcdKvClient, onProgress?: (moved: number) => void): Promise<number> {
   const prefix = Buffer.from('seqd/req/');
   let from: Buffer = prefix;
   let moved = 0;
@@ -61,6 +71,5 @@ export async function upgradeEtcdFormat(client: EtcdKvClient, onProgress?: (move
     if (!page.more || !last) break;
     from = Buffer.concat([last.key, Buffer.from([0])]);
   }
-  await client.txn({ compare: [], success: [{ request_put: { key: FORMAT_KEY, value: Buffer.from(String(ETCD_FORMAT)) } }], failure: [] });
   return moved;
 }

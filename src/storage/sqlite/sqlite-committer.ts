@@ -46,8 +46,8 @@ export class SqliteCommitter {
       ),
       insertEvent: db.prepare<(string | number | null)[]>(
         `INSERT INTO events (series, seq, ts, type, first, last, site_id, partition_id, invoice_type,
-           reason, request_id, batch_id, node, prev_hash, hash, allocation)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           reason, request_id, batch_id, node, prev_hash, hash, allocation, actor)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       upsertNumber: db.prepare<[string, number, string, string, string, string, string | null, number, number, string | null]>(
         `INSERT INTO numbers (series, number, status, site_id, partition_id, invoice_type, reason, changed_at, grant_seq, previous)
@@ -113,7 +113,7 @@ export class SqliteCommitter {
     for (const e of plan.events) {
       s.insertEvent.run(
         e.series, e.seq, e.ts, e.type, e.first, e.last, e.siteId, e.partitionId, e.invoiceType,
-        e.reason, e.requestId, e.batchId, e.node, e.prevHash, e.hash, e.allocation,
+        e.reason, e.requestId, e.batchId, e.node, e.prevHash, e.hash, e.allocation, e.actor,
       );
     }
     for (const ch of plan.numberChanges) {

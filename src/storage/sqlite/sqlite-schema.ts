@@ -95,10 +95,11 @@ CREATE TABLE IF NOT EXISTS settings (
 `;
 
 /**
- * 2: allocations on events and number records, the series' clock, keys spanning series. A file
+ * 2: allocations on events and number records, the series' clock, keys spanning series. 3: events
+ * record who acted (`actor`, in their hash: a seqd before it would take them for edited). A file
  * written by a newer seqd is refused; an older one is brought up to this on open.
  */
-export const SCHEMA_VERSION = '2';
+export const SCHEMA_VERSION = '3';
 
 /**
  * Columns added after schema version 1 shipped: a store created before them gets them on open
@@ -113,4 +114,6 @@ export const ADDED_COLUMNS: readonly { table: string; column: string; ddl: strin
   { table: 'numbers', column: 'previous', ddl: 'ALTER TABLE numbers ADD COLUMN previous TEXT' },
   // The series' clock: time of its last event (0 in stores written before it was kept).
   { table: 'series', column: 'last_ts', ddl: 'ALTER TABLE series ADD COLUMN last_ts INTEGER NOT NULL DEFAULT 0' },
+  // Who caused the event: an API key's name or a system actor (null: none, or written before).
+  { table: 'events', column: 'actor', ddl: 'ALTER TABLE events ADD COLUMN actor TEXT' },
 ];

@@ -71,6 +71,7 @@ interface EventRow {
   prev_hash: string;
   hash: string;
   allocation: number | null;
+  actor: string | null;
 }
 interface NumberRow {
   number: number;
@@ -414,6 +415,7 @@ function toEvent(r: EventRow): AuditEvent {
     batchId: r.batch_id,
     node: r.node,
     allocation: r.allocation,
+    actor: r.actor,
     prevHash: r.prev_hash,
     hash: r.hash,
   };

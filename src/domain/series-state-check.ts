@@ -1,0 +1,86 @@
+import type { AuditEvent, NumberRecord, SeriesState } from './types.js';
+
+/**
+ * What the trail says about a loaded series state, read by the caller (this module does no I/O).
+ * Cheap enough for every load: a few point reads, never a replay (a full replay is `verify`).
+ */
+export interface TrailFacts {
+  /** `readEvents(series, eventSeq - 1, 2)`: the head event and anything after it. */
+  readonly head: readonly AuditEvent[];
+  /** The store's records of {@link edgeNumbers}: derived from the trail's issue events. */
+  readonly edge: ReadonlyMap<number, NumberRecord>;
+  /** For each of {@link gapsToProbe}: the last event naming the number (undefined: none). */
+  readonly gapEvents: ReadonlyMap<number, AuditEvent | undefined>;
+}
+
+/** Open gaps checked against the trail at each load: the lowest, which refills take first. */
+const GAPS_PROBED = 4;
+
+/** Numbers whose records show where the trail's counter ends: the HWM and the one above it. */
+export function edgeNumbers(state: SeriesState): number[] {
+  return state.hwm >= state.start ? [state.hwm, state.hwm + 1] : [state.start];
+}
+
+export function gapsToProbe(state: SeriesState): number[] {
+  return state.openGaps.slice(0, GAPS_PROBED).map((g) => g.number);
+}
+
+/**
+ * The first contradiction between a series' stored state and its trail, or null. Allocation
+ * plans on the stored state, so a HWM edited down would re-issue numbers the trail already gave
+ * and a held number marked open would be refilled to a second invoice: a series with a problem
+ * must serve nothing.
+ */
+export function stateProblem(state: SeriesState, facts: TrailFacts): string | null {
+  return headProblem(state, facts.head) ?? edgeProblem(state, facts.edge) ?? counterProblem(state) ?? gapProblem(state, facts.gapEvents);
+}
+
+function headProblem(state: SeriesState, head: readonly AuditEvent[]): string | null {
+  const [first, second] = head;
+  if (state.eventSeq === 0) {
+    return first ? `the state has no events but the trail has event ${first.seq}` : null;
+  }
+  if (!first || first.seq !== state.eventSeq) return `the state ends at event ${state.eventSeq}, which is not in the trail`;
+  if (second) return `the state ends at event ${state.eventSeq} but the trail goes on to event ${second.seq}`;
+  if (first.hash !== state.lastHash) return `the state's last hash differs from the hash of event ${state.eventSeq}`;
+  return null;
+}
+
+function edgeProblem(state: SeriesState, edge: ReadonlyMap<number, NumberRecord>): string | null {
+  if (state.hwm < state.start - 1) return `high-water mark ${state.hwm} is below the series start ${state.start}`;
+  if (state.hwm < state.start) {
+    return edge.has(state.start) ? `high-water mark says nothing was issued but the trail issued ${state.start}` : null;
+  }
+  if (!edge.has(state.hwm)) return `high-water mark ${state.hwm} was never issued by the trail`;
+  if (edge.has(state.hwm + 1)) return `high-water mark is ${state.hwm} but the trail issued ${state.hwm + 1}`;
+  return null;
+}
+
+function counterProblem(state: SeriesState): string | null {
+  const { issued, refilled, released, voided } = state.counters;
+  // Every open gap was released and not yet refilled or voided (a close voids what is open).
+  const open = released - refilled - voided;
+  if (state.openGaps.length !== open) {
+    return `${state.openGaps.length} open gaps stored, but the counters leave ${open} (released ${released}, refilled ${refilled}, void ${voided})`;
+  }
+  if (issued - refilled !== state.hwm - state.start + 1) {
+    return `${issued - refilled} numbers issued from the counter, but the high-water mark ${state.hwm} says ${state.hwm - state.start + 1}`;
+  }
+  if (state.closedAt !== null && state.openGaps.length > 0) return 'the series is closed but has open gaps';
+  let below = state.start - 1;
+  for (const g of state.openGaps) {
+    if (g.number <= below || g.number > state.hwm) return `open gap ${g.number} is out of order or outside ${state.start}..${state.hwm}`;
+    below = g.number;
+  }
+  return null;
+}
+
+function gapProblem(state: SeriesState, gapEvents: ReadonlyMap<number, AuditEvent | undefined>): string | null {
+  for (const n of gapsToProbe(state)) {
+    const last = gapEvents.get(n);
+    if (last?.type !== 'release') {
+      return `number ${n} is stored as an open gap, but the trail's last word on it is ${last ? `${last.type} event ${last.seq}` : 'nothing'}`;
+    }
+  }
+  return null;
+}

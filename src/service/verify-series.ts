@@ -1,0 +1,79 @@
+import { GENESIS_HASH } from '../domain/audit-chain.js';
+import { ChainVerifier } from '../domain/chain-verifier.js';
+import { checkSavedHead, type ChainHead, type SavedHeadReport } from '../domain/saved-head.js';
+import type { VerifyReport } from '../domain/verify-report.js';
+import type { SequenceStore } from '../storage/sequence-store.js';
+import { DerivedVerification } from './verify-derived.js';
+
+const EVENTS_PAGE = 5000;
+
+export interface VerifySeriesOptions {
+  readonly store: SequenceStore;
+  /** The start a series gets when it does not exist yet. */
+  readonly start: number;
+  /** How long idempotency records count (ms). */
+  readonly requestWindowMs: number;
+  readonly now: () => number;
+  /** A head the caller saved from an earlier verify: it must still be in the trail. */
+  readonly savedHead?: ChainHead | undefined;
+  readonly onProgress?: ((checked: number) => void) | undefined;
+}
+
+/**
+ * Verifies one series: recomputes the hash chain and replays every number from the start to the
+ * HWM against the stored state, recomputes the derived tables (number records, totals, counters,
+ * idempotency records) against the store's, and checks a saved head. Reads in pages and yields
+ * between them, so a long trail does not stall allocations.
+ */
+export async function verifySeries(series: string, o: VerifySeriesOptions): Promise<VerifyReport & { durationMs: number }> {
+  const t0 = performance.now();
+  // The stored state bounds the replay: events committed after this read are not compared.
+  const state = await o.store.loadSeries(series, o.start);
+  const verifier = new ChainVerifier(series, state.start);
+  const derived = new DerivedVerification({ store: o.store, series, requestWindowMs: o.requestWindowMs, now: o.now, headSeq: state.eventSeq });
+  let head: ChainHead = { seq: 0, hash: GENESIS_HASH };
+  let atSaved: ChainHead | undefined;
+  while (head.seq < state.eventSeq && verifier.ok) {
+    const events = await o.store.readEvents(series, head.seq, Math.min(EVENTS_PAGE, state.eventSeq - head.seq));
+    if (events.length === 0) break;
+    for (const e of events) {
+      if (!verifier.push(e)) break;
+      derived.push(e);
+      head = { seq: e.seq, hash: e.hash };
+      if (e.seq === o.savedHead?.seq) atSaved = head;
+    }
+    o.onProgress?.(head.seq);
+    if (verifier.ok) await derived.checkRequests();
+    await new Promise((r) => setImmediate(r));
+  }
+  const chain = verifier.finish(state);
+  const broken = chain.firstInvalidEvent;
+  const report = {
+    ...chain,
+    head: broken ? null : head,
+    savedHead: o.savedHead ? await savedHeadReport(o.store, series, o.savedHead, atSaved, broken?.seq ?? null, state.eventSeq) : null,
+    derived: broken ? DerivedVerification.notChecked(`not recomputed: the trail is invalid at event ${broken.seq}`) : await derived.finish(state),
+  };
+  return {
+    ...report,
+    valid: chain.valid && report.derived.valid && (report.savedHead?.valid ?? true),
+    durationMs: Math.round(performance.now() - t0),
+  };
+}
+
+/** `atSaved`: the event at the saved seq if the replay met it; `brokenAt`: where the chain broke. */
+async function savedHeadReport(
+  store: SequenceStore,
+  series: string,
+  saved: ChainHead,
+  atSaved: ChainHead | undefined,
+  brokenAt: number | null,
+  storedSeq: number,
+): Promise<SavedHeadReport> {
+  if (brokenAt !== null && brokenAt <= saved.seq) {
+    return { ...saved, valid: false, problem: `not checked: the trail is invalid at event ${brokenAt}, at or before the saved head` };
+  }
+  // Beyond the stored state: the event read on its own tells truncation from a state rolled back.
+  const found = atSaved ?? (saved.seq > storedSeq ? (await store.readEvents(series, saved.seq - 1, 1)).find((e) => e.seq === saved.seq) : undefined);
+  return checkSavedHead(saved, found, storedSeq);
+}
