@@ -164,7 +164,8 @@ export function clientCommands(program: Command): void {
     .option('--from <time>', 'start: RFC 3339 with a zone, e.g. 2026-01-01T00:00:00Z')
     .option('--to <time>', 'end: RFC 3339 with a zone, e.g. 2026-12-31T23:59:59+01:00')
     .option('--out <file>', 'write to this file (via a temporary file beside it) instead of standard output')
-    .action(async (o: Common & { format: 'csv' | 'ndjson'; from?: string; to?: string; out?: string; series?: string }) => {
+    .option('--all-series', 'every series, one after the other (not with --series)')
+    .action(async (o: Common & { format: 'csv' | 'ndjson'; from?: string; to?: string; out?: string; series?: string; allSeries?: boolean }) => {
       let shown = 0;
       const progress = (lines: number, total: number) => {
         if (!o.out || Date.now() - shown <= 500) return;
@@ -172,7 +173,7 @@ export function clientCommands(program: Command): void {
         process.stderr.write(`\r${lines.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} events`);
       };
       try {
-        const chunks = streamed(client(o).exportAudit({ format: o.format, from: o.from, to: o.to, series: o.series }, progress));
+        const chunks = streamed(client(o).exportAudit({ format: o.format, from: o.from, to: o.to, series: o.series, allSeries: o.allSeries }, progress));
         if (o.out) {
           await writeAtomically(o.out, chunks);
           if (shown) process.stderr.write('\n');

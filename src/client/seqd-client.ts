@@ -158,10 +158,10 @@ export class SeqdClient {
    * and the series' event count.
    */
   async *exportAudit(
-    q: { format?: 'csv' | 'ndjson'; from?: string; to?: string; series?: string } = {},
+    q: { format?: 'csv' | 'ndjson'; from?: string; to?: string; series?: string; allSeries?: boolean } = {},
     onProgress?: (lines: number, total: number) => void,
   ): AsyncGenerator<string> {
-    const qs = query(q);
+    const qs = query({ ...q, allSeries: q.allSeries === true ? 'true' : undefined });
     const res = await this.fetchAny('GET', `/api/v1/audit/export?${qs}`, undefined, {}, false);
     const total = Number(res.headers.get('x-seqd-total-events') ?? 0);
     if (!res.body) return;

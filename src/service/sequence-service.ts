@@ -458,7 +458,9 @@ export class SequenceService {
    */
   async verifyAll(period?: string): Promise<MultiVerifyReport> {
     const t0 = performance.now();
-    const names = (await this.o.store.listSeries()).filter((n) => period === undefined || parseSeriesName(n).period === period).sort();
+    // A year names its months too: period=2026 verifies 2026-01 … 2026-12 of monthly series.
+    const inPeriod = (p: string | null | undefined) => period === undefined || p === period || (p?.startsWith(`${period}-`) ?? false);
+    const names = (await this.o.store.listSeries()).filter((n) => inPeriod(parseSeriesName(n).period)).sort();
     if (names.length === 0) {
       throw new ValidationError(`no series of period "${period ?? ''}"`, { field: 'period' });
     }

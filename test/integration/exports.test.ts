@@ -141,6 +141,22 @@ describe('exports carry the series and the formatted number', () => {
     assert.deepEqual(csv.slice(1).map((r) => r.slice(-3)), [['site-1', 'INV-2026-000001', ''], ['site-1', 'INV-2026-000002', '']], 'filtered rows still know their allocation');
   });
 
+  it('audit export of every series: each row names its series and prints its own format; series with allSeries is refused', async () => {
+    await http(s.url, 'POST', '/api/v1/sequence/next', { siteId: 'site-2', partitionId: 'partition-a', invoiceType: 'on-cycle' });
+    const res = await fetch(`${s.url}/api/v1/audit/export?format=ndjson&allSeries=true&event=issue`);
+    assert.match(res.headers.get('content-disposition') ?? '', /all-series/);
+    const rows = (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as ExportedRow);
+    assert.deepEqual(rows.map((r) => [r.series, r.formatted]), [
+      ['site-1', 'INV-2026-000001..INV-2026-000002'],
+      ['site-2', 'SITE2-2027-000001'],
+    ]);
+    const all = await fetch(`${s.url}/api/v1/audit/export?format=ndjson&allSeries=true`);
+    const lines = (await all.text()).trim().split('\n');
+    assert.equal(lines.length, Number(all.headers.get('x-seqd-total-events')), 'the total announced covers every series');
+    const both = await http<{ error: { field: string } }>(s.url, 'GET', '/api/v1/audit/export?allSeries=true&series=site-1');
+    assert.deepEqual([both.status, both.body.error.field], [400, 'allSeries']);
+  });
+
   it('gap export: each number as its last holder was shown it', async () => {
     const rows = await ndjson('/api/v1/sequence/gaps/export?format=ndjson&status=all&series=site-1');
     assert.deepEqual(rows.map((r) => [r.number, r.status, r.series, r.formatted]), [

@@ -191,3 +191,35 @@ describe('idempotency across a period change with skewed instance clocks', () =>
     assert.deepEqual(series.body.series.map((x) => [x.name, x.highWaterMark]), [['global@2026', 2], ['global@2027', 3]]);
   });
 });
+
+/** Monthly periods: a year given to verify names its months. */
+describe('monthly rollover: verify by year', () => {
+  let clock = Date.parse('2026-11-30T12:00:00.000Z');
+  let s: TestServer;
+  const next = () => http<Next>(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle' });
+
+  before(async () => {
+    s = await startTestServer(
+      {
+        sequence: {
+          format: { prefix: 'INV-{yyyy}{mm}', year: false, padding: 6, 'time-zone': 'UTC' },
+          series: { rollover: { enabled: true, period: 'monthly', 'time-zone': 'UTC', 'close-after-seconds': 60 } },
+        },
+      },
+      undefined,
+      { now: () => clock },
+    );
+  });
+  after(() => s?.dispose());
+
+  it('period=2026 verifies every month of 2026, period=2026-11 one of them', async () => {
+    assert.equal((await next()).body.series, 'global@2026-11');
+    clock = Date.parse('2026-12-01T12:00:00.000Z');
+    assert.equal((await next()).body.series, 'global@2026-12');
+    const year = await http<{ valid: boolean; reports: { series: string }[] }>(s.url, 'GET', '/api/v1/audit/verify?period=2026');
+    assert.equal(year.status, 200, JSON.stringify(year.body));
+    assert.deepEqual(year.body.reports.map((r) => r.series), ['global@2026-11', 'global@2026-12']);
+    const month = await http<{ reports: { series: string }[] }>(s.url, 'GET', '/api/v1/audit/verify?period=2026-11');
+    assert.deepEqual(month.body.reports.map((r) => r.series), ['global@2026-11']);
+  });
+});

@@ -1,5 +1,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { ValidationError } from '../../domain/errors/index.js';
+import { isInternalSeries } from '../../domain/series-strategy.js';
 import type { AuditEventType, InvoiceType } from '../../domain/types.js';
 import { AUDIT_COLUMNS, exportAuditEvents } from '../../service/export/audit-export.js';
 import { EXPORT_FORMATS, formatRows, type ExportFormat } from '../../service/export/export-format.js';
@@ -18,6 +20,7 @@ interface AuditExportQuery {
   partitionId?: string;
   invoiceType?: InvoiceType;
   series?: string;
+  allSeries?: boolean;
 }
 interface GapsExportQuery {
   format: ExportFormat;
@@ -51,28 +54,47 @@ export function exportRoutes(app: FastifyInstance, service: SequenceService, sch
     '/api/v1/audit/export',
     {
       schema: {
-        ...doc(TAGS.audit, 'Stream the audit trail of a series as CSV or NDJSON (X-Seqd-Total-Events: events in the series)'),
+        ...doc(TAGS.audit, 'Stream the audit trail of a series, or of every series (allSeries=true), as CSV or NDJSON (X-Seqd-Total-Events: events to expect)'),
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { format, series: audit.series, from: audit.from, to: audit.to, event: audit.event, siteId: audit.siteId, partitionId: audit.partitionId, invoiceType: audit.invoiceType },
+          properties: {
+            format,
+            series: audit.series,
+            allSeries: { type: 'boolean', description: 'every series one after the other, in name order (not with series)' },
+            from: audit.from,
+            to: audit.to,
+            event: audit.event,
+            siteId: audit.siteId,
+            partitionId: audit.partitionId,
+            invoiceType: audit.invoiceType,
+          },
         },
       },
     },
     async (req, reply) => {
       const q = req.query;
-      const series = await service.readSeries(q.series);
-      const filter = { series, from: parseTime(q.from, 'from'), to: parseTime(q.to, 'to'), type: q.event, siteId: q.siteId, partitionId: q.partitionId, invoiceType: q.invoiceType };
-      const state = await service.store.loadSeries(series, 1);
+      if (q.allSeries === true && q.series !== undefined) throw new ValidationError('series and allSeries=true exclude each other', { field: 'allSeries' });
+      const names = q.allSeries === true ? (await service.store.listSeries()).sort() : [await service.readSeries(q.series)];
+      const filter = { from: parseTime(q.from, 'from'), to: parseTime(q.to, 'to'), type: q.event, siteId: q.siteId, partitionId: q.partitionId, invoiceType: q.invoiceType };
+      const counts = await Promise.all(names.map(async (name) => (await service.store.loadSeries(name, 1)).eventSeq));
+      const total = counts.reduce((a, b) => a + b, 0);
       const t0 = performance.now();
+      let before = 0;
       const onProgress = (read: number) => {
-        if (read % 100_000 === 0) req.log.info(`audit export: ${read} of ${state.eventSeq} events read`);
+        if ((before + read) % 100_000 === 0) req.log.info(`audit export: ${before + read} of ${total} events read`);
       };
-      const events = exportAuditEvents(service.store, filter, onProgress, service.directory.formatterOf(series));
-      const lines = formatRows(events, q.format, AUDIT_COLUMNS);
-      reply.header('x-seqd-total-events', String(state.eventSeq));
+      async function* everySeries() {
+        for (const [i, series] of names.entries()) {
+          const format = isInternalSeries(series) ? null : service.directory.formatterOf(series);
+          yield* exportAuditEvents(service.store, { series, ...filter }, onProgress, format);
+          before += counts[i] ?? 0;
+        }
+      }
+      const lines = formatRows(everySeries(), q.format, AUDIT_COLUMNS);
+      reply.header('x-seqd-total-events', String(total));
       reply.raw.once('finish', () => req.log.info(`audit export done in ${Math.round(performance.now() - t0)} ms`));
-      return streamAs(reply, q.format, `seqd-audit-${series}`, lines);
+      return streamAs(reply, q.format, q.allSeries === true ? 'seqd-audit-all-series' : `seqd-audit-${names[0] ?? ''}`, lines);
     },
   );
 
