@@ -43,6 +43,8 @@ export interface StartOptions {
 
 /** How often settings are read again from the store (toggles made on other instances). */
 const SETTINGS_REFRESH_MS = 2000;
+/** How often series stopped by a state mismatch are checked again without a request (ms). */
+const STOPPED_RECHECK_MS = 5000;
 
 /** How often expired idempotency records are swept (etcd). */
 const KEY_SWEEP_EVERY_MS = 60_000;
@@ -181,6 +183,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
       ? logger.warn({ series }, 'series state agrees with its audit trail again: serving')
       : logger.error({ series, problem }, 'series stopped: its stored state contradicts its audit trail; repair the store');
   for (const [series, problem] of service.mismatchedSeries) reportMismatch(series, problem);
+  const recheck = setInterval(() => void service.recheckStopped(), STOPPED_RECHECK_MS).unref();
   service.events.on('stateMismatch', reportMismatch);
   service.events.on('resolveFailed', (series, error) => logger.warn({ err: error, series }, 'unknown outcome: store still cannot tell; retried'));
   const rollover = strategy.rollover;
@@ -219,6 +222,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
         await sweeper?.stop();
         if (keySweep) clearInterval(keySweep);
         clearInterval(settingsRefresh);
+        clearInterval(recheck);
         await closer?.stop();
         // Connections whose request was in flight at the close stay open after their answer
         // (keep-alive, 65 s): close each one as soon as it is idle.

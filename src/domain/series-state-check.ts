@@ -9,32 +9,32 @@ export interface TrailFacts {
   readonly head: readonly AuditEvent[];
   /** The store's records of {@link edgeNumbers}: derived from the trail's issue events. */
   readonly edge: ReadonlyMap<number, NumberRecord>;
-  /** For each of {@link gapsToProbe}: the last event naming the number (undefined: none). */
-  readonly gapEvents: ReadonlyMap<number, AuditEvent | undefined>;
 }
-
-/** Open gaps checked against the trail at each load: the lowest, which refills take first. */
-const GAPS_PROBED = 4;
 
 /** Numbers whose records show where the trail's counter ends: the HWM and the one above it. */
 export function edgeNumbers(state: SeriesState): number[] {
   return state.hwm >= state.start ? [state.hwm, state.hwm + 1] : [state.start];
 }
 
-export function gapsToProbe(state: SeriesState): number[] {
-  return state.openGaps.slice(0, GAPS_PROBED).map((g) => g.number);
+/**
+ * The first contradiction between a series' stored state and its trail, or null. Allocation
+ * plans on the stored state, so a HWM edited down would re-issue numbers the trail already gave:
+ * a series with a problem must serve nothing. (Open gaps are checked one by one before they are
+ * refilled: see {@link refillProblem}.)
+ */
+export function stateProblem(state: SeriesState, facts: TrailFacts): string | null {
+  return headProblem(state, facts.head) ?? edgeProblem(state, facts.edge) ?? counterProblem(state);
 }
 
 /**
- * The first contradiction between a series' stored state and its trail, or null. Allocation
- * plans on the stored state, so a HWM edited down would re-issue numbers the trail already gave
- * and a held number marked open would be refilled to a second invoice: a series with a problem
- * must serve nothing.
+ * Whether an open gap about to be refilled is one the trail left open: its last event must be a
+ * release. A held number marked open would otherwise go to a second invoice. `last` undefined:
+ * the store could not find the event (etcd gives up after a bounded scan), so it cannot tell.
  */
-export function stateProblem(state: SeriesState, facts: TrailFacts): string | null {
-  return headProblem(state, facts.head) ?? edgeProblem(state, facts.edge) ?? counterProblem(state) ?? gapProblem(state, facts.gapEvents);
+export function refillProblem(n: number, last: AuditEvent | undefined): string | null {
+  if (last === undefined || last.type === 'release') return null;
+  return `number ${n} is stored as an open gap, but the trail's last word on it is ${last.type} event ${last.seq}`;
 }
-
 function headProblem(state: SeriesState, head: readonly AuditEvent[]): string | null {
   const [first, second] = head;
   if (state.eventSeq === 0) {
@@ -71,16 +71,6 @@ function counterProblem(state: SeriesState): string | null {
   for (const g of state.openGaps) {
     if (g.number <= below || g.number > state.hwm) return `open gap ${g.number} is out of order or outside ${state.start}..${state.hwm}`;
     below = g.number;
-  }
-  return null;
-}
-
-function gapProblem(state: SeriesState, gapEvents: ReadonlyMap<number, AuditEvent | undefined>): string | null {
-  for (const n of gapsToProbe(state)) {
-    const last = gapEvents.get(n);
-    if (last?.type !== 'release') {
-      return `number ${n} is stored as an open gap, but the trail's last word on it is ${last ? `${last.type} event ${last.seq}` : 'nothing'}`;
-    }
   }
   return null;
 }

@@ -172,6 +172,9 @@ export class SequenceService {
       const last = await service.lastSettingEvent('simulatedEnabled');
       if (last && !last.reason?.endsWith(`: ${CONFIG_REASON}`)) {
         service.settingsKept = `simulated stays ${service.settings.simulatedEnabled ? 'on' : 'off'}: switched at ${new Date(last.ts).toISOString()} (${last.reason ?? ''}); the configuration says ${options.simulatedEnabled ? 'on' : 'off'}`;
+      } else if (service.mismatched.has(dir.control)) {
+        // The settings trail is stopped (its state contradicts it): the stored value stays.
+        service.settingsKept = `simulated stays ${service.settings.simulatedEnabled ? 'on' : 'off'}: the settings series is stopped (state mismatch)`;
       } else {
         await service.setSimulated(options.simulatedEnabled, CONFIG_REASON, SYSTEM_ACTORS.config);
       }
@@ -409,6 +412,18 @@ export class SequenceService {
    */
   get mismatchedSeries(): ReadonlyMap<string, string> {
     return this.mismatched;
+  }
+
+  /**
+   * Checks stopped series again (a load is spaced by the worker), so a repair shows without
+   * waiting for a request: the alert clears once the store agrees with the trail.
+   */
+  async recheckStopped(): Promise<void> {
+    for (const series of [...this.mismatched.keys()]) {
+      await this.worker(series)
+        .load()
+        .catch(() => undefined);
+    }
   }
 
   /** Loads a series at start; a mismatch stops that series only (reported, re-checked later). */

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { BatchTooLargeError, OutcomeUnknownError, SeqdError, SeriesStateMismatchError, StoreUnavailableError } from '../domain/errors/index.js';
 import { planBatch, type BatchPlan, type CommitPlan, type Outcome } from '../domain/planner.js';
-import type { GapPolicy, NumberRecord, Op, RequestRecord, SeriesState, Settings } from '../domain/types.js';
+import type { GapPolicy, NumberChange, NumberRecord, Op, RequestRecord, SeriesState, Settings } from '../domain/types.js';
 import { RequestLookup, type SequenceStore } from '../storage/sequence-store.js';
 import type { PeerInstance } from './forwarding/commit-forwarder.js';
 import { ForwardNotSentError } from './forwarding/forward-errors.js';
 import type { ForwardedResult } from './forwarding/forwarded-result.js';
-import { checkLoadedState } from './series-state-probe.js';
+import { checkLoadedState, refillsProblem } from './series-state-probe.js';
 import { undeliveredReleases } from './undelivered.js';
 
 interface Pending {
@@ -140,6 +140,8 @@ export class SeriesWorker {
   private resolving: Promise<void> | null = null;
   /** The last check found the stored state contradicting the trail (see `load`). */
   private mismatch: { readonly error: SeriesStateMismatchError; readonly checkedAt: number } | null = null;
+  /** Open gaps made by this worker's own plans since the last load (see `checkRefills`). */
+  private readonly ownGaps = new Set<number>();
 
   constructor(private readonly o: SeriesWorkerOptions) {
     this.now = o.now ?? Date.now;
@@ -160,23 +162,48 @@ export class SeriesWorker {
     if (mismatch && performance.now() - mismatch.checkedAt < RECHECK_MS) throw mismatch.error;
     const read = () => this.o.store.loadSeries(this.o.series, this.o.start);
     const { state, problem } = await checkLoadedState(this.o.store, await read(), read);
-    if (problem !== null) {
-      const error = new SeriesStateMismatchError(
-        `series "${this.o.series}" is stopped: its stored state contradicts its audit trail (${problem}). ` +
-          'No number is given from it until an administrator repairs the store (see `seqd audit verify`).',
-        { details: { series: this.o.series, problem } },
-      );
-      this.mismatch = { error, checkedAt: performance.now() };
-      if (!mismatch) this.o.onStateMismatch?.(problem);
-      throw error;
-    }
+    if (problem !== null) throw this.stop(problem);
     if (mismatch) {
       this.mismatch = null;
       this.o.onStateMismatch?.(null);
     }
+    // Gaps of the stored state are checked against the trail before they are refilled.
+    this.ownGaps.clear();
     this.state = state;
     this.committed = state;
     return state;
+  }
+
+  /** Stops the series: its stored state contradicts the trail (see `load`). */
+  private stop(problem: string): SeriesStateMismatchError {
+    const error = new SeriesStateMismatchError(
+      `series "${this.o.series}" is stopped: its stored state contradicts its audit trail (${problem}). ` +
+        'No number is given from it until an administrator repairs the store (see `seqd audit verify`).',
+      { details: { series: this.o.series, problem } },
+    );
+    const first = this.mismatch === null;
+    this.mismatch = { error, checkedAt: performance.now() };
+    this.state = null;
+    if (first) this.o.onStateMismatch?.(problem);
+    return error;
+  }
+
+  /**
+   * Refills only gaps the trail left open. Gaps this worker released itself since its last load
+   * are known good (a plan on a release that does not land cannot land either: its base is
+   * compared); any other gap is looked up in the trail first, once.
+   */
+  private async checkRefills(base: SeriesState, changes: readonly NumberChange[]): Promise<void> {
+    const refilled = changes.filter((c) => c.status === 'refilled' && !this.ownGaps.has(c.number));
+    // A gap released and refilled within this very batch is not in the trail yet, nor in `base`.
+    const stored = refilled.length === 0 ? null : new Set(base.openGaps.map((g) => g.number));
+    const unchecked = refilled.filter((c) => stored?.has(c.number)).map((c) => c.number);
+    const problem = unchecked.length === 0 ? null : await refillsProblem(this.o.store, this.o.series, unchecked);
+    if (problem !== null) throw this.stop(problem);
+    for (const c of changes) {
+      if (c.status === 'open') this.ownGaps.add(c.number);
+      else this.ownGaps.delete(c.number);
+    }
   }
 
   /** Queues an op; `local` ops (forwarded by another instance) are committed here. */
@@ -404,7 +431,8 @@ export class SeriesWorker {
       }
       // Another writer moved the series: re-plan the whole batch on its state, after a short
       // random pause so that two instances do not keep colliding in lockstep.
-      this.state = result.state;
+      // The next plan loads the series again: a state nobody checked against the trail is never planned on.
+      this.state = null;
       this.committed = result.state;
       await new Promise((r) => setTimeout(r, Math.random() * 3));
     }
@@ -517,6 +545,7 @@ export class SeriesWorker {
         requests,
         requestVersions: requests.versions,
       });
+      if (plan.commit) await this.checkRefills(state, plan.commit.numberChanges);
       const pipelining = this.o.store.pipelining;
       if (plan.commit && pipelining) this.state = { ...plan.commit.next, version: pipelining.nextVersion(plan.commit.baseVersion) };
       if (plan.commit?.settings) this.settingsInFlight = true;

@@ -1,6 +1,7 @@
 import { GENESIS_HASH } from '../domain/audit-chain.js';
-import { ChainVerifier } from '../domain/chain-verifier.js';
+import { ChainVerifier, type ChainReport } from '../domain/chain-verifier.js';
 import { checkSavedHead, type ChainHead, type SavedHeadReport } from '../domain/saved-head.js';
+import type { SeriesState } from '../domain/types.js';
 import type { VerifyReport } from '../domain/verify-report.js';
 import type { SequenceStore } from '../storage/sequence-store.js';
 import { DerivedVerification } from './verify-derived.js';
@@ -46,7 +47,7 @@ export async function verifySeries(series: string, o: VerifySeriesOptions): Prom
     if (verifier.ok) await derived.checkRequests();
     await new Promise((r) => setImmediate(r));
   }
-  const chain = verifier.finish(state);
+  const chain = await beyondStoredState(o.store, state, verifier.finish(state));
   const broken = chain.firstInvalidEvent;
   const report = {
     ...chain,
@@ -59,6 +60,19 @@ export async function verifySeries(series: string, o: VerifySeriesOptions): Prom
     valid: chain.valid && report.derived.valid && (report.savedHead?.valid ?? true),
     durationMs: Math.round(performance.now() - t0),
   };
+}
+
+/**
+ * Events after the stored state's last one are commits made during the verify, unless the
+ * series version did not move: then the state was set back behind its own trail (a restored or
+ * edited state), which would re-issue the numbers those events gave.
+ */
+async function beyondStoredState(store: SequenceStore, state: SeriesState, chain: ChainReport): Promise<ChainReport> {
+  if (!chain.continuity.valid) return chain;
+  const [after] = await store.readEvents(state.series, state.eventSeq, 1);
+  if (!after || (await store.seriesVersion(state.series)) !== state.version) return chain;
+  const problem = `the trail goes on to event ${after.seq} beyond the stored state (which ends at event ${state.eventSeq}): the state was set back`;
+  return { ...chain, valid: false, continuity: { ...chain.continuity, valid: false, problem } };
 }
 
 /** `atSaved`: the event at the saved seq if the replay met it; `brokenAt`: where the chain broke. */

@@ -57,11 +57,15 @@ describe('a series whose stored state contradicts its trail serves nothing', () 
       // Still stopped on the next request (the check is not skipped once it failed).
       assert.equal((await http(s.url, 'POST', '/api/v1/sequence/next', NEXT)).status, 503);
       tamper(dir, 'UPDATE series SET hwm = 12, issued = issued + 2');
-      await new Promise((r) => setTimeout(r, 5200));
+      // The repair is seen without a request (checked again every 5 s): the alert clears.
+      const deadline = Date.now() + 15_000;
+      while (/seqd_series_state_mismatch\{/.test(await (await fetch(`${s.url}/metrics`)).text())) {
+        assert.ok(Date.now() < deadline, 'the alert did not clear after the repair');
+        await new Promise((r) => setTimeout(r, 250));
+      }
       const repaired = await http<{ numbers: number[] }>(s.url, 'POST', '/api/v1/sequence/next', NEXT);
       assert.equal(repaired.status, 200);
       assert.deepEqual(repaired.body.numbers, [13]);
-      assert.doesNotMatch(await (await fetch(`${s.url}/metrics`)).text(), /seqd_series_state_mismatch\{/);
     } finally {
       await s.close();
     }
@@ -94,6 +98,30 @@ describe('a series whose stored state contradicts its trail serves nothing', () 
     await s.close();
     assert.equal(reply.body.error.code, 'SERIES_STATE_MISMATCH');
     assert.match(reply.body.error.message, /number 7 .*refill event/);
+  });
+
+  it('a forged gap above genuine ones, counters adjusted: each gap is checked against the trail before it is refilled', async () => {
+    const dir = await ledger();
+    const s0 = await startTestServer({}, dir);
+    for (const n of [1, 2, 3, 4]) {
+      const r = await http(s0.url, 'POST', '/api/v1/sequence/release', { sequenceNumber: n, siteId: 'site-1', partitionId: 'partition-a', reason: 'cancelled' });
+      assert.equal(r.status, 200);
+    }
+    await s0.close();
+    tamper(
+      dir,
+      "INSERT INTO numbers (series, number, status, site_id, partition_id, invoice_type, reason, changed_at, grant_seq) SELECT name, 9, 'open', 'site-1', 'partition-a', 'on-cycle', 'x', 0, 0 FROM series WHERE hwm = 12; UPDATE series SET released = released + 1 WHERE hwm = 12",
+    );
+    const s = await startTestServer({}, dir);
+    try {
+      const reply = await http<ErrorBody>(s.url, 'POST', '/api/v1/sequence/next', { ...NEXT, count: 5 });
+      assert.equal(reply.status, 503, `number 9 went to a second invoice: ${JSON.stringify(reply.body)}`);
+      assert.match(reply.body.error.message, /number 9 .*issue event/);
+      const audit = await http<{ events: { type: string }[] }>(s.url, 'GET', '/api/v1/audit?event=refill&limit=100');
+      assert.equal(audit.body.events.length, 1, 'nothing refilled after the check (only the ledger\'s refill of 7)');
+    } finally {
+      await s.close();
+    }
   });
 
   it('a head moved back to an earlier event is caught (the trail goes on)', async () => {

@@ -66,3 +66,30 @@ describe('audit verify detects tampering with the stored trail', () => {
     assert.match(r.continuity.problem ?? '', /high-water mark/);
   });
 });
+
+describe('audit verify detects a state set back behind its trail', () => {
+  it('a series row restored from an earlier moment (consistent in itself) is reported, not taken for commits during the verify', async () => {
+    const s = await startTestServer();
+    try {
+      const next = () => http(s.url, 'POST', '/api/v1/sequence/next', { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', count: 2 });
+      for (let i = 0; i < 3; i++) await next();
+      const file = join(s.dataDir, SQLITE_FILE);
+      const read = new Database(file, { readonly: true });
+      const earlier = read.prepare('SELECT * FROM series WHERE hwm = 6').get() as Record<string, unknown>;
+      read.close();
+      for (let i = 0; i < 3; i++) await next();
+      const db = new Database(file);
+      try {
+        const cols = Object.keys(earlier);
+        db.prepare(`UPDATE series SET ${cols.map((c) => `${c} = @${c}`).join(', ')} WHERE name = @name`).run(earlier);
+      } finally {
+        db.close();
+      }
+      const r = (await http<Verify>(s.url, 'GET', '/api/v1/audit/verify')).body;
+      assert.equal(r.valid, false);
+      assert.match(r.continuity.problem ?? '', /goes on to event 4 .*set back/);
+    } finally {
+      await s.dispose();
+    }
+  });
+});

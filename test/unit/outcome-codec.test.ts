@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { HolderMismatchError, StoreUnavailableError } from '../../src/domain/errors/index.js';
+import { HolderMismatchError, SeriesStateMismatchError, StoreUnavailableError } from '../../src/domain/errors/index.js';
 import type { Outcome } from '../../src/domain/planner.js';
 import { decodeOutcome, encodeOutcome } from '../../src/service/forwarding/outcome-codec.js';
 
@@ -23,6 +23,12 @@ describe('outcomes forwarded between instances', () => {
     assert.equal(back.error.httpStatus, 409);
     assert.equal(back.error.field, 'siteId');
     assert.deepEqual(back.error.details, { heldBy: { siteId: 'site-2' } });
+  });
+
+  it('keep a stopped series a stopped series (not a retryable STORE_UNAVAILABLE) on the instance that forwarded', () => {
+    const back = roundTrip({ ok: false, error: new SeriesStateMismatchError('series "global" is stopped', { details: { series: 'global', problem: 'p' } }) });
+    assert.ok(!back.ok && back.error instanceof SeriesStateMismatchError && back.error.httpStatus === 503 && !back.error.retryable);
+    assert.deepEqual(back.error.details, { series: 'global', problem: 'p' });
   });
 
   it('turn an unknown error code into a retryable 503', () => {

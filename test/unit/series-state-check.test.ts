@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { planBatch } from '../../src/domain/planner.js';
-import { edgeNumbers, gapsToProbe, stateProblem, type TrailFacts } from '../../src/domain/series-state-check.js';
+import { edgeNumbers, refillProblem, stateProblem, type TrailFacts } from '../../src/domain/series-state-check.js';
 import { emptySeriesState } from '../helpers/empty-series-state.js';
 import { GAP_POLICIES, INVOICE_TYPES, type AuditEvent, type GapPolicy, type NumberRecord, type Op, type SeriesState } from '../../src/domain/types.js';
 
@@ -12,6 +12,7 @@ const HOLDER = { siteId: 'site-1', partitionId: 'partition-a' } as const;
 class Ledger {
   state: SeriesState = emptySeriesState();
   readonly events: AuditEvent[] = [];
+  readonly refillProblems: (string | null)[] = [];
   private readonly changed = new Set<number>();
   private t = 1_700_000_000_000;
 
@@ -26,6 +27,12 @@ class Ledger {
       settings: { simulatedEnabled: true },
     });
     if (!plan.commit) return;
+    // Every refill the planner makes must pass the check made before a gap is refilled.
+    // (a gap released and refilled within this batch is not in the trail yet: not checked)
+    const wasOpen = new Set(this.state.openGaps.map((g) => g.number));
+    for (const c of plan.commit.numberChanges) {
+      if (c.status === 'refilled' && wasOpen.has(c.number)) this.refillProblems.push(refillProblem(c.number, this.lastEventOn(c.number)));
+    }
     this.state = { ...plan.commit.next, version: String(Number(this.state.version) + 1) };
     this.events.push(...plan.commit.events);
     for (const c of plan.commit.numberChanges) this.changed.add(c.number);
@@ -70,7 +77,6 @@ class Ledger {
     return {
       head: this.events.filter((e) => e.seq >= state.eventSeq && state.eventSeq > 0).slice(0, 2),
       edge,
-      gapEvents: new Map(gapsToProbe(state).map((n) => [n, this.lastEventOn(n)])),
     };
   }
 }
@@ -96,6 +102,7 @@ describe('series state checked against its trail', () => {
           ledger.apply(batch.map(toOp));
           assert.equal(stateProblem(ledger.state, ledger.facts()), null);
         }
+        assert.deepEqual(ledger.refillProblems.filter((p) => p !== null), []);
         if (close) {
           ledger.apply([{ kind: 'close', reason: 'period ended' }]);
           ledger.apply([{ kind: 'release', ...HOLDER, sequenceNumber: 1, reason: 'late' }]);
@@ -109,6 +116,7 @@ describe('series state checked against its trail', () => {
   it('objects to a HWM moved either way, a head that is not the last event, and gaps the trail did not leave open', () => {
     const ledger = new Ledger('lowest-first');
     ledger.apply([toOp({ kind: 'allocate', count: 3, invoiceType: 'on-cycle' }), toOp({ kind: 'release', n: 2 })]);
+    assert.equal(refillProblem(2, ledger.lastEventOn(2)), null, 'released: open');
     ledger.apply([toOp({ kind: 'allocate', count: 2, invoiceType: 'on-cycle' })]);
     const s = ledger.state;
     assert.equal(stateProblem(s, ledger.facts()), null);
@@ -117,9 +125,12 @@ describe('series state checked against its trail', () => {
     assert.match(check({ ...s, hwm: s.hwm + 1 }) ?? '', /never issued/);
     assert.match(check({ ...s, eventSeq: s.eventSeq - 1 }) ?? '', /goes on/);
     assert.match(check({ ...s, lastHash: 'f00d' }) ?? '', /hash/);
-    const gap = { number: 1, reason: 'x', ...HOLDER, invoiceType: 'on-cycle' as const, releasedAt: 0, grant: 1 };
-    assert.match(check({ ...s, openGaps: [gap] }) ?? '', /counters leave 0/);
     const counters = { ...s.counters, released: s.counters.released + 1 };
-    assert.match(check({ ...s, openGaps: [gap], counters }) ?? '', /number 1 .*issue event/);
+    const gap = { number: 1, reason: 'x', ...HOLDER, invoiceType: 'on-cycle' as const, releasedAt: 0, grant: 1 };
+    assert.match(check({ ...s, openGaps: [...s.openGaps, gap] }) ?? '', /counters leave/);
+    assert.equal(check({ ...s, openGaps: [gap], counters }), null, 'counts agree: the gap itself is checked when refilled');
+    assert.match(refillProblem(1, ledger.lastEventOn(1)) ?? '', /number 1 .*issue event/);
+    assert.match(refillProblem(2, ledger.lastEventOn(2)) ?? '', /refill event/, 'refilled since its release: no longer open');
+    assert.equal(refillProblem(2, undefined), null, 'the store cannot tell: not a contradiction');
   });
 });

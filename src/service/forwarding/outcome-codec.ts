@@ -14,6 +14,7 @@ import {
   SeriesAmbiguousError,
   SeriesClosedError,
   SeriesNotFoundError,
+  SeriesStateMismatchError,
   StoreUnavailableError,
   ValidationError,
   type SeqdErrorOptions,
@@ -52,6 +53,7 @@ const REFUSALS: readonly ErrorClass[] = [
   RequestKeyNotFoundError,
   RequestInOtherSeriesError,
   OutcomeUnknownError,
+  SeriesStateMismatchError,
 ];
 const BY_CODE = new Map<string, ErrorClass>(REFUSALS.map((c) => [new c('').code, c]));
 
