@@ -426,12 +426,15 @@ export class SequenceService {
     }
   }
 
-  /** Loads a series at start; a mismatch stops that series only (reported, re-checked later). */
+  /**
+   * Loads a series at start; a mismatch stops that series only (reported, re-checked later), and
+   * one that another instance kept moving during the check is loaded again at its first request.
+   */
   private async checkedLoad(series: string): Promise<void> {
     try {
       await this.worker(series).load();
     } catch (error) {
-      if (!(error instanceof SeriesStateMismatchError)) throw error;
+      if (!(error instanceof SeriesStateMismatchError) && !(error instanceof StoreUnavailableError)) throw error;
     }
   }
 

@@ -12,8 +12,12 @@ async function probe(store: SequenceStore, state: SeriesState): Promise<string |
   return stateProblem(state, { head, edge });
 }
 
-/** Reloads that a series moving under the check gets before the load is answered 503. */
-const MAX_RELOADS = 3;
+/**
+ * Reloads that a series moving under the check gets before the load is answered 503. Another
+ * instance committing all the time moves it between two reads now and then, rarely ten times
+ * running (a short random pause breaks the lockstep).
+ */
+const MAX_RELOADS = 10;
 
 /**
  * Checks a freshly loaded state against the trail. The trail is read after the state, so a
@@ -32,6 +36,7 @@ export async function checkLoadedState(
     if (problem === null) return { state, problem };
     if ((await store.seriesVersion(state.series)) === state.version) return { state, problem };
     if (i === MAX_RELOADS) break;
+    await new Promise((r) => setTimeout(r, Math.random() * 5));
     state = await reload();
   }
   throw new StoreUnavailableError(`series "${state.series}" kept changing while its state was checked against the trail; retry`);

@@ -199,7 +199,14 @@ export class SeriesWorker {
     const stored = refilled.length === 0 ? null : new Set(base.openGaps.map((g) => g.number));
     const unchecked = refilled.filter((c) => stored?.has(c.number)).map((c) => c.number);
     const problem = unchecked.length === 0 ? null : await refillsProblem(this.o.store, this.o.series, unchecked);
-    if (problem !== null) throw this.stop(problem);
+    if (problem !== null) {
+      // Another writer may have refilled or voided the gap since this state was read: only a
+      // series still at the version this worker last knew stored contradicts its trail.
+      if ((await this.o.store.seriesVersion(this.o.series)) === this.committed?.version) throw this.stop(problem);
+      this.resync = true;
+      this.state = null;
+      throw new PipelineConflict();
+    }
     for (const c of changes) {
       if (c.status === 'open') this.ownGaps.add(c.number);
       else this.ownGaps.delete(c.number);
