@@ -51,6 +51,14 @@ describe('OpenAPI document and Swagger UI', () => {
     assert.ok((spec.paths['/api/v1/audit']?.get?.parameters?.length ?? 0) >= 10);
   });
 
+  it('documents what release and confirm answer (200), not only their errors', () => {
+    for (const [path, field] of [['/api/v1/sequence/release', 'alreadyReleased'], ['/api/v1/sequence/confirm', 'alreadyConfirmed']] as const) {
+      const ok = (spec.paths[path]?.post as { responses?: Record<string, { content?: Record<string, { schema?: { properties?: Record<string, unknown> } }> }> } | undefined)?.responses?.['200'];
+      const props = ok?.content?.['application/json']?.schema?.properties ?? {};
+      assert.ok('status' in props && field in props && 'allocation' in props, `${path}: ${JSON.stringify(ok ?? null).slice(0, 300)}`);
+    }
+  });
+
   it('documents the audit events the audit route answers, with who acted', () => {
     const ok = (spec.paths['/api/v1/audit']?.get as { responses?: Record<string, { content?: Record<string, { schema?: unknown }> }> } | undefined)?.responses?.['200'];
     const schema = ok?.content?.['application/json']?.schema as { properties?: { events?: { items?: { required?: string[]; properties?: Record<string, { type?: unknown; description?: string }> } } } } | undefined;
