@@ -13,6 +13,8 @@ ensure_etcd || { [ "${CI:-}" = true ] && exit 1; echo "etcd tests will be skippe
 apt_install chromium chromium || { [ "${CI:-}" = true ] && exit 1; echo "browser tests will be skipped"; }
 # openssl makes the certificates of the TLS tests (HTTPS, etcd with TLS and auth).
 apt_install openssl openssl || exit 1
+# promtool (Debian's prometheus) checks and unit-tests the alert rules in deploy/prometheus.
+apt_install prometheus promtool || { [ "${CI:-}" = true ] && exit 1; echo "the alert rule tests will be skipped"; }
 # libfaketime gives the seqd instances of the fault test skewed clocks across a new year.
 apt_install faketime faketime || { [ "${CI:-}" = true ] && exit 1; echo "the HA fault test will be skipped"; }
 
