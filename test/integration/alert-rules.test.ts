@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { parse } from 'yaml';
-import { startTestServer, type TestServer } from '../helpers/seqd-server.js';
+import { parse, stringify } from 'yaml';
+import { freePortBase } from '../helpers/etcd-cluster.js';
+import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
 
 const DIR = fileURLToPath(new URL('../../deploy/prometheus/', import.meta.url));
 
@@ -57,6 +60,43 @@ describe('alert rules (deploy/prometheus/seqd-alerts.yml)', () => {
       s = await startTestServer();
     });
     after(() => s?.dispose());
+
+    it('a real Prometheus scrapes seqd with these rules and answers its series through the query API', { skip: tool ? false : 'prometheus is not installed (Debian package prometheus)', timeout: 60_000 }, async () => {
+      assert.equal((await http(s.url, 'POST', '/api/v1/sequence/next', { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', count: 3 })).status, 200);
+      const dir = mkdtempSync(join(tmpdir(), 'seqd-prometheus-'));
+      const port = await freePortBase(1);
+      const config = {
+        global: { scrape_interval: '1s', evaluation_interval: '1s' },
+        rule_files: [`${DIR}seqd-alerts.yml`],
+        scrape_configs: [{ job_name: 'seqd', static_configs: [{ targets: [new URL(s.url).host] }] }],
+      };
+      writeFileSync(join(dir, 'prometheus.yml'), stringify(config));
+      const child = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
+      const api = `http://127.0.0.1:${port}/api/v1`;
+      const query = async (q: string) => {
+        const r = await fetch(`${api}/query?query=${encodeURIComponent(q)}`).catch(() => null);
+        return r?.ok ? ((await r.json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } }).data.result : [];
+      };
+      try {
+        const deadline = Date.now() + 30_000;
+        let hwm = await query('seqd_series_high_water_mark');
+        while (hwm.length === 0) {
+          assert.ok(Date.now() < deadline, 'Prometheus never scraped seqd');
+          await new Promise((r) => setTimeout(r, 250));
+          hwm = await query('seqd_series_high_water_mark');
+        }
+        assert.deepEqual(hwm.map((r) => [r.metric.series, r.metric.job, r.value[1]]), [['global', 'seqd', '3']]);
+        const loaded = (await (await fetch(`${api}/rules`)).json()) as { data: { groups: { rules: { name: string; health: string }[] }[] } };
+        const loadedRules = loaded.data.groups.flatMap((g) => g.rules);
+        assert.deepEqual(loadedRules.map((r) => r.name).sort(), alerts.map((a) => a.alert).sort());
+        assert.deepEqual(loadedRules.filter((r) => r.health === 'err').map((r) => r.name), [], 'no rule fails to evaluate');
+        const firing = (await (await fetch(`${api}/alerts`)).json()) as { data: { alerts: { labels: { alertname: string } }[] } };
+        assert.deepEqual(firing.data.alerts.map((a) => a.labels.alertname), [], 'a healthy seqd fires nothing');
+      } finally {
+        child.kill('SIGKILL');
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
 
     it('every seqd_* series an alert reads is on /metrics', async () => {
       const used = new Set(alerts.flatMap((a) => [...a.expr.matchAll(/\b(seqd_[a-z0-9_]+)/g)].map((m) => (m[1] ?? '').replace(/_(bucket|count|sum)$/, ''))));
