@@ -10,7 +10,7 @@ import { createLogger } from './logging/logger.js';
 import { CommitForwarder } from './service/forwarding/commit-forwarder.js';
 import { ExpirySweeper } from './service/expiry-sweeper.js';
 import { SYSTEM_ACTORS } from './domain/actors.js';
-import { isInternalSeries, type SeriesStrategy } from './domain/series-strategy.js';
+import { isInternalSeries, parseSeriesName, periodEnded, type SeriesStrategy } from './domain/series-strategy.js';
 import type { NumberFormat } from './domain/number-format.js';
 import { SeqdMetrics } from './observability/metrics.js';
 import { RolloverCloser } from './service/rollover-closer.js';
@@ -90,6 +90,12 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
   const metrics = new SeqdMetrics({
     seriesStates: async () => (service ? service.seriesStates() : []),
     mismatchedSeries: () => service?.mismatchedSeries ?? new Map<string, string>(),
+    lastVerifies: () => service?.lastVerifies ?? new Map<string, { valid: boolean; at: number }>(),
+    periodEnded: (series) => {
+      const { period } = parseSeriesName(series);
+      const r = strategy.rollover;
+      return r !== null && period !== null && periodEnded(r, period, (options.now ?? Date.now)() - roll['close-after-seconds'] * 1000);
+    },
     clusterInfo: () => opened.clusterInfo(),
     storeKind: opened.store.kind,
   });

@@ -8,6 +8,10 @@ export interface MetricsSources {
   readonly seriesStates: () => Promise<SeriesState[]>;
   /** Series stopped because their stored state contradicts their trail (name → problem). */
   readonly mismatchedSeries: () => ReadonlyMap<string, string>;
+  /** The last verify of each series run on this instance: valid or not, when (epoch ms). */
+  readonly lastVerifies: () => ReadonlyMap<string, { readonly valid: boolean; readonly at: number }>;
+  /** Whether an open series' period ended (plus the grace time) by this instance's clock. */
+  readonly periodEnded: (series: string) => boolean;
   /** etcd members as this instance sees them (null on the embedded store). */
   readonly clusterInfo: () => Promise<ClusterInfo | null>;
   readonly storeKind: string;
@@ -128,6 +132,23 @@ export class SeqdMetrics implements ServiceObserver {
         for (const series of this.sources.mismatchedSeries().keys()) mismatch.set({ series }, 1);
       },
     });
+    const verify = (name: string, help: string, value: (v: { valid: boolean; at: number }) => number) => {
+      const g: Gauge<'series'> = new Gauge({
+        name,
+        help,
+        labelNames: ['series'],
+        registers,
+        collect: () => {
+          g.reset();
+          for (const [series, v] of this.sources.lastVerifies()) g.set({ series }, value(v));
+        },
+      });
+    };
+    verify('seqd_audit_verify_valid', '1 if the last audit verify of the series run on this instance found it valid, 0 if not', (v) => (v.valid ? 1 : 0));
+    verify('seqd_audit_verify_last_timestamp_seconds', 'When the last audit verify of the series ran on this instance', (v) => v.at / 1000);
+    gauge('seqd_series_close_overdue', '1 while a series whose period ended (plus the grace time) is still open', (s) =>
+      s.closedAt === null && this.sources.periodEnded(s.series) ? 1 : 0,
+    );
     gauge('seqd_series_closed', '1 once the series is closed (its period ended)', (s) => (s.closedAt === null ? 0 : 1));
   }
 

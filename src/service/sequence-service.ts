@@ -124,6 +124,7 @@ export class SequenceService {
   readonly startedAt: number;
   private readonly workers = new Map<string, SeriesWorker>();
   private readonly mismatched = new Map<string, string>();
+  private readonly verified = new Map<string, { valid: boolean; at: number }>();
   private settings: Settings;
   private readonly sites: ReadonlyMap<string, ReadonlySet<string>>;
   private readonly now: () => number;
@@ -461,13 +462,20 @@ export class SequenceService {
    */
   async verify(series: string, opts: { savedHead?: ChainHead | undefined; onProgress?: (checked: number) => void } = {}): Promise<VerifyReport & { durationMs: number }> {
     const worker = this.worker(series);
-    return verifySeries(series, {
+    const report = await verifySeries(series, {
       store: this.o.store,
       start: worker.current?.start ?? this.o.start,
       requestWindowMs: this.o.requestWindowMs ?? DEFAULT_REQUEST_WINDOW_MS,
       now: this.now,
       ...opts,
     });
+    this.verified.set(series, { valid: report.valid, at: this.now() });
+    return report;
+  }
+
+  /** The last verify of each series run on this instance (for the alerting metrics). */
+  get lastVerifies(): ReadonlyMap<string, { readonly valid: boolean; readonly at: number }> {
+    return this.verified;
   }
 
   /**

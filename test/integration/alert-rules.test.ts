@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { freePortBase } from '../helpers/etcd-cluster.js';
+import { sample } from '../helpers/prometheus.js';
 import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
 
 const DIR = fileURLToPath(new URL('../../deploy/prometheus/', import.meta.url));
@@ -104,6 +105,11 @@ describe('alert rules (deploy/prometheus/seqd-alerts.yml)', () => {
       const served = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
       assert.deepEqual([...used].filter((n) => !served.has(n)), []);
       assert.ok(used.has('seqd_series_state_mismatch'));
+      // The verify gauges are set by a verify run here.
+      assert.equal((await http(s.url, 'GET', '/api/v1/audit/verify')).status, 200);
+      const after = await (await fetch(`${s.url}/metrics`)).text();
+      assert.equal(sample(after, 'seqd_audit_verify_valid', { series: 'global' }), 1);
+      assert.equal(sample(after, 'seqd_series_close_overdue', { series: 'global' }), 0, 'a series without a period is never overdue');
     });
   });
 });
