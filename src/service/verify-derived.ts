@@ -173,8 +173,8 @@ class LaterEvents {
       for (const e of events) this.replay.push(e);
       const last = events[events.length - 1];
       if (!last) return;
+      // Only an empty page ends the trail: a store may answer fewer events than asked.
       this.seq = last.seq;
-      if (events.length < EVENTS_PAGE) return;
     }
   }
 

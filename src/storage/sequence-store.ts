@@ -150,7 +150,11 @@ export interface SequenceStore {
    */
   sweepRequests?(now?: number): Promise<number>;
 
-  /** Events of a series in ascending order after `afterSeq`, for verification and export. */
+  /**
+   * Events of a series in ascending order after `afterSeq`, at most `limit`, for verification and
+   * export. May answer fewer than `limit` while more follow (etcd reads a few batches at a time):
+   * only an empty answer means no event follows.
+   */
   readEvents(series: string, afterSeq: number, limit: number): Promise<AuditEvent[]>;
   queryEvents(query: AuditQuery): Promise<AuditEvent[]>;
   listNumbers(query: NumberQuery): Promise<NumberRecord[]>;

@@ -66,7 +66,8 @@ export async function* exportAuditEvents(
     read += page.length;
     onProgress?.(read);
     const last = page[page.length - 1];
-    if (!last || page.length < PAGE) return;
+    // A short page is not the end (etcd answers a few batches at a time): only an empty one is.
+    if (!last) return;
     after = last.seq;
   }
 }
