@@ -19,6 +19,7 @@ import { openStore, type OpenedStore } from './storage/open-store.js';
 import type { StoreIdentity } from './storage/sequence-store.js';
 import { checkStoreIdentity, StoreMarkerKeeper } from './storage/store-identity.js';
 import { DEFAULT_FORMAT, type NumberingProfile } from './domain/numbering-profile.js';
+import { InternalListener } from './http/internal-listener.js';
 
 export interface RunningSeqd {
   readonly app: FastifyInstance;
@@ -27,6 +28,8 @@ export interface RunningSeqd {
   /** Base URL, e.g. http://127.0.0.1:8080 */
   readonly url: string;
   readonly port: number;
+  /** Where the instance-to-instance routes are served: `url`, or the `server.internal-port`. */
+  readonly internalUrl: string;
   /** The store and, on the managed etcd cluster, the cluster itself. */
   readonly opened: OpenedStore;
   /** Closes the series of ended periods (null without a rollover). */
@@ -123,6 +126,8 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
   let shuttingDown = false;
   let httpClosing = false;
   const demo = config.sequence.demo;
+  const internalPort = config.server['internal-port'];
+  const internal = internalPort === undefined ? undefined : new InternalListener();
   const app = await buildServer(service, {
     bodyLimit: config.server['body-limit-bytes'],
     gapReportLimit: core['gap-report-limit'],
@@ -134,6 +139,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
     metrics,
     keys: new ApiKeys(config.security['api-keys'], config.security['require-api-keys']),
     tls,
+    internal,
     demo: {
       enabled: demo.enabled,
       maxTotalRequests: demo['max-total-requests'],
@@ -151,9 +157,11 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
   const address = app.server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
   const host = config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host;
-  const url = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+  const urlOf = (p: number) => `${scheme}://${host.includes(':') ? `[${host}]` : host}:${p}`;
+  const url = urlOf(boundPort);
+  const internalUrl = internal && internalPort !== undefined ? urlOf(await internal.listen(app, config.server.host, internalPort, tls)) : url;
   // Other instances forward commits to this URL: on several machines it must be reachable there.
-  opened.announce(service.node, config.server['advertise-url'] ?? url);
+  opened.announce(service.node, config.server['advertise-url'] ?? internalUrl);
   await forwarder?.start();
   const timeoutS = core['reservation-timeout-seconds'];
   const sweeper =
@@ -217,6 +225,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
     rollover: closer,
     port: boundPort,
     url,
+    internalUrl,
     close: () => {
       // In order: not ready (load balancers stop sending), in-flight requests answered (their
       // commits finish first), workers drained, the store closed, then the managed etcd members.
@@ -235,7 +244,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
         httpClosing = true;
         const reaper = setInterval(() => app.server.closeIdleConnections(), 50);
         try {
-          await app.close();
+          await Promise.all([app.close(), internal?.close()]);
         } finally {
           clearInterval(reaper);
         }

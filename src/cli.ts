@@ -50,6 +50,7 @@ program
       );
       seqd.logger.info(`dashboard: ${seqd.url}/dashboard`);
       seqd.logger.info(`API:       ${seqd.url}/api/v1/sequence/stats`);
+      if (seqd.internalUrl !== seqd.url) seqd.logger.info(`internal:  ${seqd.internalUrl}/internal/v1 (instances only)`);
       seqd.logger.info(`log file:  ${logFileOf(config)}`);
       let stopping = false;
       const stop = (signal: string) => {

@@ -37,7 +37,8 @@ export interface LoadedConfig {
 
 /**
  * Builds the configuration: `application.yml`, then `application-<profile>.yml`, then `--config`,
- * then env (`SEQ_PROFILE`, `SEQ_PORT`, `SEQ_DATA_DIR`, `SEQ_NODE_ID`), then flags. Throws {@link ConfigError}
+ * then env (`SEQ_PROFILE`, `SEQ_PORT`, `SEQ_DATA_DIR`, `SEQ_NODE_ID`, `SEQ_ADVERTISE_URL`,
+ * `SEQ_ETCD_ENDPOINTS` comma-separated, `SEQ_ETCD_PASSWORD`, `SEQD_API_KEYS`), then flags. Throws {@link ConfigError}
  * naming the key and the problem when anything is invalid.
  */
 export function loadConfig(options: LoadOptions = {}): LoadedConfig {
@@ -70,6 +71,13 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   if (dataDir !== undefined) merged = overlay(merged, { sequence: { 'data-dir': dataDir } });
   const nodeId = nonEmpty(env.SEQ_NODE_ID);
   if (nodeId !== undefined) merged = overlay(merged, { sequence: { 'node-id': nodeId } });
+  // What differs per instance or is secret comes from the environment in containers and pods.
+  const advertise = nonEmpty(env.SEQ_ADVERTISE_URL);
+  if (advertise !== undefined) merged = overlay(merged, { server: { 'advertise-url': advertise } });
+  const endpoints = nonEmpty(env.SEQ_ETCD_ENDPOINTS);
+  if (endpoints !== undefined) merged = overlay(merged, { sequence: { etcd: { endpoints: endpoints.split(',').map((e) => e.trim()) } } });
+  const etcdPassword = nonEmpty(env.SEQ_ETCD_PASSWORD);
+  if (etcdPassword !== undefined) merged = overlay(merged, { sequence: { etcd: { password: etcdPassword } } });
   if (options.overrides) merged = overlay(merged, options.overrides);
   const envKeys = parseEnvKeys(nonEmpty(env.SEQD_API_KEYS));
   if (envKeys.length) {

@@ -84,7 +84,8 @@ const etcd = z.strictObject({
   /** seqd starts and supervises a local 3-member cluster (HA POC). */
   embedded: z.boolean().default(true),
   'data-directory': z.string().min(1).default('data/etcd-cluster'),
-  endpoints: z.array(z.string().url()).default([]),
+  // "etcd-0:2379" parses as a URL with the scheme "etcd-0:": ask for the scheme plainly.
+  endpoints: z.array(z.string().regex(/^https?:\/\/[^/]+/, 'expected http://host:port or https://host:port')).default([]),
   members: z.number().int().min(1).max(7).default(3),
   'client-port-base': z.number().int().min(1024).max(65000).default(23790),
   'peer-port-base': z.number().int().min(1024).max(65000).default(23800),
@@ -124,6 +125,12 @@ export const configSchema = z.strictObject({
        * https://10.0.0.1:8443. Default: the listening address (127.0.0.1 for 0.0.0.0).
        */
       'advertise-url': z.string().url().optional(),
+      /**
+       * A second port for the instance-to-instance routes (`/internal/*`, commit forwarding),
+       * which the API port then refuses: a firewall or network policy keeps it between instances.
+       * The default advertise-url then names this port. Unset: one port serves everything.
+       */
+      'internal-port': z.number().int().min(0).max(65535).optional(),
       /** HTTPS: PEM files of the certificate (chain) and its private key. */
       tls: z
         .strictObject({

@@ -11,6 +11,7 @@ import type { SeqdMetrics } from '../observability/metrics.js';
 import type { ApiKeys } from '../security/api-keys.js';
 import { installAuth } from './auth.js';
 import { installErrorHandling } from './error-handler.js';
+import type { InternalListener } from './internal-listener.js';
 import { doc, hidden, registerOpenApi, TAGS } from './openapi.js';
 import { recordRoutes } from './route-catalog.js';
 import { SEQD_VERSION } from '../version.js';
@@ -42,6 +43,8 @@ export interface HttpOptions {
   readonly keys?: ApiKeys | undefined;
   /** HTTPS: PEM certificate (chain) and private key. */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer } | undefined;
+  /** `server.internal-port`: the internal routes on their own port only. */
+  readonly internal?: InternalListener | undefined;
 }
 
 /** The HTTP API. No per-request log line: logging on the hot path halves throughput. */
@@ -61,6 +64,7 @@ export async function buildServer(service: SequenceService, o: HttpOptions): Pro
   recordRoutes(app);
   const metrics = o.metrics;
   installErrorHandling(app, metrics && ((code, status) => metrics.error(code, status)));
+  o.internal?.installGuard(app);
   const isClosing = o.isClosing;
   if (isClosing) {
     app.addHook('onRequest', async (_req, reply) => {
