@@ -74,6 +74,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
           // The key this instance presents to the others (role internal), and the CA of their certificates.
           authKey: process.env.SEQD_FORWARD_KEY,
           ca: tlsFiles?.ca ? readFileSync(tlsFiles.ca) : undefined,
+          peerName: tlsFiles?.['peer-name'],
         })
       : null;
   let identity: StoreIdentity;

@@ -138,6 +138,11 @@ export const configSchema = z.strictObject({
           key: z.string().min(1),
           /** CA of the other instances' certificates, trusted when forwarding commits to them. */
           ca: z.string().min(1).optional(),
+          /**
+           * The name the other instances' certificates carry (one certificate for every pod),
+           * checked instead of the host of their advertise URL, which is an IP in Kubernetes.
+           */
+          'peer-name': z.string().min(1).optional(),
         })
         .optional(),
     })

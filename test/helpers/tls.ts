@@ -10,6 +10,9 @@ export interface TestPki {
   /** Server certificate for 127.0.0.1 / localhost and its key. */
   readonly serverCert: string;
   readonly serverKey: string;
+  /** A certificate naming only `seqd-peer` (no IP), as one certificate shared by every pod, and its key. */
+  readonly peerCert: string;
+  readonly peerKey: string;
   /** Client certificate (for mutual TLS) and its key. */
   readonly clientCert: string;
   readonly clientKey: string;
@@ -28,12 +31,15 @@ export function makeTestPki(): TestPki {
     ssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${name}.pem`), '-days', '2', '-extfile', f(`${name}.ext`));
   };
   leaf('server', 'localhost', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
+  leaf('peer', 'seqd-peer', 'subjectAltName=DNS:seqd-peer\nextendedKeyUsage=serverAuth,clientAuth\n');
   leaf('client', 'root', 'extendedKeyUsage=clientAuth\n');
   return {
     dir,
     ca: f('ca.pem'),
     serverCert: f('server.pem'),
     serverKey: f('server.key'),
+    peerCert: f('peer.pem'),
+    peerKey: f('peer.key'),
     clientCert: f('client.pem'),
     clientKey: f('client.key'),
     dispose: () => rmSync(dir, { recursive: true, force: true }),

@@ -1,5 +1,7 @@
 import { Agent, request } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
+import { checkServerIdentity } from 'node:tls';
 import type { Op } from '../../domain/types.js';
 import { ForwardNotSentError, ForwardOutcomeUnknownError } from './forward-errors.js';
 import { decodeOutcome, type WireOutcome } from './outcome-codec.js';
@@ -27,6 +29,11 @@ export interface CommitForwarderOptions {
   readonly authKey?: string | undefined;
   /** PEM of the CA that signed the other instances' certificates (HTTPS between instances). */
   readonly ca?: Buffer | undefined;
+  /**
+   * The name the other instances' certificates must carry, checked instead of the host of their
+   * URL: pods are reached by IP, which one shared certificate cannot name in advance.
+   */
+  readonly peerName?: string | undefined;
 }
 
 export const FORWARD_PATH = '/internal/v1/forward';
@@ -47,7 +54,13 @@ export class CommitForwarder {
   private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: CommitForwarderOptions) {
-    this.tlsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 8, ...(o.ca ? { ca: o.ca } : {}) });
+    const peerName = o.peerName;
+    this.tlsAgent = new HttpsAgent({
+      keepAlive: true,
+      maxSockets: 8,
+      ...(o.ca ? { ca: o.ca } : {}),
+      ...(peerName ? { checkServerIdentity: (_host: string, cert: Parameters<typeof checkServerIdentity>[1]) => checkServerIdentity(peerName, cert) } : {}),
+    });
   }
 
   async start(): Promise<void> {
@@ -121,10 +134,17 @@ export class CommitForwarder {
           res.on('error', reject);
         },
       );
+      // Until the connection (and its TLS handshake) is up, nothing of the request left this
+      // machine: a failure then (refused, unreachable, a certificate not trusted, a connect
+      // timeout) means not sent, and committing here is safe. A reused connection is up already.
+      let connected = false;
+      req.on('socket', (socket: Socket) => {
+        if (socket.connecting) socket.once(tls ? 'secureConnect' : 'connect', () => (connected = true));
+        else connected = true;
+      });
       req.on('timeout', () => req.destroy(new ForwardOutcomeUnknownError(`${target.node} did not answer in time`)));
       req.on('error', (error: NodeJS.ErrnoException) => {
-        // Refused connection: the request never left this machine's socket.
-        reject(error.code === 'ECONNREFUSED' ? new ForwardNotSentError(`${target.node}: connection refused`, { cause: error }) : error);
+        reject(connected ? error : new ForwardNotSentError(`${target.node}: no connection (${error.message})`, { cause: error }));
       });
       req.end(body);
     });
