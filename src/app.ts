@@ -56,7 +56,7 @@ const KEY_SWEEP_EVERY_MS = 60_000;
 export async function startSeqd(config: SeqdConfig, options: StartOptions = {}): Promise<RunningSeqd> {
   const logger =
     options.logger ??
-    createLogger({ level: config.logging.level, file: logFileOf(config), console: config.logging.console });
+    createLogger({ level: config.logging.level, file: logFileOf(config), console: config.logging.console, consoleFormat: config.logging['console-format'] });
   const opened = await openStore(config, logger);
   const port = config.server.port;
   const core = config.sequence.core;

@@ -38,7 +38,7 @@ program
         dataDir: opts.dataDir,
         configFile: opts.config,
       });
-      const logger = createLogger({ level: config.logging.level, file: logFileOf(config), console: config.logging.console });
+      const logger = createLogger({ level: config.logging.level, file: logFileOf(config), console: config.logging.console, consoleFormat: config.logging['console-format'] });
       failed = (error) => {
         logger.fatal({ err: error }, `failed to start: ${(error as Error).message}`);
         logger.flush();
@@ -51,7 +51,7 @@ program
       seqd.logger.info(`dashboard: ${seqd.url}/dashboard`);
       seqd.logger.info(`API:       ${seqd.url}/api/v1/sequence/stats`);
       if (seqd.internalUrl !== seqd.url) seqd.logger.info(`internal:  ${seqd.internalUrl}/internal/v1 (instances only)`);
-      seqd.logger.info(`log file:  ${logFileOf(config)}`);
+      seqd.logger.info(`log file:  ${logFileOf(config) ?? 'none (logging.file: null)'}`);
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;

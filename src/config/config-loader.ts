@@ -188,9 +188,10 @@ export function dataDirOf(config: SeqdConfig): string {
   return resolve(config.sequence['data-dir']);
 }
 
-/** Absolute log file path (relative paths are taken from the data directory). */
-export function logFileOf(config: SeqdConfig): string {
+/** Absolute log file path (relative paths are taken from the data directory); null for none. */
+export function logFileOf(config: SeqdConfig): string | null {
   const file = config.logging.file;
+  if (file === null) return null;
   return isAbsolute(file) ? file : join(dataDirOf(config), file);
 }
 

@@ -200,9 +200,11 @@ export const configSchema = z.strictObject({
   logging: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-      /** Relative paths are resolved against the data dir. */
-      file: z.string().min(1).default('logs/sequential-number-poc.log'),
+      /** Relative paths are resolved against the data dir; null: no log file (containers log to stdout). */
+      file: z.string().min(1).nullable().default('logs/sequential-number-poc.log'),
       console: z.boolean().default(true),
+      /** text: readable lines; json: one JSON object per line, for a container's log collector. */
+      'console-format': z.enum(['text', 'json']).default('text'),
     })
     .prefault({}),
 });

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadConfig } from '../../src/config/config-loader.js';
+import { loadConfig, logFileOf } from '../../src/config/config-loader.js';
 import { ConfigError } from '../../src/domain/errors/index.js';
 
 function dirWith(files: Record<string, string>): string {
@@ -68,6 +68,17 @@ describe('configuration', () => {
     const ha = loadConfig({ profile: 'ha-poc', env: {} }).config;
     assert.equal(ha.sequence.storage, 'etcd');
     assert.equal(ha.sequence.etcd.embedded, true);
+  });
+
+  it('ships the container profile: every interface, keys required, JSON lines on stdout and no log file', () => {
+    assert.equal(configError(() => loadConfig({ profile: 'container', env: {} })).key, 'security.api-keys');
+    const c = loadConfig({ profile: 'container', env: { SEQD_API_KEYS: 'ci:allocate:abcdefghijklmnop1234' } }).config;
+    assert.equal(c.server.host, '0.0.0.0');
+    assert.equal(c.sequence['data-dir'], '/var/lib/seqd');
+    assert.equal(c.logging.file, null);
+    assert.equal(logFileOf(c), null);
+    assert.equal(c.logging['console-format'], 'json');
+    assert.equal(c.sequence.demo.enabled, false);
   });
 
   it('names the key and the problem of invalid configuration', () => {
