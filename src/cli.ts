@@ -97,7 +97,7 @@ program
   .command('new-key')
   .description('make a random API key; prints the key (give it to the client) and its SHA-256 (put it into security.api-keys)')
   .option('--name <name>', 'name of the key in the configuration', 'billing')
-  .option('--roles <roles>', 'comma-separated roles: allocate, manage, admin, internal', 'allocate')
+  .option('--roles <roles>', 'comma-separated roles: read, allocate, manage, admin, internal', 'allocate')
   .action((o: { name: string; roles: string }) => {
     const { key, sha256 } = newApiKey();
     console.log(`key:    ${key}`);

@@ -61,7 +61,8 @@ const series = z.strictObject({
   formats: z.record(z.string(), format).default({}),
 });
 
-export const ROLES = ['allocate', 'manage', 'admin', 'internal'] as const;
+/** `read` gives nothing beyond what every key may do (reads, /metrics): for Prometheus and reports. */
+export const ROLES = ['read', 'allocate', 'manage', 'admin', 'internal'] as const;
 
 /** An API key as configuration holds it: its SHA-256, never the key itself. */
 const apiKey = z.strictObject({

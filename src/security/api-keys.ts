@@ -1,10 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 
-/** What a key may do. `admin` may do everything; any valid key may read. */
-export type Role = 'allocate' | 'manage' | 'admin' | 'internal';
+/**
+ * What a key may do. `admin` may do everything; any valid key may read, so `read` is for a key
+ * that must do nothing else (Prometheus, reports).
+ */
+export type Role = 'read' | 'allocate' | 'manage' | 'admin' | 'internal';
 
-/** What a route needs: no key, any valid key, or one role. */
-export type Access = 'public' | 'read' | Role;
+/** What a route needs: no key, any valid key (`read`), or one role. */
+export type Access = 'public' | Role;
 
 export interface ApiKeyEntry {
   readonly name: string;

@@ -10,6 +10,7 @@ const KEYS = {
   allocator: 'alloc-key-0123456789abcdef',
   manager: 'manage-key-0123456789abcdef',
   admin: 'admin-key-0123456789abcdef',
+  reader: 'read-key-0123456789abcdef',
 } as const;
 
 interface Reply {
@@ -65,6 +66,7 @@ describe('API keys, roles and HTTPS', () => {
           { name: 'billing', sha256: sha256Hex(KEYS.allocator), roles: ['allocate'] },
           { name: 'backoffice', sha256: sha256Hex(KEYS.manager), roles: ['allocate', 'manage'] },
           { name: 'ops', sha256: sha256Hex(KEYS.admin), roles: ['admin'] },
+          { name: 'prometheus', sha256: sha256Hex(KEYS.reader), roles: ['read'] },
         ],
       },
     });
@@ -115,6 +117,18 @@ describe('API keys, roles and HTTPS', () => {
     assert.equal((await call(s.url, ca, 'GET', '/api/v1/audit', undefined, { cookie: `other=1; seqd_key=${KEYS.allocator}` })).status, 200);
     const forward = await call(s.url, ca, 'POST', '/internal/v1/forward', { series: 'global', ops: [] }, bearer(KEYS.manager));
     assert.equal(forward.status, 403, 'only the internal role (or admin) forwards commits');
+  });
+
+  it('a read key (for Prometheus or a report) reads metrics, stats and the audit, and changes nothing', async () => {
+    for (const path of ['/metrics', '/api/v1/sequence/stats', '/api/v1/audit', '/api/v1/audit/verify']) {
+      assert.equal((await call(s.url, ca, 'GET', path, undefined, bearer(KEYS.reader))).status, 200, path);
+    }
+    const next = await call(s.url, ca, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle' }, bearer(KEYS.reader));
+    assert.equal(next.status, 403);
+    assert.deepEqual(next.body.error?.allowed, ['allocate', 'admin']);
+    assert.equal((await call(s.url, ca, 'POST', '/api/v1/sequence/release', { sequenceNumber: 1, ...holder, reason: 'x' }, bearer(KEYS.reader))).status, 403);
+    assert.equal((await call(s.url, ca, 'PUT', '/api/v1/settings', { simulatedEnabled: true, reason: 'x' }, bearer(KEYS.reader))).status, 403);
+    assert.equal((await call(s.url, ca, 'POST', '/internal/v1/forward', { series: 'global', ops: [] }, bearer(KEYS.reader))).status, 403);
   });
 
   it('rate-limits demo runs (429 with Retry-After), for admins only', async () => {
