@@ -37,7 +37,7 @@ export interface LoadedConfig {
 
 /**
  * Builds the configuration: `application.yml`, then `application-<profile>.yml`, then `--config`,
- * then env (`SEQ_PROFILE`, `SEQ_PORT`, `SEQ_DATA_DIR`, `SEQ_NODE_ID`, `SEQ_ADVERTISE_URL`,
+ * then env (`SEQ_PROFILE`, `SEQ_PORT`, `SEQ_DATA_DIR`, `SEQ_NODE_ID`, `SEQ_INTERNAL_PORT`, `SEQ_ADVERTISE_URL`,
  * `SEQ_ETCD_ENDPOINTS` comma-separated, `SEQ_ETCD_PASSWORD`, `SEQD_API_KEYS`), then flags. Throws {@link ConfigError}
  * naming the key and the problem when anything is invalid.
  */
@@ -72,6 +72,8 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const nodeId = nonEmpty(env.SEQ_NODE_ID);
   if (nodeId !== undefined) merged = overlay(merged, { sequence: { 'node-id': nodeId } });
   // What differs per instance or is secret comes from the environment in containers and pods.
+  const internalPort = nonEmpty(env.SEQ_INTERNAL_PORT);
+  if (internalPort !== undefined) merged = overlay(merged, { server: { 'internal-port': parsePort(internalPort, 'SEQ_INTERNAL_PORT') } });
   const advertise = nonEmpty(env.SEQ_ADVERTISE_URL);
   if (advertise !== undefined) merged = overlay(merged, { server: { 'advertise-url': advertise } });
   const endpoints = nonEmpty(env.SEQ_ETCD_ENDPOINTS);

@@ -55,9 +55,10 @@ describe('configuration', () => {
 
   it('takes what differs per container from the environment: advertise URL, etcd endpoints and password', () => {
     const dir = dirWith({ 'application.yml': 'sequence: {storage: etcd, etcd: {embedded: false, endpoints: ["http://file:2379"]}}\n' });
-    const env = { SEQ_ADVERTISE_URL: 'https://10.1.2.3:8081', SEQ_ETCD_ENDPOINTS: 'https://etcd-0.etcd:2379, https://etcd-1.etcd:2379', SEQ_ETCD_PASSWORD: 's3cret' };
+    const env = { SEQ_INTERNAL_PORT: '9081', SEQ_ADVERTISE_URL: 'https://10.1.2.3:8081', SEQ_ETCD_ENDPOINTS: 'https://etcd-0.etcd:2379, https://etcd-1.etcd:2379', SEQ_ETCD_PASSWORD: 's3cret' };
     const c = loadConfig({ configDir: dir, env }).config;
     assert.equal(c.server['advertise-url'], 'https://10.1.2.3:8081');
+    assert.equal(c.server['internal-port'], 9081);
     assert.deepEqual(c.sequence.etcd.endpoints, ['https://etcd-0.etcd:2379', 'https://etcd-1.etcd:2379'], 'replaces the file\'s list');
     assert.equal(c.sequence.etcd.password, 's3cret');
     assert.equal(configError(() => loadConfig({ configDir: dir, env: { SEQ_ETCD_ENDPOINTS: 'etcd-0:2379' } })).key, 'sequence.etcd.endpoints[0]');
