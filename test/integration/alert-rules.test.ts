@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,8 +9,12 @@ import { parse, stringify } from 'yaml';
 import { freePortBase } from '../helpers/etcd-cluster.js';
 import { sample } from '../helpers/prometheus.js';
 import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
+import { sha256Hex } from '../../src/security/api-keys.js';
 
 const DIR = fileURLToPath(new URL('../../deploy/prometheus/', import.meta.url));
+const METRICS_KEY = 'prometheus-read-key-0123456789';
+const CLIENT_KEY = 'billing-key-0123456789abc';
+const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 
 interface Rules {
   groups: { rules: { alert?: string; expr: string }[] }[];
@@ -57,21 +61,31 @@ describe('alert rules (deploy/prometheus/seqd-alerts.yml)', () => {
 
   describe('query only metrics seqd serves', () => {
     let s: TestServer;
+    // With API keys on, as in production: Prometheus scrapes with a read-role key.
     before(async () => {
-      s = await startTestServer();
+      s = await startTestServer({
+        security: {
+          'require-api-keys': true,
+          'api-keys': [
+            { name: 'prometheus', sha256: sha256Hex(METRICS_KEY), roles: ['read'] },
+            { name: 'billing', sha256: sha256Hex(CLIENT_KEY), roles: ['allocate'] },
+          ],
+        },
+      });
     });
     after(() => s?.dispose());
 
     it('a real Prometheus scrapes seqd with these rules and answers its series through the query API', { skip: tool ? false : 'prometheus is not installed (Debian package prometheus)', timeout: 60_000 }, async () => {
-      assert.equal((await http(s.url, 'POST', '/api/v1/sequence/next', { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', count: 3 })).status, 200);
+      assert.equal((await http(s.url, 'POST', '/api/v1/sequence/next', { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', count: 3 }, bearer(CLIENT_KEY))).status, 200);
       const dir = mkdtempSync(join(tmpdir(), 'seqd-prometheus-'));
       const port = await freePortBase(1);
-      const config = {
-        global: { scrape_interval: '1s', evaluation_interval: '1s' },
-        rule_files: [`${DIR}seqd-alerts.yml`],
-        scrape_configs: [{ job_name: 'seqd', static_configs: [{ targets: [new URL(s.url).host] }] }],
-      };
-      writeFileSync(join(dir, 'prometheus.yml'), stringify(config));
+      // The shipped prometheus.yml and rules, byte for byte (the compose stack mounts them), with
+      // the two files they expect beside them: the instance list and the scrape key.
+      copyFileSync(`${DIR}prometheus.yml`, join(dir, 'prometheus.yml'));
+      copyFileSync(`${DIR}seqd-alerts.yml`, join(dir, 'seqd-alerts.yml'));
+      mkdirSync(join(dir, 'targets'));
+      writeFileSync(join(dir, 'targets', 'seqd.yml'), stringify([{ targets: [new URL(s.url).host] }]));
+      writeFileSync(join(dir, 'seqd-metrics.key'), METRICS_KEY, { mode: 0o600 });
       const child = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
       const api = `http://127.0.0.1:${port}/api/v1`;
       const query = async (q: string) => {
@@ -79,7 +93,8 @@ describe('alert rules (deploy/prometheus/seqd-alerts.yml)', () => {
         return r?.ok ? ((await r.json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } }).data.result : [];
       };
       try {
-        const deadline = Date.now() + 30_000;
+        // The shipped file scrapes and evaluates every 10 s.
+        const deadline = Date.now() + 40_000;
         let hwm = await query('seqd_series_high_water_mark');
         while (hwm.length === 0) {
           assert.ok(Date.now() < deadline, 'Prometheus never scraped seqd');
@@ -91,6 +106,8 @@ describe('alert rules (deploy/prometheus/seqd-alerts.yml)', () => {
         const loadedRules = loaded.data.groups.flatMap((g) => g.rules);
         assert.deepEqual(loadedRules.map((r) => r.name).sort(), alerts.map((a) => a.alert).sort());
         assert.deepEqual(loadedRules.filter((r) => r.health === 'err').map((r) => r.name), [], 'no rule fails to evaluate');
+        const targets = (await (await fetch(`${api}/targets`)).json()) as { data: { activeTargets: { health: string; lastError: string }[] } };
+        assert.deepEqual(targets.data.activeTargets.map((t) => [t.health, t.lastError]), [['up', '']], 'the scrape with the read key works');
         const firing = (await (await fetch(`${api}/alerts`)).json()) as { data: { alerts: { labels: { alertname: string } }[] } };
         assert.deepEqual(firing.data.alerts.map((a) => a.labels.alertname), [], 'a healthy seqd fires nothing');
       } finally {
@@ -101,13 +118,13 @@ describe('alert rules (deploy/prometheus/seqd-alerts.yml)', () => {
 
     it('every seqd_* series an alert reads is on /metrics', async () => {
       const used = new Set(alerts.flatMap((a) => [...a.expr.matchAll(/\b(seqd_[a-z0-9_]+)/g)].map((m) => (m[1] ?? '').replace(/_(bucket|count|sum)$/, ''))));
-      const text = await (await fetch(`${s.url}/metrics`)).text();
+      const text = await (await fetch(`${s.url}/metrics`, { headers: bearer(METRICS_KEY) })).text();
       const served = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
       assert.deepEqual([...used].filter((n) => !served.has(n)), []);
       assert.ok(used.has('seqd_series_state_mismatch'));
       // The verify gauges are set by a verify run here.
-      assert.equal((await http(s.url, 'GET', '/api/v1/audit/verify')).status, 200);
-      const after = await (await fetch(`${s.url}/metrics`)).text();
+      assert.equal((await http(s.url, 'GET', '/api/v1/audit/verify', undefined, bearer(METRICS_KEY))).status, 200);
+      const after = await (await fetch(`${s.url}/metrics`, { headers: bearer(METRICS_KEY) })).text();
       assert.equal(sample(after, 'seqd_audit_verify_valid', { series: 'global' }), 1);
       assert.equal(sample(after, 'seqd_series_close_overdue', { series: 'global' }), 0, 'a series without a period is never overdue');
     });
