@@ -91,10 +91,13 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
     throw error;
   }
   let service: SequenceService | null = null;
+  // The expiry sweeper's look-ahead, once it runs (it starts after the port opens).
+  let expiring: ReadonlyMap<string, number> = new Map();
   const metrics = new SeqdMetrics({
     seriesStates: async () => (service ? service.seriesStates() : []),
     mismatchedSeries: () => service?.mismatchedSeries ?? new Map<string, string>(),
     lastVerifies: () => service?.lastVerifies ?? new Map<string, { valid: boolean; at: number }>(),
+    expiringReservations: () => expiring,
     periodEnded: (series) => {
       const { period } = parseSeriesName(series);
       const r = strategy.rollover;
@@ -176,6 +179,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
         })
       : null;
   sweeper?.start();
+  if (sweeper) expiring = sweeper.expiring;
   // Idempotency records past the window, on a store that does not drop them by itself (etcd).
   const keySweep = opened.store.sweepRequests
     ? setInterval(() => {

@@ -10,6 +10,8 @@ export interface MetricsSources {
   readonly mismatchedSeries: () => ReadonlyMap<string, string>;
   /** The last verify of each series run on this instance: valid or not, when (epoch ms). */
   readonly lastVerifies: () => ReadonlyMap<string, { readonly valid: boolean; readonly at: number }>;
+  /** Per series: reservations about to expire unconfirmed (absent without a reservation timeout). */
+  readonly expiringReservations?: () => ReadonlyMap<string, number>;
   /** Whether an open series' period ended (plus the grace time) by this instance's clock. */
   readonly periodEnded: (series: string) => boolean;
   /** etcd members as this instance sees them (null on the embedded store). */
@@ -122,17 +124,8 @@ export class SeqdMetrics implements ServiceObserver {
     gauge('seqd_series_void_numbers', 'Numbers that will never be used, per series', (s) => s.counters.voided);
     gauge('seqd_series_refilled_numbers', 'Refills since the series started (kept by the store)', (s) => s.counters.refilled);
     gauge('seqd_series_released_numbers', 'Releases since the series started (kept by the store)', (s) => s.counters.released);
-    const mismatch: Gauge<'series'> = new Gauge({
-      name: 'seqd_series_state_mismatch',
-      help: '1 while a series serves nothing because its stored state contradicts its audit trail (alert on any)',
-      labelNames: ['series'],
-      registers,
-      collect: () => {
-        mismatch.reset();
-        for (const series of this.sources.mismatchedSeries().keys()) mismatch.set({ series }, 1);
-      },
-    });
-    const verify = (name: string, help: string, value: (v: { valid: boolean; at: number }) => number) => {
+    // Gauges of what this instance keeps per series, set afresh at every scrape.
+    const perSeries = (name: string, help: string, entries: () => Iterable<readonly [string, number]>) => {
       const g: Gauge<'series'> = new Gauge({
         name,
         help,
@@ -140,12 +133,21 @@ export class SeqdMetrics implements ServiceObserver {
         registers,
         collect: () => {
           g.reset();
-          for (const [series, v] of this.sources.lastVerifies()) g.set({ series }, value(v));
+          for (const [series, v] of entries()) g.set({ series }, v);
         },
       });
     };
-    verify('seqd_audit_verify_valid', '1 if the last audit verify of the series run on this instance found it valid, 0 if not', (v) => (v.valid ? 1 : 0));
-    verify('seqd_audit_verify_last_timestamp_seconds', 'When the last audit verify of the series ran on this instance', (v) => v.at / 1000);
+    perSeries('seqd_series_state_mismatch', '1 while a series serves nothing because its stored state contradicts its audit trail (alert on any)', () =>
+      [...this.sources.mismatchedSeries().keys()].map((series) => [series, 1] as const),
+    );
+    const verifies = (value: (v: { valid: boolean; at: number }) => number) => () => [...this.sources.lastVerifies()].map(([series, v]) => [series, value(v)] as const);
+    perSeries('seqd_audit_verify_valid', '1 if the last audit verify of the series run on this instance found it valid, 0 if not', verifies((v) => (v.valid ? 1 : 0)));
+    perSeries('seqd_audit_verify_last_timestamp_seconds', 'When the last audit verify of the series ran on this instance', verifies((v) => v.at / 1000));
+    perSeries(
+      'seqd_reservations_expiring',
+      'Numbers handed out, neither confirmed nor released, that expire within the look-ahead (reservation timeout on; counted among the 2,000 closest to expiry)',
+      () => this.sources.expiringReservations?.() ?? [],
+    );
     gauge('seqd_series_close_overdue', '1 while a series whose period ended (plus the grace time) is still open', (s) =>
       s.closedAt === null && this.sources.periodEnded(s.series) ? 1 : 0,
     );

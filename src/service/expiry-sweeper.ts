@@ -16,9 +16,16 @@ export interface ExpirySweeperOptions {
   /** How long one pass may read the trail (ms; default 250). */
   readonly scanBudgetMs?: number;
   readonly onError?: (error: unknown) => void;
+  /**
+   * How far ahead `expiring` looks: numbers that will expire within this time unless confirmed
+   * or released (default: the timeout's half, at most 15 minutes).
+   */
+  readonly lookAheadMs?: number;
 }
 
 const PAGE = 1000;
+/** Most numbers one look-ahead checks per series: the oldest first, those closest to expiry. */
+const LOOK_AHEAD_MAX = 2000;
 
 /**
  * Releases reservations that timed out: numbers handed out (issue or refill) longer than the
@@ -30,6 +37,11 @@ const PAGE = 1000;
 export class ExpirySweeper {
   /** Per series: seq of the last audit event whose numbers were dealt with. */
   private readonly cursors = new Map<string, number>();
+  /**
+   * Per series: numbers handed out, neither confirmed nor released, that expire within the
+   * look-ahead (counted among the next 2,000 due, so a lower bound under heavy traffic).
+   */
+  readonly expiring = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<number> | null = null;
   private readonly now: () => number;
@@ -106,6 +118,32 @@ export class ExpirySweeper {
     const released = due.length > 0 ? await this.o.release(series, due, cutoff) : 0;
     // Only now: a failed release (503) throws above and the same events are looked at again.
     this.cursors.set(series, cursor);
+    this.expiring.set(series, await this.countExpiring(series, cursor, cutoff));
     return released;
+  }
+
+  /** Numbers after the cursor still unconfirmed and unreleased that are due within the look-ahead. */
+  private async countExpiring(series: string, from: number, cutoff: number): Promise<number> {
+    const horizon = cutoff + (this.o.lookAheadMs ?? Math.min(15 * 60_000, this.o.timeoutMs / 2));
+    const candidates: number[] = [];
+    for (let cursor = from; candidates.length < LOOK_AHEAD_MAX; ) {
+      const events = await this.o.store.readEvents(series, cursor, PAGE);
+      if (events.length === 0) break;
+      for (const e of events) {
+        if (e.ts > horizon) return this.stillHeld(series, candidates);
+        if ((e.type === 'issue' || e.type === 'refill') && e.first !== null && e.last !== null) {
+          for (let n = e.first; n <= e.last && candidates.length < LOOK_AHEAD_MAX; n++) candidates.push(n);
+        }
+      }
+      cursor = events[events.length - 1]?.seq ?? cursor;
+    }
+    return this.stillHeld(series, candidates);
+  }
+
+  private async stillHeld(series: string, numbers: readonly number[]): Promise<number> {
+    if (numbers.length === 0) return 0;
+    let held = 0;
+    for (const r of (await this.o.store.lookupNumbers(series, numbers)).values()) if (r.status === 'issued' || r.status === 'refilled') held++;
+    return held;
   }
 }

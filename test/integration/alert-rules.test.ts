@@ -59,6 +59,12 @@ describe('alert rules (deploy/prometheus/seqd-alerts.yml)', () => {
     assert.deepEqual(missing, []);
   });
 
+  it('every alert has a runbook line in docs/deploy.md, and the runbook names no alert that does not exist', () => {
+    const doc = readFileSync(new URL('../../docs/deploy.md', import.meta.url), 'utf8');
+    const runbook = [...doc.matchAll(/^\| `(Seqd[A-Za-z]+)` \|/gm)].map((m) => m[1]);
+    assert.deepEqual([...runbook].sort(), alerts.map((a) => a.alert).sort());
+  });
+
   describe('query only metrics seqd serves', () => {
     let s: TestServer;
     // With API keys on, as in production: Prometheus scrapes with a read-role key.

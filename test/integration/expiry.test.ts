@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { sample } from '../helpers/prometheus.js';
 import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
 
 interface AuditPage {
@@ -102,5 +103,55 @@ describe('reservation timeout after a restart: one pass crosses a long finished 
     assert.equal(await sweeper.sweep(), 1, 'one pass releases it');
     const events = await http<AuditPage>(s.url, 'GET', `/api/v1/audit?number=${n}&limit=5`);
     assert.equal(events.body.events[0]?.reason, 'expired');
+  });
+});
+
+// The look-ahead behind the SeqdReservationsExpiring alert: numbers that will expire soon unless
+// confirmed or released, counted by the sweeper and served as seqd_reservations_expiring.
+describe('reservations about to expire: seqd_reservations_expiring', () => {
+  const holder = { siteId: 'site-1', partitionId: 'partition-a' };
+  let s: TestServer;
+  before(async () => {
+    // A 10 s timeout: the look-ahead is its half, so numbers are "expiring" from 5 s to 10 s.
+    s = await startTestServer({ sequence: { core: { 'reservation-timeout-seconds': 10 } } });
+  });
+  after(() => s?.dispose());
+
+  it('counts unconfirmed, unreleased numbers due within the look-ahead, at the sweeper level', async () => {
+    const got = (await http<{ numbers: number[] }>(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle', count: 5 })).body.numbers;
+    await http(s.url, 'POST', '/api/v1/sequence/confirm', { sequenceNumber: got[0], ...holder });
+    await http(s.url, 'POST', '/api/v1/sequence/release', { sequenceNumber: got[1], ...holder, reason: 'cancelled' });
+    const { ExpirySweeper } = await import('../../src/service/expiry-sweeper.js');
+    const at = (offsetMs: number) =>
+      new ExpirySweeper({
+        store: s.opened.store,
+        series: async () => ['global'],
+        timeoutMs: 60_000,
+        lookAheadMs: 30_000,
+        now: () => Date.now() + offsetMs,
+        // Counting only: nothing is due at these offsets.
+        release: async () => assert.fail('nothing is due'),
+      });
+    const soon = at(45_000);
+    await soon.sweep();
+    assert.equal(soon.expiring.get('global'), 3, 'the 3 numbers neither confirmed nor released');
+    const later = at(10_000);
+    await later.sweep();
+    assert.equal(later.expiring.get('global'), 0, 'not within the look-ahead yet');
+  });
+
+  it('serves the count on /metrics while they are due soon, and 0 once they expired', async () => {
+    const metric = async () => sample(await (await fetch(`${s.url}/metrics`)).text(), 'seqd_reservations_expiring', { series: 'global' });
+    const got = (await http<{ numbers: number[] }>(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle', count: 4 })).body.numbers;
+    let seen: number | null = null;
+    for (let i = 0; i < 100 && !(seen !== null && seen >= 4); i++) {
+      seen = await metric();
+      await sleep(100);
+    }
+    assert.ok(seen !== null && seen >= 4, `seqd_reservations_expiring was ${seen}`);
+    for (const n of got) await http(s.url, 'POST', '/api/v1/sequence/confirm', { sequenceNumber: n, ...holder });
+    // Confirmed numbers never expire; the earlier test's unconfirmed ones do: 0 afterwards.
+    for (let i = 0; i < 150 && (await metric()) !== 0; i++) await sleep(100);
+    assert.equal(await metric(), 0);
   });
 });
