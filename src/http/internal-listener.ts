@@ -23,12 +23,12 @@ export class InternalListener {
   /** Must run before any route is added, so that it covers every route. */
   installGuard(app: FastifyInstance): void {
     app.addHook('onRequest', async (req) => {
-      const path = req.url.split('?', 1)[0] ?? '';
-      const internal = path.startsWith(INTERNAL_PREFIX);
-      const onInternalPort = this.sockets.has(req.raw.socket);
-      if (internal !== onInternalPort && !(onInternalPort && PROBES.has(path))) {
-        throw new NotFoundError(`${req.method} ${path} is not served on this port`);
-      }
+      // The route the router matched, not the request's spelling of it: the router decodes
+      // escapes (/%69nternal/…) and drops an absolute-form prefix (POST http://h/internal/…).
+      const route = req.routeOptions.url;
+      const internal = route?.startsWith(INTERNAL_PREFIX) ?? false;
+      const allowed = this.sockets.has(req.raw.socket) ? internal || (route !== undefined && PROBES.has(route)) : !internal;
+      if (!allowed) throw new NotFoundError(`${req.method} ${req.url.split('?', 1)[0] ?? ''} is not served on this port`);
     });
   }
 

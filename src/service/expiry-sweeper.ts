@@ -73,7 +73,9 @@ export class ExpirySweeper {
 
   private async pass(): Promise<number> {
     let released = 0;
-    for (const series of await this.o.series()) released += await this.sweepSeries(series);
+    const list = await this.o.series();
+    for (const gone of [...this.expiring.keys()].filter((name) => !list.includes(name))) this.expiring.delete(gone);
+    for (const series of list) released += await this.sweepSeries(series);
     return released;
   }
 
@@ -118,7 +120,11 @@ export class ExpirySweeper {
     const released = due.length > 0 ? await this.o.release(series, due, cutoff) : 0;
     // Only now: a failed release (503) throws above and the same events are looked at again.
     this.cursors.set(series, cursor);
-    this.expiring.set(series, await this.countExpiring(series, cursor, cutoff));
+    // A count that cannot be read must not stop the releases of the other series.
+    await this.countExpiring(series, cursor, cutoff).then(
+      (n) => this.expiring.set(series, n),
+      (error: unknown) => this.o.onError?.(error),
+    );
     return released;
   }
 
@@ -130,20 +136,23 @@ export class ExpirySweeper {
       const events = await this.o.store.readEvents(series, cursor, PAGE);
       if (events.length === 0) break;
       for (const e of events) {
-        if (e.ts > horizon) return this.stillHeld(series, candidates);
+        if (e.ts > horizon) return this.stillHeld(series, candidates, horizon);
         if ((e.type === 'issue' || e.type === 'refill') && e.first !== null && e.last !== null) {
           for (let n = e.first; n <= e.last && candidates.length < LOOK_AHEAD_MAX; n++) candidates.push(n);
         }
       }
       cursor = events[events.length - 1]?.seq ?? cursor;
     }
-    return this.stillHeld(series, candidates);
+    return this.stillHeld(series, candidates, horizon);
   }
 
-  private async stillHeld(series: string, numbers: readonly number[]): Promise<number> {
+  /** How many are still held since before the horizon (a number refilled later expires later). */
+  private async stillHeld(series: string, numbers: readonly number[], horizon: number): Promise<number> {
     if (numbers.length === 0) return 0;
     let held = 0;
-    for (const r of (await this.o.store.lookupNumbers(series, numbers)).values()) if (r.status === 'issued' || r.status === 'refilled') held++;
+    for (const r of (await this.o.store.lookupNumbers(series, numbers)).values()) {
+      if ((r.status === 'issued' || r.status === 'refilled') && r.changedAt <= horizon) held++;
+    }
     return held;
   }
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { etcdMissing, startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
@@ -9,6 +10,21 @@ interface AuditPage {
 }
 
 const body = { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', count: 1 };
+
+/** The status of a request written as raw bytes, for request targets fetch() would normalise. */
+function rawStatus(url: string, requestLine: string): Promise<number> {
+  const { hostname, port } = new URL(url);
+  const payload = JSON.stringify({ series: 'global', ops: [] });
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () =>
+      socket.end(`${requestLine}\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${payload.length}\r\nConnection: close\r\n\r\n${payload}`),
+    );
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString()));
+    socket.on('end', () => resolve(Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1] ?? 0)));
+    socket.on('error', reject);
+  });
+}
 const missing = etcdMissing();
 
 // `server.internal-port`: commit forwarding on its own port, so a network policy can keep it
@@ -40,6 +56,12 @@ describe('internal port (server.internal-port)', { skip: missing ?? false }, () 
   it('the API port refuses the internal route (404, nothing done); the internal port serves only it and the probes', async () => {
     const onApi = await http(a.url, 'POST', '/internal/v1/forward', { ops: [] });
     assert.equal(onApi.status, 404, JSON.stringify(onApi.body));
+    // Spellings the router maps to the same route: decoded escapes, an absolute-form target.
+    for (const target of ['/%69nternal/v1/forward', 'http://seqd/internal/v1/forward', 'HTTPS://seqd/internal/v1/forward', '/internal/v1/forward?x=1']) {
+      assert.equal(await rawStatus(a.url, `POST ${target} HTTP/1.1`), 404, target);
+    }
+    // On the internal port the same spelling reaches the route (400: this empty batch is refused by its schema).
+    assert.equal(await rawStatus(a.internalUrl, 'POST /%69nternal/v1/forward HTTP/1.1'), 400);
     assert.equal((await http(a.internalUrl, 'POST', '/api/v1/sequence/next', body)).status, 404);
     assert.equal((await http(a.internalUrl, 'GET', '/api/v1/sequence/stats')).status, 404);
     assert.equal((await http(a.internalUrl, 'GET', '/metrics')).status, 404);
