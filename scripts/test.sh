@@ -19,6 +19,8 @@ apt_install prometheus promtool || { [ "${CI:-}" = true ] && exit 1; echo "the a
 apt_install haproxy haproxy || { [ "${CI:-}" = true ] && exit 1; echo "the load-balancer test will be skipped"; }
 # nginx runs deploy/nginx/seqd.conf.template in the same load-balancer test.
 apt_install nginx-light nginx || { [ "${CI:-}" = true ] && exit 1; echo "the nginx load-balancer test will be skipped"; }
+# PostgreSQL 15: the PostgreSQL store's contract suite runs on a throw-away cluster.
+ensure_postgres || { [ "${CI:-}" = true ] && exit 1; echo "the PostgreSQL tests will be skipped"; }
 # libfaketime gives the seqd instances of the fault test skewed clocks across a new year.
 apt_install faketime faketime || { [ "${CI:-}" = true ] && exit 1; echo "the HA fault test will be skipped"; }
 

@@ -48,3 +48,22 @@ ensure_etcd() {
   if [ -n "${ETCD_BIN:-}" ] && [ -x "$ETCD_BIN" ]; then return 0; fi
   apt_install etcd-server etcd
 }
+
+# PostgreSQL 15 for the PostgreSQL store's tests (Debian's postgresql-15; binaries outside PATH).
+# Installing it as root creates Debian's `postgres` user, which the tests run the server as.
+ensure_postgres() {
+  local bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
+  [ -x "$bin/initdb" ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing postgresql-15 (apt)"
+    if [ -z "${SEQD_APT_UPDATED:-}" ]; then
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq
+      export SEQD_APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 >/dev/null
+  fi
+  if [ ! -x "$bin/initdb" ]; then
+    echo "missing PostgreSQL 15 ($bin/initdb): install the Debian package postgresql-15 and run this again." >&2
+    return 1
+  fi
+}

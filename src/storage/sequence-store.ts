@@ -120,7 +120,7 @@ export interface StoreHealth {
  * - Reads never return state that a later read contradicts (no stale reads after a commit).
  */
 export interface SequenceStore {
-  readonly kind: 'sqlite' | 'etcd';
+  readonly kind: 'sqlite' | 'etcd' | 'postgres';
   readonly limits: StoreLimits;
   readonly pipelining?: StorePipelining | undefined;
 

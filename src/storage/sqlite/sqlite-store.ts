@@ -4,17 +4,7 @@ import Database from 'better-sqlite3';
 import { GENESIS_HASH } from '../../domain/audit-chain.js';
 import { StoreUnavailableError } from '../../domain/errors/index.js';
 import type { CommitPlan } from '../../domain/planner.js';
-import type {
-  AuditEvent,
-  AuditEventType,
-  InvoiceType,
-  NumberRecord,
-  NumberStatus,
-  OpenGap,
-  PreviousHold,
-  SeriesState,
-  Settings,
-} from '../../domain/types.js';
+import type { AuditEvent, InvoiceType, NumberRecord, SeriesState, Settings } from '../../domain/types.js';
 import {
   RequestLookup,
   type AuditQuery,
@@ -32,57 +22,13 @@ import { configure } from './sqlite-committer.js';
 import { ADDED_COLUMNS, SCHEMA_VERSION, SQLITE_SCHEMA } from './sqlite-schema.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import { lockDataDir } from './sqlite-lock.js';
+import { issuedRecord, toEvent, toRecord, toState, type EventRow, type NumberRow, type SeriesRow } from '../sql-rows.js';
 
 export interface SqliteStoreOptions {
   /** Directory holding `seqd.sqlite`; created when missing. */
   readonly dataDir: string;
   /** How long idempotency records are kept (default 24 h). */
   readonly requestWindowMs?: number | undefined;
-}
-
-interface SeriesRow {
-  name: string;
-  start: number;
-  hwm: number;
-  version: number;
-  event_seq: number;
-  last_hash: string;
-  issued: number;
-  refilled: number;
-  released: number;
-  voided: number;
-  closed_at: number | null;
-  last_ts: number;
-}
-interface EventRow {
-  series: string;
-  seq: number;
-  ts: number;
-  type: string;
-  first: number | null;
-  last: number | null;
-  site_id: string | null;
-  partition_id: string | null;
-  invoice_type: string | null;
-  reason: string | null;
-  request_id: string | null;
-  batch_id: string;
-  node: string;
-  prev_hash: string;
-  hash: string;
-  allocation: number | null;
-  actor: string | null;
-}
-interface NumberRow {
-  number: number;
-  status: string;
-  site_id: string;
-  partition_id: string;
-  invoice_type: string;
-  reason: string | null;
-  changed_at: number;
-  grant_seq: number;
-  previous: string | null;
 }
 
 export const SQLITE_FILE = 'seqd.sqlite';
@@ -167,18 +113,7 @@ export class SqliteStore implements SequenceStore {
           continue;
         }
         const range = this.stmt.issueRange.get(series, n);
-        if (range && range.last !== null && range.last >= n) {
-          found.set(n, {
-            number: n,
-            status: 'issued',
-            siteId: range.site_id ?? '',
-            partitionId: range.partition_id ?? '',
-            invoiceType: range.invoice_type as InvoiceType,
-            reason: null,
-            changedAt: range.ts,
-            grant: range.seq,
-          });
-        }
+        if (range && range.last !== null && range.last >= n) found.set(n, issuedRecord(n, range));
       }
       return found;
     });
@@ -342,27 +277,7 @@ export class SqliteStore implements SequenceStore {
   private readState(series: string): SeriesState {
     const row = this.stmt.series.get(series);
     if (!row) throw new Error(`series ${series} missing after creation`);
-    const openGaps: OpenGap[] = this.stmt.openGaps.all(series).map((g) => ({
-      number: g.number,
-      reason: g.reason ?? '',
-      siteId: g.site_id,
-      partitionId: g.partition_id,
-      invoiceType: g.invoice_type as InvoiceType,
-      releasedAt: g.changed_at,
-      grant: g.grant_seq,
-    }));
-    return {
-      series: row.name,
-      start: row.start,
-      hwm: row.hwm,
-      version: String(row.version),
-      eventSeq: row.event_seq,
-      lastHash: row.last_hash,
-      openGaps,
-      counters: { issued: row.issued, refilled: row.refilled, released: row.released, voided: row.voided },
-      closedAt: row.closed_at,
-      lastEventAt: row.last_ts,
-    };
+    return toState(row, this.stmt.openGaps.all(series));
   }
 
   /** Any SQLite failure (disk full, I/O error, locked) becomes a retryable 503: nothing was committed. */
@@ -397,42 +312,6 @@ function openDatabase(path: string): Database.Database {
     if (error instanceof StoreUnavailableError) throw error;
     throw new StoreUnavailableError(`${path} cannot be opened as a seqd database (${(error as Error).message}): it is damaged or not a database; restore it from a backup`, { cause: error });
   }
-}
-
-function toEvent(r: EventRow): AuditEvent {
-  return {
-    series: r.series,
-    seq: r.seq,
-    ts: r.ts,
-    type: r.type as AuditEventType,
-    first: r.first,
-    last: r.last,
-    siteId: r.site_id,
-    partitionId: r.partition_id,
-    invoiceType: r.invoice_type as InvoiceType | null,
-    reason: r.reason,
-    requestId: r.request_id,
-    batchId: r.batch_id,
-    node: r.node,
-    allocation: r.allocation,
-    actor: r.actor,
-    prevHash: r.prev_hash,
-    hash: r.hash,
-  };
-}
-
-function toRecord(r: NumberRow): NumberRecord {
-  return {
-    number: r.number,
-    status: r.status as NumberStatus,
-    siteId: r.site_id,
-    partitionId: r.partition_id,
-    invoiceType: r.invoice_type as InvoiceType,
-    reason: r.reason,
-    changedAt: r.changed_at,
-    grant: r.grant_seq,
-    ...(r.previous ? { previous: JSON.parse(r.previous) as PreviousHold } : {}),
-  };
 }
 
 function addMissingColumns(db: Database.Database): void {

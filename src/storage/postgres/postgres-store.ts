@@ -1,0 +1,405 @@
+import postgres, { type Sql, type TransactionSql } from 'postgres';
+import { GENESIS_HASH } from '../../domain/audit-chain.js';
+import { StoreUnavailableError } from '../../domain/errors/index.js';
+import { canonical } from '../../domain/numbering-profile.js';
+import type { CommitPlan } from '../../domain/planner.js';
+import type { AuditEvent, InvoiceType, NumberRecord, SeriesState, Settings } from '../../domain/types.js';
+import { decodeRequest, encodeRequest } from '../request-record-codec.js';
+import {
+  RequestLookup,
+  type AuditQuery,
+  type CommitResult,
+  type NumberQuery,
+  type SequenceStore,
+  type StoreHealth,
+  type StoreIdentity,
+  type TotalsRow,
+} from '../sequence-store.js';
+import { issuedRecord, toEvent, toRecord, toState, type EventRow, type NumberRow, type SeriesRow } from '../sql-rows.js';
+import { migrateSchema, quoteIdent } from './postgres-migrations.js';
+
+export interface PostgresStoreOptions {
+  /** postgres://user@host1:5432,host2:5432/db: several hosts are tried in turn, only a primary is used. */
+  readonly url: string;
+  readonly password?: string | undefined;
+  /** Schema holding seqd's tables (created and migrated at start). */
+  readonly schema?: string | undefined;
+  readonly poolSize?: number | undefined;
+  /** Server-side limit of one statement (ms). */
+  readonly statementTimeoutMs?: number | undefined;
+  /** TLS: true (verify against the system CAs) or the CA, client certificate and key (PEM). */
+  readonly tls?: { readonly ca?: Buffer | undefined; readonly cert?: Buffer | undefined; readonly key?: Buffer | undefined } | undefined;
+  /** How long idempotency records are kept (default 24 h). */
+  readonly requestWindowMs?: number | undefined;
+  /** How long an unknown commit outcome may take to settle before the commit reports 503 (ms). */
+  readonly resolveTimeoutMs?: number | undefined;
+}
+
+/** How far inside the idempotency window a key's record stops guarding it (as the embedded store). */
+const KEY_GUARD_MARGIN_MS = 60_000;
+
+/** The plan lost its compare-and-swap (version, hash or a key): nothing of it may land. */
+class Conflict extends Error {}
+
+/**
+ * PostgreSQL store: one transaction per batch, the compare-and-swap on the series version and
+ * hash inside it (`UPDATE … WHERE version = $base AND last_hash = $hash`), the batch id recorded
+ * in the same transaction. Every connection runs with `synchronous_commit = on`: a commit answers
+ * only once its WAL is flushed (and, with `synchronous_standby_names`, on a standby too). A commit
+ * whose answer is lost (connection broken, primary gone) is settled by reading its batch id back
+ * under the series row lock, which a transaction still committing holds until it is done.
+ */
+export class PostgresStore implements SequenceStore {
+  readonly kind = 'postgres' as const;
+  readonly limits = { maxOpsPerBatch: 2000 };
+  private readonly sql: Sql<{ bigint: number }>;
+  private readonly q: string;
+  private readonly requestWindowMs: number;
+  private ready: Promise<void> | null = null;
+
+  constructor(private readonly o: PostgresStoreOptions) {
+    this.q = quoteIdent(o.schema ?? 'seqd');
+    this.requestWindowMs = o.requestWindowMs ?? 24 * 3600_000;
+    this.sql = postgres(o.url, {
+      max: o.poolSize ?? 10,
+      ...(o.password !== undefined ? { password: o.password } : {}),
+      // Only a server that takes writes: after a failover the pool finds the new primary.
+      target_session_attrs: 'read-write',
+      connect_timeout: 5,
+      idle_timeout: 60,
+      onnotice: () => undefined,
+      ...(o.tls ? { ssl: { ...(o.tls.ca ? { ca: o.tls.ca } : {}), ...(o.tls.cert ? { cert: o.tls.cert } : {}), ...(o.tls.key ? { key: o.tls.key } : {}) } } : {}),
+      connection: {
+        application_name: 'seqd',
+        // Durable before the reply, whatever the server's default says.
+        synchronous_commit: 'on',
+        statement_timeout: o.statementTimeoutMs ?? 5000,
+      },
+      // bigint columns as numbers: every value seqd stores is below 2^53.
+      types: { bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) } },
+    });
+  }
+
+  /** Checks the server keeps commits and brings the schema up to date; run once before anything else. */
+  open(): Promise<void> {
+    this.ready ??= (async () => {
+      const [fsync] = await this.sql.unsafe<{ fsync: string }[]>('SHOW fsync');
+      if (fsync?.fsync !== 'on') {
+        throw new StoreUnavailableError('PostgreSQL runs with fsync = off: a crash would lose acknowledged numbers; seqd refuses to use it (set fsync = on)');
+      }
+      await migrateSchema(this.sql, this.o.schema ?? 'seqd');
+    })().catch((error: unknown) => {
+      this.ready = null;
+      throw wrap(error, 'PostgreSQL store could not be opened');
+    });
+    return this.ready;
+  }
+
+  async loadSeries(series: string, start: number): Promise<SeriesState> {
+    return this.read(async () => {
+      await this.sql.unsafe(
+        `INSERT INTO ${this.q}.series (name, start, hwm, version, event_seq, last_hash) VALUES ($1, $2, $3, 0, 0, $4) ON CONFLICT (name) DO NOTHING`,
+        [series, start, start - 1, GENESIS_HASH],
+      );
+      return this.readState(this.sql, series);
+    });
+  }
+
+  async lookupNumbers(series: string, numbers: readonly number[]): Promise<Map<number, NumberRecord>> {
+    return this.read(async () => {
+      const found = new Map<number, NumberRecord>();
+      if (numbers.length === 0) return found;
+      const list = [...numbers];
+      const rows = await this.sql.unsafe<NumberRow[]>(`SELECT * FROM ${this.q}.numbers WHERE series = $1 AND number = ANY($2::bigint[])`, [series, list]);
+      for (const r of rows) found.set(r.number, toRecord(r));
+      const rest = list.filter((n) => !found.has(n));
+      if (rest.length === 0) return found;
+      // The holder of a counter number: the issue range with the greatest first <= n.
+      const ranges = await this.sql.unsafe<(EventRow & { num: number })[]>(
+        `SELECT n.num, e.* FROM unnest($2::bigint[]) AS n(num)
+         CROSS JOIN LATERAL (SELECT * FROM ${this.q}.events WHERE series = $1 AND type = 'issue' AND first <= n.num ORDER BY first DESC LIMIT 1) e
+         WHERE e.last >= n.num`,
+        [series, rest],
+      );
+      for (const r of ranges) found.set(r.num, issuedRecord(r.num, r));
+      return found;
+    });
+  }
+
+  async seriesVersion(series: string): Promise<string | null> {
+    return this.read(async () => {
+      const [row] = await this.sql.unsafe<{ version: number }[]>(`SELECT version FROM ${this.q}.series WHERE name = $1`, [series]);
+      return row ? String(row.version) : null;
+    });
+  }
+
+  async lookupRequests(_series: string, keys: readonly string[], notBefore: number): Promise<RequestLookup> {
+    // No versions: the commit checks keys itself (the key is the primary key of its record).
+    return this.read(async () => {
+      const found = new RequestLookup();
+      if (keys.length === 0) return found;
+      const rows = await this.sql.unsafe<{ key: string; series: string; record: string }[]>(
+        `SELECT key, series, record FROM ${this.q}.requests WHERE key = ANY($1::text[]) AND committed_at >= $2`,
+        [[...keys], notBefore],
+      );
+      for (const r of rows) found.set(r.key, decodeRequest(r.key, r.record, r.series));
+      return found;
+    });
+  }
+
+  async commit(plan: CommitPlan): Promise<CommitResult> {
+    await this.open();
+    let sent = false;
+    try {
+      const version = await this.sql.begin(async (tx) => {
+        const v = await this.apply(tx, plan);
+        // Everything before COMMIT failed or succeeded visibly; from here on the outcome may be lost.
+        sent = true;
+        return v;
+      });
+      return { status: 'committed', version };
+    } catch (error) {
+      if (error instanceof Conflict) {
+        // A re-sent batch loses the compare-and-swap to its own first commit: that is "committed".
+        const done = await this.read(() => this.batchVersion(this.sql, plan.batchId));
+        if (done !== null) return { status: 'committed', version: done };
+        return this.read(async () => ({ status: 'conflict' as const, state: await this.readState(this.sql, plan.series) }));
+      }
+      if (!sent && isServerError(error)) {
+        throw new StoreUnavailableError(`PostgreSQL refused the commit (${describe(error)}): nothing was committed`, { cause: error });
+      }
+      return this.settle(plan, error);
+    }
+  }
+
+  async readEvents(series: string, afterSeq: number, limit: number): Promise<AuditEvent[]> {
+    return this.read(async () =>
+      (await this.sql.unsafe<EventRow[]>(`SELECT * FROM ${this.q}.events WHERE series = $1 AND seq > $2 ORDER BY seq LIMIT $3`, [series, afterSeq, limit])).map(toEvent),
+    );
+  }
+
+  async queryEvents(q: AuditQuery): Promise<AuditEvent[]> {
+    return this.read(async () => {
+      const params: (string | number)[] = [q.series];
+      const where = ['series = $1'];
+      const add = (clause: (p: string) => string, value: string | number) => {
+        params.push(value);
+        where.push(clause(`$${params.length}`));
+      };
+      if (q.number !== undefined) add((p) => `first <= ${p} AND last >= ${p}`, q.number);
+      if (q.siteId !== undefined) add((p) => `site_id = ${p}`, q.siteId);
+      if (q.partitionId !== undefined) add((p) => `partition_id = ${p}`, q.partitionId);
+      if (q.invoiceType !== undefined) add((p) => `invoice_type = ${p}`, q.invoiceType);
+      if (q.type !== undefined) add((p) => `type = ${p}`, q.type);
+      if (q.from !== undefined) add((p) => `ts >= ${p}`, q.from);
+      if (q.to !== undefined) add((p) => `ts <= ${p}`, q.to);
+      if (q.cursor !== undefined) add((p) => (q.order === 'desc' ? `seq < ${p}` : `seq > ${p}`), q.cursor);
+      params.push(q.limit);
+      const sql = `SELECT * FROM ${this.q}.events WHERE ${where.join(' AND ')} ORDER BY seq ${q.order === 'desc' ? 'DESC' : 'ASC'} LIMIT $${params.length}`;
+      return (await this.sql.unsafe<EventRow[]>(sql, params)).map(toEvent);
+    });
+  }
+
+  async listNumbers(q: NumberQuery): Promise<NumberRecord[]> {
+    return this.read(async () => {
+      if (q.statuses.length === 0) return [];
+      const rows = await this.sql.unsafe<NumberRow[]>(
+        `SELECT * FROM ${this.q}.numbers WHERE series = $1 AND status = ANY($2::text[]) AND number > $3 ORDER BY number LIMIT $4`,
+        [q.series, [...q.statuses], q.afterNumber ?? -1, q.limit],
+      );
+      return rows.map(toRecord);
+    });
+  }
+
+  async totals(series: string): Promise<TotalsRow[]> {
+    return this.read(async () => {
+      const rows = await this.sql.unsafe<{ site_id: string; partition_id: string; invoice_type: string; issued: number; refilled: number; released: number }[]>(
+        `SELECT site_id, partition_id, invoice_type, issued, refilled, released FROM ${this.q}.totals WHERE series = $1 ORDER BY 1, 2, 3`,
+        [series],
+      );
+      return rows.map((r) => ({ siteId: r.site_id, partitionId: r.partition_id, invoiceType: r.invoice_type as InvoiceType, issued: r.issued, refilled: r.refilled, released: r.released }));
+    });
+  }
+
+  async listSeries(): Promise<string[]> {
+    return this.read(async () => (await this.sql.unsafe<{ name: string }[]>(`SELECT name FROM ${this.q}.series ORDER BY name`)).map((r) => r.name));
+  }
+
+  async loadSettings(): Promise<Partial<Settings>> {
+    return this.read(async () => {
+      const out: Partial<Settings> = {};
+      for (const { key, value } of await this.sql.unsafe<{ key: string; value: string }[]>(`SELECT key, value FROM ${this.q}.settings`)) {
+        if (key === 'simulatedEnabled') out.simulatedEnabled = JSON.parse(value) === true;
+      }
+      return out;
+    });
+  }
+
+  async loadIdentity(): Promise<StoreIdentity | null> {
+    return this.read(async () => {
+      const [row] = await this.sql.unsafe<{ value: string }[]>(`SELECT value FROM ${this.q}.meta WHERE key = 'identity'`);
+      return row ? (JSON.parse(row.value) as StoreIdentity) : null;
+    });
+  }
+
+  async saveIdentity(next: StoreIdentity, expected: StoreIdentity | null): Promise<StoreIdentity> {
+    return this.read(async () => {
+      if (expected === null) {
+        await this.sql.unsafe(`INSERT INTO ${this.q}.meta (key, value) VALUES ('identity', $1) ON CONFLICT (key) DO NOTHING`, [canonical(next)]);
+      } else {
+        await this.sql.unsafe(`UPDATE ${this.q}.meta SET value = $1 WHERE key = 'identity' AND value = $2`, [canonical(next), canonical(expected)]);
+      }
+      const stored = await this.loadIdentity();
+      if (!stored) throw new StoreUnavailableError('PostgreSQL: the store identity was not written');
+      return stored;
+    });
+  }
+
+  async health(): Promise<StoreHealth> {
+    try {
+      await this.open();
+      const [row] = await this.sql.unsafe<{ server: string; bytes: number }[]>('SELECT inet_server_addr()::text AS server, pg_database_size(current_database()) AS bytes');
+      return { kind: this.kind, healthy: true, detail: { server: row?.server ?? 'socket', sizeBytes: row?.bytes ?? 0 } };
+    } catch (error) {
+      return { kind: this.kind, healthy: false, detail: { error: describe(error) } };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.sql.end({ timeout: 5 });
+  }
+
+  /** The batch's writes, in one transaction; throws {@link Conflict} to roll it back. */
+  private async apply(tx: TransactionSql<{ bigint: number }>, plan: CommitPlan): Promise<string> {
+    const q = this.q;
+    const done = await this.batchVersion(tx, plan.batchId);
+    if (done !== null) return done;
+    const base = Number(plan.baseVersion);
+    const version = base + 1;
+    const n = plan.next;
+    const c = n.counters;
+    // The compare-and-swap: a concurrent commit of the series holds this row until it ends, and
+    // the version and hash are compared again on the row it left.
+    const updated = await tx.unsafe(
+      `UPDATE ${q}.series SET hwm = $1, version = $2, event_seq = $3, last_hash = $4, issued = $5, refilled = $6, released = $7, voided = $8,
+         closed_at = $9, last_ts = $10 WHERE name = $11 AND version = $12 AND last_hash = $13`,
+      [n.hwm, version, n.eventSeq, n.lastHash, c.issued, c.refilled, c.released, c.voided, n.closedAt, n.lastEventAt, plan.series, base, plan.baseHash],
+    );
+    if (updated.count !== 1) throw new Conflict();
+    const ev = plan.events;
+    if (ev.length > 0) {
+      await tx.unsafe(
+        `INSERT INTO ${q}.events (series, seq, ts, type, first, last, site_id, partition_id, invoice_type, reason, request_id, batch_id, node, allocation, actor, prev_hash, hash)
+         SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[],
+           $11::text[], $12::text[], $13::text[], $14::bigint[], $15::text[], $16::text[], $17::text[])`,
+        [
+          ev.map((e) => e.series), ev.map((e) => e.seq), ev.map((e) => e.ts), ev.map((e) => e.type), ev.map((e) => e.first), ev.map((e) => e.last),
+          ev.map((e) => e.siteId), ev.map((e) => e.partitionId), ev.map((e) => e.invoiceType), ev.map((e) => e.reason), ev.map((e) => e.requestId),
+          ev.map((e) => e.batchId), ev.map((e) => e.node), ev.map((e) => e.allocation), ev.map((e) => e.actor), ev.map((e) => e.prevHash), ev.map((e) => e.hash),
+        ],
+      );
+    }
+    const ch = plan.numberChanges;
+    if (ch.length > 0) {
+      await tx.unsafe(
+        `INSERT INTO ${q}.numbers (series, number, status, site_id, partition_id, invoice_type, reason, changed_at, grant_seq, previous)
+         SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[])
+         ON CONFLICT (series, number) DO UPDATE SET status = excluded.status, site_id = excluded.site_id, partition_id = excluded.partition_id,
+           invoice_type = excluded.invoice_type, reason = excluded.reason, changed_at = excluded.changed_at, grant_seq = excluded.grant_seq, previous = excluded.previous`,
+        [
+          plan.series, ch.map((x) => x.number), ch.map((x) => x.status), ch.map((x) => x.siteId), ch.map((x) => x.partitionId), ch.map((x) => x.invoiceType),
+          ch.map((x) => x.reason), ch.map(() => plan.committedAt), ch.map((x) => x.grant), ch.map((x) => (x.previous ? JSON.stringify(x.previous) : null)),
+        ],
+      );
+    }
+    for (const t of plan.totals) {
+      await tx.unsafe(
+        `INSERT INTO ${q}.totals (series, site_id, partition_id, invoice_type, issued, refilled, released) VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (series, site_id, partition_id, invoice_type) DO UPDATE SET issued = totals.issued + excluded.issued,
+           refilled = totals.refilled + excluded.refilled, released = totals.released + excluded.released`,
+        [plan.series, t.siteId, t.partitionId, t.invoiceType, t.issued, t.refilled, t.released],
+      );
+    }
+    if (plan.requests.length > 0) {
+      // Sorted: two batches taking overlapping keys lock them in one order (no deadlock). A key
+      // whose record is still inside the window is not replaced: the plan loses, the re-plan finds it.
+      const reqs = [...plan.requests].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      const taken = await tx.unsafe(
+        `INSERT INTO ${q}.requests (key, series, record, committed_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+         ON CONFLICT (key) DO UPDATE SET series = excluded.series, record = excluded.record, committed_at = excluded.committed_at
+         WHERE requests.committed_at < $5 RETURNING key`,
+        [reqs.map((r) => r.key), reqs.map(() => plan.series), reqs.map((r) => encodeRequest(r)), reqs.map((r) => r.committedAt), Date.now() - this.requestWindowMs + KEY_GUARD_MARGIN_MS],
+      );
+      if (taken.count !== reqs.length) throw new Conflict();
+    }
+    for (const [key, value] of Object.entries(plan.settings ?? {})) {
+      await tx.unsafe(`INSERT INTO ${q}.settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [key, JSON.stringify(value)]);
+    }
+    await tx.unsafe(`INSERT INTO ${q}.batches (batch_id, series, version, committed_at) VALUES ($1, $2, $3, $4)`, [plan.batchId, plan.series, version, plan.committedAt]);
+    // Idempotency records past the window go now and then, inside a commit made anyway.
+    if (Math.random() < 0.01) await tx.unsafe(`DELETE FROM ${q}.requests WHERE committed_at < $1`, [Date.now() - this.requestWindowMs]);
+    return String(version);
+  }
+
+  /**
+   * The commit's answer was lost: read its batch id back under the series row lock. A transaction
+   * of this batch still committing (waiting for its WAL flush or a synchronous standby) holds that
+   * lock, so once the lock is ours the answer is final; on a new primary it is what survived.
+   */
+  private async settle(plan: CommitPlan, cause: unknown): Promise<CommitResult> {
+    const deadline = Date.now() + (this.o.resolveTimeoutMs ?? 10_000);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const version = await this.sql.begin(async (tx) => {
+          await tx.unsafe(`SELECT version FROM ${this.q}.series WHERE name = $1 FOR UPDATE`, [plan.series]);
+          return this.batchVersion(tx, plan.batchId);
+        });
+        if (version !== null) return { status: 'committed', version };
+        throw new StoreUnavailableError(`PostgreSQL: the commit was lost (${describe(cause)}); its batch did not land: nothing was committed`, { cause });
+      } catch (error) {
+        if (error instanceof StoreUnavailableError) throw error;
+        if (Date.now() > deadline) {
+          throw new StoreUnavailableError(`PostgreSQL: the outcome of a commit is not known yet (${describe(cause)}; reading it back: ${describe(error)})`, { cause });
+        }
+        await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  private async batchVersion(db: Sql<{ bigint: number }> | TransactionSql<{ bigint: number }>, batchId: string): Promise<string | null> {
+    const [row] = await db.unsafe<{ version: number }[]>(`SELECT version FROM ${this.q}.batches WHERE batch_id = $1`, [batchId]);
+    return row ? String(row.version) : null;
+  }
+
+  private async readState(db: Sql<{ bigint: number }>, series: string): Promise<SeriesState> {
+    const [row] = await db.unsafe<SeriesRow[]>(`SELECT * FROM ${this.q}.series WHERE name = $1`, [series]);
+    if (!row) throw new Error(`series ${series} missing after creation`);
+    const gaps = await db.unsafe<NumberRow[]>(`SELECT * FROM ${this.q}.numbers WHERE series = $1 AND status = 'open' ORDER BY number`, [series]);
+    return toState(row, gaps);
+  }
+
+  /** Any failure of a read becomes a retryable 503: reads change nothing. */
+  private async read<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      await this.open();
+      return await work();
+    } catch (error) {
+      throw wrap(error, 'PostgreSQL store failed');
+    }
+  }
+}
+
+/** An error the server answered (it has a SQLSTATE): the transaction it belongs to is over, not committed. */
+function isServerError(error: unknown): boolean {
+  return error instanceof postgres.PostgresError;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof postgres.PostgresError) return `${error.code} ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+function wrap(error: unknown, what: string): StoreUnavailableError {
+  if (error instanceof StoreUnavailableError) return error;
+  return new StoreUnavailableError(`${what}: ${describe(error)}`, { cause: error });
+}

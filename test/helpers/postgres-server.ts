@@ -1,0 +1,93 @@
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePortBase } from './etcd-cluster.js';
+
+/** Debian's PostgreSQL 15 server binaries (package postgresql-15). */
+export const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
+
+/** Why PostgreSQL tests cannot run here, or null. In CI a missing server is a failure. */
+export function postgresMissing(): string | null {
+  if (existsSync(join(PG_BIN, 'initdb')) && existsSync(join(PG_BIN, 'postgres'))) return null;
+  const reason = `PostgreSQL 15 is not installed (${PG_BIN}; Debian: apt-get install postgresql-15; npm test installs it as root)`;
+  if (process.env.CI === 'true') throw new Error(`CI needs PostgreSQL: ${reason}`);
+  return reason;
+}
+
+export interface TestPostgres {
+  /** A connection URL of the superuser to the `postgres` database (trust authentication). */
+  readonly url: string;
+  readonly port: number;
+  readonly dataDir: string;
+  /** kill -9 of the server (its data stays). */
+  kill(): void;
+  /** Starts the server again on the same data and port. */
+  restart(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+/** initdb refuses root: as root, the cluster belongs to Debian's `postgres` user. */
+const asRoot = process.getuid?.() === 0;
+const POSTGRES_UID = asRoot ? Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim()) : -1;
+const POSTGRES_GID = asRoot ? Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim()) : -1;
+
+function run(binary: string, args: string[]): void {
+  const [cmd, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', join(PG_BIN, binary), ...args]] : [join(PG_BIN, binary), args];
+  const r = spawnSync(cmd, argv, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${binary} ${args.join(' ')} failed:\n${r.stdout}${r.stderr}`);
+}
+
+/**
+ * A throw-away PostgreSQL 15 cluster on a free loopback port: initdb into a temporary directory,
+ * fsync and synchronous commit on (the settings seqd relies on), sockets in the data directory.
+ */
+export async function startTestPostgres(settings: Record<string, string> = {}): Promise<TestPostgres> {
+  const root = mkdtempSync(join(tmpdir(), 'seqd-pg-'));
+  const dataDir = join(root, 'data');
+  if (asRoot) {
+    chownSync(root, POSTGRES_UID, POSTGRES_GID);
+    chmodSync(root, 0o700);
+  }
+  run('initdb', ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale', 'C']);
+  const port = await freePortBase(1);
+  let child: ChildProcess | null = null;
+  const options = {
+    listen_addresses: '127.0.0.1',
+    port: String(port),
+    unix_socket_directories: root,
+    fsync: 'on',
+    synchronous_commit: 'on',
+    max_connections: '100',
+    ...settings,
+  };
+  const start = async () => {
+    const args = ['-D', dataDir, ...Object.entries(options).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
+    child = asRoot ? spawn('runuser', ['-u', 'postgres', '--', join(PG_BIN, 'postgres'), ...args], { stdio: 'ignore' }) : spawn(join(PG_BIN, 'postgres'), args, { stdio: 'ignore' });
+    for (let i = 0; i < 200; i++) {
+      if (spawnSync(join(PG_BIN, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-q']).status === 0) return;
+      await sleep(50);
+    }
+    throw new Error(`PostgreSQL did not start on port ${port}`);
+  };
+  await start();
+  // runuser's child is the server: kill the whole group's server by its pid file.
+  const serverPid = () => Number(execFileSync('head', ['-1', join(dataDir, 'postmaster.pid')], { encoding: 'utf8' }).trim());
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    dataDir,
+    kill: () => process.kill(serverPid(), 'SIGKILL'),
+    restart: start,
+    dispose: async () => {
+      try {
+        process.kill(serverPid(), 'SIGQUIT');
+      } catch {
+        // already gone
+      }
+      for (let i = 0; i < 100 && child?.exitCode === null; i++) await sleep(50);
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
