@@ -38,7 +38,8 @@ export interface LoadedConfig {
 /**
  * Builds the configuration: `application.yml`, then `application-<profile>.yml`, then `--config`,
  * then env (`SEQ_PROFILE`, `SEQ_PORT`, `SEQ_DATA_DIR`, `SEQ_NODE_ID`, `SEQ_INTERNAL_PORT`, `SEQ_ADVERTISE_URL`,
- * `SEQ_ETCD_ENDPOINTS` comma-separated, `SEQ_ETCD_PASSWORD`, `SEQD_API_KEYS`), then flags. Throws {@link ConfigError}
+ * `SEQ_ETCD_ENDPOINTS` comma-separated, `SEQ_ETCD_PASSWORD`, `SEQ_POSTGRES_URL`, `SEQD_API_KEYS`), then
+ * flags. The PostgreSQL password (`SEQ_POSTGRES_PASSWORD`) is read when the store opens, never kept here. Throws {@link ConfigError}
  * naming the key and the problem when anything is invalid.
  */
 export function loadConfig(options: LoadOptions = {}): LoadedConfig {
@@ -78,6 +79,8 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   if (advertise !== undefined) merged = overlay(merged, { server: { 'advertise-url': advertise } });
   const endpoints = nonEmpty(env.SEQ_ETCD_ENDPOINTS);
   if (endpoints !== undefined) merged = overlay(merged, { sequence: { etcd: { endpoints: endpoints.split(',').map((e) => e.trim()) } } });
+  const pgUrl = nonEmpty(env.SEQ_POSTGRES_URL);
+  if (pgUrl !== undefined) merged = overlay(merged, { sequence: { postgres: { url: pgUrl } } });
   const etcdPassword = nonEmpty(env.SEQ_ETCD_PASSWORD);
   if (etcdPassword !== undefined) merged = overlay(merged, { sequence: { etcd: { password: etcdPassword } } });
   if (options.overrides) merged = overlay(merged, options.overrides);

@@ -81,6 +81,31 @@ const security = z.strictObject({
   'demo-runs-per-minute': z.number().int().min(1).max(10000).default(30),
 });
 
+const postgresStore = z.strictObject({
+  /**
+   * postgres://user@host1:5432,host2:5432/db: hosts are tried in turn and only a read-write
+   * primary is used, so a failover needs no change here. No password in the URL: see below.
+   */
+  url: z
+    .string()
+    .regex(/^postgres(ql)?:\/\/[^/]+\/[^/?]+/, 'expected postgres://user@host:port[,host:port…]/database')
+    .refine((u) => !/^postgres(ql)?:\/\/[^@/]*:[^@/]*@/.test(u), 'put the password in SEQ_POSTGRES_PASSWORD or sequence.postgres.password-file, not in the URL (it would reach logs)')
+    .optional(),
+  /** A file holding the password (a Kubernetes or Docker secret); SEQ_POSTGRES_PASSWORD wins. */
+  'password-file': z.string().min(1).optional(),
+  /** Schema of seqd's tables, created and migrated at start. */
+  schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lowercase letters, digits and _').default('seqd'),
+  'pool-size': z.number().int().min(1).max(100).default(10),
+  'statement-timeout-ms': z.number().int().min(100).max(600_000).default(5000),
+  tls: z
+    .strictObject({
+      ca: z.string().optional(),
+      cert: z.string().optional(),
+      key: z.string().optional(),
+    })
+    .optional(),
+});
+
 const etcd = z.strictObject({
   /** seqd starts and supervises a local 3-member cluster (HA POC). */
   embedded: z.boolean().default(true),
@@ -153,7 +178,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       'node-id': z.string().min(1).max(128).optional(),
       'data-dir': z.string().min(1).default('./data'),
-      storage: z.enum(['sqlite', 'etcd']).default('sqlite'),
+      storage: z.enum(['sqlite', 'etcd', 'postgres']).default('sqlite'),
       core: z
         .strictObject({
           'global-counter-start': z.number().int().min(0).max(Number.MAX_SAFE_INTEGER - 1).default(1),
@@ -188,6 +213,7 @@ export const configSchema = z.strictObject({
           { id: 'site-2', partitions: ['partition-a', 'partition-b'] },
         ]),
       etcd: etcd.prefault({}),
+      postgres: postgresStore.prefault({}),
       demo: z
         .strictObject({
           enabled: z.boolean().default(true),

@@ -8,6 +8,7 @@ import type { MemberStatus } from './etcd/etcd-client.js';
 import { EtcdStore } from './etcd/etcd-store.js';
 import type { SequenceStore } from './sequence-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
+import { openPostgresStore } from './postgres/postgres-open.js';
 
 /** What stats and the dashboard show about the HA cluster (display only). */
 export interface ClusterInfo {
@@ -34,6 +35,10 @@ const requestWindowMs = (config: SeqdConfig) => config.sequence.core['idempotenc
 export async function openStore(config: SeqdConfig, logger: Logger): Promise<OpenedStore> {
   if (config.sequence.storage === 'sqlite') {
     const store = new SqliteStore({ dataDir: dataDirOf(config), requestWindowMs: requestWindowMs(config) });
+    return { store, cluster: null, clusterInfo: async () => null, announce: () => undefined, peers: null, close: () => store.close() };
+  }
+  if (config.sequence.storage === 'postgres') {
+    const store = await openPostgresStore(config.sequence.postgres, requestWindowMs(config), process.env);
     return { store, cluster: null, clusterInfo: async () => null, announce: () => undefined, peers: null, close: () => store.close() };
   }
   const e = config.sequence.etcd;
