@@ -9,6 +9,18 @@ import { PostgresStore } from './postgres-store.js';
  * the URL, so it reaches neither the configuration echo nor the logs.
  */
 export async function openPostgresStore(pg: SeqdConfig['sequence']['postgres'], requestWindowMs: number, env: NodeJS.ProcessEnv): Promise<PostgresStore> {
+  const store = postgresStoreOf(pg, requestWindowMs, env);
+  try {
+    await store.open();
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return store;
+}
+
+/** The store of a configuration, not opened yet (no connection, no migration). */
+export function postgresStoreOf(pg: SeqdConfig['sequence']['postgres'], requestWindowMs: number, env: NodeJS.ProcessEnv): PostgresStore {
   if (!pg.url) throw new ConfigError('sequence.postgres.url', 'set the PostgreSQL URL (or SEQ_POSTGRES_URL) for sequence.storage: postgres');
   const file = (path: string | undefined, key: string) => {
     if (path === undefined) return undefined;
@@ -24,7 +36,7 @@ export async function openPostgresStore(pg: SeqdConfig['sequence']['postgres'], 
     cert: file(pg.tls.cert, 'sequence.postgres.tls.cert'),
     key: file(pg.tls.key, 'sequence.postgres.tls.key'),
   };
-  const store = new PostgresStore({
+  return new PostgresStore({
     url: pg.url,
     password,
     schema: pg.schema,
@@ -33,11 +45,4 @@ export async function openPostgresStore(pg: SeqdConfig['sequence']['postgres'], 
     tls,
     requestWindowMs,
   });
-  try {
-    await store.open();
-  } catch (error) {
-    await store.close();
-    throw error;
-  }
-  return store;
 }

@@ -16,7 +16,7 @@ import {
   type TotalsRow,
 } from '../sequence-store.js';
 import { issuedRecord, toEvent, toRecord, toState, type EventRow, type NumberRow, type SeriesRow } from '../sql-rows.js';
-import { migrateSchema, quoteIdent } from './postgres-migrations.js';
+import { migrateSchema, quoteIdent, type MigrationReport } from './postgres-migrations.js';
 
 export interface PostgresStoreOptions {
   /** postgres://user@host1:5432,host2:5432/db: several hosts are tried in turn, only a primary is used. */
@@ -93,6 +93,15 @@ export class PostgresStore implements SequenceStore {
       throw wrap(error, 'PostgreSQL store could not be opened');
     });
     return this.ready;
+  }
+
+  /** The schema's version and the migrations this seqd would apply, without applying them. */
+  async pendingMigrations(): Promise<MigrationReport> {
+    try {
+      return await migrateSchema(this.sql, this.o.schema ?? 'seqd', { dryRun: true });
+    } catch (error) {
+      throw wrap(error, 'PostgreSQL schema could not be read');
+    }
   }
 
   async loadSeries(series: string, start: number): Promise<SeriesState> {
