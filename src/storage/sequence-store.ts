@@ -12,10 +12,11 @@ import type {
 } from '../domain/types.js';
 
 /**
- * Answer of {@link SequenceStore.commit}. There is no "unknown": a store that loses track of a
- * commit (timeout, dropped connection) resolves it by reading the batch id back before answering,
- * and throws {@link StoreUnavailableError} only when nothing was committed or it cannot tell yet
- * (then the series state must be reloaded before the next plan).
+ * Answer of {@link SequenceStore.commit}. A store that loses track of a commit (timeout, dropped
+ * connection, a failover) first tries to settle it by reading the batch id back; it throws
+ * `StoreUnavailableError` only when nothing was committed, and `OutcomeUnknownError` when the
+ * batch may have landed or may still land (the caller then re-sends the same plan until the store
+ * answers, and reloads the series state before the next plan).
  */
 export type CommitResult =
   | { readonly status: 'committed'; readonly version: string }

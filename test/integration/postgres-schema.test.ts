@@ -78,6 +78,13 @@ describe('PostgreSQL schema migrations', { skip: missing ?? false }, () => {
     }
   });
 
+  it('refuses several hosts without a synchronous standby: a failover would lose acknowledged numbers', async () => {
+    const twoHosts = pg.url.replace(`127.0.0.1:${pg.port}`, `127.0.0.1:${pg.port},127.0.0.1:${pg.port}`);
+    const store = new PostgresStore({ url: twoHosts, schema: 'two_hosts' });
+    await assert.rejects(store.open(), /no synchronous standby/);
+    await store.close();
+  });
+
   it('refuses a password in the URL (it would reach logs), naming the key', () => {
     const bad = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'migrate-schema', '--dry-run'], {
       encoding: 'utf8',

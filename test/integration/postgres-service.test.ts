@@ -27,14 +27,26 @@ describe('seqd on PostgreSQL: two instances on one database', { skip: missing ??
 
   it('hands out unique, consecutive numbers to 16 clients on both instances, and the trail verifies', async () => {
     const got: number[] = [];
-    const client = async (url: string) => {
+    let retried = 0;
+    // As the SDK: each request carries a key and is sent again on a retryable 503 (with two
+    // instances committing one series without forwarding, a load check can find it moving).
+    const client = async (id: number, url: string) => {
       for (let i = 0; i < 40; i++) {
-        const r = await http<{ numbers: number[] }>(url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle', count: 1 + (i % 3) });
-        assert.equal(r.status, 200, JSON.stringify(r.body));
-        got.push(...r.body.numbers);
+        const body = { ...holder, invoiceType: 'on-cycle', count: 1 + (i % 3) };
+        for (let attempt = 0; ; attempt++) {
+          const r = await http<{ numbers: number[]; error?: { code: string } }>(url, 'POST', '/api/v1/sequence/next', body, { 'idempotency-key': `pg-${id}-${i}` });
+          if (r.status === 503 && attempt < 5) {
+            retried++;
+            continue;
+          }
+          assert.equal(r.status, 200, JSON.stringify(r.body));
+          got.push(...r.body.numbers);
+          break;
+        }
       }
     };
-    await Promise.all(Array.from({ length: 16 }, (_, i) => client(i % 2 ? a.url : b.url)));
+    await Promise.all(Array.from({ length: 16 }, (_, i) => client(i, i % 2 ? a.url : b.url)));
+    console.log(`# PostgreSQL, two instances: ${got.length} numbers, ${retried} requests re-sent after a retryable 503`);
     const sorted = [...got].sort((x, y) => x - y);
     assert.equal(new Set(sorted).size, sorted.length, 'a number was handed out twice');
     assert.deepEqual(sorted, sorted.map((_, i) => i + 1), 'the numbers have a hole');

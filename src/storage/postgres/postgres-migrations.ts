@@ -33,6 +33,9 @@ export async function migrateSchema(sql: Sql, schema: string, options: { dryRun?
     return report(row?.v ?? 0);
   }
   return sql.begin(async (tx) => {
+    // Waiting for another instance's migration, and the migration itself, may take longer than
+    // the statement timeout of ordinary statements.
+    await tx.unsafe('SET LOCAL statement_timeout = 0');
     await tx.unsafe('SELECT pg_advisory_xact_lock(hashtext($1))', [`seqd-migrate:${schema}`]);
     await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${q}`);
     await tx.unsafe(`CREATE TABLE IF NOT EXISTS ${q}.schema_migrations (version int PRIMARY KEY, description text NOT NULL, applied_at bigint NOT NULL)`);

@@ -1,6 +1,6 @@
 import postgres, { type Sql, type TransactionSql } from 'postgres';
 import { GENESIS_HASH } from '../../domain/audit-chain.js';
-import { StoreUnavailableError } from '../../domain/errors/index.js';
+import { OutcomeUnknownError, StoreUnavailableError } from '../../domain/errors/index.js';
 import { canonical } from '../../domain/numbering-profile.js';
 import type { CommitPlan } from '../../domain/planner.js';
 import type { AuditEvent, InvoiceType, NumberRecord, SeriesState, Settings } from '../../domain/types.js';
@@ -31,7 +31,10 @@ export interface PostgresStoreOptions {
   readonly tls?: { readonly ca?: Buffer | undefined; readonly cert?: Buffer | undefined; readonly key?: Buffer | undefined } | undefined;
   /** How long idempotency records are kept (default 24 h). */
   readonly requestWindowMs?: number | undefined;
-  /** How long an unknown commit outcome may take to settle before the commit reports 503 (ms). */
+  /**
+   * How long a commit may wait for its answer (its WAL flush and synchronous standbys) before it
+   * reports an unknown outcome, and how long settling a lost answer may take (ms; default 10 s).
+   */
   readonly resolveTimeoutMs?: number | undefined;
 }
 
@@ -56,6 +59,12 @@ export class PostgresStore implements SequenceStore {
   private readonly q: string;
   private readonly requestWindowMs: number;
   private ready: Promise<void> | null = null;
+  /**
+   * Waits for synchronous replication that were cancelled (a WARNING the server sends with the
+   * COMMIT reply: committed locally, maybe not on the standby). A commit that saw this count
+   * move may be lost by a failover: it is answered as an unknown outcome, never as committed.
+   */
+  private syncWaitsCancelled = 0;
 
   constructor(private readonly o: PostgresStoreOptions) {
     this.q = quoteIdent(o.schema ?? 'seqd');
@@ -67,7 +76,9 @@ export class PostgresStore implements SequenceStore {
       target_session_attrs: 'read-write',
       connect_timeout: 5,
       idle_timeout: 60,
-      onnotice: () => undefined,
+      onnotice: (notice) => {
+        if (/synchronous replication/i.test(String(notice.message))) this.syncWaitsCancelled++;
+      },
       ...(o.tls ? { ssl: { ...(o.tls.ca ? { ca: o.tls.ca } : {}), ...(o.tls.cert ? { cert: o.tls.cert } : {}), ...(o.tls.key ? { key: o.tls.key } : {}) } } : {}),
       connection: {
         application_name: 'seqd',
@@ -76,7 +87,7 @@ export class PostgresStore implements SequenceStore {
         statement_timeout: o.statementTimeoutMs ?? 5000,
       },
       // bigint columns as numbers: every value seqd stores is below 2^53.
-      types: { bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) } },
+      types: { bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: parseSafeInteger } },
     });
   }
 
@@ -86,6 +97,14 @@ export class PostgresStore implements SequenceStore {
       const [fsync] = await this.sql.unsafe<{ fsync: string }[]>('SHOW fsync');
       if (fsync?.fsync !== 'on') {
         throw new StoreUnavailableError('PostgreSQL runs with fsync = off: a crash would lose acknowledged numbers; seqd refuses to use it (set fsync = on)');
+      }
+      if (hostsOf(this.o.url) > 1) {
+        const [sync] = await this.sql.unsafe<{ synchronous_standby_names: string }[]>('SHOW synchronous_standby_names');
+        if (!sync?.synchronous_standby_names) {
+          throw new StoreUnavailableError(
+            'PostgreSQL: the URL lists several hosts for failover, but the primary has no synchronous standby (synchronous_standby_names is empty): a failover would lose acknowledged numbers; configure synchronous replication or list one host',
+          );
+        }
       }
       await migrateSchema(this.sql, this.o.schema ?? 'seqd');
     })().catch((error: unknown) => {
@@ -106,11 +125,16 @@ export class PostgresStore implements SequenceStore {
 
   async loadSeries(series: string, start: number): Promise<SeriesState> {
     return this.read(async () => {
+      // Inserting only when missing: the insert would wait on the row lock of a commit in progress.
+      const state = await this.readState(series);
+      if (state) return state;
       await this.sql.unsafe(
         `INSERT INTO ${this.q}.series (name, start, hwm, version, event_seq, last_hash) VALUES ($1, $2, $3, 0, 0, $4) ON CONFLICT (name) DO NOTHING`,
         [series, start, start - 1, GENESIS_HASH],
       );
-      return this.readState(this.sql, series);
+      const created = await this.readState(series);
+      if (!created) throw new Error(`series ${series} missing after creation`);
+      return created;
     });
   }
 
@@ -159,26 +183,51 @@ export class PostgresStore implements SequenceStore {
   async commit(plan: CommitPlan): Promise<CommitResult> {
     await this.open();
     let sent = false;
+    const cancelsBefore = this.syncWaitsCancelled;
     try {
-      const version = await this.sql.begin(async (tx) => {
-        const v = await this.apply(tx, plan);
-        // Everything before COMMIT failed or succeeded visibly; from here on the outcome may be lost.
-        sent = true;
-        return v;
-      });
+      const version = await this.withinDeadline(
+        this.sql.begin(async (tx) => {
+          const v = await this.apply(tx, plan);
+          // Everything before COMMIT failed or succeeded visibly; from here on the outcome may be lost.
+          sent = true;
+          return v;
+        }),
+      );
+      if (this.syncWaitsCancelled !== cancelsBefore) {
+        throw new OutcomeUnknownError(`PostgreSQL: batch ${plan.batchId} committed on the primary, but a wait for its synchronous standby was cancelled: a failover may lose it`);
+      }
       return { status: 'committed', version };
     } catch (error) {
+      if (error instanceof OutcomeUnknownError) throw error;
       if (error instanceof Conflict) {
         // A re-sent batch loses the compare-and-swap to its own first commit: that is "committed".
         const done = await this.read(() => this.batchVersion(this.sql, plan.batchId));
         if (done !== null) return { status: 'committed', version: done };
-        return this.read(async () => ({ status: 'conflict' as const, state: await this.readState(this.sql, plan.series) }));
+        return this.read(async () => {
+          const state = await this.readState(plan.series);
+          if (!state) throw new Error(`series ${plan.series} missing`);
+          return { status: 'conflict' as const, state };
+        });
       }
       if (!sent && isServerError(error)) {
         throw new StoreUnavailableError(`PostgreSQL refused the commit (${describe(error)}): nothing was committed`, { cause: error });
       }
       return this.settle(plan, error);
     }
+  }
+
+  /**
+   * Deletes idempotency records past the window, at most 1,000 per call and none that a commit
+   * holds (SKIP LOCKED), so the sweep never stalls or deadlocks a commit. Scheduled by the server.
+   */
+  async sweepRequests(now = Date.now()): Promise<number> {
+    return this.read(async () => {
+      const gone = await this.sql.unsafe(
+        `DELETE FROM ${this.q}.requests WHERE key IN (SELECT key FROM ${this.q}.requests WHERE committed_at < $1 ORDER BY committed_at LIMIT 1000 FOR UPDATE SKIP LOCKED)`,
+        [now - this.requestWindowMs],
+      );
+      return gone.count;
+    });
   }
 
   async readEvents(series: string, afterSeq: number, limit: number): Promise<AuditEvent[]> {
@@ -345,8 +394,6 @@ export class PostgresStore implements SequenceStore {
       await tx.unsafe(`INSERT INTO ${q}.settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [key, JSON.stringify(value)]);
     }
     await tx.unsafe(`INSERT INTO ${q}.batches (batch_id, series, version, committed_at) VALUES ($1, $2, $3, $4)`, [plan.batchId, plan.series, version, plan.committedAt]);
-    // Idempotency records past the window go now and then, inside a commit made anyway.
-    if (Math.random() < 0.01) await tx.unsafe(`DELETE FROM ${q}.requests WHERE committed_at < $1`, [Date.now() - this.requestWindowMs]);
     return String(version);
   }
 
@@ -358,21 +405,41 @@ export class PostgresStore implements SequenceStore {
   private async settle(plan: CommitPlan, cause: unknown): Promise<CommitResult> {
     const deadline = Date.now() + (this.o.resolveTimeoutMs ?? 10_000);
     for (let attempt = 0; ; attempt++) {
+      const cancelsBefore = this.syncWaitsCancelled;
       try {
-        const version = await this.sql.begin(async (tx) => {
-          await tx.unsafe(`SELECT version FROM ${this.q}.series WHERE name = $1 FOR UPDATE`, [plan.series]);
-          return this.batchVersion(tx, plan.batchId);
-        });
+        const version = await this.withinDeadline(
+          this.sql.begin(async (tx) => {
+            // An update, not only a lock: this transaction's commit waits for the synchronous
+            // standbys, and the WAL is one sequence, so once it is confirmed so is the batch's.
+            await tx.unsafe(`UPDATE ${this.q}.series SET version = version WHERE name = $1`, [plan.series]);
+            return this.batchVersion(tx, plan.batchId);
+          }),
+        );
+        if (this.syncWaitsCancelled !== cancelsBefore) throw new Error('a wait for the synchronous standby was cancelled');
         if (version !== null) return { status: 'committed', version };
         throw new StoreUnavailableError(`PostgreSQL: the commit was lost (${describe(cause)}); its batch did not land: nothing was committed`, { cause });
       } catch (error) {
         if (error instanceof StoreUnavailableError) throw error;
         if (Date.now() > deadline) {
-          throw new StoreUnavailableError(`PostgreSQL: the outcome of a commit is not known yet (${describe(cause)}; reading it back: ${describe(error)})`, { cause });
+          throw new OutcomeUnknownError(`PostgreSQL: the outcome of batch ${plan.batchId} is not known yet (${describe(cause)}; reading it back: ${describe(error)})`, { cause });
         }
         await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** attempt)));
       }
     }
+  }
+
+  /**
+   * A commit's answer, or an unknown outcome once the deadline passes. The commit itself is left
+   * alone (cancelling it could not undo it): it lands or not, and the batch id tells which.
+   */
+  private withinDeadline<T>(work: Promise<T>): Promise<T> {
+    const ms = this.o.resolveTimeoutMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new OutcomeUnknownError(`PostgreSQL did not answer a commit within ${ms} ms (a synchronous standby missing?)`)), ms);
+    });
+    work.catch(() => undefined);
+    return Promise.race([work, late]).finally(() => clearTimeout(timer));
   }
 
   private async batchVersion(db: Sql<{ bigint: number }> | TransactionSql<{ bigint: number }>, batchId: string): Promise<string | null> {
@@ -380,11 +447,14 @@ export class PostgresStore implements SequenceStore {
     return row ? String(row.version) : null;
   }
 
-  private async readState(db: Sql<{ bigint: number }>, series: string): Promise<SeriesState> {
-    const [row] = await db.unsafe<SeriesRow[]>(`SELECT * FROM ${this.q}.series WHERE name = $1`, [series]);
-    if (!row) throw new Error(`series ${series} missing after creation`);
-    const gaps = await db.unsafe<NumberRow[]>(`SELECT * FROM ${this.q}.numbers WHERE series = $1 AND status = 'open' ORDER BY number`, [series]);
-    return toState(row, gaps);
+  /** The series row and its open gaps as of one snapshot; null when the series does not exist. */
+  private async readState(series: string): Promise<SeriesState | null> {
+    return this.sql.begin('isolation level repeatable read read only', async (tx) => {
+      const [row] = await tx.unsafe<SeriesRow[]>(`SELECT * FROM ${this.q}.series WHERE name = $1`, [series]);
+      if (!row) return null;
+      const gaps = await tx.unsafe<NumberRow[]>(`SELECT * FROM ${this.q}.numbers WHERE series = $1 AND status = 'open' ORDER BY number`, [series]);
+      return toState(row, gaps);
+    });
   }
 
   /** Any failure of a read becomes a retryable 503: reads change nothing. */
@@ -411,4 +481,17 @@ function describe(error: unknown): string {
 function wrap(error: unknown, what: string): StoreUnavailableError {
   if (error instanceof StoreUnavailableError) return error;
   return new StoreUnavailableError(`${what}: ${describe(error)}`, { cause: error });
+}
+
+/** int8 values as numbers: seqd stores none above 2^53, and one that is would be misread silently. */
+function parseSafeInteger(text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n)) throw new StoreUnavailableError(`PostgreSQL returned ${text}, beyond the integers seqd handles`);
+  return n;
+}
+
+/** How many hosts a postgres:// URL lists (host1:port,host2:port). */
+function hostsOf(url: string): number {
+  const authority = /^postgres(?:ql)?:\/\/(?:[^@/]*@)?([^/?]*)/.exec(url)?.[1] ?? '';
+  return authority.split(',').filter(Boolean).length;
 }

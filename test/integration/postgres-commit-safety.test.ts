@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import postgres from 'postgres';
+import { OutcomeUnknownError } from '../../src/domain/errors/index.js';
+import { planBatch } from '../../src/domain/planner.js';
+import type { SeriesState } from '../../src/domain/types.js';
+import { PostgresStore } from '../../src/storage/postgres/postgres-store.js';
+import { postgresMissing, startTestPostgres, type TestPostgres } from '../helpers/postgres-server.js';
+
+const missing = postgresMissing();
+let batchNo = 0;
+
+/** A plan of one allocation on `state`. */
+function planOne(state: SeriesState) {
+  const plan = planBatch(state, [{ kind: 'allocate', siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', count: 1 }], new Map(), {
+    batchId: `safety-${process.pid}-${++batchNo}`,
+    node: 'safety',
+    now: Date.now(),
+    gapPolicy: 'lowest-first',
+    settings: { simulatedEnabled: true },
+  });
+  assert.ok(plan.commit);
+  return plan.commit;
+}
+
+// Commits that wait for a synchronous standby which never answers (synchronous_standby_names
+// names one that does not exist, set once the store and its series exist): the state a primary
+// is in when its standby is gone.
+describe('PostgreSQL store: commits whose synchronous replication does not complete', { skip: missing ?? false, timeout: 60_000 }, () => {
+  let pg: TestPostgres;
+  let admin: postgres.Sql;
+  before(async () => {
+    pg = await startTestPostgres();
+    admin = postgres(pg.url, { onnotice: () => undefined });
+  });
+  after(async () => {
+    await admin?.end({ timeout: 1 });
+    await pg?.dispose();
+  });
+  const standby = async (name: string) => {
+    await admin.unsafe(`ALTER SYSTEM SET synchronous_standby_names = '${name}'`);
+    await admin`SELECT pg_reload_conf()`;
+    await sleep(200);
+  };
+  /** A store whose schema and series exist, then a standby that never confirms. */
+  const storeWithoutStandby = async (schema: string, resolveTimeoutMs: number) => {
+    await standby('');
+    const store = new PostgresStore({ url: pg.url, schema, resolveTimeoutMs });
+    const state = await store.loadSeries('global', 1);
+    await standby('ghost');
+    return { store, state };
+  };
+  const waitingOnStandby = async () => {
+    for (let i = 0; i < 100; i++) {
+      const rows = await admin`SELECT pid FROM pg_stat_activity WHERE application_name = 'seqd' AND wait_event = 'SyncRep'`;
+      if (rows.length > 0) return rows.map((r) => Number(r.pid));
+      await sleep(50);
+    }
+    throw new Error('no commit waits for the standby');
+  };
+
+  it('fails closed: a commit the standby never confirms answers OUTCOME_UNKNOWN in bounded time, never committed', async () => {
+    const { store, state } = await storeWithoutStandby('standby_gone', 1500);
+    try {
+      const outcome = store.commit(planOne(state)).then(
+        (r) => r.status,
+        (e: unknown) => e,
+      );
+      await waitingOnStandby();
+      // While it waits, reads of the series still answer (they must not queue behind its lock).
+      assert.equal((await store.loadSeries('global', 1)).hwm, 0);
+      const result = await Promise.race([outcome, sleep(15_000, 'still waiting after 15 s')]);
+      assert.ok(result instanceof OutcomeUnknownError, `answered ${String(result)}`);
+    } finally {
+      await standby('');
+      await store.close();
+    }
+  });
+
+  it('a cancelled wait for the standby (committed locally, not replicated) is never answered committed', async () => {
+    const { store, state } = await storeWithoutStandby('standby_cancel', 20_000);
+    try {
+      const outcome = store.commit(planOne(state)).then(
+        (r) => r.status,
+        (e: unknown) => e,
+      );
+      const pids = await waitingOnStandby();
+      // An operator's pg_cancel_backend, a pooler's timeout or an HA agent: PostgreSQL commits
+      // locally with a WARNING; a failover now would lose the batch.
+      for (const pid of pids) await admin`SELECT pg_cancel_backend(${pid})`;
+      const result = await Promise.race([outcome, sleep(15_000, 'no answer')]);
+      assert.ok(result instanceof OutcomeUnknownError, `answered ${String(result)}`);
+    } finally {
+      await standby('');
+      await store.close();
+    }
+  });
+});
