@@ -21,8 +21,12 @@ export interface TestPostgres {
   readonly url: string;
   readonly port: number;
   readonly dataDir: string;
-  /** kill -9 of the server (its data stays). */
+  /** kill -9 of the server and every process of it, as a crashed machine (its data stays). */
   kill(): void;
+  /** A streaming standby of this server, started on its own port (`application_name` = name). */
+  startStandby(name: string): Promise<TestPostgres>;
+  /** Makes a standby the primary (pg_ctl promote). */
+  promote(): void;
   /** Starts the server again on the same data and port. */
   restart(): Promise<void>;
   dispose(): Promise<void>;
@@ -43,14 +47,19 @@ function run(binary: string, args: string[]): void {
  * A throw-away PostgreSQL 15 cluster on a free loopback port: initdb into a temporary directory,
  * fsync and synchronous commit on (the settings seqd relies on), sockets in the data directory.
  */
-export async function startTestPostgres(settings: Record<string, string> = {}): Promise<TestPostgres> {
+export async function startTestPostgres(settings: Record<string, string> = {}, from?: { port: number; name: string }): Promise<TestPostgres> {
   const root = mkdtempSync(join(tmpdir(), 'seqd-pg-'));
   const dataDir = join(root, 'data');
   if (asRoot) {
     chownSync(root, POSTGRES_UID, POSTGRES_GID);
     chmodSync(root, 0o700);
   }
-  run('initdb', ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale', 'C']);
+  if (from) {
+    // A copy of the primary that follows its WAL (-R: standby.signal and primary_conninfo).
+    run('pg_basebackup', ['-D', dataDir, '-R', '-X', 'stream', '-c', 'fast', '-d', `host=127.0.0.1 port=${from.port} user=postgres application_name=${from.name}`]);
+  } else {
+    run('initdb', ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale', 'C']);
+  }
   const port = await freePortBase(1);
   let child: ChildProcess | null = null;
   const options = {
@@ -59,6 +68,8 @@ export async function startTestPostgres(settings: Record<string, string> = {}): 
     unix_socket_directories: root,
     fsync: 'on',
     synchronous_commit: 'on',
+    wal_level: 'replica',
+    max_wal_senders: '5',
     max_connections: '100',
     ...settings,
   };
@@ -78,7 +89,19 @@ export async function startTestPostgres(settings: Record<string, string> = {}): 
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
     dataDir,
-    kill: () => process.kill(serverPid(), 'SIGKILL'),
+    kill: () => {
+      const pid = serverPid();
+      const children = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+      for (const p of [pid, ...children]) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+    },
+    startStandby: (name) => startTestPostgres({ ...settings, hot_standby: 'on' }, { port, name }),
+    promote: () => run('pg_ctl', ['promote', '-w', '-D', dataDir]),
     restart: start,
     dispose: async () => {
       try {
