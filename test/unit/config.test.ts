@@ -69,6 +69,9 @@ describe('configuration', () => {
     const ha = loadConfig({ profile: 'ha-poc', env: {} }).config;
     assert.equal(ha.sequence.storage, 'etcd');
     assert.equal(ha.sequence.etcd.embedded, true);
+    const pg = loadConfig({ profile: 'pg-poc', env: {} }).config;
+    assert.equal(pg.sequence.storage, 'postgres');
+    assert.match(pg.sequence.postgres.url ?? '', /^postgres:\/\/postgres@127\.0\.0\.1:5433\/seqd$/);
   });
 
   it('ships the container profile: every interface, keys required, JSON lines on stdout and no log file', () => {
