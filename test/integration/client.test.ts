@@ -8,13 +8,14 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { SeqdApiError, SeqdClient } from '../../src/client/index.js';
 import { startTestServer, type TestServer } from '../helpers/seqd-server.js';
+import { seqdCommand } from '../helpers/seqd-command.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const exec = promisify(execFile);
 /** The real CLI from source; resolves with stdout, stderr and the exit code. */
 async function cli(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
   try {
-    const r = await exec(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli.ts'), ...args], { cwd: ROOT });
+    const r = await exec(process.execPath, [...seqdCommand(), ...args], { cwd: ROOT });
     return { ...r, code: 0 };
   } catch (error) {
     const e = error as { stdout: string; stderr: string; code: number };

@@ -11,6 +11,7 @@ import { loadConfig } from '../../src/config/config-loader.js';
 import type { SeqdConfig } from '../../src/config/config-schema.js';
 import { ConfigError } from '../../src/domain/errors/index.js';
 import { startTestServer, type TestServer } from '../helpers/seqd-server.js';
+import { seqdCommand } from '../helpers/seqd-command.js';
 
 /*
  * deploy/kubernetes, checked offline: rendered by a small kustomize (the subset the
@@ -790,7 +791,7 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
     assert.equal(user, `${pod.securityContext?.runAsUser}:${pod.securityContext?.runAsGroup}`);
     assert.match(entrypoint, /"node", "\/app\/dist\/cli\.js"\]$/, 'the arguments go to the seqd command line');
     assert.equal(container.args?.[0], 'serve');
-    const help = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--help'], { cwd: REPO, encoding: 'utf8' }).stdout;
+    const help = spawnSync(process.execPath, [...seqdCommand(), 'serve', '--help'], { cwd: REPO, encoding: 'utf8' }).stdout;
     for (const flag of (container.args ?? []).filter((a) => a.startsWith('--'))) assert.ok(help.includes(flag), `serve has no ${flag}`);
   });
 

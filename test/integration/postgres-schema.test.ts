@@ -9,6 +9,7 @@ import { StoreUnavailableError } from '../../src/domain/errors/index.js';
 import { PostgresStore } from '../../src/storage/postgres/postgres-store.js';
 import { LATEST_SCHEMA } from '../../src/storage/postgres/postgres-schema.js';
 import { postgresMissing, startTestPostgres, type TestPostgres } from '../helpers/postgres-server.js';
+import { seqdCommand } from '../helpers/seqd-command.js';
 
 const missing = postgresMissing();
 
@@ -18,7 +19,7 @@ function migrateCli(pg: TestPostgres, schema: string, ...args: string[]) {
   const env = { ...process.env, SEQ_POSTGRES_URL: pg.url, SEQ_PROFILE: '' };
   const file = join(tmpdir(), `seqd-migrate-${process.pid}-${schema}.yml`);
   writeFileSync(file, config);
-  return spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'migrate-schema', '--config', file, ...args], { encoding: 'utf8', env });
+  return spawnSync(process.execPath, [...seqdCommand(), 'migrate-schema', '--config', file, ...args], { encoding: 'utf8', env });
 }
 
 describe('PostgreSQL schema migrations', { skip: missing ?? false }, () => {
@@ -86,7 +87,7 @@ describe('PostgreSQL schema migrations', { skip: missing ?? false }, () => {
   });
 
   it('refuses a password in the URL (it would reach logs), naming the key', () => {
-    const bad = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'migrate-schema', '--dry-run'], {
+    const bad = spawnSync(process.execPath, [...seqdCommand(), 'migrate-schema', '--dry-run'], {
       encoding: 'utf8',
       env: { ...process.env, SEQ_PROFILE: '', SEQ_POSTGRES_URL: 'postgres://seqd:secret@127.0.0.1:1/db' },
     });

@@ -9,6 +9,7 @@ import { spawnSeqd } from '../helpers/seqd-process.js';
 import { SQLITE_FILE } from '../../src/storage/sqlite/sqlite-store.js';
 import { MARKER_FILE } from '../../src/storage/store-marker.js';
 import { http, startTestServer } from '../helpers/seqd-server.js';
+import { seqdCommand } from '../helpers/seqd-command.js';
 
 const body = { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle' };
 const dirs: string[] = [];
@@ -163,7 +164,7 @@ describe('numbering never restarts by a configuration change (issue 13, item 2)'
 
 describe('seqd change-numbering: the audited way to a new numbering (issue 13, item 2)', () => {
   const run = (args: string[]) => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'change-numbering', '--profile', 'poc', ...args], { encoding: 'utf8', env: { ...process.env, SEQ_PROFILE: '' } });
+    const r = spawnSync(process.execPath, [...seqdCommand(), 'change-numbering', '--profile', 'poc', ...args], { encoding: 'utf8', env: { ...process.env, SEQ_PROFILE: '' } });
     return { code: r.status, out: r.stdout + r.stderr };
   };
 

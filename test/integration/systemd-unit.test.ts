@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/config-loader.js';
 import { startTestServer, type TestServer } from '../helpers/seqd-server.js';
+import { seqdCommand } from '../helpers/seqd-command.js';
 
 const UNIT = fileURLToPath(new URL('../../deploy/systemd/seqd.service', import.meta.url));
 const WAIT = fileURLToPath(new URL('../../deploy/systemd/wait-ready.mjs', import.meta.url));
@@ -22,7 +23,7 @@ describe('systemd unit (deploy/systemd/seqd.service)', () => {
 
   it('runs seqd serve with options it has, hardened, and stops after the production drain', () => {
     assert.match(setting('ExecStart'), /dist\/cli\.js serve --profile production --config \S+$/);
-    const help = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--help'], { encoding: 'utf8' }).stdout;
+    const help = spawnSync(process.execPath, [...seqdCommand(), 'serve', '--help'], { encoding: 'utf8' }).stdout;
     for (const flag of setting('ExecStart').match(/--[a-z-]+/g) ?? []) assert.ok(help.includes(flag), `serve has no ${flag}`);
     for (const hardening of ['NoNewPrivileges=yes', 'ProtectSystem=strict', 'DynamicUser=yes', 'StateDirectory=seqd']) assert.ok(unit.includes(hardening), hardening);
     const delayMs = loadConfig({ profile: 'production', env: { SEQD_API_KEYS: 'ops:admin:0123456789abcdef0123' }, overrides: { server: { tls: { cert: 'c', key: 'k' } } } }).config.server['shutdown-delay-ms'];
