@@ -105,6 +105,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
     },
     clusterInfo: () => opened.clusterInfo(),
     storeKind: opened.store.kind,
+    storeHealth: () => opened.store.health(),
   });
   try {
     service = await SequenceService.start({

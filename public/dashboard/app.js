@@ -501,6 +501,7 @@ function renderHealth(s) {
   const alerts = [];
   rows.push(['store', s.store.healthy, `${s.store.kind}${s.store.path ? ` · ${s.store.path}` : ''}${s.store.error ? ` · ${s.store.error}` : ''}`]);
   if (!s.store.healthy) alerts.push(`The ${s.store.kind} store is not healthy: ${s.store.error ?? 'no answer'}. No numbers are handed out until it is back.`);
+  if (s.store.replication) renderReplication(s.store.replication, rows, alerts);
   if (s.cluster) {
     for (const m of s.cluster.members) {
       const name = m.name ?? m.endpoint;
@@ -516,6 +517,25 @@ function renderHealth(s) {
     ...rows.map(([name, ok, detail]) => el('tr', {}, el('td', {}, name), el('td', { class: ok ? 'state-ok' : 'state-bad' }, ok ? 'up' : 'DOWN'), el('td', {}, detail))),
   );
   setAlerts(alerts);
+}
+
+// A PostgreSQL primary and its standbys, as the primary reports them.
+function renderReplication(r, rows, alerts) {
+  const sync = r.synchronousStandbyNames ? `synchronous_standby_names = ${r.synchronousStandbyNames}` : 'no synchronous standby';
+  rows.push(['PostgreSQL primary', true, `${r.primary} · PostgreSQL ${r.serverVersion} · db ${(r.sizeBytes / 1048576).toFixed(1)} MB · ${sync}`]);
+  for (const sb of r.standbys) {
+    const streaming = sb.state === 'streaming';
+    const lag = sb.lagBytes === null ? 'lag not visible (grant seqd pg_monitor)' : `lag ${formatBytes(sb.lagBytes)}${sb.replayLagSeconds === null ? '' : ` · ${(sb.replayLagSeconds * 1000).toFixed(0)} ms`}`;
+    rows.push([`PostgreSQL standby ${sb.name}`, streaming || sb.state === null, `${sb.state ?? 'state not visible'} · ${sb.syncState ?? '?'} · ${lag}${sb.address ? ` · ${sb.address}` : ''}`]);
+  }
+  const syncStreaming = r.standbys.some((sb) => (sb.syncState === 'sync' || sb.syncState === 'quorum') && sb.state === 'streaming');
+  if (r.synchronousStandbyNames && r.standbys.every((sb) => sb.state !== null) && !syncStreaming) {
+    alerts.push('PostgreSQL has no synchronous standby streaming: commits wait for one, so allocation stalls until a standby is back.');
+  }
+}
+
+function formatBytes(n) {
+  return n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1048576).toFixed(1)} MB`;
 }
 
 function setAlerts(list) {

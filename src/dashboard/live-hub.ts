@@ -117,7 +117,7 @@ export class LiveHub {
       timeline,
       recent: s.recent.list(15),
       settings: s.shownSettings,
-      store: { kind: store.kind, healthy: store.healthy, error: store.detail.error ?? null, path: store.detail.path ?? null },
+      store: { kind: store.kind, healthy: store.healthy, error: store.detail.error ?? null, path: store.detail.path ?? null, replication: store.replication ?? null },
       cluster: this.cluster,
     };
   }

@@ -2,6 +2,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { SeriesState } from '../domain/types.js';
 import type { ServiceObserver } from '../service/sequence-service.js';
 import type { ClusterInfo } from '../storage/open-store.js';
+import type { StoreHealth } from '../storage/sequence-store.js';
+import { registerReplicationGauges } from './replication-metrics.js';
 
 export interface MetricsSources {
   /** Every numbering series, read at scrape time. */
@@ -17,6 +19,8 @@ export interface MetricsSources {
   /** etcd members as this instance sees them (null on the embedded store). */
   readonly clusterInfo: () => Promise<ClusterInfo | null>;
   readonly storeKind: string;
+  /** The store's health, for the PostgreSQL replication gauges. */
+  readonly storeHealth?: () => Promise<StoreHealth>;
 }
 
 /** Seconds: from a tenth of a millisecond (one embedded commit) to ten seconds (a stall). */
@@ -67,6 +71,7 @@ export class SeqdMetrics implements ServiceObserver {
     this.errors = new Counter({ name: 'seqd_errors_total', help: 'Error replies by code and HTTP status', labelNames: ['code', 'status'], registers });
     this.seriesGauges(registers);
     this.clusterGauges(registers);
+    if (this.sources.storeKind === 'postgres' && this.sources.storeHealth) registerReplicationGauges(registers, once(this.sources.storeHealth));
     // After the cluster gauges: their collection (at scrape time) counts the changes it sees.
     this.leaderChanges = new Counter({
       name: 'seqd_etcd_leader_changes_total',

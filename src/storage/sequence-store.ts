@@ -103,6 +103,33 @@ export interface StoreHealth {
   readonly kind: string;
   readonly healthy: boolean;
   readonly detail: Record<string, unknown>;
+  /** PostgreSQL: the primary seqd writes to and its streaming standbys, as the primary sees them. */
+  readonly replication?: ReplicationStatus | undefined;
+}
+
+/** A database primary and the standbys streaming from it (display and metrics only). */
+export interface ReplicationStatus {
+  /** `host:port` of the primary (`local` over a Unix socket). */
+  readonly primary: string;
+  readonly serverVersion: string;
+  /** The primary's `synchronous_standby_names` ('' when no standby must confirm a commit). */
+  readonly synchronousStandbyNames: string;
+  readonly sizeBytes: number;
+  readonly standbys: readonly StandbyStatus[];
+}
+
+export interface StandbyStatus {
+  /** The standby's `application_name` (what `synchronous_standby_names` refers to). */
+  readonly name: string;
+  readonly address: string | null;
+  /** `streaming`, `catchup`, … (null when seqd's role may not see it: grant it pg_monitor). */
+  readonly state: string | null;
+  /** `sync`, `quorum`, `potential` or `async`. */
+  readonly syncState: string | null;
+  /** WAL the standby has not replayed yet (bytes); null when not visible. */
+  readonly lagBytes: number | null;
+  /** Seconds the standby's replay trails the primary; null when caught up and idle. */
+  readonly replayLagSeconds: number | null;
 }
 
 /**

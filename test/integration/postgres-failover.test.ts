@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import postgres from 'postgres';
+import { browserMissing, openDesktopPage } from '../helpers/browser.js';
 import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
 import { postgresMissing, startTestPostgres, type TestPostgres } from '../helpers/postgres-server.js';
 
@@ -64,6 +66,40 @@ describe('PostgreSQL failover: kill -9 of the primary, promotion of the synchron
     await s?.dispose();
     await standby?.dispose();
     await primary?.dispose();
+  });
+
+  it('shows the primary, its synchronous standby and the lag in /ready, /metrics and the dashboard', async () => {
+    await http(s.url, 'POST', '/api/v1/sequence/next', holder);
+    const ready = await http<{ store: { replication: { primary: string; synchronousStandbyNames: string; standbys: { name: string; state: string; syncState: string; lagBytes: number }[] } } }>(s.url, 'GET', '/ready');
+    const r = ready.body.store.replication;
+    assert.equal(r.primary, `127.0.0.1:${primary.port}`);
+    assert.equal(r.synchronousStandbyNames, 'standby1');
+    assert.deepEqual(r.standbys.map((x) => [x.name, x.state, x.syncState]), [['standby1', 'streaming', 'sync']]);
+    assert.equal(typeof r.standbys[0]?.lagBytes, 'number');
+    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    assert.match(metrics, /^seqd_postgres_up 1$/m);
+    assert.match(metrics, /^seqd_postgres_sync_required 1$/m);
+    const alerted = new Set(readFileSync('deploy/prometheus/seqd-alerts.yml', 'utf8').match(/\bseqd_postgres_[a-z_]+/g));
+    assert.deepEqual([...alerted].filter((name) => !new RegExp(`^# TYPE ${name} `, 'm').test(metrics)), [], 'a PostgreSQL gauge an alert reads is not served');
+    assert.match(metrics, /^seqd_postgres_sync_standbys 1$/m);
+    assert.match(metrics, /^seqd_postgres_standby_streaming\{standby="standby1"\} 1$/m);
+    assert.match(metrics, /^seqd_postgres_standby_synchronous\{standby="standby1"\} 1$/m);
+    assert.match(metrics, /^seqd_postgres_replication_lag_bytes\{standby="standby1"\} \d+$/m);
+    assert.match(metrics, /^seqd_postgres_replication_lag_seconds\{standby="standby1"\} [\d.e-]+$/m);
+    if (browserMissing()) return;
+    const { browser, page, errors } = await openDesktopPage();
+    try {
+      await page.goto(`${s.url}/dashboard`);
+      const health = page.locator('#health-table');
+      await health.getByText(`PostgreSQL primary`).waitFor({ timeout: 10_000 });
+      const text = (await health.innerText()).replace(/\s+/g, ' ');
+      assert.match(text, new RegExp(`PostgreSQL primary up 127\\.0\\.0\\.1:${primary.port} · PostgreSQL 15`));
+      assert.match(text, /PostgreSQL standby standby1 up streaming · sync · lag \d/);
+      assert.equal(await page.locator('#alerts').innerText(), '');
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
   });
 
   it('every acknowledged number is on the new primary exactly once, verify passes, no answered request is lost', async () => {
