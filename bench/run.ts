@@ -7,7 +7,9 @@
  *   size after 100,000 and 1,000,000 allocations;
  * - HA (profile ha-poc: 3 etcd members started by the first instance, two instances): count=1 at
  *   64 connections spread over both;
- * - alternatives: a PostgreSQL counter row (pgbench), Redis INCR with appendfsync always
+ * - PostgreSQL (a throw-away server with its default durability): the usual counter row
+ *   (pgbench), then seqd (profile pg-poc) on the same server, count=1 and count=100;
+ * - alternatives: Redis INCR with appendfsync always
  *   (redis-benchmark), a naive etcd compare-and-swap loop (on the HA run's cluster).
  *
  * The HTTP load generator is wrk when installed (native, one thread), else autocannon.
@@ -24,10 +26,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { etcdCas } from './alternatives/etcd-cas.js';
 import { postgresCounter } from './alternatives/postgres-counter.js';
+import { startBenchPostgres } from './alternatives/postgres-server.js';
 import { redisIncr } from './alternatives/redis-incr.js';
 import { findProgram } from './alternatives/run-tool.js';
 import { loadTool, runHttpLoad, type Target } from './lib/http-load.js';
-import { startEmbedded, startHa, type Instance } from './lib/seqd-instances.js';
+import { startEmbedded, startHa, startOnPostgres, type Instance } from './lib/seqd-instances.js';
 import { printTable } from './lib/table.js';
 import { round2, withProgress, type Row, type Skipped } from './lib/types.js';
 
@@ -40,6 +43,7 @@ const { values } = parseArgs({
     smoke: { type: 'boolean', default: false },
     'skip-ha': { type: 'boolean', default: false },
     'skip-alternatives': { type: 'boolean', default: false },
+    'skip-postgres': { type: 'boolean', default: false },
   },
 });
 const SMOKE = values.smoke;
@@ -88,6 +92,34 @@ async function memoryAfter(seqd: Instance): Promise<{ rssMbAfter100k: number; rs
   const rssMbAfter100k = rssMb(seqd.pid);
   await fill(base + 1_000_000);
   return { rssMbAfter100k, rssMbAfter1M: rssMb(seqd.pid) };
+}
+
+/**
+ * seqd and the usual counter row on the very same PostgreSQL server, one after the other, at the
+ * same number of connections: the ratio is the point (group commit against one lock and one WAL
+ * flush per number).
+ */
+async function postgresScenarios(): Promise<void> {
+  const pg = await withProgress('starting a PostgreSQL server', 0, startBenchPostgres(portBase + 15, CONNECTIONS + 40));
+  if ('reason' in pg) {
+    skipped.push({ scenario: 'PostgreSQL', reason: pg.reason });
+    return;
+  }
+  try {
+    if (!SMOKE && !values['skip-alternatives']) rows.push(await withProgress('alternative: PostgreSQL counter row', SECONDS, postgresCounter(pg, CONNECTIONS, SECONDS)));
+    const seqd = await withProgress('starting seqd on that PostgreSQL', 0, startOnPostgres(ROOT, join(work, 'postgres'), pg.url));
+    try {
+      const at: Target[] = [{ url: seqd.url, path: '/api/v1/sequence/next' }];
+      const warm = SMOKE ? 1 : 2;
+      await withProgress('warm-up seqd on PostgreSQL', warm, runHttpLoad({ targets: at, bodies: ONE, connections: CONNECTIONS, seconds: warm }));
+      rows.push(await measure('seqd on PostgreSQL next count=1', at, ONE, 1));
+      rows.push(await measure('seqd on PostgreSQL next count=100', at, HUNDRED, 100));
+    } finally {
+      await seqd.stop();
+    }
+  } finally {
+    await pg.stop();
+  }
 }
 
 async function haScenarios(): Promise<void> {
@@ -146,20 +178,25 @@ try {
     }
   }
 
+  if (values['skip-postgres']) skipped.push({ scenario: 'PostgreSQL', reason: '--skip-postgres' });
+  else {
+    try {
+      await postgresScenarios();
+    } catch (error) {
+      skipped.push({ scenario: 'PostgreSQL', reason: `failed: ${String(error)}` });
+      process.exitCode = 1;
+    }
+  }
+
   if (SMOKE || values['skip-alternatives']) skipped.push({ scenario: 'alternatives', reason: SMOKE ? '--smoke' : '--skip-alternatives' });
   else {
-    for (const [name, alt] of [
-      ['PostgreSQL', () => postgresCounter(portBase + 15, CONNECTIONS, SECONDS)],
-      ['Redis', () => redisIncr(join(work, 'redis'), portBase + 16, CONNECTIONS, SECONDS)],
-    ] as const) {
-      mkdirSync(join(work, name.toLowerCase()), { recursive: true });
-      try {
-        const r = await withProgress(`alternative: ${name}`, SECONDS, alt());
-        if ('reason' in r) skipped.push(r);
-        else rows.push(r);
-      } catch (error) {
-        skipped.push({ scenario: `alternative: ${name}`, reason: `failed: ${String(error)}` });
-      }
+    mkdirSync(join(work, 'redis'), { recursive: true });
+    try {
+      const r = await withProgress('alternative: Redis', SECONDS, redisIncr(join(work, 'redis'), portBase + 16, CONNECTIONS, SECONDS));
+      if ('reason' in r) skipped.push(r);
+      else rows.push(r);
+    } catch (error) {
+      skipped.push({ scenario: 'alternative: Redis', reason: `failed: ${String(error)}` });
     }
   }
 } finally {

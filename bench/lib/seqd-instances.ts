@@ -82,3 +82,11 @@ export async function startHa(root: string, dir: string, portBase: number): Prom
     throw error;
   }
 }
+
+/** One instance (profile pg-poc) on the PostgreSQL server at `url`. */
+export function startOnPostgres(root: string, dir: string, url: string): Promise<Instance> {
+  mkdirSync(dir, { recursive: true });
+  const config = join(dir, 'bench-pg.yml');
+  writeFileSync(config, ['sequence:', '  postgres:', `    url: ${JSON.stringify(url)}`, ''].join('\n'));
+  return startInstance(root, ['--profile', 'pg-poc', '--data-dir', dir, '--config', config]);
+}
