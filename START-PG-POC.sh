@@ -5,14 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/lib/ensure.sh
+source scripts/lib/poc.sh
 
 ensure_node
 ensure_npm_deps
 ensure_postgres
-if [ ! -f dist/cli.js ] || [ -n "$(find src config package.json -newer dist/cli.js -print -quit)" ]; then
-  echo "== building"
-  npm run --silent build
-fi
+ensure_built
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PGDATA=$PWD/data/postgres
@@ -34,34 +32,18 @@ as_pg "$PG_BIN/pg_ctl" start -w -D "$PGDATA" -l "$PGRUN/postgres.log" \
 as_pg "$PG_BIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'seqd'" | grep -q 1 ||
   as_pg "$PG_BIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres seqd
 
-pids=()
 stopped=false
 stop() {
   trap - INT TERM
   $stopped && return 0
   stopped=true
-  echo "stopping seqd instances, then PostgreSQL"
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait
+  stop_poc_instances
+  echo "stopping PostgreSQL"
   as_pg "$PG_BIN/pg_ctl" stop -w -m fast -D "$PGDATA" >/dev/null || true
 }
 trap stop INT TERM
 
-wait_ready() {
-  for _ in $(seq 1 150); do
-    if node -e "fetch('http://127.0.0.1:$1/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"; then return 0; fi
-    sleep 0.2
-  done
-  echo "seqd on port $1 did not become ready; see data/$2/logs/sequential-number-poc.log" >&2
-  return 1
-}
-
-SEQ_NODE_ID=site-1 node dist/cli.js serve --profile pg-poc --port 8080 --data-dir data/site-1 "$@" &
-pids+=($!)
-wait_ready 8080 site-1
-SEQ_NODE_ID=site-2 node dist/cli.js serve --profile pg-poc --port 8081 --data-dir data/site-2 "$@" &
-pids+=($!)
-wait_ready 8081 site-2
+start_poc_instances pg-poc "$@"
 
 echo
 echo "seqd PostgreSQL POC is up: PostgreSQL 15 on port $PGPORT (data/postgres) and two instances"
