@@ -16,9 +16,25 @@ PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PGDATA=$PWD/data/postgres
 PGRUN=$PWD/data/postgres-run
 PGPORT=5433
-# PostgreSQL refuses to run as root: as root, the server runs as Debian's postgres user.
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-mkdir -p data "$PGRUN"
+# PostgreSQL refuses to run as root: as root, the server runs as Debian's postgres user (from /,
+# as it may not enter this directory).
+as_pg() { if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
+mkdir -p data
+if [ "$(id -u)" = 0 ] && ! (cd / && runuser -u postgres -- test -x "$PWD/data"); then
+  # A checkout the postgres user cannot reach (under /root, say): the cluster lives in that
+  # user's home, one per checkout, and data/postgres points to it.
+  home=$(getent passwd postgres | cut -d: -f6)
+  place="$home/seqd-pg-poc-$(printf '%s' "$PWD" | md5sum | cut -c1-12)"
+  mkdir -p "$place/cluster" "$place/run"
+  chown postgres:postgres "$place" "$place/cluster" "$place/run"
+  chmod 700 "$place/cluster"
+  [ -L data/postgres ] || [ -e data/postgres ] || ln -s "$place/cluster" data/postgres
+  [ -L data/postgres-run ] || [ -e data/postgres-run ] || ln -s "$place/run" data/postgres-run
+  PGDATA=$place/cluster
+  PGRUN=$place/run
+  echo "== the postgres user cannot enter $PWD: the PostgreSQL cluster is in $PGDATA (data/postgres points there)"
+fi
+mkdir -p "$PGRUN"
 if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$PGRUN"; fi
 if [ ! -f "$PGDATA/PG_VERSION" ]; then
   echo "== creating the PostgreSQL cluster in data/postgres"
