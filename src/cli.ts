@@ -6,6 +6,7 @@ import { migrateSchemaCommand } from './cli/migrate-schema.js';
 import { clientCommands } from './cli/client-commands.js';
 import { EXIT_HELP, usageExit } from './cli/exit-codes.js';
 import { dataDirOf, loadConfig, logFileOf } from './config/config-loader.js';
+import type { SeqdConfig } from './config/config-schema.js';
 import { ConfigError, StoreIdentityError, StoreUnavailableError } from './domain/errors/index.js';
 import { createLogger } from './logging/logger.js';
 import { newApiKey, sha256Hex } from './security/api-keys.js';
@@ -47,7 +48,7 @@ program
       const seqd = await startSeqd(config, { logger });
       seqd.logger.info(
         { profile, sources, storage: config.sequence.storage, node: seqd.service.node },
-        `seqd listening on ${seqd.url} (profile ${profile ?? 'none'}, ${config.sequence.storage} store in ${dataDirOf(config)})`,
+        `seqd listening on ${seqd.url} (profile ${profile ?? 'none'}, ${storeWhere(config)})`,
       );
       seqd.logger.info(`dashboard: ${seqd.url}/dashboard`);
       seqd.logger.info(`API:       ${seqd.url}/api/v1/sequence/stats`);
@@ -120,3 +121,10 @@ changeNumberingCommand(program);
 migrateSchemaCommand(program);
 
 await program.parseAsync(process.argv);
+
+/** Where the store is, for the start-up line (a PostgreSQL URL never holds a password: it is refused there). */
+function storeWhere(config: SeqdConfig): string {
+  const s = config.sequence;
+  if (s.storage === 'postgres') return `postgres store: ${s.postgres.url}, schema ${s.postgres.schema}; data dir ${dataDirOf(config)}`;
+  return `${s.storage} store in ${dataDirOf(config)}`;
+}

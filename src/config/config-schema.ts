@@ -89,7 +89,7 @@ const postgresStore = z.strictObject({
   url: z
     .string()
     .regex(/^postgres(ql)?:\/\/[^/]+\/[^/?]+/, 'expected postgres://user@host:port[,host:port…]/database')
-    .refine((u) => !/^postgres(ql)?:\/\/[^@/]*:[^@/]*@/.test(u), 'put the password in SEQ_POSTGRES_PASSWORD or sequence.postgres.password-file, not in the URL (it would reach logs)')
+    .refine((u) => !/^postgres(ql)?:\/\/[^@/]*:[^@/]*@/.test(u) && !/[?&]password=/i.test(u), 'put the password in SEQ_POSTGRES_PASSWORD or sequence.postgres.password-file, not in the URL (it would reach logs)')
     .optional(),
   /** A file holding the password (a Kubernetes or Docker secret); SEQ_POSTGRES_PASSWORD wins. */
   'password-file': z.string().min(1).optional(),

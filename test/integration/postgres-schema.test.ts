@@ -86,13 +86,15 @@ describe('PostgreSQL schema migrations', { skip: missing ?? false }, () => {
     await store.close();
   });
 
-  it('refuses a password in the URL (it would reach logs), naming the key', () => {
-    const bad = spawnSync(process.execPath, [...seqdCommand(), 'migrate-schema', '--dry-run'], {
-      encoding: 'utf8',
-      env: { ...process.env, SEQ_PROFILE: '', SEQ_POSTGRES_URL: 'postgres://seqd:secret@127.0.0.1:1/db' },
+  for (const url of ['postgres://seqd:secret@127.0.0.1:1/db', 'postgres://seqd@127.0.0.1:1/db?sslmode=require&password=secret']) {
+    it(`refuses a password in the URL (it would reach logs), naming the key: ${url.replace('secret', '…')}`, () => {
+      const bad = spawnSync(process.execPath, [...seqdCommand(), 'migrate-schema', '--dry-run'], {
+        encoding: 'utf8',
+        env: { ...process.env, SEQ_PROFILE: '', SEQ_POSTGRES_URL: url },
+      });
+      assert.equal(bad.status, 2, bad.stdout + bad.stderr);
+      assert.match(bad.stderr, /sequence\.postgres\.url/);
+      assert.doesNotMatch(bad.stderr + bad.stdout, /secret/);
     });
-    assert.equal(bad.status, 2, bad.stdout + bad.stderr);
-    assert.match(bad.stderr, /sequence\.postgres\.url/);
-    assert.doesNotMatch(bad.stderr + bad.stdout, /secret/);
-  });
+  }
 });
