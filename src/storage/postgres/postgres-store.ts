@@ -1,4 +1,4 @@
-import postgres, { type Sql, type TransactionSql } from 'postgres';
+import postgres, { type ISql, type Sql, type TransactionSql } from 'postgres';
 import { GENESIS_HASH } from '../../domain/audit-chain.js';
 import { OutcomeUnknownError, StoreUnavailableError } from '../../domain/errors/index.js';
 import { canonical } from '../../domain/numbering-profile.js';
@@ -189,14 +189,8 @@ export class PostgresStore implements SequenceStore {
     let sent = false;
     const cancelsBefore = this.syncWaitsCancelled;
     try {
-      const version = await this.withinDeadline(
-        this.sql.begin(async (tx) => {
-          const v = await this.apply(tx, plan);
-          // Everything before COMMIT failed or succeeded visibly; from here on the outcome may be lost.
-          sent = true;
-          return v;
-        }),
-      );
+      // Everything before COMMIT failed or succeeded visibly; from there on the outcome may be lost.
+      const version = await this.withinDeadline(this.send(plan, () => (sent = true)));
       if (this.syncWaitsCancelled !== cancelsBefore) {
         throw new OutcomeUnknownError(`PostgreSQL: batch ${plan.batchId} committed on the primary, but a wait for its synchronous standby was cancelled: a failover may lose it`);
       }
@@ -332,7 +326,31 @@ export class PostgresStore implements SequenceStore {
   }
 
   /**
-   * The batch's writes in one transaction; throws {@link Conflict} to roll it back. The statements
+   * One batch in a transaction on a connection of its own: BEGIN and every statement go out
+   * together, COMMIT once each answered as it should (else ROLLBACK): two round trips. COMMIT is
+   * never sent with the statements: one the driver refused before sending it would then be
+   * missing from a committed batch.
+   */
+  private async send(plan: CommitPlan, committing: () => void): Promise<string> {
+    const db = await this.sql.reserve();
+    let open = true;
+    try {
+      const version = await this.apply(db, plan, db.unsafe('BEGIN'));
+      open = false;
+      committing();
+      const done = await db.unsafe('COMMIT');
+      if (done.command !== 'COMMIT') throw new Error(`COMMIT answered ${done.command}`);
+      return version;
+    } catch (error) {
+      if (open) await db.unsafe('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      db.release();
+    }
+  }
+
+  /**
+   * The batch's writes, after `begin`; throws {@link Conflict} to roll it back. The statements
    * are sent one after the other without waiting for answers (one round trip instead of one per
    * statement): the compare-and-swap first, then the writes; the answers are looked at in order:
    * when the compare matched no row, whatever failed after it is part of the same conflict.
@@ -341,7 +359,7 @@ export class PostgresStore implements SequenceStore {
    * A re-sent batch that already landed fails the compare (its own commit moved the version) and
    * is recognised by its batch id in `commit`.
    */
-  private async apply(tx: TransactionSql<{ bigint: number }>, plan: CommitPlan): Promise<string> {
+  private async apply(tx: ISql<{ bigint: number }>, plan: CommitPlan, begin: PromiseLike<unknown>): Promise<string> {
     const q = this.q;
     const base = Number(plan.baseVersion);
     const version = base + 1;
@@ -414,7 +432,8 @@ export class PostgresStore implements SequenceStore {
     }
     writes.push(tx.unsafe(`INSERT INTO ${q}.batches (batch_id, series, version, committed_at) VALUES ($1, $2, $3, $4)`, [plan.batchId, plan.series, version, plan.committedAt]));
     // The driver sends each statement at its first `then`: in this order, on this connection.
-    const [swapped, ...rest] = await Promise.allSettled([cas, ...writes]);
+    const [began, swapped, ...rest] = await Promise.allSettled([begin, cas, ...writes]);
+    if (began?.status === 'rejected') throw began.reason;
     if (swapped?.status === 'rejected') throw swapped.reason;
     if (swapped?.value.count !== 1) throw new Conflict();
     for (const r of rest) if (r.status === 'rejected') throw r.reason;
