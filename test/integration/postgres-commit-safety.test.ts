@@ -96,4 +96,31 @@ describe('PostgreSQL store: commits whose synchronous replication does not compl
       await store.close();
     }
   });
+
+  it('the same batch re-sent after such a cancel is not answered committed until the standby has it', async () => {
+    const { store, state } = await storeWithoutStandby('standby_resend', 3000);
+    try {
+      const plan = planOne(state);
+      const first = store.commit(plan).then(
+        (r) => r.status,
+        (e: unknown) => e,
+      );
+      for (const pid of await waitingOnStandby()) await admin`SELECT pg_cancel_backend(${pid})`;
+      assert.ok((await first) instanceof OutcomeUnknownError);
+      // What the series worker does with an unknown outcome: send the very plan again. Its
+      // compare-and-swap fails (its first attempt moved the version) and its batch id is there,
+      // on the primary only: answering "committed" now would let a failover hand the numbers out again.
+      const again = await store.commit(plan).then(
+        (r) => r.status,
+        (e: unknown) => e,
+      );
+      assert.ok(again instanceof OutcomeUnknownError, `re-sent batch answered ${String(again)}`);
+      // Once no standby is required, the batch is as durable as the server is told to make it.
+      await standby('');
+      assert.equal((await store.commit(plan)).status, 'committed');
+    } finally {
+      await standby('');
+      await store.close();
+    }
+  });
 });

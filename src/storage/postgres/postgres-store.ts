@@ -1,4 +1,4 @@
-import postgres, { type ISql, type Sql, type TransactionSql } from 'postgres';
+import postgres, { type PendingQuery, type ReservedSql, type Row, type Sql, type TransactionSql } from 'postgres';
 import { GENESIS_HASH } from '../../domain/audit-chain.js';
 import { OutcomeUnknownError, StoreUnavailableError } from '../../domain/errors/index.js';
 import { canonical } from '../../domain/numbering-profile.js';
@@ -186,32 +186,43 @@ export class PostgresStore implements SequenceStore {
 
   async commit(plan: CommitPlan): Promise<CommitResult> {
     await this.open();
-    let sent = false;
     const cancelsBefore = this.syncWaitsCancelled;
     try {
-      // Everything before COMMIT failed or succeeded visibly; from there on the outcome may be lost.
-      const version = await this.withinDeadline(this.send(plan, () => (sent = true)));
+      const version = await this.withinDeadline(this.send(plan));
       if (this.syncWaitsCancelled !== cancelsBefore) {
         throw new OutcomeUnknownError(`PostgreSQL: batch ${plan.batchId} committed on the primary, but a wait for its synchronous standby was cancelled: a failover may lose it`);
       }
       return { status: 'committed', version };
     } catch (error) {
       if (error instanceof OutcomeUnknownError) throw error;
-      if (error instanceof Conflict) {
-        // A re-sent batch loses the compare-and-swap to its own first commit: that is "committed".
-        const done = await this.read(() => this.batchVersion(this.sql, plan.batchId));
-        if (done !== null) return { status: 'committed', version: done };
-        return this.read(async () => {
-          const state = await this.readState(plan.series);
-          if (!state) throw new Error(`series ${plan.series} missing`);
-          return { status: 'conflict' as const, state };
-        });
-      }
-      if (!sent && isServerError(error)) {
-        throw new StoreUnavailableError(`PostgreSQL refused the commit (${describe(error)}): nothing was committed`, { cause: error });
-      }
+      if (error instanceof Conflict || error instanceof postgres.PostgresError) return this.afterRefusal(plan, error);
       return this.settle(plan, error);
     }
+  }
+
+  /**
+   * This attempt was refused: its compare-and-swap matched no row, or a statement failed (and
+   * then every statement of the batch reports that failure, the compare included).
+   * - The batch id is there: an earlier attempt of this very batch committed and its answer was
+   *   lost, possibly on the primary only (its wait for the standby cancelled): it is confirmed
+   *   through the standby before it is answered.
+   * - The compare matched no row, or a key is taken (each statement waited for any commit holding
+   *   what it writes), or the series moved past the plan's base: a conflict, and final (versions
+   *   only grow, and an earlier attempt of the batch has the same base).
+   * - Otherwise the refusal was not a conflict, and says nothing of an earlier attempt that may
+   *   still be committing: the batch id is read back under the row lock.
+   */
+  private async afterRefusal(plan: CommitPlan, refusal: unknown): Promise<CommitResult> {
+    let landed: string | null;
+    let state: SeriesState | null;
+    try {
+      landed = await this.batchVersion(this.sql, plan.batchId);
+      state = landed === null ? await this.readState(plan.series) : null;
+    } catch (error) {
+      return this.settle(plan, error);
+    }
+    if (state && (refusal instanceof Conflict || state.version !== plan.baseVersion || state.lastHash !== plan.baseHash)) return { status: 'conflict', state };
+    return this.settle(plan, refusal);
   }
 
   /**
@@ -327,17 +338,17 @@ export class PostgresStore implements SequenceStore {
 
   /**
    * One batch in a transaction on a connection of its own: BEGIN and every statement go out
-   * together, COMMIT once each answered as it should (else ROLLBACK): two round trips. COMMIT is
-   * never sent with the statements: one the driver refused before sending it would then be
-   * missing from a committed batch.
+   * together under one Sync (`batch`: if BEGIN fails, nothing after it runs, so no statement can
+   * commit on its own), COMMIT once each answered as it should (else ROLLBACK): two round trips.
+   * COMMIT is never sent with the statements: one the driver refused before sending it would
+   * then be missing from a committed batch.
    */
-  private async send(plan: CommitPlan, committing: () => void): Promise<string> {
+  private async send(plan: CommitPlan): Promise<string> {
     const db = await this.sql.reserve();
     let open = true;
     try {
-      const version = await this.apply(db, plan, db.unsafe('BEGIN'));
+      const version = await this.apply(db, plan);
       open = false;
-      committing();
       const done = await db.unsafe('COMMIT');
       if (done.command !== 'COMMIT') throw new Error(`COMMIT answered ${done.command}`);
       return version;
@@ -359,7 +370,7 @@ export class PostgresStore implements SequenceStore {
    * A re-sent batch that already landed fails the compare (its own commit moved the version) and
    * is recognised by its batch id in `commit`.
    */
-  private async apply(tx: ISql<{ bigint: number }>, plan: CommitPlan, begin: PromiseLike<unknown>): Promise<string> {
+  private async apply(tx: ReservedSql<{ bigint: number }>, plan: CommitPlan): Promise<string> {
     const q = this.q;
     const base = Number(plan.baseVersion);
     const version = base + 1;
@@ -372,7 +383,7 @@ export class PostgresStore implements SequenceStore {
          closed_at = $9, last_ts = $10 WHERE name = $11 AND version = $12 AND last_hash = $13`,
       [n.hwm, version, n.eventSeq, n.lastHash, c.issued, c.refilled, c.released, c.voided, n.closedAt, n.lastEventAt, plan.series, base, plan.baseHash],
     );
-    const writes: Promise<unknown>[] = [];
+    const writes: PendingQuery<Row[]>[] = [];
     const ev = plan.events;
     if (ev.length > 0) {
       writes.push(
@@ -413,7 +424,7 @@ export class PostgresStore implements SequenceStore {
         ),
       );
     }
-    let keys: Promise<{ count: number }> | null = null;
+    let keys: PendingQuery<Row[]> | null = null;
     const reqs = plan.requests;
     if (reqs.length > 0) {
       // Sorted: two batches taking overlapping keys lock them in one order (no deadlock). A key
@@ -431,8 +442,11 @@ export class PostgresStore implements SequenceStore {
       writes.push(tx.unsafe(`INSERT INTO ${q}.settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [key, JSON.stringify(value)]));
     }
     writes.push(tx.unsafe(`INSERT INTO ${q}.batches (batch_id, series, version, committed_at) VALUES ($1, $2, $3, $4)`, [plan.batchId, plan.series, version, plan.committedAt]));
-    // The driver sends each statement at its first `then`: in this order, on this connection.
-    const [began, swapped, ...rest] = await Promise.allSettled([begin, cas, ...writes]);
+    const begin = tx.unsafe('BEGIN');
+    const statements = [begin, cas, ...writes];
+    // One Sync for all: a failing statement skips the rest; each statement's own answer is read below.
+    tx.batch(statements).catch(() => undefined);
+    const [began, swapped, ...rest] = await Promise.allSettled(statements);
     if (began?.status === 'rejected') throw began.reason;
     if (swapped?.status === 'rejected') throw swapped.reason;
     if (swapped?.value.count !== 1) throw new Conflict();
@@ -461,7 +475,7 @@ export class PostgresStore implements SequenceStore {
         );
         if (this.syncWaitsCancelled !== cancelsBefore) throw new Error('a wait for the synchronous standby was cancelled');
         if (version !== null) return { status: 'committed', version };
-        throw new StoreUnavailableError(`PostgreSQL: the commit was lost (${describe(cause)}); its batch did not land: nothing was committed`, { cause });
+        throw new StoreUnavailableError(`PostgreSQL: the commit failed or its answer was lost (${describe(cause)}); its batch did not land: nothing was committed`, { cause });
       } catch (error) {
         if (error instanceof StoreUnavailableError) throw error;
         if (Date.now() > deadline) {
@@ -510,11 +524,6 @@ export class PostgresStore implements SequenceStore {
       throw wrap(error, 'PostgreSQL store failed');
     }
   }
-}
-
-/** An error the server answered (it has a SQLSTATE): the transaction it belongs to is over, not committed. */
-function isServerError(error: unknown): boolean {
-  return error instanceof postgres.PostgresError;
 }
 
 function describe(error: unknown): string {
