@@ -5,7 +5,7 @@ import postgres from 'postgres';
 import { OutcomeUnknownError } from '../../src/domain/errors/index.js';
 import { planBatch } from '../../src/domain/planner.js';
 import type { SeriesState } from '../../src/domain/types.js';
-import { PostgresStore } from '../../src/storage/postgres/postgres-store.js';
+import { isSyncWaitCancelled, PostgresStore } from '../../src/storage/postgres/postgres-store.js';
 import { postgresMissing, startTestPostgres, type TestPostgres } from '../helpers/postgres-server.js';
 
 const missing = postgresMissing();
@@ -94,6 +94,28 @@ describe('PostgreSQL store: commits whose synchronous replication does not compl
     } finally {
       await standby('');
       await store.close();
+    }
+  });
+
+  it('the cancel is recognised by the server routine that raises it, whatever the language of its message', async () => {
+    await standby('');
+    const notices: postgres.Notice[] = [];
+    const raw = postgres(pg.url, { max: 1, onnotice: (n) => notices.push(n), connection: { application_name: 'seqd' } });
+    try {
+      await raw`CREATE TABLE IF NOT EXISTS notice_probe (x int)`;
+      await standby('ghost');
+      const insert = raw`INSERT INTO notice_probe VALUES (1)`.then(() => 'done');
+      for (const pid of await waitingOnStandby()) await admin`SELECT pg_cancel_backend(${pid})`;
+      assert.equal(await insert, 'done');
+      const cancel = notices.find((n) => isSyncWaitCancelled(n));
+      assert.ok(cancel, JSON.stringify(notices));
+      assert.equal(cancel.routine, 'SyncRepWaitForLSN');
+      // A server answering in another language (lc_messages) is still recognised.
+      assert.equal(isSyncWaitCancelled({ ...cancel, message: 'Warten auf synchrone Replikation wird abgebrochen' }), true);
+      assert.equal(isSyncWaitCancelled({ routine: 'exec_simple_query', message: 'there is already a transaction in progress' }), false);
+    } finally {
+      await standby('');
+      await raw.end({ timeout: 1 });
     }
   });
 

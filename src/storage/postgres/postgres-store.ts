@@ -81,7 +81,7 @@ export class PostgresStore implements SequenceStore {
       // kept clients waiting seconds after the new primary was up. Retry at least every 250 ms.
       backoff: reconnectBackoffSeconds,
       onnotice: (notice) => {
-        if (/synchronous replication/i.test(String(notice.message))) this.syncWaitsCancelled++;
+        if (isSyncWaitCancelled(notice)) this.syncWaitsCancelled++;
       },
       ...(o.tls ? { ssl: { ...(o.tls.ca ? { ca: o.tls.ca } : {}), ...(o.tls.cert ? { cert: o.tls.cert } : {}), ...(o.tls.key ? { key: o.tls.key } : {}) } } : {}),
       connection: {
@@ -524,6 +524,15 @@ export class PostgresStore implements SequenceStore {
       throw wrap(error, 'PostgreSQL store failed');
     }
   }
+}
+
+/**
+ * The WARNING a backend sends when its wait for the synchronous standbys is cancelled (the
+ * transaction is committed locally, maybe not replicated). Recognised by the server routine that
+ * raises it, which no `lc_messages` translates, and by its English text.
+ */
+export function isSyncWaitCancelled(notice: { readonly routine?: unknown; readonly message?: unknown }): boolean {
+  return notice.routine === 'SyncRepWaitForLSN' || /synchronous replication/i.test(String(notice.message));
 }
 
 function describe(error: unknown): string {
