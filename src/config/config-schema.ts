@@ -81,6 +81,15 @@ const security = z.strictObject({
   'demo-runs-per-minute': z.number().int().min(1).max(10000).default(30),
 });
 
+/** A client's TLS to its store: files of the CA to trust, and of a client certificate and key. */
+const clientTls = z
+  .strictObject({
+    ca: z.string().optional(),
+    cert: z.string().optional(),
+    key: z.string().optional(),
+  })
+  .optional();
+
 const postgresStore = z.strictObject({
   /**
    * postgres://user@host1:5432,host2:5432/db: hosts are tried in turn and only a read-write
@@ -97,13 +106,7 @@ const postgresStore = z.strictObject({
   schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lowercase letters, digits and _').default('seqd'),
   'pool-size': z.number().int().min(1).max(100).default(10),
   'statement-timeout-ms': z.number().int().min(100).max(600_000).default(5000),
-  tls: z
-    .strictObject({
-      ca: z.string().optional(),
-      cert: z.string().optional(),
-      key: z.string().optional(),
-    })
-    .optional(),
+  tls: clientTls,
 });
 
 const etcd = z.strictObject({
@@ -126,13 +129,7 @@ const etcd = z.strictObject({
   'forward-commits': z.boolean().default(true),
   username: z.string().optional(),
   password: z.string().optional(),
-  tls: z
-    .strictObject({
-      ca: z.string().optional(),
-      cert: z.string().optional(),
-      key: z.string().optional(),
-    })
-    .optional(),
+  tls: clientTls,
 });
 
 export const configSchema = z.strictObject({
