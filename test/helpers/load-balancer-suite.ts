@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { etcdMissing, freePortBase, startTestCluster, type TestCluster } from './etcd-cluster.js';
+import { driveKeyedClients } from './keyed-clients.js';
 import { spawnSeqd, type SeqdProcess } from './seqd-process.js';
 import { http } from './seqd-server.js';
 
@@ -22,40 +23,6 @@ export interface LoadBalancerUnderTest {
   /** Why the suite cannot run here (a missing tool), or null. Throws in CI. */
   missing(): string | null;
   start(o: { a: string; b: string; bind: string; dir: string }): Promise<{ stop(): void }>;
-}
-
-interface Tally {
-  acknowledged: number[];
-  failed: number;
-  /** Longest time (ms) between two answers of one client. */
-  stall: number;
-}
-
-/**
- * Clients allocating through the load balancer with idempotency keys, as the SDK does: an attempt
- * that fails is counted, and the same request (same key) is sent again until it is answered.
- */
-function drive(url: string, phase: string, clients: number, stop: () => boolean): Promise<Tally> {
-  const t: Tally = { acknowledged: [], failed: 0, stall: 0 };
-  const client = async (id: number) => {
-    let last = performance.now();
-    for (let i = 0; !stop(); i++) {
-      const key = `lb-${phase}-${id}-${i}`;
-      for (;;) {
-        const r = await http<{ numbers: number[] }>(url, 'POST', '/api/v1/sequence/next', { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle' }, { ...AUTH, 'idempotency-key': key }).catch(() => null);
-        if (r?.status === 200) {
-          t.acknowledged.push(...r.body.numbers);
-          break;
-        }
-        t.failed++;
-        await sleep(20);
-      }
-      const now = performance.now();
-      t.stall = Math.max(t.stall, now - last);
-      last = now;
-    }
-  };
-  return Promise.all(Array.from({ length: clients }, (_, i) => client(i))).then(() => t);
 }
 
 /**
@@ -111,7 +78,7 @@ export function loadBalancerSuite(lb: LoadBalancerUnderTest): void {
 
     it('kill -9 of one instance: traffic moves to the other, no acknowledged number lost or doubled', async () => {
       let stop = false;
-      const load = drive(lbUrl, 'kill', 8, () => stop);
+      const load = driveKeyedClients({ url: lbUrl, clients: 8, keyPrefix: 'lb-kill', stop: () => stop, headers: AUTH });
       await sleep(1500);
       a.child.kill('SIGKILL');
       await a.exited;
@@ -130,7 +97,7 @@ export function loadBalancerSuite(lb: LoadBalancerUnderTest): void {
       // Back in the pool: a health check (HAProxy) or the end of fail_timeout (nginx).
       await sleep(2500);
       let stop = false;
-      const load = drive(lbUrl, 'drain', 8, () => stop);
+      const load = driveKeyedClients({ url: lbUrl, clients: 8, keyPrefix: 'lb-drain', stop: () => stop, headers: AUTH });
       await sleep(1500);
       b.child.kill('SIGTERM');
       assert.equal(await b.exited, 0, b.output());

@@ -4,41 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import postgres from 'postgres';
 import { browserMissing, openDesktopPage } from '../helpers/browser.js';
+import { driveKeyedClients } from '../helpers/keyed-clients.js';
 import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
 import { postgresMissing, startTestPostgres, type TestPostgres } from '../helpers/postgres-server.js';
 
 const holder = { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle' };
 const missing = postgresMissing();
-
-interface Tally {
-  acknowledged: number[];
-  failed: number;
-  /** Longest time (ms) between two answers of one client. */
-  stall: number;
-}
-
-/** Clients with idempotency keys: a failed attempt is counted and sent again with the same key. */
-function drive(url: string, clients: number, stop: () => boolean): Promise<Tally> {
-  const t: Tally = { acknowledged: [], failed: 0, stall: 0 };
-  const client = async (id: number) => {
-    let last = performance.now();
-    for (let i = 0; !stop(); i++) {
-      for (;;) {
-        const r = await http<{ numbers: number[] }>(url, 'POST', '/api/v1/sequence/next', holder, { 'idempotency-key': `failover-${id}-${i}` }).catch(() => null);
-        if (r?.status === 200) {
-          t.acknowledged.push(...r.body.numbers);
-          break;
-        }
-        t.failed++;
-        await sleep(50);
-      }
-      const now = performance.now();
-      t.stall = Math.max(t.stall, now - last);
-      last = now;
-    }
-  };
-  return Promise.all(Array.from({ length: clients }, (_, i) => client(i))).then(() => t);
-}
 
 // A primary with a synchronous streaming standby (an acknowledged commit is on both), seqd with
 // both in its URL. The primary dies under load from 16 clients, the standby is promoted (what
@@ -104,7 +75,7 @@ describe('PostgreSQL failover: kill -9 of the primary, promotion of the synchron
 
   it('every acknowledged number is on the new primary exactly once, verify passes, no answered request is lost', async () => {
     let stop = false;
-    const load = drive(s.url, 16, () => stop);
+    const load = driveKeyedClients({ url: s.url, clients: 16, keyPrefix: 'failover', stop: () => stop, retryMs: 50 });
     await sleep(1500);
     primary.kill();
     standby.promote();
