@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import postgres from 'postgres';
-import { OutcomeUnknownError } from '../../src/domain/errors/index.js';
+import { OutcomeUnknownError, StoreUnavailableError } from '../../src/domain/errors/index.js';
 import { planBatch } from '../../src/domain/planner.js';
 import type { SeriesState } from '../../src/domain/types.js';
 import { isSyncWaitCancelled, PostgresStore } from '../../src/storage/postgres/postgres-store.js';
@@ -142,6 +142,26 @@ describe('PostgreSQL store: commits whose synchronous replication does not compl
       assert.equal((await store.commit(plan)).status, 'committed');
     } finally {
       await standby('');
+      await store.close();
+    }
+  });
+
+  it('a batch found absent after a failed attempt can never land later: its delayed attempts are fenced off', async () => {
+    await standby('');
+    const store = new PostgresStore({ url: pg.url, schema: 'fence', resolveTimeoutMs: 3000 });
+    try {
+      const state = await store.loadSeries('global', 1);
+      const plan = planOne(state);
+      // An attempt the server refuses for a reason of its own (here a NOT NULL column): the store
+      // reads the batch back under the row lock, finds it absent and answers "nothing committed".
+      const broken = { ...plan, events: plan.events.map((e) => ({ ...e, node: null as unknown as string })) };
+      await assert.rejects(store.commit(broken), StoreUnavailableError);
+      // Another attempt of the very same batch reaching the server only now (queued in a
+      // connection, delayed by the network) must not land: the answer given was final.
+      const late = await store.commit(plan);
+      assert.equal(late.status, 'conflict');
+      assert.equal((await store.loadSeries('global', 1)).hwm, 0);
+    } finally {
       await store.close();
     }
   });

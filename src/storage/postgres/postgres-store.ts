@@ -470,7 +470,11 @@ export class PostgresStore implements SequenceStore {
             // An update, not only a lock: this transaction's commit waits for the synchronous
             // standbys, and the WAL is one sequence, so once it is confirmed so is the batch's.
             await tx.unsafe(`UPDATE ${this.q}.series SET version = version WHERE name = $1`, [plan.series]);
-            return this.batchVersion(tx, plan.batchId);
+            const landed = await this.batchVersion(tx, plan.batchId);
+            // Absent: fence off every attempt of it that may still reach the server (queued in a
+            // connection, delayed by the network): each compares the version it was planned on.
+            if (landed === null) await tx.unsafe(`UPDATE ${this.q}.series SET version = version + 1 WHERE name = $1`, [plan.series]);
+            return landed;
           }),
         );
         if (this.syncWaitsCancelled !== cancelsBefore) throw new Error('a wait for the synchronous standby was cancelled');
