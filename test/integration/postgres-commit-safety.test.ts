@@ -165,4 +165,34 @@ describe('PostgreSQL store: commits whose synchronous replication does not compl
       await store.close();
     }
   });
+
+  it('a batch refused for a key another commit took can never land later, even once that record is swept', async () => {
+    await standby('');
+    const store = new PostgresStore({ url: pg.url, schema: 'fence_key', resolveTimeoutMs: 3000 });
+    const keyed = (state: SeriesState, key: string) => {
+      const plan = planBatch(state, [{ kind: 'allocate', siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', count: 1, requestId: key }], new Map(), {
+        batchId: `fence-key-${process.pid}-${++batchNo}`,
+        node: 'safety',
+        now: Date.now(),
+        gapPolicy: 'lowest-first',
+        settings: { simulatedEnabled: true },
+      });
+      assert.ok(plan.commit);
+      return plan.commit;
+    };
+    try {
+      const other = await store.loadSeries('other', 1);
+      const mine = await store.loadSeries('mine', 1);
+      assert.equal((await store.commit(keyed(other, 'shared-key'))).status, 'committed');
+      const plan = keyed(mine, 'shared-key');
+      assert.equal((await store.commit(plan)).status, 'conflict');
+      // The other commit's record is swept; an attempt of the refused batch arriving only now
+      // must still not land: "conflict" was final.
+      await admin.unsafe(`DELETE FROM fence_key.requests WHERE key = 'shared-key'`);
+      assert.equal((await store.commit(plan)).status, 'conflict');
+      assert.equal((await store.loadSeries('mine', 1)).hwm, 0);
+    } finally {
+      await store.close();
+    }
+  });
 });

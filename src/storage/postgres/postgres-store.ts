@@ -201,28 +201,38 @@ export class PostgresStore implements SequenceStore {
   }
 
   /**
-   * This attempt was refused: its compare-and-swap matched no row, or a statement failed (and
-   * then every statement of the batch reports that failure, the compare included).
+   * This attempt was refused: its compare-and-swap matched no row, a key it takes is another
+   * commit's, or a statement failed. The series state is read first, the batch id second: an
+   * attempt of this batch that commits in between is seen by the second read, and once the
+   * series has moved past the plan's base no attempt of it can commit any more.
    * - The batch id is there: an earlier attempt of this very batch committed and its answer was
    *   lost, possibly on the primary only (its wait for the standby cancelled): it is confirmed
    *   through the standby before it is answered.
-   * - The compare matched no row, or a key is taken (each statement waited for any commit holding
-   *   what it writes), or the series moved past the plan's base: a conflict, and final (versions
-   *   only grow, and an earlier attempt of the batch has the same base).
-   * - Otherwise the refusal was not a conflict, and says nothing of an earlier attempt that may
-   *   still be committing: the batch id is read back under the row lock.
+   * - The series moved past the plan's base: a conflict, and final.
+   * - A key is taken and the series did not move: the batch is fenced off (see `confirmBatch`),
+   *   then it is a conflict (the re-plan finds the key's record).
+   * - Otherwise the refusal says nothing of an earlier attempt that may still be on its way: the
+   *   batch id is read back under the row lock, and the batch fenced off when absent.
    */
   private async afterRefusal(plan: CommitPlan, refusal: unknown): Promise<CommitResult> {
-    let landed: string | null;
     let state: SeriesState | null;
+    let landed: string | null;
     try {
+      state = await this.readState(plan.series);
       landed = await this.batchVersion(this.sql, plan.batchId);
-      state = landed === null ? await this.readState(plan.series) : null;
     } catch (error) {
       return this.settle(plan, error);
     }
-    if (state && (refusal instanceof Conflict || state.version !== plan.baseVersion || state.lastHash !== plan.baseHash)) return { status: 'conflict', state };
-    return this.settle(plan, refusal);
+    if (landed !== null) return this.settle(plan, refusal);
+    if (state && (state.version !== plan.baseVersion || state.lastHash !== plan.baseHash)) return { status: 'conflict', state };
+    if (!(refusal instanceof Conflict)) return this.settle(plan, refusal);
+    const confirmed = await this.confirmBatch(plan, refusal);
+    if (confirmed !== null) return { status: 'committed', version: confirmed };
+    return this.read(async () => {
+      const now = await this.readState(plan.series);
+      if (!now) throw new Error(`series ${plan.series} missing`);
+      return { status: 'conflict' as const, state: now };
+    });
   }
 
   /**
@@ -444,23 +454,32 @@ export class PostgresStore implements SequenceStore {
     writes.push(tx.unsafe(`INSERT INTO ${q}.batches (batch_id, series, version, committed_at) VALUES ($1, $2, $3, $4)`, [plan.batchId, plan.series, version, plan.committedAt]));
     const begin = tx.unsafe('BEGIN');
     const statements = [begin, cas, ...writes];
-    // One Sync for all: a failing statement skips the rest; each statement's own answer is read below.
-    tx.batch(statements).catch(() => undefined);
-    const [began, swapped, ...rest] = await Promise.allSettled(statements);
-    if (began?.status === 'rejected') throw began.reason;
-    if (swapped?.status === 'rejected') throw swapped.reason;
-    if (swapped?.value.count !== 1) throw new Conflict();
-    for (const r of rest) if (r.status === 'rejected') throw r.reason;
+    // One Sync for all: a failing statement skips the rest, and the batch rejects with its error
+    // (or with the driver's, when it could not send them: the statements may then never settle).
+    const results = tx.batch(statements);
+    for (const q of statements) q.catch(() => undefined);
+    const [, swapped] = await results;
+    if (swapped?.count !== 1) throw new Conflict();
     if (keys && (await keys).count !== reqs.length) throw new Conflict();
     return String(version);
   }
 
-  /**
-   * The commit's answer was lost: read its batch id back under the series row lock. A transaction
-   * of this batch still committing (waiting for its WAL flush or a synchronous standby) holds that
-   * lock, so once the lock is ours the answer is final; on a new primary it is what survived.
-   */
+  /** The commit's answer was lost, or it failed: the batch as {@link confirmBatch} finds it. */
   private async settle(plan: CommitPlan, cause: unknown): Promise<CommitResult> {
+    const version = await this.confirmBatch(plan, cause);
+    if (version !== null) return { status: 'committed', version };
+    throw new StoreUnavailableError(`PostgreSQL: the commit failed or its answer was lost (${describe(cause)}); its batch did not land: nothing was committed`, { cause });
+  }
+
+  /**
+   * Reads the batch id back under the series row lock. A transaction of this batch still
+   * committing (waiting for its WAL flush or a synchronous standby) holds that lock, so once the
+   * lock is ours the answer is final; on a new primary it is what survived. Absent, the batch is
+   * fenced off: the series version moves in the same transaction, and every attempt of it that
+   * may still reach the server (queued in a connection, delayed by the network) compares the
+   * version it was planned on. Throws {@link OutcomeUnknownError} when it cannot tell in time.
+   */
+  private async confirmBatch(plan: CommitPlan, cause: unknown): Promise<string | null> {
     const deadline = Date.now() + (this.o.resolveTimeoutMs ?? 10_000);
     for (let attempt = 0; ; attempt++) {
       const cancelsBefore = this.syncWaitsCancelled;
@@ -471,17 +490,13 @@ export class PostgresStore implements SequenceStore {
             // standbys, and the WAL is one sequence, so once it is confirmed so is the batch's.
             await tx.unsafe(`UPDATE ${this.q}.series SET version = version WHERE name = $1`, [plan.series]);
             const landed = await this.batchVersion(tx, plan.batchId);
-            // Absent: fence off every attempt of it that may still reach the server (queued in a
-            // connection, delayed by the network): each compares the version it was planned on.
             if (landed === null) await tx.unsafe(`UPDATE ${this.q}.series SET version = version + 1 WHERE name = $1`, [plan.series]);
             return landed;
           }),
         );
         if (this.syncWaitsCancelled !== cancelsBefore) throw new Error('a wait for the synchronous standby was cancelled');
-        if (version !== null) return { status: 'committed', version };
-        throw new StoreUnavailableError(`PostgreSQL: the commit failed or its answer was lost (${describe(cause)}); its batch did not land: nothing was committed`, { cause });
+        return version;
       } catch (error) {
-        if (error instanceof StoreUnavailableError) throw error;
         if (Date.now() > deadline) {
           throw new OutcomeUnknownError(`PostgreSQL: the outcome of batch ${plan.batchId} is not known yet (${describe(cause)}; reading it back: ${describe(error)})`, { cause });
         }
