@@ -11,9 +11,9 @@ import { postgresMissing, startTestPostgres, type TestPostgres } from '../helper
 const missing = postgresMissing();
 let batchNo = 0;
 
-/** A plan of one allocation on `state`. */
-function planOne(state: SeriesState) {
-  const plan = planBatch(state, [{ kind: 'allocate', siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', count: 1 }], new Map(), {
+/** A plan of one allocation on `state`, with an idempotency key when given one. */
+function planOne(state: SeriesState, requestId?: string) {
+  const plan = planBatch(state, [{ kind: 'allocate', siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', count: 1, ...(requestId ? { requestId } : {}) }], new Map(), {
     batchId: `safety-${process.pid}-${++batchNo}`,
     node: 'safety',
     now: Date.now(),
@@ -169,22 +169,11 @@ describe('PostgreSQL store: commits whose synchronous replication does not compl
   it('a batch refused for a key another commit took can never land later, even once that record is swept', async () => {
     await standby('');
     const store = new PostgresStore({ url: pg.url, schema: 'fence_key', resolveTimeoutMs: 3000 });
-    const keyed = (state: SeriesState, key: string) => {
-      const plan = planBatch(state, [{ kind: 'allocate', siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', count: 1, requestId: key }], new Map(), {
-        batchId: `fence-key-${process.pid}-${++batchNo}`,
-        node: 'safety',
-        now: Date.now(),
-        gapPolicy: 'lowest-first',
-        settings: { simulatedEnabled: true },
-      });
-      assert.ok(plan.commit);
-      return plan.commit;
-    };
     try {
       const other = await store.loadSeries('other', 1);
       const mine = await store.loadSeries('mine', 1);
-      assert.equal((await store.commit(keyed(other, 'shared-key'))).status, 'committed');
-      const plan = keyed(mine, 'shared-key');
+      assert.equal((await store.commit(planOne(other, 'shared-key'))).status, 'committed');
+      const plan = planOne(mine, 'shared-key');
       assert.equal((await store.commit(plan)).status, 'conflict');
       // The other commit's record is swept; an attempt of the refused batch arriving only now
       // must still not land: "conflict" was final.
