@@ -17,7 +17,7 @@ import {
 } from '../sequence-store.js';
 import { issuedRecord, toEvent, toRecord, toState, type EventRow, type NumberRow, type SeriesRow } from '../sql-rows.js';
 import { migrateSchema, quoteIdent, type MigrationReport } from './postgres-migrations.js';
-import { readReplication, reconnectBackoffSeconds } from './postgres-replication.js';
+import { readReplication } from './postgres-replication.js';
 
 export interface PostgresStoreOptions {
   /** postgres://user@host1:5432,host2:5432/db: several hosts are tried in turn, only a primary is used. */
@@ -371,14 +371,12 @@ export class PostgresStore implements SequenceStore {
   }
 
   /**
-   * The batch's writes, after `begin`; throws {@link Conflict} to roll it back. The statements
-   * are sent one after the other without waiting for answers (one round trip instead of one per
-   * statement): the compare-and-swap first, then the writes; the answers are looked at in order:
-   * when the compare matched no row, whatever failed after it is part of the same conflict.
-   * (Two batches of a series in flight at once, the next planned on the version the first will
-   * leave, gained nothing here: a commit takes a fifth of the time, the rest is HTTP and planning.)
+   * BEGIN and the batch's writes, sent as one `batch` (one round trip): the compare-and-swap
+   * first, then the writes. Throws {@link Conflict} when the compare matched no row or a key is
+   * another commit's, and the failing statement's error when one failed (see `afterRefusal`).
    * A re-sent batch that already landed fails the compare (its own commit moved the version) and
-   * is recognised by its batch id in `commit`.
+   * is recognised by its batch id in `afterRefusal`. (Two batches of a series in flight at once,
+   * the next planned on the version the first will leave, measured slower: docs/PERFORMANCE.md.)
    */
   private async apply(tx: ReservedSql<{ bigint: number }>, plan: CommitPlan): Promise<string> {
     const q = this.q;
@@ -575,4 +573,14 @@ function parseSafeInteger(text: string): number {
 function hostsOf(url: string): number {
   const authority = /^postgres(?:ql)?:\/\/(?:[^@/]*@)?([^/?]*)/.exec(url)?.[1] ?? '';
   return authority.split(',').filter(Boolean).length;
+}
+
+/**
+ * Seconds before the driver tries to connect again after `retries` failed attempts: its own
+ * growth (3^n / 100 s, jittered) capped at 250 ms, so a promoted standby is found within a
+ * quarter of a second of taking writes, while a server that stays down is not hammered faster
+ * than four attempts a second per pool slot.
+ */
+function reconnectBackoffSeconds(retries: number): number {
+  return Math.min(0.25, (0.5 + Math.random() / 2) * (3 ** retries / 100));
 }
