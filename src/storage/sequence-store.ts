@@ -10,6 +10,7 @@ import type {
   SeriesState,
   Settings,
 } from '../domain/types.js';
+import type { StoreLoader, StoreSnapshot } from './store-transfer.js';
 
 /**
  * Answer of {@link SequenceStore.commit}. A store that loses track of a commit (timeout, dropped
@@ -197,5 +198,12 @@ export interface SequenceStore {
    */
   saveIdentity(next: StoreIdentity, expected: StoreIdentity | null): Promise<StoreIdentity>;
   health(): Promise<StoreHealth>;
+  /**
+   * A consistent, read-only view of the whole store at one point in time, for a backup taken
+   * while it serves (see {@link StoreSnapshot}).
+   */
+  openSnapshot(): Promise<StoreSnapshot>;
+  /** Writes a backup's content into this store; only for a store no seqd serves (see {@link StoreLoader}). */
+  openLoader(): StoreLoader;
   close(): Promise<void>;
 }

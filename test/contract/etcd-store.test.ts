@@ -1,14 +1,16 @@
 import { describe } from 'node:test';
 import { EtcdStore } from '../../src/storage/etcd/etcd-store.js';
 import { etcdMissing, startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
-import { sequenceStoreContract } from './sequence-store.contract.js';
+import { sequenceStoreContract, type StoreFactory } from './sequence-store.contract.js';
+import { storeTransferContract } from './store-transfer.contract.js';
 
 const missing = etcdMissing();
 if (missing) {
   describe('SequenceStore contract: etcd', { skip: missing }, () => {});
 } else {
-  let tc: TestCluster | null = null;
-  sequenceStoreContract('etcd (3 members)', () => {
+  /** A fresh 3-member cluster per suite: an empty store. */
+  const factory = (): StoreFactory => {
+    let tc: TestCluster | null = null;
     const open = async () => {
       tc ??= await startTestCluster();
       return new EtcdStore({ endpoints: tc.cluster.endpoints, requestTimeoutMs: 1000 });
@@ -24,5 +26,7 @@ if (missing) {
         tc = null;
       },
     };
-  });
+  };
+  sequenceStoreContract('etcd (3 members)', factory);
+  storeTransferContract('etcd (3 members)', factory);
 }

@@ -1,16 +1,17 @@
 import { describe } from 'node:test';
 import { PostgresStore } from '../../src/storage/postgres/postgres-store.js';
 import { postgresMissing, startTestPostgres, type TestPostgres } from '../helpers/postgres-server.js';
-import { sequenceStoreContract } from './sequence-store.contract.js';
+import { sequenceStoreContract, type StoreFactory } from './sequence-store.contract.js';
+import { storeTransferContract } from './store-transfer.contract.js';
 
 const missing = postgresMissing();
 if (missing) {
   describe('SequenceStore contract: postgres', { skip: missing }, () => {});
 } else {
-  let pg: TestPostgres | null = null;
   let schemas = 0;
-  sequenceStoreContract('postgres', () => {
-    // A fresh schema per factory: an empty store on the one test server.
+  /** A fresh schema per suite: an empty store on a test server of its own. */
+  const factory = (): StoreFactory => {
+    let pg: TestPostgres | null = null;
     const schema = `contract_${++schemas}`;
     const open = async () => {
       pg ??= await startTestPostgres();
@@ -29,5 +30,7 @@ if (missing) {
         pg = null;
       },
     };
-  });
+  };
+  sequenceStoreContract('postgres', factory);
+  storeTransferContract('postgres', factory);
 }

@@ -28,3 +28,5 @@ export { RequestInOtherSeriesError } from './request-in-other-series-error.js';
 export { SeriesAmbiguousError } from './series-ambiguous-error.js';
 export { StoreIdentityError } from './store-identity-error.js';
 export { SeriesStateMismatchError } from './series-state-mismatch-error.js';
+export { BackupInvalidError } from './backup-invalid-error.js';
+export { StoreNotEmptyError } from './store-not-empty-error.js';

@@ -27,6 +27,8 @@ export interface RangeReq {
   // No sort options on purpose: ranges come back ascending by key, and any sort makes etcd fetch
   // the whole range before applying the limit.
   readonly keys_only?: boolean;
+  /** Read as of this revision (a snapshot); absent: the latest. */
+  readonly revision?: string;
 }
 
 export interface RangeRes {
@@ -46,7 +48,7 @@ export interface Compare {
 
 export type RequestOp =
   | { readonly request_put: { readonly key: Buffer; readonly value: Buffer; readonly lease?: string } }
-  | { readonly request_delete_range: { readonly key: Buffer } }
+  | { readonly request_delete_range: { readonly key: Buffer; readonly range_end?: Buffer } }
   | { readonly request_range: RangeReq };
 
 export interface TxnReq {

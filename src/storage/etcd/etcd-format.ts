@@ -9,7 +9,7 @@ import { decodeRequest, encodeRequest } from '../request-record-codec.js';
  * before it would take them for edited). A store written by a newer seqd is refused.
  */
 export const ETCD_FORMAT = 3;
-const FORMAT_KEY = Buffer.from('seqd/format');
+export const FORMAT_KEY = Buffer.from('seqd/format');
 const PAGE = 500;
 /** Records moved per transaction (each needs a compare and a put). */
 const PER_TXN = 60;

@@ -17,7 +17,6 @@ import {
 } from '../sequence-store.js';
 import { canonical } from '../../domain/numbering-profile.js';
 import {
-  CHUNK as CHUNK_SIZE,
   chunkOf,
   decodeAudit,
   decodeGaps,
@@ -33,6 +32,10 @@ import {
   type StoredState,
 } from './etcd-codec.js';
 import { upgradeEtcdFormat } from './etcd-format.js';
+import { EtcdLoader, RESTORING_KEY } from './etcd-loader.js';
+import { EtcdSnapshot } from './etcd-snapshot.js';
+import { RESTORE_UNFINISHED, type StoreLoader, type StoreSnapshot } from '../store-transfer.js';
+import { decodeSettingsValue, gapRecord, readBatches, readNumberPage } from './etcd-reads.js';
 import {
   connectEtcd,
   isTransientEtcdError,
@@ -60,20 +63,10 @@ const SWEEP_MAX_BATCHES = 200;
  */
 const SWEEP_MARGIN_MS = 10 * 60_000;
 
-/** First number after the chunk a gaps/nums key names (its last path segment is the chunk index). */
-function chunkKeyEnd(key: Buffer): number {
-  const text = key.toString();
-  return (Number(text.slice(text.lastIndexOf('/') + 1)) + 1) * CHUNK_SIZE;
-}
 
 /** etcd's defaults: 128 operations and 1.5 MiB per request; keep a margin. */
 const MAX_TXN_OPS = 120;
 const MAX_TXN_BYTES = 1_400_000;
-/**
- * Audit records read per range call. A record holds one batch (up to 1.4 MB at the extreme, a few
- * KB to tens of KB in practice), and a gRPC reply is capped, so pages stay small.
- */
-const SCAN_PAGE = 16;
 const MAX_SCAN_EVENTS = 50_000;
 
 
@@ -367,46 +360,12 @@ export class EtcdStore implements SequenceStore {
     return out;
   }
 
-  /** Events of the batches from the one holding seq `from` on, one page of batches, ascending. */
-  private async readBatches(series: string, from: number): Promise<AuditEvent[]> {
-    const prefix = keys.auditPrefix(series);
-    const res = await this.range({ key: keys.audit(series, from), range_end: prefixEnd(prefix), limit: SCAN_PAGE });
-    return res.kvs.flatMap((kv) => decodeAudit(kv.value).events);
+  private readBatches(series: string, from: number): Promise<AuditEvent[]> {
+    return readBatches((req) => this.range(req), series, from);
   }
 
   async listNumbers(q: NumberQuery): Promise<NumberRecord[]> {
-    const after = q.afterNumber ?? -1;
-    const first = Math.max(0, chunkOf(after + 1));
-    const wantOpen = q.statuses.includes('open');
-    const wantOther = q.statuses.some((st) => st !== 'open');
-    const out: NumberRecord[] = [];
-    // Chunk by chunk from the first one that can hold a number above `after`, both kinds side by
-    // side, until a chunk completes the page: a page never reads the whole series.
-    let gapsFrom = keys.gaps(q.series, first);
-    let numsFrom = keys.nums(q.series, first);
-    for (;;) {
-      const [gaps, nums] = await Promise.all([
-        wantOpen ? this.range({ key: gapsFrom, range_end: prefixEnd(keys.gapsPrefix(q.series)), limit: SCAN_PAGE }) : null,
-        wantOther ? this.range({ key: numsFrom, range_end: prefixEnd(keys.numsPrefix(q.series)), limit: SCAN_PAGE }) : null,
-      ]);
-      const found: NumberRecord[] = [];
-      for (const kv of gaps?.kvs ?? []) {
-        for (const g of decodeGaps(kv.value)) {
-          found.push(gapRecord(g));
-        }
-      }
-      for (const kv of nums?.kvs ?? []) for (const r of decodeNums(kv.value).values()) if (q.statuses.includes(r.status as 'void')) found.push(r);
-      // Only what lies below both ranges' ends is complete in this round.
-      const lastGaps = gaps?.more ? gaps.kvs[gaps.kvs.length - 1]?.key : undefined;
-      const lastNums = nums?.more ? nums.kvs[nums.kvs.length - 1]?.key : undefined;
-      const bound = Math.min(lastGaps ? chunkKeyEnd(lastGaps) : Infinity, lastNums ? chunkKeyEnd(lastNums) : Infinity);
-      for (const r of found) if (r.number > after && r.number < bound) out.push(r);
-      if (out.length >= q.limit || bound === Infinity) break;
-      const next = Math.floor(bound / CHUNK_SIZE);
-      gapsFrom = keys.gaps(q.series, next);
-      numsFrom = keys.nums(q.series, next);
-    }
-    return out.sort((a, b) => a.number - b.number).slice(0, q.limit);
+    return readNumberPage((req) => this.range(req), q);
   }
 
   async totals(series: string): Promise<TotalsRow[]> {
@@ -420,13 +379,11 @@ export class EtcdStore implements SequenceStore {
   }
 
   async loadSettings(): Promise<Partial<Settings>> {
-    const kv = await this.getOne(keys.settings);
-    if (!kv) return {};
-    const raw = JSON.parse(kv.value.toString()) as Partial<Settings>;
-    return typeof raw.simulatedEnabled === 'boolean' ? { simulatedEnabled: raw.simulatedEnabled } : {};
+    return decodeSettingsValue(await this.getOne(keys.settings));
   }
 
   async loadIdentity(): Promise<StoreIdentity | null> {
+    if (await this.getOne(RESTORING_KEY)) throw new StoreUnavailableError(`etcd: ${RESTORE_UNFINISHED}`);
     const kv = await this.getOne(keys.identity);
     return kv ? (JSON.parse(kv.value.toString()) as StoreIdentity) : null;
   }
@@ -456,6 +413,16 @@ export class EtcdStore implements SequenceStore {
     } catch (error) {
       return { kind: this.kind, healthy: false, detail: { endpoints: this.o.endpoints, members, error: (error as Error).message } };
     }
+  }
+
+  async openSnapshot(): Promise<StoreSnapshot> {
+    // The revision of a read now: every commit acknowledged before is in it.
+    const now = await this.range({ key: keys.identity });
+    return new EtcdSnapshot((req) => this.range(req), now.header.revision);
+  }
+
+  openLoader(): StoreLoader {
+    return new EtcdLoader(this.client);
   }
 
   async close(): Promise<void> {
@@ -586,9 +553,6 @@ export class EtcdStore implements SequenceStore {
   }
 }
 
-function gapRecord(g: OpenGap): NumberRecord {
-  return { number: g.number, status: 'open', siteId: g.siteId, partitionId: g.partitionId, invoiceType: g.invoiceType, reason: g.reason, changedAt: g.releasedAt, grant: g.grant };
-}
 
 function toSeriesState(series: string, s: StoredState, version: string, openGaps: OpenGap[]): SeriesState {
   return { series, start: s.start, hwm: s.hwm, version, eventSeq: s.seq, lastHash: s.hash, openGaps, counters: s.counters, closedAt: s.closedAt, lastEventAt: s.lastTs };

@@ -4,6 +4,7 @@ import { OutcomeUnknownError, StoreUnavailableError } from '../../domain/errors/
 import { canonical } from '../../domain/numbering-profile.js';
 import type { CommitPlan } from '../../domain/planner.js';
 import type { AuditEvent, InvoiceType, NumberRecord, SeriesState, Settings } from '../../domain/types.js';
+import { decodeSettings } from '../settings-codec.js';
 import { decodeRequest, encodeRequest } from '../request-record-codec.js';
 import {
   RequestLookup,
@@ -18,6 +19,9 @@ import {
 import { issuedRecord, toEvent, toRecord, toState, type EventRow, type NumberRow, type SeriesRow } from '../sql-rows.js';
 import { migrateSchema, quoteIdent, type MigrationReport } from './postgres-migrations.js';
 import { readReplication } from './postgres-replication.js';
+import { PostgresLoader } from './postgres-loader.js';
+import { PostgresSnapshot } from './postgres-snapshot.js';
+import { RESTORE_UNFINISHED, type StoreLoader, type StoreSnapshot } from '../store-transfer.js';
 
 export interface PostgresStoreOptions {
   /** postgres://user@host1:5432,host2:5432/db: several hosts are tried in turn, only a primary is used. */
@@ -303,18 +307,14 @@ export class PostgresStore implements SequenceStore {
   }
 
   async loadSettings(): Promise<Partial<Settings>> {
-    return this.read(async () => {
-      const out: Partial<Settings> = {};
-      for (const { key, value } of await this.sql.unsafe<{ key: string; value: string }[]>(`SELECT key, value FROM ${this.q}.settings`)) {
-        if (key === 'simulatedEnabled') out.simulatedEnabled = JSON.parse(value) === true;
-      }
-      return out;
-    });
+    return this.read(async () => decodeSettings(await this.sql.unsafe<{ key: string; value: string }[]>(`SELECT key, value FROM ${this.q}.settings`)));
   }
 
   async loadIdentity(): Promise<StoreIdentity | null> {
     return this.read(async () => {
-      const [row] = await this.sql.unsafe<{ value: string }[]>(`SELECT value FROM ${this.q}.meta WHERE key = 'identity'`);
+      const rows = await this.sql.unsafe<{ key: string; value: string }[]>(`SELECT key, value FROM ${this.q}.meta WHERE key IN ('identity', 'restoring')`);
+      if (rows.some((r) => r.key === 'restoring')) throw new StoreUnavailableError(`PostgreSQL: ${RESTORE_UNFINISHED}`);
+      const row = rows.find((r) => r.key === 'identity');
       return row ? (JSON.parse(row.value) as StoreIdentity) : null;
     });
   }
@@ -340,6 +340,14 @@ export class PostgresStore implements SequenceStore {
     } catch (error) {
       return { kind: this.kind, healthy: false, detail: { error: describe(error) } };
     }
+  }
+
+  async openSnapshot(): Promise<StoreSnapshot> {
+    return this.read(async () => PostgresSnapshot.open(await this.sql.reserve(), this.q));
+  }
+
+  openLoader(): StoreLoader {
+    return new PostgresLoader(this.sql, this.q);
   }
 
   async close(): Promise<void> {

@@ -17,10 +17,14 @@ import {
   type TotalsRow,
 } from '../sequence-store.js';
 import { canonical } from '../../domain/numbering-profile.js';
+import { decodeSettings } from '../settings-codec.js';
 import { decodeRequest } from '../request-record-codec.js';
 import { configure } from './sqlite-committer.js';
 import { ADDED_COLUMNS, SCHEMA_VERSION, SQLITE_SCHEMA } from './sqlite-schema.js';
 import { SqliteWriter } from './sqlite-writer.js';
+import { SqliteLoader } from './sqlite-loader.js';
+import { SqliteSnapshot } from './sqlite-snapshot.js';
+import { RESTORE_UNFINISHED, type StoreLoader, type StoreSnapshot } from '../store-transfer.js';
 import { lockDataDir } from './sqlite-lock.js';
 import { issuedRecord, toEvent, toRecord, toState, type EventRow, type NumberRow, type SeriesRow } from '../sql-rows.js';
 
@@ -216,17 +220,12 @@ export class SqliteStore implements SequenceStore {
   }
 
   async loadSettings(): Promise<Partial<Settings>> {
-    return this.guard(() => {
-      const out: Partial<Settings> = {};
-      for (const { key, value } of this.stmt.settings.all()) {
-        if (key === 'simulatedEnabled') out.simulatedEnabled = JSON.parse(value) === true;
-      }
-      return out;
-    });
+    return this.guard(() => decodeSettings(this.stmt.settings.all()));
   }
 
   async loadIdentity(): Promise<StoreIdentity | null> {
     return this.guard(() => {
+      if (this.db.prepare("SELECT 1 FROM meta WHERE key = 'restoring'").get()) throw new StoreUnavailableError(`${this.path}: ${RESTORE_UNFINISHED}`);
       const row = this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'identity'").get();
       return row ? (JSON.parse(row.value) as StoreIdentity) : null;
     });
@@ -254,6 +253,14 @@ export class SqliteStore implements SequenceStore {
     } catch (error) {
       return { kind: this.kind, healthy: false, detail: { path: this.path, error: String(error) } };
     }
+  }
+
+  async openSnapshot(): Promise<StoreSnapshot> {
+    return this.guard(() => new SqliteSnapshot(this.path));
+  }
+
+  openLoader(): StoreLoader {
+    return new SqliteLoader(this.db);
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,90 @@
+import { createHash } from 'node:crypto';
+import type { StoreSnapshot } from '../storage/store-transfer.js';
+import { BACKUP_FORMAT, BACKUP_VERSION, eventRow, numberRow, type BackupCounts, type BackupLine, type ChainHead } from './backup-format.js';
+
+const EVENTS_PER_LINE = 1000;
+const NUMBERS_PER_LINE = 2000;
+const REQUESTS_PER_LINE = 500;
+
+export interface BackupProgress {
+  readonly series: number;
+  readonly seriesTotal: number;
+  readonly events: number;
+}
+
+export interface BackupSource {
+  readonly snapshot: StoreSnapshot;
+  readonly kind: string;
+  /** Idempotency records committed longer ago than this are left out (they have expired). */
+  readonly requestWindowMs: number;
+  readonly now: () => number;
+  readonly onProgress?: ((p: BackupProgress) => void) | undefined;
+}
+
+/**
+ * The lines of a backup of `snapshot`, each ending in a newline, the manifest last. Reads page by
+ * page and yields between pages, so a backup of a store that serves does not stall it; the caller
+ * compresses and writes (see `backup-file.ts`) or streams them (the admin API).
+ */
+export async function* backupLines(o: BackupSource): AsyncGenerator<string> {
+  const sha = createHash('sha256');
+  const line = (l: BackupLine): string => {
+    const text = `${JSON.stringify(l)}\n`;
+    sha.update(text);
+    return text;
+  };
+  const createdAt = o.now();
+  const s = o.snapshot;
+  const counts: BackupCounts = { series: 0, events: 0, numbers: 0, requests: 0 };
+  const heads: ChainHead[] = [];
+  yield line({ t: 'header', format: BACKUP_FORMAT, version: BACKUP_VERSION, createdAt, store: { kind: o.kind, position: s.position }, requestWindowMs: o.requestWindowMs });
+  const identity = await s.identity();
+  if (identity) yield line({ t: 'identity', identity });
+  yield line({ t: 'settings', settings: await s.settings() });
+  // States, number records and idempotency records first, then the trails: a store that cannot
+  // hold a point in time for long (etcd compacts old revisions) reads the changing part quickly,
+  // and events never change once committed.
+  const names = await s.listSeries();
+  const trails: { name: string; eventSeq: number }[] = [];
+  for (const name of names) {
+    const image = await s.series(name);
+    if (!image) continue;
+    counts.series++;
+    yield line({ t: 'series', name, state: image.state, totals: image.totals });
+    for (let after = -Infinity; ; ) {
+      const page = await s.numbers(name, after, NUMBERS_PER_LINE);
+      const last = page[page.length - 1];
+      if (!last) break;
+      counts.numbers += page.length;
+      yield line({ t: 'numbers', series: name, records: page.map(numberRow) });
+      after = last.number;
+    }
+    trails.push({ name, eventSeq: image.state.eventSeq });
+    heads.push({ series: name, seq: image.state.eventSeq, hash: image.state.lastHash, hwm: image.state.hwm });
+  }
+  const notBefore = createdAt - o.requestWindowMs;
+  for (let after: string | null = null; ; ) {
+    const page = await s.requests(after, REQUESTS_PER_LINE);
+    const last = page[page.length - 1];
+    if (!last) break;
+    const live = page.filter((r) => r.committedAt >= notBefore);
+    counts.requests += live.length;
+    if (live.length > 0) yield line({ t: 'requests', records: live });
+    after = last.key;
+  }
+  for (const [i, { name, eventSeq }] of trails.entries()) {
+    // The state bounds the trail: events committed after the snapshot are not part of it.
+    for (let after = 0; after < eventSeq; ) {
+      const page = await s.events(name, after, Math.min(EVENTS_PER_LINE, eventSeq - after));
+      const last = page[page.length - 1];
+      if (!last) throw new Error(`series ${name}: the trail ends at event ${after}, its state at ${eventSeq}`);
+      counts.events += page.length;
+      yield line({ t: 'events', series: name, events: page.map(eventRow) });
+      after = last.seq;
+      o.onProgress?.({ series: i + 1, seriesTotal: trails.length, events: counts.events });
+    }
+  }
+  o.onProgress?.({ series: trails.length, seriesTotal: trails.length, events: counts.events });
+  const manifest = { t: 'manifest' as const, counts, heads, sha256: sha.digest('hex') };
+  yield `${JSON.stringify(manifest)}\n`;
+}

@@ -1,0 +1,57 @@
+import type { AuditEvent, NumberRecord, RequestRecord, SeriesState, Settings } from '../domain/types.js';
+import type { StoreIdentity, TotalsRow } from './sequence-store.js';
+
+/** A series as a backup carries it: its state (the store's `version` is not kept) and totals. */
+export interface SeriesImage {
+  readonly state: Omit<SeriesState, 'version'>;
+  readonly totals: readonly TotalsRow[];
+}
+
+/**
+ * A read-only view of a whole store at one point in time, for a backup taken while the store
+ * serves: every read answers what the store held at that point, whatever commits meanwhile
+ * (SQLite: one read transaction on the WAL; etcd: every range at one revision; PostgreSQL: one
+ * repeatable-read transaction). Close it when done: it holds that point open (SQLite's WAL and
+ * PostgreSQL's old row versions cannot be cleaned up behind it).
+ */
+export interface StoreSnapshot {
+  /** Where the view stands, in the store's own terms (an etcd revision, a PostgreSQL LSN), for the manifest. */
+  readonly position: string;
+  identity(): Promise<StoreIdentity | null>;
+  settings(): Promise<Partial<Settings>>;
+  listSeries(): Promise<string[]>;
+  series(name: string): Promise<SeriesImage | null>;
+  /** Events after `afterSeq`, ascending, at most `limit`; may answer fewer while more follow: only an empty answer ends. */
+  events(series: string, afterSeq: number, limit: number): Promise<AuditEvent[]>;
+  /** Every stored number record (open, void, refilled, confirmed) above `afterNumber`, ascending, at most `limit`. */
+  numbers(series: string, afterNumber: number, limit: number): Promise<NumberRecord[]>;
+  /** Idempotency records with keys after `afterKey` (null: from the first), by key, at most `limit`, expired or not. */
+  requests(afterKey: string | null, limit: number): Promise<RequestRecord[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * Writes a backup's content into a store, as it was: events keep their seq, hash and batch, numbers
+ * their records. Used only on a store no seqd serves. `begin` marks the store as being loaded and
+ * `finish` removes the mark: a store whose load did not finish refuses to open (see
+ * {@link RESTORE_UNFINISHED}) rather than serve a part of the numbers.
+ */
+export interface StoreLoader {
+  /** What the store holds now (a restore refuses a store that holds anything, unless told). */
+  contents(): Promise<{ readonly series: number; readonly identity: boolean }>;
+  /** Marks the store as being loaded; `replace`: first deletes everything it holds. */
+  begin(replace: boolean): Promise<void>;
+  putIdentity(identity: StoreIdentity): Promise<void>;
+  putSettings(settings: Partial<Settings>): Promise<void>;
+  /** Every number record of the series (`numbers` as a snapshot answers them), with its state. */
+  putSeries(image: SeriesImage, numbers: readonly NumberRecord[]): Promise<void>;
+  /** The next events of a series, in order, after its `putSeries`; `last`: no more follow. */
+  putEvents(series: string, events: readonly AuditEvent[], last: boolean): Promise<void>;
+  putRequests(records: readonly RequestRecord[]): Promise<void>;
+  /** Removes the mark set by `begin`: the store can be served. */
+  finish(): Promise<void>;
+}
+
+/** What a store that was being loaded and never finished says when opened. */
+export const RESTORE_UNFINISHED =
+  'a restore into this store did not finish: it holds only part of a backup. Run `seqd restore` again with --replace';
