@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { startSeqd } from './app.js';
 import { changeNumberingCommand } from './cli/change-numbering.js';
 import { migrateSchemaCommand } from './cli/migrate-schema.js';
+import { backupCommands } from './cli/backup-commands.js';
 import { clientCommands } from './cli/client-commands.js';
 import { EXIT_HELP, usageExit } from './cli/exit-codes.js';
 import { dataDirOf, loadConfig, logFileOf } from './config/config-loader.js';
@@ -119,6 +120,7 @@ program
 clientCommands(program);
 changeNumberingCommand(program);
 migrateSchemaCommand(program);
+backupCommands(program);
 
 await program.parseAsync(process.argv);
 

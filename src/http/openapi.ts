@@ -10,6 +10,7 @@ export const TAGS = {
   ops: 'operations',
   demo: 'demos',
   settings: 'settings',
+  admin: 'admin',
 } as const;
 type Tag = (typeof TAGS)[keyof typeof TAGS];
 
@@ -63,6 +64,7 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         { name: TAGS.audit, description: 'the audit trail, its verification and exports' },
         { name: TAGS.settings, description: 'audited runtime toggles' },
         { name: TAGS.ops, description: 'health, readiness and metrics' },
+        { name: TAGS.admin, description: 'backups (role admin)' },
         { name: TAGS.demo, description: 'step-by-step demos with a verification section' },
       ],
     },

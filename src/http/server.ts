@@ -15,6 +15,7 @@ import type { InternalListener } from './internal-listener.js';
 import { doc, hidden, registerOpenApi, TAGS } from './openapi.js';
 import { recordRoutes } from './route-catalog.js';
 import { SEQD_VERSION } from '../version.js';
+import { adminRoutes } from './routes/admin-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { demoRoutes, type DemoLimits } from './routes/demo-routes.js';
 import { exportRoutes } from './routes/export-routes.js';
@@ -93,6 +94,7 @@ export async function buildServer(service: SequenceService, o: HttpOptions): Pro
   auditRoutes(app, service, schemas);
   forwardRoutes(app, service, schemas, o.isShuttingDown);
   exportRoutes(app, service, schemas);
+  adminRoutes(app, service);
   const hub = new LiveHub(
     service,
     o.clusterInfo,

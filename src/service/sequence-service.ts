@@ -216,6 +216,10 @@ export class SequenceService {
   get store(): SequenceStore {
     return this.o.store;
   }
+  /** How long idempotency records count (ms). */
+  get requestWindowMs(): number {
+    return this.o.requestWindowMs ?? DEFAULT_REQUEST_WINDOW_MS;
+  }
   get gapPolicy(): GapPolicy {
     return this.o.gapPolicy;
   }

@@ -1,0 +1,171 @@
+import type { Command } from 'commander';
+import { Readable, Transform } from 'node:stream';
+import type { ReadableStream } from 'node:stream/web';
+import { stat } from 'node:fs/promises';
+import pino from 'pino';
+import { saveBackup, writeBackupFile } from '../backup/backup-file.js';
+import type { BackupSummary } from '../backup/backup-walk.js';
+import { restoreBackup } from '../backup/restore.js';
+import { storeBackup } from '../backup/store-backup.js';
+import { loadConfig } from '../config/config-loader.js';
+import type { SeqdConfig } from '../config/config-schema.js';
+import { BackupInvalidError, SeqdError, StoreIdentityError, StoreNotEmptyError, StoreUnavailableError } from '../domain/errors/index.js';
+import { verifySeries } from '../service/verify-series.js';
+import { openStore } from '../storage/open-store.js';
+import { EXIT, reportFailure } from './exit-codes.js';
+
+interface StoreOptions {
+  profile?: string;
+  config?: string;
+  dataDir?: string;
+}
+
+const withStore = (cmd: Command) =>
+  cmd
+    .option('-p, --profile <name>', 'configuration profile, as for serve (env SEQ_PROFILE)')
+    .option('-c, --config <file>', 'extra YAML file overlaid on the profile')
+    .option('--data-dir <dir>', 'data directory (env SEQ_DATA_DIR)');
+
+/** Prints one progress line on stderr at most every second (long work shows progress). */
+function ticker(): (line: () => string) => void {
+  let last = 0;
+  return (line) => {
+    const now = Date.now();
+    if (now - last < 1000) return;
+    last = now;
+    process.stderr.write(`${line()}\n`);
+  };
+}
+
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+function describe(s: BackupSummary & { bytes?: number }): string {
+  const c = s.counts;
+  return `${c.series} series, ${c.events} events, ${c.numbers} number records, ${c.requests} idempotency records${s.bytes === undefined ? '' : `, ${mb(s.bytes)}`}`;
+}
+
+const requestWindowMs = (config: SeqdConfig) => config.sequence.core['idempotency-window-seconds'] * 1000;
+
+/**
+ * `seqd backup` and `seqd restore`. A backup is taken from a running instance through its admin
+ * API (any store), or with `--offline` straight from the configured store; the file is written
+ * under a temporary name, read back and checked, then renamed into place. A restore checks the
+ * whole file before writing anything, refuses a store that holds data unless told to replace it,
+ * and ends with a full verify of every series.
+ */
+export function backupCommands(program: Command): void {
+  withStore(
+    program
+      .command('backup')
+      .description('write a backup of the whole store to a file (from a running instance, or --offline from the configured store)')
+      .requiredOption('--out <file>', 'the backup file to write (complete and checked, or not there at all)')
+      .option('--url <url>', 'the running seqd to back up (env SEQD_URL; default http://127.0.0.1:8080)')
+      .option('--api-key <key>', 'an API key with role admin, when the server requires keys (env SEQD_API_KEY)')
+      .option('--offline', 'read the configured store directly instead of asking a running instance (etcd, PostgreSQL, or a stopped embedded store)'),
+  ).action(async (o: StoreOptions & { out: string; url?: string; apiKey?: string; offline?: boolean }) => {
+    try {
+      if (await stat(o.out).then(() => true, () => false)) throw new UsageProblem(`${o.out} exists: a backup never overwrites a file; choose another name`);
+      const t0 = performance.now();
+      const summary = o.offline ? await offlineBackup(o) : await apiBackup(o);
+      console.log(`backup written: ${o.out} (${describe(summary)}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      for (const h of summary.heads) console.log(`  ${h.series}: high-water mark ${h.hwm}, head ${h.seq}:${h.hash}`);
+    } catch (error) {
+      fail(error);
+    }
+  });
+
+  withStore(
+    program
+      .command('restore <file>')
+      .description('restore a backup into the configured store (empty, or --replace), then verify every series (run with seqd stopped)')
+      .option('--replace', 'delete what the store holds first (default: refuse a store that holds data)'),
+  ).action(async (file: string, o: StoreOptions & { replace?: boolean }) => {
+    try {
+      const { config } = loadConfig({ profile: o.profile, configFile: o.config, dataDir: o.dataDir });
+      const logger = pino({ level: 'warn' });
+      const t0 = performance.now();
+      const tick = ticker();
+      const opened = await openStore(config, logger);
+      let summary: BackupSummary;
+      try {
+        summary = await restoreBackup(file, opened.store.openLoader(), {
+          replace: o.replace === true,
+          onProgress: (phase, events) => tick(() => `restore: ${phase === 'check' ? 'checked' : 'written'} ${events} events`),
+        });
+        const restored = performance.now();
+        console.log(`restored ${file} into the ${opened.store.kind} store (${describe(summary)}) in ${((restored - t0) / 1000).toFixed(1)} s; verifying`);
+        let invalid = 0;
+        for (const h of summary.heads) {
+          const report = await verifySeries(h.series, { store: opened.store, start: 1, requestWindowMs: requestWindowMs(config), now: Date.now, onProgress: (n) => tick(() => `verify ${h.series}: ${n} events`) });
+          if (!report.valid) invalid++;
+          console.log(`  ${h.series}: ${report.valid ? 'valid' : `INVALID: ${report.continuity.problem ?? report.derived.problems?.[0] ?? 'see seqd audit verify'}`} (${report.eventsChecked} events)`);
+        }
+        console.log(`verify ${invalid === 0 ? 'passed' : 'FAILED'} in ${((performance.now() - restored) / 1000).toFixed(1)} s`);
+        if (invalid > 0) process.exitCode = EXIT.invalid;
+      } finally {
+        await opened.close();
+      }
+    } catch (error) {
+      fail(error);
+    }
+  });
+}
+
+async function offlineBackup(o: StoreOptions & { out: string }) {
+  const { config } = loadConfig({ profile: o.profile, configFile: o.config, dataDir: o.dataDir });
+  const opened = await openStore(config, pino({ level: 'warn' }));
+  const tick = ticker();
+  try {
+    const lines = await storeBackup(opened.store, { requestWindowMs: requestWindowMs(config), onProgress: (p) => tick(() => `backup: series ${p.series}/${p.seriesTotal}, ${p.events} events`) });
+    return await writeBackupFile(o.out, lines);
+  } finally {
+    await opened.close();
+  }
+}
+
+async function apiBackup(o: { out: string; url?: string; apiKey?: string }) {
+  const base = (o.url ?? process.env.SEQD_URL?.split(',')[0] ?? 'http://127.0.0.1:8080').trim().replace(/\/$/, '');
+  if (!/^https?:\/\/[^/]/.test(base) || !URL.canParse(base)) throw new UsageProblem(`"${base}" is not an http(s) URL (--url or SEQD_URL)`);
+  const key = o.apiKey ?? process.env.SEQD_API_KEY;
+  let res: Response;
+  try {
+    res = await fetch(`${base}/api/v1/admin/backup`, { method: 'POST', headers: key ? { authorization: `Bearer ${key}` } : {} });
+  } catch (error) {
+    throw new Unreachable(`no answer from ${base}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`);
+  }
+  if (!res.ok || !res.body) {
+    const body = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
+    throw new Refused(`${body?.error?.code ?? res.status}: ${body?.error?.message ?? res.statusText}`, res.status);
+  }
+  const tick = ticker();
+  let received = 0;
+  const count = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      received += chunk.length;
+      tick(() => `backup: ${mb(received)} received`);
+      done(null, chunk);
+    },
+  });
+  return saveBackup(o.out, Readable.fromWeb(res.body as ReadableStream<Uint8Array>).pipe(count));
+}
+
+class UsageProblem extends Error {}
+class Unreachable extends Error {}
+class Refused extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+function fail(error: unknown): void {
+  if (error instanceof UsageProblem) reportFailure(error.message, EXIT.usage);
+  else if (error instanceof Unreachable) reportFailure(error.message, EXIT.unreachable);
+  else if (error instanceof Refused) reportFailure(error.message, error.status < 500 ? EXIT.refused : EXIT.serverError);
+  else if (error instanceof BackupInvalidError) reportFailure(`${error.message}; nothing was written`, EXIT.invalid);
+  else if (error instanceof StoreNotEmptyError) reportFailure(error.message, EXIT.refused);
+  else if (error instanceof SeqdError || error instanceof StoreIdentityError || error instanceof StoreUnavailableError) reportFailure(error.message, EXIT.serverError);
+  else reportFailure(error instanceof Error ? error.message : String(error), EXIT.serverError);
+}
