@@ -18,6 +18,8 @@ export interface KeyedClientsOptions {
   readonly headers?: Record<string, string>;
   /** Pause before an attempt is sent again (ms). */
   readonly retryMs?: number;
+  /** Filled as answers come (read it while the clients run); a new one when absent. */
+  readonly tally?: KeyedTally;
 }
 
 const HOLDER = { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle' };
@@ -27,7 +29,7 @@ const HOLDER = { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-
  * the same request (same key) is sent again until it is answered; a request is never given up.
  */
 export function driveKeyedClients(o: KeyedClientsOptions): Promise<KeyedTally> {
-  const t: KeyedTally = { acknowledged: [], failed: 0, stall: 0 };
+  const t: KeyedTally = o.tally ?? { acknowledged: [], failed: 0, stall: 0 };
   const client = async (id: number) => {
     let last = performance.now();
     for (let i = 0; !o.stop(); i++) {
