@@ -40,7 +40,9 @@ export async function* backupLines(o: BackupSource): AsyncGenerator<string> {
   yield line({ t: 'header', format: BACKUP_FORMAT, version: BACKUP_VERSION, createdAt, store: { kind: o.kind, position: s.position }, requestWindowMs: o.requestWindowMs });
   const identity = await s.identity();
   if (identity) yield line({ t: 'identity', identity });
-  yield line({ t: 'settings', settings: await s.settings() });
+  // Maintenance is the state of a store, not of its numbers: a restore decides it (see restore.ts).
+  const { maintenance: _maintenance, ...settings } = await s.settings();
+  yield line({ t: 'settings', settings });
   // States, number records and idempotency records first, then the trails: a store that cannot
   // hold a point in time for long (etcd compacts old revisions) reads the changing part quickly,
   // and events never change once committed.

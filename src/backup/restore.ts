@@ -3,6 +3,12 @@ import type { StoreLoader } from '../storage/store-transfer.js';
 import { walkBackup, type BackupSummary } from './backup-walk.js';
 
 export interface RestoreOptions {
+  /**
+   * Leave the store in maintenance with this reason (default: one saying it was restored): a
+   * backup is older than the store it came from, and numbers issued after it must not be given
+   * again. Null: serve at once (a migration, whose source was frozen while it was copied).
+   */
+  readonly maintenance?: string | null | undefined;
   /** Delete what the store holds first (default: refuse a store that holds anything). */
   readonly replace?: boolean | undefined;
   readonly onProgress?: ((phase: 'check' | 'write', events: number) => void) | undefined;
@@ -36,6 +42,7 @@ export async function restoreBackup(path: string, loader: StoreLoader, o: Restor
   );
   // The file was read twice: the second read must be the file that was checked.
   if (JSON.stringify(written.heads) !== JSON.stringify(checked.heads)) throw new BackupInvalidError('the backup file changed while it was restored: the store stays marked unfinished');
-  await loader.finish();
+  const taken = new Date(checked.header.createdAt).toISOString();
+  await loader.finish(o.maintenance === undefined ? `restored from a backup taken ${taken}` : o.maintenance);
   return written;
 }

@@ -132,6 +132,11 @@ export interface CommitPlan {
   readonly totals: readonly TotalsDelta[];
   /** Settings changed by this batch, if any. */
   readonly settings: Partial<Settings> | null;
+  /**
+   * Maintenance switched on (true) or off (false) by this batch. Absent: an ordinary batch, which
+   * the store must refuse inside the committing write while maintenance is on (MaintenanceError).
+   */
+  readonly maintenance?: boolean | undefined;
   /** Idempotency keys first used in this batch; the store writes them in the same commit. */
   readonly requests: readonly RequestRecord[];
   /**
@@ -203,6 +208,7 @@ class BatchPlanner {
   private readonly counters: SeriesCounters;
   private readonly settings: Settings;
   private settingsChanged: Partial<Settings> | null = null;
+  private maintenance: boolean | undefined;
   private readonly events: AuditEvent[] = [];
   /** Latest change per number in this batch (a number may change several times). */
   private readonly changes = new Map<number, NumberChange>();
@@ -263,6 +269,7 @@ class BatchPlanner {
         numberChanges: [...this.changes.values()],
         totals: [...this.totals.values()],
         settings: this.settingsChanged,
+        ...(this.maintenance === undefined ? {} : { maintenance: this.maintenance }),
         requests: [...this.newRequests.values()],
         requestVersions: Object.fromEntries([...this.newRequests.keys()].map((k) => [k, this.ctx.requestVersions?.get(k) ?? '0'])),
         next,
@@ -286,6 +293,11 @@ class BatchPlanner {
       case 'numbering':
         this.event('numbering', null, null, null, op.reason, undefined);
         return { ok: true, kind: 'numbering' };
+      case 'maintenance':
+        this.maintenance = op.enabled;
+        this.settings.maintenance = op.enabled;
+        this.event('setting', null, null, null, `maintenance=${op.enabled ? 'on' : 'off'}: ${op.reason}`, undefined);
+        return { ok: true, kind: 'setting', settings: { ...this.settings } };
     }
   }
 

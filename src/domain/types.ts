@@ -141,8 +141,10 @@ export interface SeriesState {
 /** Runtime settings changed through audited toggles. */
 export interface Settings {
   simulatedEnabled: boolean;
+  /** The store commits nothing while on (see {@link MaintenanceOp}); absent: off. */
+  maintenance?: boolean | undefined;
 }
-export type SettingKey = keyof Settings;
+export type SettingKey = 'simulatedEnabled';
 
 /**
  * Who caused an op, written on every audit event it produces (see {@link AuditEvent.actor}).
@@ -221,7 +223,18 @@ export interface NumberingOp extends Acted {
   readonly reason: string;
 }
 
-export type Op = AllocateOp | ReleaseOp | SettingOp | ConfirmOp | CloseOp | NumberingOp;
+/**
+ * Switches the store's maintenance on or off (audited as a `setting` event). While it is on the
+ * store commits nothing but the batch that switches it off: every instance is refused inside its
+ * committing transaction, so a copy taken while it is on (a migration) misses no number.
+ */
+export interface MaintenanceOp extends Acted {
+  readonly kind: 'maintenance';
+  readonly enabled: boolean;
+  readonly reason: string;
+}
+
+export type Op = AllocateOp | ReleaseOp | SettingOp | ConfirmOp | CloseOp | NumberingOp | MaintenanceOp;
 
 /** Audit event types. Ranges (`first`..`last`) keep one event per request, not per number. */
 export const AUDIT_EVENT_TYPES = ['issue', 'refill', 'release', 'void', 'setting', 'confirm', 'close', 'numbering'] as const;

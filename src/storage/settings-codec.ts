@@ -5,6 +5,7 @@ export function decodeSettings(rows: readonly { key: string; value: string }[]):
   const out: Partial<Settings> = {};
   for (const { key, value } of rows) {
     if (key === 'simulatedEnabled') out.simulatedEnabled = JSON.parse(value) === true;
+    if (key === 'maintenance') out.maintenance = JSON.parse(value) === true;
   }
   return out;
 }

@@ -48,10 +48,17 @@ export interface StoreLoader {
   /** The next events of a series, in order, after its `putSeries`; `last`: no more follow. */
   putEvents(series: string, events: readonly AuditEvent[], last: boolean): Promise<void>;
   putRequests(records: readonly RequestRecord[]): Promise<void>;
-  /** Removes the mark set by `begin`: the store can be served. */
-  finish(): Promise<void>;
+  /**
+   * Removes the mark set by `begin`, leaving the store in maintenance (`maintenance`: its reason)
+   * or not (null): a restored store commits nothing until someone switched maintenance off.
+   */
+  finish(maintenance: string | null): Promise<void>;
 }
 
 /** What a store that was being loaded and never finished says when opened. */
 export const RESTORE_UNFINISHED =
   'a restore into this store did not finish: it holds only part of a backup. Run `seqd restore` again with --replace';
+
+/** What a store in maintenance answers to a batch (see `MaintenanceOp`). */
+export const MAINTENANCE_MESSAGE =
+  'the store is in maintenance (a migration, a restore drill or an operator): nothing was done; retry when maintenance is switched off';

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ChainVerifier } from '../../src/domain/chain-verifier.js';
+import { MaintenanceError } from '../../src/domain/errors/index.js';
 import { planBatch, type CommitPlan } from '../../src/domain/planner.js';
 import type { NumberRecord, Op, SeriesState } from '../../src/domain/types.js';
-import type { SequenceStore } from '../../src/storage/sequence-store.js';
+import type { CommitResult, SequenceStore } from '../../src/storage/sequence-store.js';
 
 /** How the contract suite gets a backend: a fresh empty store, and the same data reopened. */
 export interface StoreFactory {
@@ -367,6 +368,68 @@ export function sequenceStoreContract(name: string, factory: () => StoreFactory)
       const other = await store.loadSeries('c-close:p@2027', 1);
       assert.deepEqual([other.hwm, other.closedAt], [1, null]);
       assert.ok((await store.listSeries()).includes('c-close:p@2027'));
+    });
+
+    it('refuses every batch inside its commit while maintenance is on, one planned before the switch too; the switch off passes', async () => {
+      const before = await store.loadSeries('c-maint', 1);
+      const planned = planBatch(before, [alloc(2)], new Map(), { batchId: 'c-maint-early', node: 'contract', now: Date.now(), gapPolicy: 'lowest-first', settings: { simulatedEnabled: true } });
+      assert.ok(planned.commit);
+      // Another instance switches maintenance on in another series.
+      const control = await store.loadSeries('c-maint-control', 1);
+      const on = await apply(store, control, [{ kind: 'maintenance', enabled: true, reason: 'migration' }]);
+      assert.equal(on.commit.maintenance, true);
+      assert.equal((await store.loadSettings()).maintenance, true);
+      await assert.rejects(store.commit(planned.commit), (e: unknown) => e instanceof MaintenanceError, 'planned before the switch, committed after it: refused');
+      // Re-sent: refused again, or a conflict where the refusal fenced the batch off (PostgreSQL).
+      const again = await store.commit(planned.commit).catch((e: unknown) => e);
+      assert.ok(again instanceof MaintenanceError || (again as { status?: string }).status === 'conflict', `re-sent: ${String(again)}`);
+      const still = await store.loadSeries('c-maint', 1);
+      assert.equal(still.hwm, before.hwm, 'nothing of it was written');
+      const events = await store.readEvents('c-maint-control', 0, 10);
+      assert.match(events[events.length - 1]?.reason ?? '', /^maintenance=on: migration$/, 'the switch is in the trail');
+      // The switch off passes, and so does a new plan after it.
+      await apply(store, on.state, [{ kind: 'maintenance', enabled: false, reason: 'done' }]);
+      assert.equal((await store.loadSettings()).maintenance ?? false, false);
+      const after = await apply(store, still, [alloc(2)]);
+      assert.equal(after.state.hwm, before.hwm + 2);
+    });
+
+    it('a snapshot taken once maintenance is switched on holds every batch acknowledged, under concurrent commits', async () => {
+      let maintenance = false;
+      const acknowledged = new Map<string, number>();
+      const writer = async (series: string) => {
+        let state = await store.loadSeries(series, 1);
+        for (let i = 0; i < 400 && !maintenance; i++) {
+          const plan = planBatch(state, [alloc(1)], new Map(), { batchId: `c-gate-${series}-${i}`, node: 'contract', now: Date.now(), gapPolicy: 'lowest-first', settings: { simulatedEnabled: true } });
+          assert.ok(plan.commit);
+          let r: CommitResult;
+          try {
+            r = await store.commit(plan.commit);
+          } catch (error) {
+            if (error instanceof MaintenanceError) return;
+            throw error;
+          }
+          assert.ok(r.status === 'committed', 'one writer per series: never a conflict');
+          state = { ...plan.commit.next, version: r.version };
+          acknowledged.set(series, state.hwm);
+        }
+      };
+      const writers = Array.from({ length: 8 }, (_, i) => writer(`c-gate-${i}`));
+      await new Promise((r) => setTimeout(r, 150));
+      const control = await store.loadSeries('c-gate-control', 1);
+      const on = await apply(store, control, [{ kind: 'maintenance', enabled: true, reason: 'snapshot under load' }]);
+      maintenance = true;
+      const snapshot = await store.openSnapshot();
+      try {
+        await Promise.all(writers);
+        assert.ok(acknowledged.size > 0, 'batches were committed before the switch');
+        for (const [series, hwm] of acknowledged) {
+          assert.equal((await snapshot.series(series))?.state.hwm, hwm, `${series}: every number acknowledged is in the snapshot, and nothing after it`);
+        }
+      } finally {
+        await snapshot.close();
+      }
+      await apply(store, on.state, [{ kind: 'maintenance', enabled: false, reason: 'done' }]);
     });
 
     it('reports itself healthy', async () => {

@@ -7,7 +7,7 @@ import { writeBackupFile } from '../../src/backup/backup-file.js';
 import { walkBackup } from '../../src/backup/backup-walk.js';
 import { backupLines } from '../../src/backup/backup-writer.js';
 import { restoreBackup } from '../../src/backup/restore.js';
-import { StoreNotEmptyError, StoreUnavailableError } from '../../src/domain/errors/index.js';
+import { MaintenanceError, StoreNotEmptyError, StoreUnavailableError } from '../../src/domain/errors/index.js';
 import { planBatch } from '../../src/domain/planner.js';
 import type { Op, SeriesState } from '../../src/domain/types.js';
 import type { SequenceStore } from '../../src/storage/sequence-store.js';
@@ -122,7 +122,13 @@ export function storeTransferContract(name: string, factory: () => StoreFactory)
       const replayed = retry.outcomes[0];
       assert.ok(retry.commit === null && replayed?.ok && replayed.kind === 'allocate', JSON.stringify({ commit: retry.commit !== null, replayed }));
       assert.deepEqual(replayed.numbers, [2], 'a retry of a restored key gets its numbers back, nothing new');
-      const more = await apply(store, restored, [alloc(3)]); // the two open gaps, then the counter
+      // A restored store starts in maintenance: nothing is issued until someone switches it off.
+      assert.equal((await store.loadSettings()).maintenance, true);
+      const early = planBatch(restored, [alloc(3)], new Map(), { batchId: 'transfer-early', node: 'contract', now: Date.now(), gapPolicy: 'lowest-first', settings: { simulatedEnabled: true } });
+      assert.ok(early.commit);
+      await assert.rejects(store.commit(early.commit), MaintenanceError);
+      const resumed = await apply(store, await store.loadSeries('global', 1), [{ kind: 'maintenance', enabled: false, reason: 'restore checked' }]);
+      const more = await apply(store, resumed, [alloc(3)]); // the two open gaps, then the counter
       assert.equal(more.hwm, g.state.hwm + 1);
       // A backup of the restored store carries the same chains.
       const again = await store.openSnapshot();
@@ -139,7 +145,7 @@ export function storeTransferContract(name: string, factory: () => StoreFactory)
       const loader = store.openLoader();
       await loader.begin(false);
       await assert.rejects(store.loadIdentity(), (e: unknown) => e instanceof StoreUnavailableError && /restore into this store did not finish/.test(e.message));
-      await loader.finish();
+      await loader.finish(null);
       assert.equal((await store.loadIdentity())?.storeId, 'transfer-test');
     });
   });

@@ -10,7 +10,8 @@ export async function dumpStore(store: SequenceStore, keys: readonly string[] = 
   const series = await store.listSeries();
   const out: Record<string, unknown> = {
     identity: await store.loadIdentity(),
-    settings: await store.loadSettings(),
+    // Maintenance is the store's state, not its data: a restore sets it (see restore.ts).
+    settings: await store.loadSettings().then(({ maintenance: _maintenance, ...s }) => s),
     series,
   };
   for (const name of series) {

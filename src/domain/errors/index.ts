@@ -30,3 +30,4 @@ export { StoreIdentityError } from './store-identity-error.js';
 export { SeriesStateMismatchError } from './series-state-mismatch-error.js';
 export { BackupInvalidError } from './backup-invalid-error.js';
 export { StoreNotEmptyError } from './store-not-empty-error.js';
+export { MaintenanceError } from './maintenance-error.js';

@@ -2,6 +2,7 @@ import {
   HolderMismatchError,
   IdempotencyKeyReusedError,
   InvoiceTypeDisabledError,
+  MaintenanceError,
   NumberAlreadyReleasedError,
   NumberConfirmedError,
   NumberNotIssuedError,
@@ -54,6 +55,7 @@ const REFUSALS: readonly ErrorClass[] = [
   RequestInOtherSeriesError,
   OutcomeUnknownError,
   SeriesStateMismatchError,
+  MaintenanceError,
 ];
 const BY_CODE = new Map<string, ErrorClass>(REFUSALS.map((c) => [new c('').code, c]));
 

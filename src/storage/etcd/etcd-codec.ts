@@ -15,6 +15,7 @@ import type { TotalsRow } from '../sequence-store.js';
  * is the bulk of the data, and etcd's quota counts every byte.
  *
  *   seqd/settings                    settings object
+ *   seqd/maintenance                 present while the store is in maintenance (its reason)
  *   seqd/identity                    the store's id, creation time and numbering profile
  *   seqd/state/<series>              series state: HWM, last event, counters, totals
  *   seqd/audit/<series>/<last seq>   one record per committed batch (its events)
@@ -31,6 +32,7 @@ const pad = (n: number, width: number) => String(n).padStart(width, '0');
 
 export const keys = {
   settings: enc('seqd/settings'),
+  maintenance: enc('seqd/maintenance'),
   identity: enc('seqd/identity'),
   statePrefix: enc('seqd/state/'),
   state: (series: string) => enc(`seqd/state/${series}`),

@@ -10,7 +10,7 @@ import { ETCD_FORMAT, FORMAT_KEY } from './etcd-format.js';
 /** Marks a store being loaded (see {@link StoreLoader}). */
 export const RESTORING_KEY = Buffer.from('seqd/restoring');
 /** Everything a store holds but the registrations of running instances (`seqd/instances/`, under leases). */
-const DATA_PREFIXES = ['seqd/audit/', 'seqd/format', 'seqd/gaps/', 'seqd/identity', 'seqd/issue/', 'seqd/key/', 'seqd/keyage/', 'seqd/nums/', 'seqd/req/', 'seqd/settings', 'seqd/state/'];
+const DATA_PREFIXES = ['seqd/audit/', 'seqd/format', 'seqd/gaps/', 'seqd/identity', 'seqd/issue/', 'seqd/key/', 'seqd/keyage/', 'seqd/maintenance', 'seqd/nums/', 'seqd/req/', 'seqd/settings', 'seqd/state/'];
 /** Per transaction: within etcd's 128 operations and 1.5 MiB, with a margin. */
 const MAX_OPS = 100;
 const MAX_BYTES = 1_200_000;
@@ -109,10 +109,14 @@ export class EtcdLoader implements StoreLoader {
     await this.put(puts);
   }
 
-  async finish(): Promise<void> {
+  async finish(maintenance: string | null): Promise<void> {
     await this.client.txn({
       compare: [],
-      success: [{ request_put: { key: FORMAT_KEY, value: Buffer.from(String(ETCD_FORMAT)) } }, { request_delete_range: { key: RESTORING_KEY } }],
+      success: [
+        { request_put: { key: FORMAT_KEY, value: Buffer.from(String(ETCD_FORMAT)) } },
+        maintenance === null ? { request_delete_range: { key: keys.maintenance } } : { request_put: { key: keys.maintenance, value: Buffer.from(maintenance) } },
+        { request_delete_range: { key: RESTORING_KEY } },
+      ],
       failure: [],
     });
   }

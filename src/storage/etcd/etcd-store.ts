@@ -1,7 +1,7 @@
 import { isBrokenCircuitError } from 'cockatiel';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GENESIS_HASH } from '../../domain/audit-chain.js';
-import { BatchTooLargeError, OutcomeUnknownError, StoreUnavailableError } from '../../domain/errors/index.js';
+import { BatchTooLargeError, MaintenanceError, OutcomeUnknownError, StoreUnavailableError } from '../../domain/errors/index.js';
 import type { CommitPlan } from '../../domain/planner.js';
 import type { AuditEvent, InvoiceType, NumberRecord, OpenGap, SeriesState, Settings } from '../../domain/types.js';
 import { decodeRequest, encodeRequest } from '../request-record-codec.js';
@@ -34,7 +34,7 @@ import {
 import { upgradeEtcdFormat } from './etcd-format.js';
 import { EtcdLoader, RESTORING_KEY } from './etcd-loader.js';
 import { EtcdSnapshot } from './etcd-snapshot.js';
-import { RESTORE_UNFINISHED, type StoreLoader, type StoreSnapshot } from '../store-transfer.js';
+import { MAINTENANCE_MESSAGE, RESTORE_UNFINISHED, type StoreLoader, type StoreSnapshot } from '../store-transfer.js';
 import { decodeSettingsValue, gapRecord, readBatches, readNumberPage } from './etcd-reads.js';
 import {
   connectEtcd,
@@ -272,9 +272,11 @@ export class EtcdStore implements SequenceStore {
       ops.push({ request_put: { key: keys.keyAge(plan.committedAt, plan.batchId), value: Buffer.from(JSON.stringify(plan.requests.map((r) => r.key))) } });
     }
     if (plan.settings) {
-      const current = await this.loadSettings();
+      const { maintenance: _maintenance, ...current } = await this.loadSettings();
       ops.push({ request_put: { key: keys.settings, value: Buffer.from(JSON.stringify({ ...current, ...plan.settings })) } });
     }
+    if (plan.maintenance === true) ops.push({ request_put: { key: keys.maintenance, value: Buffer.from(plan.events[plan.events.length - 1]?.reason ?? 'maintenance') } });
+    if (plan.maintenance === false) ops.push({ request_delete_range: { key: keys.maintenance } });
     const bytes = ops.reduce((a, op) => a + ('request_put' in op ? op.request_put.key.length + op.request_put.value.length : 64), 0);
     if (ops.length > MAX_TXN_OPS || bytes > MAX_TXN_BYTES) {
       throw new BatchTooLargeError(`batch needs ${ops.length} operations and ${bytes} bytes, above etcd's per-transaction limits`);
@@ -285,9 +287,12 @@ export class EtcdStore implements SequenceStore {
         { key: auditKey, target: 'Create', result: 'Equal', create_revision: '0' },
         // A key is recorded once across all series: unchanged since the planner looked it up.
         ...plan.requests.map((r) => ({ key: keys.request(r.key), target: 'Mod' as const, result: 'Equal' as const, mod_revision: plan.requestVersions[r.key] ?? '0' })),
+        // Maintenance off, checked inside the commit itself: no instance can slip a batch past a
+        // switch, whatever settings it has cached. Only a batch that switches it is exempt.
+        ...(plan.maintenance === undefined ? [{ key: keys.maintenance, target: 'Version' as const, result: 'Equal' as const, version: '0' }] : []),
       ],
       success: ops,
-      failure: [{ request_range: { key: auditKey } }, { request_range: { key: stateKey } }],
+      failure: [{ request_range: { key: auditKey } }, { request_range: { key: stateKey } }, { request_range: { key: keys.maintenance } }],
     };
     let res: TxnRes;
     try {
@@ -308,6 +313,7 @@ export class EtcdStore implements SequenceStore {
       if (state?.mod_revision === audit.mod_revision) this.cache.set(series, { version: audit.mod_revision, state: stored });
       return { status: 'committed', version: audit.mod_revision };
     }
+    if (plan.maintenance === undefined && res.responses[2]?.response_range?.kvs[0]) throw new MaintenanceError(MAINTENANCE_MESSAGE);
     return this.conflict(series, plan.next.start);
   }
 
@@ -379,7 +385,9 @@ export class EtcdStore implements SequenceStore {
   }
 
   async loadSettings(): Promise<Partial<Settings>> {
-    return decodeSettingsValue(await this.getOne(keys.settings));
+    const res = await this.readTxn('read settings', [{ request_range: { key: keys.settings } }, { request_range: { key: keys.maintenance } }]);
+    const settings = decodeSettingsValue(res.responses[0]?.response_range?.kvs[0]);
+    return res.responses[1]?.response_range?.kvs[0] ? { ...settings, maintenance: true } : settings;
   }
 
   async loadIdentity(): Promise<StoreIdentity | null> {

@@ -74,8 +74,11 @@ export class PostgresLoader implements StoreLoader {
     await this.insert('requests', ['key', 'series', 'record', 'committed_at'], records.map((r) => [r.key, r.series, encodeRequest(r), r.committedAt]));
   }
 
-  async finish(): Promise<void> {
-    await this.sql.unsafe(`DELETE FROM ${this.q}.meta WHERE key = 'restoring'`);
+  async finish(maintenance: string | null): Promise<void> {
+    await this.sql.begin(async (tx) => {
+      await tx.unsafe(`INSERT INTO ${this.q}.settings (key, value) VALUES ('maintenance', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [JSON.stringify(maintenance !== null)]);
+      await tx.unsafe(`DELETE FROM ${this.q}.meta WHERE key = 'restoring'`);
+    });
   }
 
   /** Multi-row INSERTs of `rows`, within PostgreSQL's parameter limit. */

@@ -1,6 +1,6 @@
 import postgres, { type PendingQuery, type ReservedSql, type Row, type Sql, type TransactionSql } from 'postgres';
 import { GENESIS_HASH } from '../../domain/audit-chain.js';
-import { OutcomeUnknownError, StoreUnavailableError } from '../../domain/errors/index.js';
+import { MaintenanceError, OutcomeUnknownError, StoreUnavailableError } from '../../domain/errors/index.js';
 import { canonical } from '../../domain/numbering-profile.js';
 import type { CommitPlan } from '../../domain/planner.js';
 import type { AuditEvent, InvoiceType, NumberRecord, SeriesState, Settings } from '../../domain/types.js';
@@ -21,7 +21,7 @@ import { migrateSchema, quoteIdent, type MigrationReport } from './postgres-migr
 import { readReplication } from './postgres-replication.js';
 import { PostgresLoader } from './postgres-loader.js';
 import { PostgresSnapshot } from './postgres-snapshot.js';
-import { RESTORE_UNFINISHED, type StoreLoader, type StoreSnapshot } from '../store-transfer.js';
+import { MAINTENANCE_MESSAGE, RESTORE_UNFINISHED, type StoreLoader, type StoreSnapshot } from '../store-transfer.js';
 
 export interface PostgresStoreOptions {
   /** postgres://user@host1:5432,host2:5432/db: several hosts are tried in turn, only a primary is used. */
@@ -63,6 +63,8 @@ export class PostgresStore implements SequenceStore {
   private readonly sql: Sql<{ bigint: number }>;
   private readonly q: string;
   private readonly requestWindowMs: number;
+  /** Names the advisory lock gating commits against a maintenance switch (one per schema). */
+  private readonly gateName: string;
   private ready: Promise<void> | null = null;
   /**
    * Waits for synchronous replication that were cancelled (a WARNING the server sends with the
@@ -73,6 +75,7 @@ export class PostgresStore implements SequenceStore {
 
   constructor(private readonly o: PostgresStoreOptions) {
     this.q = quoteIdent(o.schema ?? 'seqd');
+    this.gateName = `seqd maintenance gate ${o.schema ?? 'seqd'}`;
     this.requestWindowMs = o.requestWindowMs ?? 24 * 3600_000;
     this.sql = postgres(o.url, {
       max: o.poolSize ?? 10,
@@ -221,7 +224,11 @@ export class PostgresStore implements SequenceStore {
   private async afterRefusal(plan: CommitPlan, refusal: unknown): Promise<CommitResult> {
     let state: SeriesState | null;
     let landed: string | null;
+    let maintenance: boolean;
     try {
+      // Maintenance first: once a switch is seen, every attempt that passed the gate before it has
+      // ended, and the reads below see any of them that landed.
+      maintenance = plan.maintenance === undefined && (await this.inMaintenance());
       state = await this.readState(plan.series);
       landed = await this.batchVersion(this.sql, plan.batchId);
     } catch (error) {
@@ -232,6 +239,8 @@ export class PostgresStore implements SequenceStore {
     if (!(refusal instanceof Conflict)) return this.settle(plan, refusal);
     const confirmed = await this.confirmBatch(plan, refusal);
     if (confirmed !== null) return { status: 'committed', version: confirmed };
+    // Fenced off by confirmBatch: a late attempt cannot land once maintenance ends either.
+    if (maintenance) throw new MaintenanceError(MAINTENANCE_MESSAGE);
     return this.read(async () => {
       const now = await this.readState(plan.series);
       if (!now) throw new Error(`series ${plan.series} missing`);
@@ -394,9 +403,15 @@ export class PostgresStore implements SequenceStore {
     const c = n.counters;
     // The compare-and-swap: a concurrent commit of the series holds this row until it ends, and
     // the version and hash are compared again on the row it left.
+    // Maintenance: an ordinary batch holds the gate shared and then finds maintenance off in the
+    // compare-and-swap (a statement after the gate: it reads the database as of after it). A switch
+    // takes the gate exclusively, so it waits for every batch that passed the gate to end, and
+    // every batch after it sees the switch.
+    const gate = tx.unsafe(`SELECT ${plan.maintenance === undefined ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock'}(hashtext($1))`, [this.gateName]);
+    const ordinary = plan.maintenance === undefined ? ` AND NOT EXISTS (SELECT 1 FROM ${q}.settings WHERE key = 'maintenance' AND value = 'true')` : '';
     const cas = tx.unsafe(
       `UPDATE ${q}.series SET hwm = $1, version = $2, event_seq = $3, last_hash = $4, issued = $5, refilled = $6, released = $7, voided = $8,
-         closed_at = $9, last_ts = $10 WHERE name = $11 AND version = $12 AND last_hash = $13`,
+         closed_at = $9, last_ts = $10 WHERE name = $11 AND version = $12 AND last_hash = $13${ordinary}`,
       [n.hwm, version, n.eventSeq, n.lastHash, c.issued, c.refilled, c.released, c.voided, n.closedAt, n.lastEventAt, plan.series, base, plan.baseHash],
     );
     const writes: PendingQuery<Row[]>[] = [];
@@ -454,17 +469,18 @@ export class PostgresStore implements SequenceStore {
       );
       writes.push(keys);
     }
-    for (const [key, value] of Object.entries(plan.settings ?? {})) {
+    const settings = { ...plan.settings, ...(plan.maintenance === undefined ? {} : { maintenance: plan.maintenance }) };
+    for (const [key, value] of Object.entries(settings)) {
       writes.push(tx.unsafe(`INSERT INTO ${q}.settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [key, JSON.stringify(value)]));
     }
     writes.push(tx.unsafe(`INSERT INTO ${q}.batches (batch_id, series, version, committed_at) VALUES ($1, $2, $3, $4)`, [plan.batchId, plan.series, version, plan.committedAt]));
     const begin = tx.unsafe('BEGIN');
-    const statements = [begin, cas, ...writes];
+    const statements = [begin, gate, cas, ...writes];
     // One Sync for all: a failing statement skips the rest, and the batch rejects with its error
     // (or with the driver's, when it could not send them: the statements may then never settle).
     const results = tx.batch(statements);
     for (const q of statements) q.catch(() => undefined);
-    const [, swapped] = await results;
+    const [, , swapped] = await results;
     if (swapped?.count !== 1) throw new Conflict();
     if (keys && (await keys).count !== reqs.length) throw new Conflict();
     return String(version);
@@ -541,6 +557,11 @@ export class PostgresStore implements SequenceStore {
   }
 
   /** Any failure of a read becomes a retryable 503: reads change nothing. */
+  private async inMaintenance(): Promise<boolean> {
+    const [row] = await this.sql.unsafe<{ value: string }[]>(`SELECT value FROM ${this.q}.settings WHERE key = 'maintenance'`);
+    return row?.value === 'true';
+  }
+
   private async read<T>(work: () => Promise<T>): Promise<T> {
     try {
       await this.open();

@@ -6,7 +6,11 @@ import { encodeRequest } from '../request-record-codec.js';
 const KEY_GUARD_MARGIN_MS = 60_000;
 
 /** What a commit answers before the caller reads the current state on a conflict. */
-export type CommitOutcome = { readonly status: 'committed'; readonly version: string } | { readonly status: 'conflict' };
+export type CommitOutcome =
+  | { readonly status: 'committed'; readonly version: string }
+  | { readonly status: 'conflict' }
+  /** Refused: the store is in maintenance (nothing written). */
+  | { readonly status: 'maintenance' };
 
 /** Opens a connection with the durability settings every seqd connection uses. */
 export function configure(db: Database.Database): Database.Database {
@@ -69,6 +73,7 @@ export class SqliteCommitter {
       ),
       sweepRequests: db.prepare<[number]>('DELETE FROM requests WHERE committed_at < ?'),
       keyTaken: db.prepare<[string, number], { series: string }>('SELECT series FROM requests WHERE key = ? AND committed_at >= ? LIMIT 1'),
+      maintenance: db.prepare<[], { value: string }>("SELECT value FROM settings WHERE key = 'maintenance'"),
       putSetting: db.prepare<[string, string]>(
         'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       ),
@@ -88,7 +93,15 @@ export class SqliteCommitter {
         this.lastSweep = now;
         this.stmt.sweepRequests.run(now - this.requestWindowMs);
       }
-      return plans.map((plan) => this.apply(plan));
+      // Read inside the write transaction: a switch committed before it is seen, and none can
+      // commit during it (SQLite has one writer).
+      let maintenance = this.stmt.maintenance.get()?.value === 'true';
+      return plans.map((plan) => {
+        if (maintenance && plan.maintenance === undefined) return { status: 'maintenance' as const };
+        const outcome = this.apply(plan);
+        if (outcome.status === 'committed' && plan.maintenance !== undefined) maintenance = plan.maintenance;
+        return outcome;
+      });
     }).immediate();
   }
 
@@ -125,6 +138,7 @@ export class SqliteCommitter {
     }
     for (const r of plan.requests) s.putRequest.run(plan.series, r.key, encodeRequest(r), r.committedAt);
     for (const [key, value] of Object.entries(plan.settings ?? {})) s.putSetting.run(key, JSON.stringify(value));
+    if (plan.maintenance !== undefined) s.putSetting.run('maintenance', JSON.stringify(plan.maintenance));
     s.insertBatch.run(plan.batchId, plan.series, version, plan.committedAt);
     return { status: 'committed', version: String(version) };
   }

@@ -84,7 +84,10 @@ export class SqliteLoader implements StoreLoader {
     }).immediate();
   }
 
-  async finish(): Promise<void> {
-    this.db.prepare("DELETE FROM meta WHERE key = 'restoring'").run();
+  async finish(maintenance: string | null): Promise<void> {
+    this.db.transaction(() => {
+      this.db.prepare("INSERT OR REPLACE INTO settings (key, value) VALUES ('maintenance', ?)").run(JSON.stringify(maintenance !== null));
+      this.db.prepare("DELETE FROM meta WHERE key = 'restoring'").run();
+    }).immediate();
   }
 }

@@ -2,7 +2,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { GENESIS_HASH } from '../../domain/audit-chain.js';
-import { StoreUnavailableError } from '../../domain/errors/index.js';
+import { MaintenanceError, StoreUnavailableError } from '../../domain/errors/index.js';
 import type { CommitPlan } from '../../domain/planner.js';
 import type { AuditEvent, InvoiceType, NumberRecord, SeriesState, Settings } from '../../domain/types.js';
 import {
@@ -24,7 +24,7 @@ import { ADDED_COLUMNS, SCHEMA_VERSION, SQLITE_SCHEMA } from './sqlite-schema.js
 import { SqliteWriter } from './sqlite-writer.js';
 import { SqliteLoader } from './sqlite-loader.js';
 import { SqliteSnapshot } from './sqlite-snapshot.js';
-import { RESTORE_UNFINISHED, type StoreLoader, type StoreSnapshot } from '../store-transfer.js';
+import { MAINTENANCE_MESSAGE, RESTORE_UNFINISHED, type StoreLoader, type StoreSnapshot } from '../store-transfer.js';
 import { lockDataDir } from './sqlite-lock.js';
 import { issuedRecord, toEvent, toRecord, toState, type EventRow, type NumberRow, type SeriesRow } from '../sql-rows.js';
 
@@ -145,6 +145,7 @@ export class SqliteStore implements SequenceStore {
   async commit(plan: CommitPlan): Promise<CommitResult> {
     const outcome = await this.writer.commit(plan);
     if (outcome.status === 'committed') return outcome;
+    if (outcome.status === 'maintenance') throw new MaintenanceError(MAINTENANCE_MESSAGE);
     return this.guard(() => ({ status: 'conflict' as const, state: this.readState(plan.series) }));
   }
 
