@@ -17,14 +17,17 @@ export function partialName(path: string): string {
  * (and the directory fsync'd). A crash or a failed check leaves no file at `path`.
  */
 export async function writeBackupFile(path: string, lines: AsyncIterable<string>): Promise<BackupSummary & { bytes: number }> {
-  return saveBackup(path, Readable.from(lines).pipe(createGzip()));
+  return saveBackup(path, [Readable.from(lines), createGzip()]);
 }
 
-/** As {@link writeBackupFile}, from bytes already compressed (a backup streamed by the admin API). */
-export async function saveBackup(path: string, gzipped: NodeJS.ReadableStream): Promise<BackupSummary & { bytes: number }> {
+/**
+ * As {@link writeBackupFile}, from bytes already compressed (a backup streamed by the admin API):
+ * `stages` are piped into the file in order, an error in any of them fails the whole.
+ */
+export async function saveBackup(path: string, stages: readonly [NodeJS.ReadableStream, ...NodeJS.ReadWriteStream[]]): Promise<BackupSummary & { bytes: number }> {
   const tmp = partialName(path);
   try {
-    await pipeline(gzipped, createWriteStream(tmp, { flags: 'wx' }));
+    await pipeline([...stages, createWriteStream(tmp, { flags: 'wx' })]);
     const bytes = await fsync(tmp);
     const summary = await walkBackup(tmp);
     await rename(tmp, path);

@@ -19,6 +19,10 @@ export interface BackupVisitor {
 
 export interface BackupSummary {
   readonly header: BackupHeader;
+  /** The identity of the store backed up (null: it had none). */
+  readonly storeId: string | null;
+  /** The manifest's checksum: two reads of one file answer the same. */
+  readonly sha256: string;
   readonly counts: BackupCounts;
   readonly heads: readonly ChainHead[];
 }
@@ -44,6 +48,7 @@ export async function walkBackup(path: string, visitor: BackupVisitor = {}, onEv
   const bad = (message: string) => new BackupInvalidError(`${path}: ${message}`);
   const lines = readBackup(path);
   let header: BackupHeader | null = null;
+  let storeId: string | null = null;
   const counts: BackupCounts = { series: 0, events: 0, numbers: 0, requests: 0 };
   const trails = new Map<string, Trail>();
   /** The series whose number records are being gathered, before it is handed on. */
@@ -87,7 +92,7 @@ export async function walkBackup(path: string, visitor: BackupVisitor = {}, onEv
         throw bad(`the manifest counts ${JSON.stringify(manifest.counts)} but the file holds ${JSON.stringify(counts)}`);
       }
       if (JSON.stringify(manifest.heads) !== JSON.stringify(heads)) throw bad('the chain heads in the manifest differ from the series in the file');
-      return { header, counts, heads };
+      return { header, storeId, sha256: manifest.sha256, counts, heads };
     }
     const line = next.value;
     switch (line.t) {
@@ -97,6 +102,7 @@ export async function walkBackup(path: string, visitor: BackupVisitor = {}, onEv
         break;
       case 'identity':
         enter('head', line);
+        storeId = line.identity.storeId;
         await visitor.identity?.(line.identity);
         break;
       case 'settings':

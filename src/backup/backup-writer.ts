@@ -5,6 +5,11 @@ import { BACKUP_FORMAT, BACKUP_VERSION, eventRow, numberRow, type BackupCounts, 
 const EVENTS_PER_LINE = 1000;
 const NUMBERS_PER_LINE = 2000;
 const REQUESTS_PER_LINE = 500;
+/**
+ * Records this far past the window are kept too: an instance whose clock lags the one taking the
+ * backup still answers them (the stores sweep with the same margin).
+ */
+const REQUEST_MARGIN_MS = 10 * 60_000;
 
 export interface BackupProgress {
   readonly series: number;
@@ -64,7 +69,7 @@ export async function* backupLines(o: BackupSource): AsyncGenerator<string> {
     trails.push({ name, eventSeq: image.state.eventSeq });
     heads.push({ series: name, seq: image.state.eventSeq, hash: image.state.lastHash, hwm: image.state.hwm });
   }
-  const notBefore = createdAt - o.requestWindowMs;
+  const notBefore = createdAt - o.requestWindowMs - REQUEST_MARGIN_MS;
   for (let after: string | null = null; ; ) {
     const page = await s.requests(after, REQUESTS_PER_LINE);
     const last = page[page.length - 1];

@@ -38,8 +38,12 @@ export interface StoreSnapshot {
  */
 export interface StoreLoader {
   /** What the store holds now (a restore refuses a store that holds anything, unless told). */
-  contents(): Promise<{ readonly series: number; readonly identity: boolean }>;
-  /** Marks the store as being loaded; `replace`: first deletes everything it holds. */
+  contents(): Promise<StoreContents>;
+  /**
+   * Marks the store as being loaded and puts it in maintenance, in that order and before anything
+   * is deleted: an instance still serving it commits nothing from then on. `replace`: then
+   * deletes everything it holds.
+   */
   begin(replace: boolean): Promise<void>;
   putIdentity(identity: StoreIdentity): Promise<void>;
   putSettings(settings: Partial<Settings>): Promise<void>;
@@ -53,6 +57,15 @@ export interface StoreLoader {
    * or not (null): a restored store commits nothing until someone switched maintenance off.
    */
   finish(maintenance: string | null): Promise<void>;
+}
+
+export interface StoreContents {
+  /** The store's id, null when it has none. */
+  readonly storeId: string | null;
+  /** Last event of each series. */
+  readonly heads: ReadonlyMap<string, number>;
+  /** seqd instances known to serve it now (etcd registers them; other stores cannot tell: empty). */
+  readonly instances: readonly string[];
 }
 
 /** What a store that was being loaded and never finished says when opened. */

@@ -105,7 +105,8 @@ export function storeTransferContract(name: string, factory: () => StoreFactory)
         [['global', g.state.eventSeq, g.state.lastHash, g.state.hwm], ['site-2@2026', s2.state.eventSeq, s2.state.lastHash, 103]],
       );
       await assert.rejects(restoreBackup(file, store.openLoader()), StoreNotEmptyError, 'a store holding data is refused');
-      await restoreBackup(file, store.openLoader(), { replace: true });
+      await assert.rejects(restoreBackup(file, store.openLoader(), { replace: true }), /it is newer/, 'the same store, newer than the backup: refused even with replace');
+      await restoreBackup(file, store.openLoader(), { replace: true, allowOlder: true });
       store = await f.reopen(store);
       assert.deepEqual(await dumpStore(store, KEYS), before, 'every read answers what it did at the snapshot');
       assert.equal((await store.lookupRequests('global', ['after-snapshot'], 0)).size, 0);

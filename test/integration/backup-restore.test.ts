@@ -124,6 +124,30 @@ describe('seqd backup and seqd restore', () => {
     }
   });
 
+  it('a resealed backup whose idempotency record was edited is written but fails verify: the store stays marked and refuses to open', async () => {
+    const lines = gunzipSync(readFileSync(backup)).toString().trimEnd().split('\n');
+    const i = lines.findIndex((l) => l.startsWith('{"t":"requests"'));
+    assert.ok(i > 0, 'the backup holds idempotency records');
+    // The first record's number moved by one: a retry would get a number its request never had.
+    const edited = (lines[i] as string).replace(/"numbers":\[(\d+)/, (_, n: string) => `"numbers":[${Number(n) + 1}`);
+    assert.notEqual(edited, lines[i]);
+    lines[i] = edited;
+    const body = lines.slice(0, -1).map((l) => `${l}\n`).join('');
+    const manifest = JSON.parse(lines[lines.length - 1] as string) as Record<string, unknown>;
+    const file = join(dir, 'resealed-request.seqd-backup');
+    writeFileSync(file, gzipSync(`${body}${JSON.stringify({ ...manifest, sha256: createHash('sha256').update(body).digest('hex') })}\n`));
+    const target = join(dir, 'resealed-target');
+    const r = await runCli(['restore', file, '--data-dir', target]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /does not verify/);
+    const store = new SqliteStore({ dataDir: target });
+    try {
+      await assert.rejects(store.loadIdentity(), /restore into this store did not finish/);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('refuses to restore into a store that holds data unless told to replace it', async () => {
     const target = join(dir, 'restored');
     const again = await runCli(['restore', backup, '--data-dir', target]);

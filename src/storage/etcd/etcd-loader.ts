@@ -2,15 +2,18 @@ import { canonical } from '../../domain/numbering-profile.js';
 import type { AuditEvent, NumberRecord, OpenGap, RequestRecord, Settings } from '../../domain/types.js';
 import { encodeRequest } from '../request-record-codec.js';
 import type { StoreIdentity } from '../sequence-store.js';
-import type { SeriesImage, StoreLoader } from '../store-transfer.js';
+import type { SeriesImage, StoreContents, StoreLoader } from '../store-transfer.js';
 import type { EtcdKvClient, RequestOp } from './etcd-client.js';
-import { chunkOf, encodeAudit, encodeGaps, encodeNums, encodeState, keys, prefixEnd, type NumsChunk } from './etcd-codec.js';
+import { chunkOf, decodeState, encodeAudit, encodeGaps, encodeNums, encodeState, keys, prefixEnd, type NumsChunk } from './etcd-codec.js';
 import { ETCD_FORMAT, FORMAT_KEY } from './etcd-format.js';
 
 /** Marks a store being loaded (see {@link StoreLoader}). */
 export const RESTORING_KEY = Buffer.from('seqd/restoring');
-/** Everything a store holds but the registrations of running instances (`seqd/instances/`, under leases). */
-const DATA_PREFIXES = ['seqd/audit/', 'seqd/format', 'seqd/gaps/', 'seqd/identity', 'seqd/issue/', 'seqd/key/', 'seqd/keyage/', 'seqd/maintenance', 'seqd/nums/', 'seqd/req/', 'seqd/settings', 'seqd/state/'];
+/**
+ * Everything a store holds but the registrations of running instances (`seqd/instances/`, under
+ * leases), the maintenance key and the restore mark (set just before).
+ */
+const DATA_PREFIXES = ['seqd/audit/', 'seqd/format', 'seqd/gaps/', 'seqd/identity', 'seqd/issue/', 'seqd/key/', 'seqd/keyage/', 'seqd/nums/', 'seqd/req/', 'seqd/settings', 'seqd/state/'];
 /** Per transaction: within etcd's 128 operations and 1.5 MiB, with a margin. */
 const MAX_OPS = 100;
 const MAX_BYTES = 1_200_000;
@@ -27,20 +30,29 @@ export class EtcdLoader implements StoreLoader {
 
   constructor(private readonly client: EtcdKvClient) {}
 
-  async contents() {
-    const [states, identity] = await Promise.all([
-      this.client.range({ key: keys.statePrefix, range_end: prefixEnd(keys.statePrefix), keys_only: true }),
+  async contents(): Promise<StoreContents> {
+    const instances = Buffer.from('seqd/instances/');
+    const [states, identity, live] = await Promise.all([
+      this.client.range({ key: keys.statePrefix, range_end: prefixEnd(keys.statePrefix) }),
       this.client.range({ key: keys.identity }),
+      this.client.range({ key: instances, range_end: prefixEnd(instances), keys_only: true }),
     ]);
-    return { series: states.kvs.length, identity: identity.kvs.length > 0 };
+    const heads = new Map(states.kvs.map((kv) => [kv.key.toString().slice(keys.statePrefix.length), decodeState(kv.value).seq]));
+    const id = identity.kvs[0];
+    return {
+      storeId: id ? (JSON.parse(id.value.toString()) as StoreIdentity).storeId : null,
+      heads,
+      instances: live.kvs.map((kv) => kv.key.toString().slice(instances.length)),
+    };
   }
 
   async begin(replace: boolean): Promise<void> {
-    const ops: RequestOp[] = [];
-    if (replace) {
-      for (const prefix of DATA_PREFIXES.map((p) => Buffer.from(p))) ops.push({ request_delete_range: { key: prefix, range_end: prefixEnd(prefix) } });
-    }
-    ops.push({ request_put: { key: RESTORING_KEY, value: Buffer.from(new Date().toISOString()) } });
+    // Maintenance first, in its own transaction (etcd refuses a put and a delete of one key in
+    // one): every commit compares its absence, so an instance still serving commits nothing more.
+    const mark = Buffer.from(new Date().toISOString());
+    await this.client.txn({ compare: [], success: [{ request_put: { key: keys.maintenance, value: Buffer.from('restore in progress') } }, { request_put: { key: RESTORING_KEY, value: mark } }], failure: [] });
+    if (!replace) return;
+    const ops: RequestOp[] = DATA_PREFIXES.map((p) => Buffer.from(p)).map((key) => ({ request_delete_range: { key, range_end: prefixEnd(key) } }));
     await this.client.txn({ compare: [], success: ops, failure: [] });
   }
 
@@ -80,14 +92,25 @@ export class EtcdLoader implements StoreLoader {
 
   async putEvents(series: string, events: readonly AuditEvent[], last: boolean): Promise<void> {
     const puts: [Buffer, Buffer][] = [];
-    const flush = () => {
-      const first = this.batch[0];
-      const end = this.batch[this.batch.length - 1];
-      if (!first || !end) return;
-      puts.push([keys.audit(series, end.seq), encodeAudit(this.batch)]);
-      // The counter index: the batch that moved the HWM to the end of its last counter range.
-      const hwm = Math.max(-Infinity, ...this.batch.filter((e) => e.type === 'issue').map((e) => e.last ?? -Infinity));
+    const record = (events: readonly AuditEvent[]) => {
+      const end = events[events.length - 1];
+      if (!end) return;
+      const value = encodeAudit(events);
+      if (value.length > MAX_BYTES && events.length > 1) {
+        // A batch too big for one etcd request (stores without etcd's limits allow bigger ones):
+        // several records, each read as part of the trail like any other.
+        const half = Math.ceil(events.length / 2);
+        record(events.slice(0, half));
+        record(events.slice(half));
+        return;
+      }
+      puts.push([keys.audit(series, end.seq), value]);
+      // The counter index: the record that moved the HWM to the end of its last counter range.
+      const hwm = Math.max(-Infinity, ...events.filter((e) => e.type === 'issue').map((e) => e.last ?? -Infinity));
       if (Number.isFinite(hwm)) puts.push([keys.issue(series, hwm), Buffer.from(String(end.seq))]);
+    };
+    const flush = () => {
+      record(this.batch);
       this.batch.length = 0;
     };
     for (const e of events) {
@@ -101,12 +124,23 @@ export class EtcdLoader implements StoreLoader {
   }
 
   async putRequests(records: readonly RequestRecord[]): Promise<void> {
-    const puts: [Buffer, Buffer][] = records.map((r) => [keys.request(r.key), Buffer.from(encodeRequest(r))]);
-    // The sweep finds records by age: one index entry per commit time, as commits write them.
-    const byTime = new Map<number, string[]>();
-    for (const r of records) byTime.set(r.committedAt, [...(byTime.get(r.committedAt) ?? []), r.key]);
-    for (const [at, list] of byTime) puts.push([keys.keyAge(at, `restored-${++this.restoredKeys}`), Buffer.from(JSON.stringify(list))]);
-    await this.put(puts);
+    // The sweep deletes the keys an age entry lists only while they still carry the entry's
+    // revision: each group goes in one transaction with its entry, dated by its newest record.
+    for (let i = 0; i < records.length; ) {
+      const group: RequestRecord[] = [];
+      let bytes = 0;
+      for (; i < records.length && group.length < MAX_OPS - 1; i++) {
+        const r = records[i] as RequestRecord;
+        const size = encodeRequest(r).length + r.key.length * 2 + 64;
+        if (group.length > 0 && bytes + size > MAX_BYTES / 2) break;
+        group.push(r);
+        bytes += size;
+      }
+      const newest = Math.max(...group.map((r) => r.committedAt));
+      const ops: RequestOp[] = group.map((r) => ({ request_put: { key: keys.request(r.key), value: Buffer.from(encodeRequest(r)) } }));
+      ops.push({ request_put: { key: keys.keyAge(newest, `restored-${++this.restoredKeys}`), value: Buffer.from(JSON.stringify(group.map((r) => r.key))) } });
+      await this.client.txn({ compare: [], success: ops, failure: [] });
+    }
   }
 
   async finish(maintenance: string | null): Promise<void> {

@@ -424,9 +424,7 @@ export class EtcdStore implements SequenceStore {
   }
 
   async openSnapshot(): Promise<StoreSnapshot> {
-    // The revision of a read now: every commit acknowledged before is in it.
-    const now = await this.range({ key: keys.identity });
-    return new EtcdSnapshot((req) => this.range(req), now.header.revision);
+    return EtcdSnapshot.open((req) => this.range(req));
   }
 
   openLoader(): StoreLoader {

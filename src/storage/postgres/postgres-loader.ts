@@ -3,7 +3,7 @@ import { canonical } from '../../domain/numbering-profile.js';
 import type { AuditEvent, NumberRecord, RequestRecord, Settings } from '../../domain/types.js';
 import { encodeRequest } from '../request-record-codec.js';
 import type { StoreIdentity } from '../sequence-store.js';
-import type { SeriesImage, StoreLoader } from '../store-transfer.js';
+import type { SeriesImage, StoreContents, StoreLoader } from '../store-transfer.js';
 
 type Db = Sql<{ bigint: number }>;
 type Value = string | number | null;
@@ -21,20 +21,22 @@ export class PostgresLoader implements StoreLoader {
     private readonly q: string,
   ) {}
 
-  async contents() {
-    const [row] = await this.sql.unsafe<{ series: number; identity: boolean }[]>(
-      `SELECT (SELECT count(*)::int FROM ${this.q}.series) AS series, EXISTS (SELECT 1 FROM ${this.q}.meta WHERE key = 'identity') AS identity`,
-    );
-    return { series: row?.series ?? 0, identity: row?.identity ?? false };
+  async contents(): Promise<StoreContents> {
+    const rows = await this.sql.unsafe<{ name: string; event_seq: number }[]>(`SELECT name, event_seq FROM ${this.q}.series`);
+    const [identity] = await this.sql.unsafe<{ value: string }[]>(`SELECT value FROM ${this.q}.meta WHERE key = 'identity'`);
+    return { storeId: identity ? (JSON.parse(identity.value) as StoreIdentity).storeId : null, heads: new Map(rows.map((r) => [r.name, r.event_seq])), instances: [] };
   }
 
   async begin(replace: boolean): Promise<void> {
+    // One transaction: TRUNCATE locks the tables, so a commit of a seqd still serving waits for it
+    // and then finds maintenance on.
     await this.sql.begin(async (tx) => {
       if (replace) {
         await tx.unsafe(`TRUNCATE ${DATA_TABLES.map((t) => `${this.q}.${t}`).join(', ')}`);
         await tx.unsafe(`DELETE FROM ${this.q}.meta WHERE key = 'identity'`);
       }
       await tx.unsafe(`INSERT INTO ${this.q}.meta (key, value) VALUES ('restoring', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [new Date().toISOString()]);
+      await tx.unsafe(`INSERT INTO ${this.q}.settings (key, value) VALUES ('maintenance', 'true') ON CONFLICT (key) DO UPDATE SET value = excluded.value`);
     });
   }
 
@@ -52,7 +54,10 @@ export class PostgresLoader implements StoreLoader {
     await this.sql.begin(async (tx) => {
       await tx.unsafe(
         `INSERT INTO ${this.q}.series (name, start, hwm, version, event_seq, last_hash, issued, refilled, released, voided, closed_at, last_ts)
-         VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11)`,
+         VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (name) DO UPDATE SET start = excluded.start, hwm = excluded.hwm, version = ${this.q}.series.version + 1, event_seq = excluded.event_seq,
+           last_hash = excluded.last_hash, issued = excluded.issued, refilled = excluded.refilled, released = excluded.released, voided = excluded.voided,
+           closed_at = excluded.closed_at, last_ts = excluded.last_ts`,
         [s.series, s.start, s.hwm, s.eventSeq, s.lastHash, c.issued, c.refilled, c.released, c.voided, s.closedAt, s.lastEventAt],
       );
       const totals = image.totals.map((t): Value[] => [s.series, t.siteId, t.partitionId, t.invoiceType, t.issued, t.refilled, t.released]);

@@ -3,7 +3,7 @@ import { canonical } from '../../domain/numbering-profile.js';
 import type { AuditEvent, NumberRecord, RequestRecord, Settings } from '../../domain/types.js';
 import { encodeRequest } from '../request-record-codec.js';
 import type { StoreIdentity } from '../sequence-store.js';
-import type { SeriesImage, StoreLoader } from '../store-transfer.js';
+import type { SeriesImage, StoreContents, StoreLoader } from '../store-transfer.js';
 
 /** Tables a replacing restore empties (meta keeps the schema version). */
 const DATA_TABLES = ['series', 'events', 'numbers', 'batches', 'totals', 'requests', 'settings'] as const;
@@ -15,10 +15,10 @@ const DATA_TABLES = ['series', 'events', 'numbers', 'batches', 'totals', 'reques
 export class SqliteLoader implements StoreLoader {
   constructor(private readonly db: Database.Database) {}
 
-  async contents() {
-    const { n } = this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM series').get() ?? { n: 0 };
-    const identity = this.db.prepare("SELECT 1 FROM meta WHERE key = 'identity'").get() !== undefined;
-    return { series: n, identity };
+  async contents(): Promise<StoreContents> {
+    const heads = new Map(this.db.prepare<[], { name: string; event_seq: number }>('SELECT name, event_seq FROM series').all().map((r) => [r.name, r.event_seq]));
+    const identity = this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'identity'").get();
+    return { storeId: identity ? (JSON.parse(identity.value) as StoreIdentity).storeId : null, heads, instances: [] };
   }
 
   async begin(replace: boolean): Promise<void> {
@@ -28,6 +28,7 @@ export class SqliteLoader implements StoreLoader {
         this.db.exec("DELETE FROM meta WHERE key = 'identity'");
       }
       this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('restoring', ?)").run(new Date().toISOString());
+      this.db.prepare("INSERT OR REPLACE INTO settings (key, value) VALUES ('maintenance', 'true')").run();
     }).immediate();
   }
 
