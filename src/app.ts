@@ -20,6 +20,7 @@ import type { StoreIdentity } from './storage/sequence-store.js';
 import { checkStoreIdentity, StoreMarkerKeeper } from './storage/store-identity.js';
 import { DEFAULT_FORMAT, type NumberingProfile } from './domain/numbering-profile.js';
 import { InternalListener } from './http/internal-listener.js';
+import { MaintenanceError } from './domain/errors/index.js';
 
 export interface RunningSeqd {
   readonly app: FastifyInstance;
@@ -176,7 +177,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
           series: async () => (await opened.store.listSeries()).filter((n) => !isInternalSeries(n)),
           timeoutMs: timeoutS * 1000,
           release: (series, records, cutoff) => service.expire(series, records, cutoff, timeoutS * 1000),
-          onError: (error) => logger.warn({ err: error }, 'reservation expiry: sweep failed; it is retried'),
+          onError: (error) => quietInMaintenance(logger, error, 'reservation expiry: sweep failed; it is retried'),
         })
       : null;
   sweeper?.start();
@@ -216,7 +217,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
         isClosed: async (name) => (await opened.store.loadSeries(name, core['global-counter-start'])).closedAt !== null,
         close: (name, reason) => service.closeSeries(name, reason, SYSTEM_ACTORS.rollover),
         onClosed: (name, voided) => logger.info(`series ${name} closed: its period ended (${voided} open gaps made void)`),
-        onError: (error) => logger.warn({ err: error }, 'rollover: closing ended series failed; it is retried'),
+        onError: (error) => quietInMaintenance(logger, error, 'rollover: closing ended series failed; it is retried'),
       })
     : null;
   closer?.start();
@@ -287,4 +288,10 @@ export function numberingOf(config: SeqdConfig): {
   const format = fmt && toFormat(fmt);
   const formats = new Map(Object.entries(s.formats).map(([base, f]) => [base, toFormat(f)]));
   return { strategy, format, formats, profile: { strategy, formats: { ...(format ? { [DEFAULT_FORMAT]: format } : {}), ...Object.fromEntries(formats) } } };
+}
+
+/** Background work refused because the store is in maintenance is expected: logged at debug level only. */
+function quietInMaintenance(logger: Logger, error: unknown, message: string): void {
+  if (error instanceof MaintenanceError) logger.debug({ err: error }, message);
+  else logger.warn({ err: error }, message);
 }

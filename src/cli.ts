@@ -4,6 +4,7 @@ import { startSeqd } from './app.js';
 import { changeNumberingCommand } from './cli/change-numbering.js';
 import { migrateSchemaCommand } from './cli/migrate-schema.js';
 import { backupCommands } from './cli/backup-commands.js';
+import { maintenanceCommand } from './cli/maintenance-command.js';
 import { clientCommands } from './cli/client-commands.js';
 import { EXIT_HELP, usageExit } from './cli/exit-codes.js';
 import { dataDirOf, loadConfig, logFileOf } from './config/config-loader.js';
@@ -121,6 +122,7 @@ clientCommands(program);
 changeNumberingCommand(program);
 migrateSchemaCommand(program);
 backupCommands(program);
+maintenanceCommand(program);
 
 await program.parseAsync(process.argv);
 

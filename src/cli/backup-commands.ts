@@ -9,10 +9,9 @@ import { restoreBackup } from '../backup/restore.js';
 import { storeBackup } from '../backup/store-backup.js';
 import { loadConfig } from '../config/config-loader.js';
 import type { SeqdConfig } from '../config/config-schema.js';
-import { BackupInvalidError, SeqdError, StoreIdentityError, StoreNotEmptyError, StoreUnavailableError } from '../domain/errors/index.js';
 import { verifySeries } from '../service/verify-series.js';
 import { openStore } from '../storage/open-store.js';
-import { EXIT, reportFailure } from './exit-codes.js';
+import { adminRequest, failAdmin, UsageProblem } from './admin-api.js';
 
 interface StoreOptions {
   profile?: string;
@@ -70,7 +69,7 @@ export function backupCommands(program: Command): void {
       console.log(`backup written: ${o.out} (${describe(summary)}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       for (const h of summary.heads) console.log(`  ${h.series}: high-water mark ${h.hwm}, head ${h.seq}:${h.hash}`);
     } catch (error) {
-      fail(error);
+      failAdmin(error);
     }
   });
 
@@ -117,7 +116,7 @@ export function backupCommands(program: Command): void {
         await opened.close();
       }
     } catch (error) {
-      fail(error);
+      failAdmin(error);
     }
   });
 }
@@ -135,19 +134,8 @@ async function offlineBackup(o: StoreOptions & { out: string }) {
 }
 
 async function apiBackup(o: { out: string; url?: string; apiKey?: string }) {
-  const base = (o.url ?? process.env.SEQD_URL?.split(',')[0] ?? 'http://127.0.0.1:8080').trim().replace(/\/$/, '');
-  if (!/^https?:\/\/[^/]/.test(base) || !URL.canParse(base)) throw new UsageProblem(`"${base}" is not an http(s) URL (--url or SEQD_URL)`);
-  const key = o.apiKey ?? process.env.SEQD_API_KEY;
-  let res: Response;
-  try {
-    res = await fetch(`${base}/api/v1/admin/backup`, { method: 'POST', headers: key ? { authorization: `Bearer ${key}` } : {} });
-  } catch (error) {
-    throw new Unreachable(`no answer from ${base}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`);
-  }
-  if (!res.ok || !res.body) {
-    const body = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
-    throw new Refused(`${body?.error?.code ?? res.status}: ${body?.error?.message ?? res.statusText}`, res.status);
-  }
+  const res = await adminRequest(o, 'POST', '/api/v1/admin/backup');
+  if (!res.body) throw new Error('the backup answer has no body');
   const tick = ticker();
   let received = 0;
   const count = new Transform({
@@ -160,23 +148,3 @@ async function apiBackup(o: { out: string; url?: string; apiKey?: string }) {
   return saveBackup(o.out, [Readable.fromWeb(res.body as ReadableStream<Uint8Array>), count]);
 }
 
-class UsageProblem extends Error {}
-class Unreachable extends Error {}
-class Refused extends Error {
-  constructor(
-    message: string,
-    readonly status: number,
-  ) {
-    super(message);
-  }
-}
-
-function fail(error: unknown): void {
-  if (error instanceof UsageProblem) reportFailure(error.message, EXIT.usage);
-  else if (error instanceof Unreachable) reportFailure(error.message, EXIT.unreachable);
-  else if (error instanceof Refused) reportFailure(error.message, error.status < 500 ? EXIT.refused : EXIT.serverError);
-  else if (error instanceof BackupInvalidError) reportFailure(`${error.message}; nothing was written`, EXIT.invalid);
-  else if (error instanceof StoreNotEmptyError) reportFailure(error.message, EXIT.refused);
-  else if (error instanceof SeqdError || error instanceof StoreIdentityError || error instanceof StoreUnavailableError) reportFailure(error.message, EXIT.serverError);
-  else reportFailure(error instanceof Error ? error.message : String(error), EXIT.serverError);
-}

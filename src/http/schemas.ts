@@ -165,6 +165,12 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
       additionalProperties: false,
       properties: { sequenceNumber, siteId, partitionId, series, invoiceType, allocation },
     },
+    maintenanceBody: {
+      type: 'object',
+      required: ['enabled', 'reason'],
+      additionalProperties: false,
+      properties: { enabled: { type: 'boolean' }, reason },
+    },
     settingsBody: {
       type: 'object',
       required: ['simulatedEnabled'],
@@ -317,6 +323,10 @@ export interface SeriesInput {
 export interface VerifyInput extends SeriesInput {
   period?: string;
   head?: string;
+}
+export interface MaintenanceInput {
+  enabled: boolean;
+  reason: string;
 }
 export interface SettingsInput {
   simulatedEnabled: boolean;

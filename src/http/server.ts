@@ -94,7 +94,7 @@ export async function buildServer(service: SequenceService, o: HttpOptions): Pro
   auditRoutes(app, service, schemas);
   forwardRoutes(app, service, schemas, o.isShuttingDown);
   exportRoutes(app, service, schemas);
-  adminRoutes(app, service);
+  adminRoutes(app, service, schemas);
   const hub = new LiveHub(
     service,
     o.clusterInfo,

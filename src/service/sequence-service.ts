@@ -166,7 +166,7 @@ export class SequenceService {
       }
     }
     const stored = await options.store.loadSettings();
-    service.settings = { simulatedEnabled: stored.simulatedEnabled ?? options.simulatedEnabled };
+    service.settings = { simulatedEnabled: stored.simulatedEnabled ?? options.simulatedEnabled, maintenance: stored.maintenance ?? false };
     if (service.settings.simulatedEnabled !== options.simulatedEnabled) {
       // The configuration wins only over a value it set itself: a switch by an operator (API,
       // dashboard) stays until an operator switches back.
@@ -204,8 +204,10 @@ export class SequenceService {
     const stored = await this.o.store.loadSettings();
     // A toggle committed here while the read was on its way is newer than what it read.
     if (generation !== this.settingsGeneration) return;
-    if (stored.simulatedEnabled !== undefined && stored.simulatedEnabled !== this.settings.simulatedEnabled) {
-      this.settings = { ...this.settings, simulatedEnabled: stored.simulatedEnabled };
+    const maintenance = stored.maintenance ?? false;
+    const simulated = stored.simulatedEnabled ?? this.settings.simulatedEnabled;
+    if (simulated !== this.settings.simulatedEnabled || maintenance !== (this.settings.maintenance ?? false)) {
+      this.settings = { ...this.settings, simulatedEnabled: simulated, maintenance };
       this.events.emit('settings', this.currentSettings);
     }
   }
@@ -355,6 +357,15 @@ export class SequenceService {
   async setSimulated(enabled: boolean, reason: string, actor: string | null): Promise<Settings> {
     const op: Op = { kind: 'setting', key: 'simulatedEnabled', value: enabled, reason, actor };
     const { outcome } = await this.worker(this.directory.control).submit(op);
+    return expect(outcome, 'setting').settings;
+  }
+
+  /**
+   * Switches the store's maintenance on or off; the switch is an audit event. While it is on the
+   * store commits nothing else, on any instance (see `MaintenanceOp`).
+   */
+  async setMaintenance(enabled: boolean, reason: string, actor: string | null): Promise<Settings> {
+    const { outcome } = await this.worker(this.directory.control).submit({ kind: 'maintenance', enabled, reason, actor });
     return expect(outcome, 'setting').settings;
   }
 

@@ -425,7 +425,7 @@ export class SeriesWorker {
       if (result.status === 'committed') {
         this.committed = { ...commit.next, version: result.version };
         if (!pipelining) this.state = this.committed;
-        if (commit.settings) this.o.onSettings(plan.settings);
+        if (commit.settings || commit.maintenance !== undefined) this.o.onSettings(plan.settings);
         this.o.onCommit?.(plan, ops, performance.now() - t0);
         return { plan, committedAt: commit.committedAt };
       }
