@@ -5,6 +5,7 @@ import { changeNumberingCommand } from './cli/change-numbering.js';
 import { migrateSchemaCommand } from './cli/migrate-schema.js';
 import { backupCommands } from './cli/backup-commands.js';
 import { maintenanceCommand } from './cli/maintenance-command.js';
+import { migrateCommand } from './cli/migrate-command.js';
 import { clientCommands } from './cli/client-commands.js';
 import { EXIT_HELP, usageExit } from './cli/exit-codes.js';
 import { dataDirOf, loadConfig, logFileOf } from './config/config-loader.js';
@@ -123,6 +124,7 @@ changeNumberingCommand(program);
 migrateSchemaCommand(program);
 backupCommands(program);
 maintenanceCommand(program);
+migrateCommand(program);
 
 await program.parseAsync(process.argv);
 

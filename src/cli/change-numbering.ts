@@ -5,7 +5,7 @@ import { SYSTEM_ACTORS } from '../domain/actors.js';
 import { loadConfig } from '../config/config-loader.js';
 import { numberingChanges, seriesFits, type NumberingChange } from '../domain/numbering-profile.js';
 import { isInternalSeries } from '../domain/series-strategy.js';
-import { SequenceService } from '../service/sequence-service.js';
+import { toolService } from './tool-service.js';
 import { openStore } from '../storage/open-store.js';
 
 interface Options {
@@ -44,7 +44,7 @@ export function changeNumberingCommand(program: Command): void {
 
 async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], opened: Awaited<ReturnType<typeof openStore>>): Promise<number> {
   const { store } = opened;
-  const { strategy, format, formats, profile } = numberingOf(config);
+  const { strategy, profile } = numberingOf(config);
   const start = config.sequence.core['global-counter-start'];
   const identity = await store.loadIdentity();
   if (!identity) {
@@ -67,18 +67,7 @@ async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], 
     console.log('nothing written: run again with --apply (every seqd on this store stopped) to close these series and record the change');
     return 0;
   }
-  const service = await SequenceService.start({
-    store,
-    node: `change-numbering:${process.pid}`,
-    start,
-    gapPolicy: 'none',
-    sites: config.sequence.sites,
-    maxCount: config.sequence.core['max-count'],
-    simulatedEnabled: config.sequence['invoice-types'].simulated.enabled,
-    strategy,
-    format,
-    formats,
-  });
+  const service = await toolService(config, store, 'change-numbering');
   try {
     for (const s of toClose) {
       const r = await service.closeSeries(s.series, `numbering changed: ${summary}`, SYSTEM_ACTORS.changeNumbering);

@@ -13,6 +13,8 @@ export const SYSTEM_ACTORS = {
   config: 'system:config',
   /** `seqd change-numbering --apply`, run on the store directly (no API key). */
   changeNumbering: 'cli:change-numbering',
+  /** `seqd migrate`, run on both stores directly. */
+  migrate: 'cli:migrate',
 } as const;
 
 /**

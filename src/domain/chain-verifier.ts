@@ -118,7 +118,7 @@ export class ChainVerifier {
     if (e.seq !== this.expectedSeq) return `sequence ${e.seq} where ${this.expectedSeq} was expected (event missing or inserted)`;
     if (e.prevHash !== this.prevHash) return 'previous-hash link does not match the preceding event';
     if (hashEvent(e) !== e.hash) return 'hash does not match the event content (edited)';
-    if (e.type === 'setting' || e.type === 'numbering') return null;
+    if (e.type === 'setting' || e.type === 'numbering' || e.type === 'migrate') return null;
     if (e.type === 'close') return this.close(e);
     if (this.closedBy !== null && (e.type === 'issue' || e.type === 'refill')) {
       return `${e.type} after the series was closed by event ${this.closedBy}`;

@@ -95,6 +95,7 @@ export class DerivedReplay {
         break;
       case 'setting':
       case 'numbering':
+      case 'migrate':
       case 'close':
         break;
     }

@@ -293,6 +293,11 @@ class BatchPlanner {
       case 'numbering':
         this.event('numbering', null, null, null, op.reason, undefined);
         return { ok: true, kind: 'numbering' };
+      case 'migrate':
+        this.maintenance = false;
+        this.settings.maintenance = false;
+        this.event('migrate', null, null, null, op.reason, undefined);
+        return { ok: true, kind: 'numbering' };
       case 'maintenance':
         this.maintenance = op.enabled;
         this.settings.maintenance = op.enabled;

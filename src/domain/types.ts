@@ -234,10 +234,19 @@ export interface MaintenanceOp extends Acted {
   readonly reason: string;
 }
 
-export type Op = AllocateOp | ReleaseOp | SettingOp | ConfirmOp | CloseOp | NumberingOp | MaintenanceOp;
+/**
+ * Records that the numbering moved here from another store (`seqd migrate`): written into the
+ * moved trail once it is complete, and ends the maintenance it was restored under, in one commit.
+ */
+export interface MigrateOp extends Acted {
+  readonly kind: 'migrate';
+  readonly reason: string;
+}
+
+export type Op = AllocateOp | ReleaseOp | SettingOp | ConfirmOp | CloseOp | NumberingOp | MaintenanceOp | MigrateOp;
 
 /** Audit event types. Ranges (`first`..`last`) keep one event per request, not per number. */
-export const AUDIT_EVENT_TYPES = ['issue', 'refill', 'release', 'void', 'setting', 'confirm', 'close', 'numbering'] as const;
+export const AUDIT_EVENT_TYPES = ['issue', 'refill', 'release', 'void', 'setting', 'confirm', 'close', 'numbering', 'migrate'] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
 export interface AuditEvent {

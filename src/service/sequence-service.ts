@@ -361,6 +361,15 @@ export class SequenceService {
   }
 
   /**
+   * Records in the control series that the numbering moved here from another store, and ends the
+   * maintenance the store was restored under, in one commit (see `MigrateOp`).
+   */
+  async recordMigration(reason: string, actor: string | null): Promise<void> {
+    const { outcome } = await this.worker(this.directory.control).submit({ kind: 'migrate', reason, actor });
+    expect(outcome, 'numbering');
+  }
+
+  /**
    * Switches the store's maintenance on or off; the switch is an audit event. While it is on the
    * store commits nothing else, on any instance (see `MaintenanceOp`).
    */
