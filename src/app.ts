@@ -21,6 +21,8 @@ import { checkStoreIdentity, StoreMarkerKeeper } from './storage/store-identity.
 import { DEFAULT_FORMAT, type NumberingProfile } from './domain/numbering-profile.js';
 import { InternalListener } from './http/internal-listener.js';
 import { MaintenanceError } from './domain/errors/index.js';
+import { BackupScheduler } from './service/backup-scheduler.js';
+import { resolve } from 'node:path';
 
 export interface RunningSeqd {
   readonly app: FastifyInstance;
@@ -35,6 +37,8 @@ export interface RunningSeqd {
   readonly opened: OpenedStore;
   /** Closes the series of ended periods (null without a rollover). */
   readonly rollover: RolloverCloser | null;
+  /** Writes the scheduled backups (null when `backup.interval` is 0). */
+  readonly backups: BackupScheduler | null;
   close(): Promise<void>;
 }
 
@@ -107,6 +111,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
     clusterInfo: () => opened.clusterInfo(),
     storeKind: opened.store.kind,
     storeHealth: () => opened.store.health(),
+    maintenance: () => service?.currentSettings.maintenance ?? false,
   });
   try {
     service = await SequenceService.start({
@@ -221,6 +226,27 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
       })
     : null;
   closer?.start();
+  const backupEvery = config.backup.interval;
+  metrics.backups.scheduled(backupEvery);
+  const backups =
+    backupEvery > 0
+      ? new BackupScheduler({
+          store: opened.store,
+          directory: resolve(dataDirOf(config), config.backup.directory),
+          intervalMs: backupEvery * 1000,
+          keep: config.backup.keep,
+          requestWindowMs: core['idempotency-window-seconds'] * 1000,
+          onDone: (run) => {
+            metrics.backups.done(run);
+            logger.info(`scheduled backup written: ${run.file} (${run.events} events, ${run.bytes} bytes, ${Math.round(run.durationMs)} ms)`);
+          },
+          onError: (error) => {
+            metrics.backups.failed();
+            logger.error({ err: error }, 'scheduled backup failed: nothing was written; the next one runs at the next interval');
+          },
+        })
+      : null;
+  backups?.start();
   // At start too: series of periods that ended while no instance ran are closed at once.
   void closer?.tick().catch((error: unknown) => logger.warn({ err: error }, 'rollover: closing ended series failed; it is retried'));
   let closing: Promise<void> | null = null;
@@ -230,6 +256,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
     logger,
     opened,
     rollover: closer,
+    backups,
     port: boundPort,
     url,
     internalUrl,
@@ -246,6 +273,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
         clearInterval(settingsRefresh);
         clearInterval(recheck);
         await closer?.stop();
+        await backups?.stop();
         // Connections whose request was in flight at the close stay open after their answer
         // (keep-alive, 65 s): close each one as soon as it is idle.
         httpClosing = true;

@@ -132,7 +132,27 @@ const etcd = z.strictObject({
   tls: clientTls,
 });
 
+/** A duration: seconds as a number, or a number with s, m, h or d ("6h"); answers seconds. */
+const duration = z.union([
+  z.number().int().min(0),
+  z
+    .string()
+    .regex(/^\d+[smhd]$/, 'a number of seconds, or a number with s, m, h or d (e.g. 6h)')
+    .transform((s) => Number(s.slice(0, -1)) * { s: 1, m: 60, h: 3600, d: 86400 }[s.slice(-1) as 's' | 'm' | 'h' | 'd']),
+]);
+
 export const configSchema = z.strictObject({
+  /** Backups the server writes by itself (see docs/operations.md, "Backup and recovery"). */
+  backup: z
+    .strictObject({
+      /** How often (e.g. 6h); 0: never. */
+      interval: duration.default(0),
+      /** Where the files go; relative paths are taken from the data directory. */
+      directory: z.string().min(1).default('backups'),
+      /** How many of the newest backup files are kept; older ones are deleted after each new one. */
+      keep: z.number().int().min(1).max(100000).default(7),
+    })
+    .prefault({}),
   server: z
     .strictObject({
       host: z.string().min(1).default('127.0.0.1'),

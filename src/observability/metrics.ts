@@ -3,6 +3,7 @@ import type { SeriesState } from '../domain/types.js';
 import type { ServiceObserver } from '../service/sequence-service.js';
 import type { ClusterInfo } from '../storage/open-store.js';
 import type { StoreHealth } from '../storage/sequence-store.js';
+import { BackupMetrics } from './backup-metrics.js';
 import { registerReplicationGauges } from './replication-metrics.js';
 
 export interface MetricsSources {
@@ -21,6 +22,8 @@ export interface MetricsSources {
   readonly storeKind: string;
   /** The store's health, for the PostgreSQL replication gauges. */
   readonly storeHealth?: () => Promise<StoreHealth>;
+  /** Whether the store is in maintenance (as this instance last read it). */
+  readonly maintenance?: () => boolean;
 }
 
 /** Seconds: from a tenth of a millisecond (one embedded commit) to ten seconds (a stall). */
@@ -42,6 +45,8 @@ export class SeqdMetrics implements ServiceObserver {
   private readonly errors: Counter<'code' | 'status'>;
   private readonly leaderChanges: Counter;
   private lastLeader: string | null = null;
+  /** Scheduled backups and maintenance. */
+  readonly backups: BackupMetrics;
 
   constructor(private readonly sources: MetricsSources) {
     const registers = [this.registry];
@@ -69,6 +74,7 @@ export class SeqdMetrics implements ServiceObserver {
     });
     this.conflicts = new Counter({ name: 'seqd_commit_conflicts_total', help: 'Commits refused by compare-and-swap (another writer moved the series); re-planned', registers });
     this.errors = new Counter({ name: 'seqd_errors_total', help: 'Error replies by code and HTTP status', labelNames: ['code', 'status'], registers });
+    this.backups = new BackupMetrics(registers, () => this.sources.maintenance?.() ?? false);
     this.seriesGauges(registers);
     this.clusterGauges(registers);
     if (this.sources.storeKind === 'postgres' && this.sources.storeHealth) registerReplicationGauges(registers, once(this.sources.storeHealth));

@@ -13,7 +13,7 @@ import { SqliteStore } from '../../src/storage/sqlite/sqlite-store.js';
 import { runCli } from '../helpers/cli.js';
 import { driveKeyedClients, type KeyedTally } from '../helpers/keyed-clients.js';
 import { seqdCommand } from '../helpers/seqd-command.js';
-import { startTestServer, type TestServer } from '../helpers/seqd-server.js';
+import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
 
 /** `  <series>: high-water mark <n>, head <seq>:<hash>` lines of `seqd backup`. */
 function headsOf(stdout: string): Map<string, { hwm: number; seq: number; hash: string }> {
@@ -156,6 +156,37 @@ describe('seqd backup and seqd restore', () => {
     const replaced = await runCli(['restore', backup, '--data-dir', target, '--replace']);
     assert.equal(replaced.code, 0, replaced.stderr);
     assert.match(replaced.stdout, /verify passed/);
+  });
+
+  it('writes scheduled backups, keeps the newest, reports them on /metrics, and one of them passes the restore drill', async () => {
+    const scheduled = await startTestServer({ backup: { interval: '1s', directory: 'backups', keep: 2 } });
+    try {
+      for (let i = 0; i < 5; i++) await http(scheduled.url, 'POST', '/api/v1/sequence/next', { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', count: 3 });
+      const folder = join(scheduled.dataDir, 'backups');
+      let files: string[] = [];
+      for (let i = 0; i < 100 && files.length < 2; i++) {
+        await sleep(100);
+        files = existsSync(folder) ? readdirSync(folder).filter((f) => f.endsWith('.seqd-backup')) : [];
+      }
+      await sleep(2500);
+      // Stopped before the files are read: the next run would prune the oldest.
+      await scheduled.backups?.stop();
+      files = readdirSync(folder).filter((f) => f.endsWith('.seqd-backup')).sort();
+      assert.equal(files.length, 2, `the newest two are kept (${files.join(', ')})`);
+      const metrics = await (await fetch(`${scheduled.url}/metrics`)).text();
+      assert.match(metrics, /^seqd_backup_interval_seconds 1$/m);
+      const last = Number(/^seqd_backup_last_success_timestamp_seconds (\S+)$/m.exec(metrics)?.[1]);
+      assert.ok(Date.now() / 1000 - last < 10, 'a recent success');
+      assert.match(metrics, /^seqd_backup_last_size_bytes [1-9]\d*$/m);
+      assert.match(metrics, /^seqd_maintenance 0$/m);
+      // The drill: the newest file into a new store, verified, left in maintenance.
+      const drill = await runCli(['restore', join(folder, files[files.length - 1] as string), '--data-dir', join(dir, 'drill')]);
+      assert.equal(drill.code, 0, drill.stdout + drill.stderr);
+      assert.match(drill.stdout, /verify passed/);
+      assert.match(drill.stdout, /the store is in maintenance/);
+    } finally {
+      await scheduled.dispose();
+    }
   });
 
   it('leaves no file that looks complete when killed with SIGKILL in the middle of a backup', async () => {
