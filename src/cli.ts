@@ -6,6 +6,7 @@ import { migrateSchemaCommand } from './cli/migrate-schema.js';
 import { backupCommands } from './cli/backup-commands.js';
 import { maintenanceCommand } from './cli/maintenance-command.js';
 import { migrateCommand } from './cli/migrate-command.js';
+import { importLegacyCommand } from './cli/import-legacy-command.js';
 import { clientCommands } from './cli/client-commands.js';
 import { EXIT_HELP, usageExit } from './cli/exit-codes.js';
 import { dataDirOf, loadConfig, logFileOf } from './config/config-loader.js';
@@ -125,6 +126,7 @@ migrateSchemaCommand(program);
 backupCommands(program);
 maintenanceCommand(program);
 migrateCommand(program);
+importLegacyCommand(program);
 
 await program.parseAsync(process.argv);
 

@@ -46,7 +46,7 @@ export async function* backupLines(o: BackupSource): AsyncGenerator<string> {
   const identity = await s.identity();
   if (identity) yield line({ t: 'identity', identity });
   // Maintenance is the state of a store, not of its numbers: a restore decides it (see restore.ts).
-  const { maintenance: _maintenance, ...settings } = await s.settings();
+  const { maintenance: _maintenance, migratedTo: _migratedTo, ...settings } = await s.settings();
   yield line({ t: 'settings', settings });
   // States, number records and idempotency records first, then the trails: a store that cannot
   // hold a point in time for long (etcd compacts old revisions) reads the changing part quickly,

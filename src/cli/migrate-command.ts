@@ -35,6 +35,15 @@ function whereOf(config: SeqdConfig): string {
   return `etcd:${s.etcd.embedded ? s.etcd['data-directory'] : [...s.etcd.endpoints].sort().join(',')}`;
 }
 
+const AFTER_FAILURE: Record<Phase, string> = {
+  checks: 'nothing was changed: the source serves as before.',
+  'source frozen':
+    'the migration stopped after the source was frozen for good (it never issues again): run seqd migrate again into an empty target (seqd restore --replace empties a half-written one), or restore its backup (--keep-file) there.',
+  recording:
+    'the target holds the whole numbering, verified, but the migrate event may or may not have been recorded: look at its trail (seqd audit, event migrate) before doing anything; if it is missing, switch the target\'s maintenance off (seqd maintenance off) to let it serve.',
+  done: 'the migration itself completed (see above); only closing a store failed.',
+};
+
 const seconds = (t0: number) => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
 
 /**
@@ -59,15 +68,14 @@ export function migrateCommand(program: Command): void {
         await migrate(o);
       } catch (error) {
         failAdmin(error);
-        if (!(error instanceof UsageProblem)) {
-          console.error(
-            'seqd: the migration did not complete. A source switched to maintenance stays so (nothing can be issued twice): fix the problem and run seqd migrate again ' +
-              'with an empty target (seqd restore --replace, or a new one), or switch the source\'s maintenance off to go on serving from it.',
-          );
-        }
+        console.error(`seqd: ${AFTER_FAILURE[phase]}`);
       }
     });
 }
+
+/** How far a migration got: what to do after a failure depends on it. */
+type Phase = 'checks' | 'source frozen' | 'recording' | 'done';
+let phase: Phase = 'checks';
 
 async function migrate(o: Options): Promise<void> {
   const t0 = performance.now();
@@ -83,6 +91,8 @@ async function migrate(o: Options): Promise<void> {
   try {
     const held = await source.store.openLoader().contents();
     if (held.heads.size === 0) throw new UsageProblem('the source store holds no series: nothing to migrate');
+    const moved = (await source.store.loadSettings()).migratedTo;
+    if (moved !== undefined) throw new UsageProblem(`the source's numbering moved to ${moved} already: migrate from there`);
     // The target is checked before the source is touched: a refused move leaves the source serving.
     target = await openStore(to, logger);
     const there = await target.store.openLoader().contents();
@@ -90,7 +100,9 @@ async function migrate(o: Options): Promise<void> {
     if (there.heads.size > 0 || there.storeId !== null) throw new UsageProblem(`the target store is not empty (${there.heads.size} series): a migration goes into an empty store`);
     const sourceService = await toolService(from, source.store, 'migrate');
     try {
-      await sourceService.setMaintenance(true, `migrating to the ${to.sequence.storage} store (${whereOf(to)})`, SYSTEM_ACTORS.migrate);
+      // For good: a store the numbering left must never issue again (maintenance cannot be switched off).
+      await sourceService.setMaintenance(true, `migrating to the ${to.sequence.storage} store (${whereOf(to)})`, SYSTEM_ACTORS.migrate, whereOf(to));
+      phase = 'source frozen';
     } finally {
       await sourceService.close();
     }
@@ -110,6 +122,7 @@ async function migrate(o: Options): Promise<void> {
       },
     });
     console.log(`restored into the ${store.kind} store and verified (${seconds(t0)})`);
+    phase = 'recording';
     const targetService = await toolService(to, store, 'migrate');
     try {
       const heads = backup.heads.map((h) => `${h.series}@${h.seq}`).join(', ');
@@ -117,6 +130,7 @@ async function migrate(o: Options): Promise<void> {
     } finally {
       await targetService.close();
     }
+    phase = 'done';
     console.log(`migrated in ${seconds(t0)}: the ${store.kind} store serves the numbering now (a migrate event records it); point every seqd at ${o.to}`);
     for (const h of backup.heads) console.log(`  ${h.series}: high-water mark ${h.hwm}, head ${h.seq}:${h.hash}`);
     console.log(`the ${source.store.kind} source stays in maintenance: it never issues again`);

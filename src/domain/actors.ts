@@ -15,6 +15,8 @@ export const SYSTEM_ACTORS = {
   changeNumbering: 'cli:change-numbering',
   /** `seqd migrate`, run on both stores directly. */
   migrate: 'cli:migrate',
+  /** `seqd import-legacy`, run on the store directly. */
+  importLegacy: 'cli:import-legacy',
 } as const;
 
 /**

@@ -125,6 +125,7 @@ export class ChainVerifier {
     }
     if (e.first === null || e.last === null || e.last < e.first) return 'number range missing or reversed';
     switch (e.type) {
+      case 'import':
       case 'issue':
         if (e.first !== this.hwm + 1) {
           return `counter range starts at ${e.first} but the next counter number was ${this.hwm + 1}`;

@@ -69,6 +69,8 @@ export class DerivedReplay {
     this.gather(e);
     const n = e.first === null || e.last === null ? 0 : e.last - e.first + 1;
     switch (e.type) {
+      // Numbers the legacy system issued count as issued, to its holder.
+      case 'import':
       case 'issue':
         this.counters.issued += n;
         this.totalsOf(e).issued += n;

@@ -11,11 +11,15 @@ import {
   RequestInOtherSeriesError,
   RequestKeyNotFoundError,
   SeriesClosedError,
+  ValidationError,
   type SeqdError,
 } from './errors/index.js';
 import { SortedGaps, toRuns } from './sorted-gaps.js';
 import {
   INVOICE_TYPES,
+  LEGACY_HOLDER,
+  type ImportOp,
+  type LegacyGap,
   type AllocateOp,
   type AllocationRef,
   type AuditEvent,
@@ -137,6 +141,8 @@ export interface CommitPlan {
    * the store must refuse inside the committing write while maintenance is on (MaintenanceError).
    */
   readonly maintenance?: boolean | undefined;
+  /** With `maintenance: true`: marks the store as migrated away, for good (see `MaintenanceOp`). */
+  readonly migratedTo?: string | undefined;
   /** Idempotency keys first used in this batch; the store writes them in the same commit. */
   readonly requests: readonly RequestRecord[];
   /**
@@ -209,6 +215,7 @@ class BatchPlanner {
   private readonly settings: Settings;
   private settingsChanged: Partial<Settings> | null = null;
   private maintenance: boolean | undefined;
+  private migratedTo: string | undefined;
   private readonly events: AuditEvent[] = [];
   /** Latest change per number in this batch (a number may change several times). */
   private readonly changes = new Map<number, NumberChange>();
@@ -242,7 +249,12 @@ class BatchPlanner {
   }
 
   run(ops: readonly Op[]): BatchPlan {
-    const outcomes = ops.map((op) => this.apply(op));
+    // A batch that switches maintenance is exempt from it in the store: it may hold nothing else,
+    // or ordinary ops would ride past a maintenance already on (the worker never mixes them).
+    const mixed = ops.length > 1 && ops.some((op) => op.kind === 'maintenance' || op.kind === 'migrate');
+    const outcomes = ops.map((op) =>
+      mixed && (op.kind === 'maintenance' || op.kind === 'migrate') ? refuse(new ValidationError(`a ${op.kind} op is committed in a batch of its own`)) : this.apply(op),
+    );
     if (this.events.length === 0) return { outcomes, commit: null, settings: this.settings };
     const next: SeriesState = {
       series: this.state.series,
@@ -270,6 +282,7 @@ class BatchPlanner {
         totals: [...this.totals.values()],
         settings: this.settingsChanged,
         ...(this.maintenance === undefined ? {} : { maintenance: this.maintenance }),
+        ...(this.migratedTo === undefined ? {} : { migratedTo: this.migratedTo }),
         requests: [...this.newRequests.values()],
         requestVersions: Object.fromEntries([...this.newRequests.keys()].map((k) => [k, this.ctx.requestVersions?.get(k) ?? '0'])),
         next,
@@ -293,6 +306,8 @@ class BatchPlanner {
       case 'numbering':
         this.event('numbering', null, null, null, op.reason, undefined);
         return { ok: true, kind: 'numbering' };
+      case 'import':
+        return this.importLegacy(op);
       case 'migrate':
         this.maintenance = false;
         this.settings.maintenance = false;
@@ -301,6 +316,7 @@ class BatchPlanner {
       case 'maintenance':
         this.maintenance = op.enabled;
         this.settings.maintenance = op.enabled;
+        if (op.enabled && op.migratedTo !== undefined) this.migratedTo = this.settings.migratedTo = op.migratedTo;
         this.event('setting', null, null, null, `maintenance=${op.enabled ? 'on' : 'off'}: ${op.reason}`, undefined);
         return { ok: true, kind: 'setting', settings: { ...this.settings } };
     }
@@ -567,6 +583,45 @@ class BatchPlanner {
         { field, details: { heldBy: { siteId: current.siteId, partitionId: current.partitionId } } },
       ),
     );
+  }
+
+  /**
+   * The legacy range as one `import` event (an issue by the legacy system), then each run of
+   * known gaps released and made void at once, naming the import as their allocation: the trail
+   * accounts for every number up to `last`, and the counter goes on after it.
+   */
+  private importLegacy(op: ImportOp): Outcome {
+    const s = this.state;
+    if (this.hwm !== s.start - 1) {
+      return refuse(new ValidationError(`series ${s.series} has issued numbers already (up to ${this.hwm}): an import starts a series that has issued none`, { field: 'series' }));
+    }
+    if (!Number.isSafeInteger(op.last) || op.last < s.start) {
+      return refuse(new ValidationError(`the last legacy number must be a whole number from the series start ${s.start} on`, { field: 'last' }));
+    }
+    const gaps = [...op.gaps].sort((a, b) => a.number - b.number);
+    const bad = gaps.find((g, i) => !Number.isSafeInteger(g.number) || g.number < s.start || g.number > op.last || g.number === gaps[i - 1]?.number);
+    if (bad) return refuse(new ValidationError(`legacy gap ${bad.number} is outside ${s.start}..${op.last} or listed twice`, { field: 'gaps' }));
+    const holder = { ...LEGACY_HOLDER };
+    const grant = this.event('import', s.start, op.last, holder, op.reason, undefined);
+    const count = op.last - s.start + 1;
+    this.hwm = op.last;
+    this.counters.issued += count;
+    this.totalsFor(holder).issued += count;
+    for (let i = 0; i < gaps.length; ) {
+      const first = gaps[i] as LegacyGap;
+      let last = first;
+      while (gaps[i + 1]?.number === last.number + 1 && gaps[i + 1]?.reason === first.reason) last = gaps[++i] as LegacyGap;
+      i++;
+      const reason = `legacy gap: ${first.reason}`;
+      this.event('release', first.number, last.number, holder, reason, undefined, grant);
+      this.event('void', first.number, last.number, holder, `imported as a gap of the legacy numbering; released: ${reason}`, undefined, grant);
+      const n = last.number - first.number + 1;
+      this.counters.released += n;
+      this.counters.voided += n;
+      this.totalsFor(holder).released += n;
+      for (let k = first.number; k <= last.number; k++) this.changes.set(k, { number: k, status: 'void', ...holder, reason, grant });
+    }
+    return { ok: true, kind: 'numbering' };
   }
 
   private setting(op: SettingOp): Outcome {

@@ -143,6 +143,8 @@ export interface Settings {
   simulatedEnabled: boolean;
   /** The store commits nothing while on (see {@link MaintenanceOp}); absent: off. */
   maintenance?: boolean | undefined;
+  /** Where the numbering moved (`seqd migrate`): maintenance stays on for good. */
+  migratedTo?: string | undefined;
 }
 export type SettingKey = 'simulatedEnabled';
 
@@ -232,6 +234,11 @@ export interface MaintenanceOp extends Acted {
   readonly kind: 'maintenance';
   readonly enabled: boolean;
   readonly reason: string;
+  /**
+   * With `enabled`: the numbering moved to this store (`seqd migrate`). The mark is permanent:
+   * the store refuses to switch maintenance off ever after, so it can never issue again.
+   */
+  readonly migratedTo?: string | undefined;
 }
 
 /**
@@ -243,10 +250,33 @@ export interface MigrateOp extends Acted {
   readonly reason: string;
 }
 
-export type Op = AllocateOp | ReleaseOp | SettingOp | ConfirmOp | CloseOp | NumberingOp | MaintenanceOp | MigrateOp;
+/** A number the legacy system left unused, with its reason (known gaps of `ImportOp`). */
+export interface LegacyGap {
+  readonly number: number;
+  readonly reason: string;
+}
+
+/**
+ * Starts a series where another numbering system left off (`seqd import-legacy`): the numbers from
+ * the series start to `last` count as issued by that system (an `import` event names them and
+ * their source), its known gaps are void with their reasons, and numbering goes on at `last + 1`.
+ * Only a series that has issued nothing yet takes one.
+ */
+export interface ImportOp extends Acted {
+  readonly kind: 'import';
+  readonly last: number;
+  readonly gaps: readonly LegacyGap[];
+  /** Where the numbers come from (system, export, checksum): the import event's reason. */
+  readonly reason: string;
+}
+
+/** The holder of imported numbers: issued by the legacy system, released or confirmed by nobody here. */
+export const LEGACY_HOLDER = { siteId: 'legacy', partitionId: 'legacy', invoiceType: 'on-cycle' } as const;
+
+export type Op = AllocateOp | ReleaseOp | SettingOp | ConfirmOp | CloseOp | NumberingOp | MaintenanceOp | MigrateOp | ImportOp;
 
 /** Audit event types. Ranges (`first`..`last`) keep one event per request, not per number. */
-export const AUDIT_EVENT_TYPES = ['issue', 'refill', 'release', 'void', 'setting', 'confirm', 'close', 'numbering', 'migrate'] as const;
+export const AUDIT_EVENT_TYPES = ['issue', 'refill', 'release', 'void', 'setting', 'confirm', 'close', 'numbering', 'migrate', 'import'] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
 export interface AuditEvent {

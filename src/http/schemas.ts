@@ -136,6 +136,7 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
               op('confirm', ['sequenceNumber', 'siteId', 'partitionId'], { sequenceNumber, siteId, partitionId, allocation: allocationRef }),
               op('setting', ['key', 'value', 'reason'], { key: { type: 'string', enum: ['simulatedEnabled'] }, value: { type: 'boolean' }, reason }),
               op('close', ['reason'], { reason }),
+              op('maintenance', ['enabled', 'reason'], { enabled: { type: 'boolean' }, reason }),
             ],
           },
         },

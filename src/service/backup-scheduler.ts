@@ -6,7 +6,7 @@ import { storeBackup } from '../backup/store-backup.js';
 import type { SequenceStore } from '../storage/sequence-store.js';
 
 /** `seqd-backup-20261205T081500Z.seqd-backup`: the time sorts the names. */
-const NAME = /^seqd-backup-\d{8}T\d{6}Z\.seqd-backup$/;
+const NAME = /^seqd-backup-\d{8}T\d{6}Z-\d+-\d+\.seqd-backup$/;
 
 export interface BackupRun {
   readonly file: string;
@@ -34,6 +34,7 @@ export interface BackupSchedulerOptions {
 export class BackupScheduler {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<BackupRun | null> | null = null;
+  private runs = 0;
 
   constructor(private readonly o: BackupSchedulerOptions) {}
 
@@ -46,7 +47,7 @@ export class BackupScheduler {
   runOnce(): Promise<BackupRun | null> {
     this.running ??= this.backup()
       .then((run) => {
-        this.o.onDone?.(run);
+        if (run) this.o.onDone?.(run);
         return run;
       })
       .catch((error: unknown) => {
@@ -65,18 +66,23 @@ export class BackupScheduler {
     await this.running;
   }
 
-  private async backup(): Promise<BackupRun> {
+  private async backup(): Promise<BackupRun | null> {
     const t0 = performance.now();
+    // The numbering moved to another store: its backups are taken there.
+    if ((await this.o.store.loadSettings()).migratedTo !== undefined) return null;
     await mkdir(this.o.directory, { recursive: true });
     const stamp = new Date((this.o.now ?? Date.now)()).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-    const file = join(this.o.directory, `seqd-backup-${stamp}.seqd-backup`);
+    // The process and a count make the name unique: two runs in one second, or instances sharing the directory.
+    const name = `seqd-backup-${stamp}-${process.pid}-${++this.runs}.seqd-backup`;
+    const file = join(this.o.directory, name);
     const summary = await writeBackupFile(file, await storeBackup(this.o.store, { requestWindowMs: this.o.requestWindowMs, now: this.o.now }));
-    this.prune();
+    this.prune(name);
     return { file, bytes: summary.bytes, durationMs: performance.now() - t0, events: summary.counts.events };
   }
 
-  private prune(): void {
-    const files = readdirSync(this.o.directory).filter((f) => NAME.test(f)).sort();
-    for (const f of files.slice(0, Math.max(0, files.length - this.o.keep))) rmSync(join(this.o.directory, f), { force: true });
+  /** Deletes the oldest beyond `keep`, never `written` (a clock set back would sort it first). */
+  private prune(written: string): void {
+    const files = readdirSync(this.o.directory).filter((f) => NAME.test(f) && f !== written).sort();
+    for (const f of files.slice(0, Math.max(0, files.length - (this.o.keep - 1)))) rmSync(join(this.o.directory, f), { force: true });
   }
 }

@@ -11,6 +11,7 @@ import type {
   AuditEvent,
   GapPolicy,
   InvoiceType,
+  LegacyGap,
   NumberRecord,
   Op,
   SeriesState,
@@ -361,6 +362,15 @@ export class SequenceService {
   }
 
   /**
+   * Starts `series` where a legacy numbering left off (see `ImportOp`); refused (ValidationError)
+   * when the series issued numbers already.
+   */
+  async importLegacy(series: string, last: number, gaps: readonly LegacyGap[], reason: string, actor: string | null): Promise<void> {
+    const { outcome } = await this.worker(series).submit({ kind: 'import', last, gaps, reason, actor });
+    expect(outcome, 'numbering');
+  }
+
+  /**
    * Records in the control series that the numbering moved here from another store, and ends the
    * maintenance the store was restored under, in one commit (see `MigrateOp`).
    */
@@ -373,8 +383,8 @@ export class SequenceService {
    * Switches the store's maintenance on or off; the switch is an audit event. While it is on the
    * store commits nothing else, on any instance (see `MaintenanceOp`).
    */
-  async setMaintenance(enabled: boolean, reason: string, actor: string | null): Promise<Settings> {
-    const { outcome } = await this.worker(this.directory.control).submit({ kind: 'maintenance', enabled, reason, actor });
+  async setMaintenance(enabled: boolean, reason: string, actor: string | null, migratedTo?: string): Promise<Settings> {
+    const { outcome } = await this.worker(this.directory.control).submit({ kind: 'maintenance', enabled, reason, actor, ...(migratedTo === undefined ? {} : { migratedTo }) });
     return expect(outcome, 'setting').settings;
   }
 

@@ -99,6 +99,8 @@ const NO_REQUESTS = new RequestLookup();
  * key (a key's record may be in that batch, not yet readable from the store).
  */
 const pipelinable = (op: Op | undefined): boolean => op?.kind === 'allocate' && op.requestId === undefined;
+/** Ops committed in a batch of their own (see `take`). */
+const alone = (op: Op | undefined): boolean => op?.kind === 'maintenance' || op?.kind === 'migrate' || op?.kind === 'import';
 /** Queue length from which an idle pipeline takes half of it (see `take`). */
 const SPLIT_AT = 8;
 /** Batches of one series on their way to the instance committing it. */
@@ -287,8 +289,12 @@ export class SeriesWorker {
   private take(): Pending[] {
     const max = this.o.store.limits.maxOpsPerBatch;
     if (this.inFlight === 0) {
+      // A switch of the store's state goes alone: a store exempts its batch from the maintenance check.
+      if (alone(this.queue[0]?.op)) return this.queue.splice(0, 1);
       const pipelined = (this.o.store.pipelining?.maxInFlight ?? 1) > 1 && this.queue.length >= SPLIT_AT;
-      return this.queue.splice(0, Math.min(max, pipelined ? Math.ceil(this.queue.length / 2) : max));
+      const until = this.queue.findIndex((p) => alone(p.op));
+      const n = Math.min(max, pipelined ? Math.ceil(this.queue.length / 2) : max);
+      return this.queue.splice(0, until < 0 ? n : Math.min(n, until));
     }
     let n = 0;
     while (n < max && pipelinable(this.queue[n]?.op)) n++;

@@ -6,6 +6,7 @@ export function decodeSettings(rows: readonly { key: string; value: string }[]):
   for (const { key, value } of rows) {
     if (key === 'simulatedEnabled') out.simulatedEnabled = JSON.parse(value) === true;
     if (key === 'maintenance') out.maintenance = JSON.parse(value) === true;
+    if (key === 'migratedTo') out.migratedTo = String(JSON.parse(value));
   }
   return out;
 }

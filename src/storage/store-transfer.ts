@@ -75,3 +75,6 @@ export const RESTORE_UNFINISHED =
 /** What a store in maintenance answers to a batch (see `MaintenanceOp`). */
 export const MAINTENANCE_MESSAGE =
   'the store is in maintenance (a migration, a restore drill or an operator): nothing was done; retry when maintenance is switched off';
+
+/** What a store the numbering migrated away from answers to a switch of maintenance off. */
+export const migratedMessage = (to: string) => `the numbering of this store moved to ${to}: it stays in maintenance for good and never issues again`;

@@ -432,10 +432,38 @@ export function sequenceStoreContract(name: string, factory: () => StoreFactory)
       await apply(store, on.state, [{ kind: 'maintenance', enabled: false, reason: 'done' }]);
     });
 
+    it('keeps a legacy import: its numbers are issued to the legacy holder, its gaps void, the counter goes on after it', async () => {
+      const s0 = await store.loadSeries('c-import', 1);
+      const { state } = await apply(store, s0, [{ kind: 'import', last: 2500, gaps: [{ number: 7, reason: 'voided' }, { number: 2400, reason: 'lost' }], reason: 'legacy export' }]);
+      const found = await store.lookupNumbers('c-import', [1, 7, 1500, 2400, 2500]);
+      assert.deepEqual([1, 1500, 2500].map((n) => [found.get(n)?.status, found.get(n)?.siteId, found.get(n)?.grant]), [['issued', 'legacy', 1], ['issued', 'legacy', 1], ['issued', 'legacy', 1]]);
+      assert.deepEqual([7, 2400].map((n) => found.get(n)?.status), ['void', 'void']);
+      const next = await apply(store, state, [alloc(2)]);
+      assert.equal(next.state.hwm, 2502);
+      assert.equal((await store.lookupNumbers('c-import', [2501])).get(2501)?.siteId, A.siteId);
+      assert.equal((await verify(store, 'c-import')).valid, true);
+    });
+
     it('reports itself healthy', async () => {
       const h = await store.health();
       assert.equal(h.healthy, true);
       assert.equal(h.kind, store.kind);
+    });
+
+    // Last: it leaves the store in maintenance for good.
+    it('a store marked migrated away never leaves maintenance: the switch off is refused inside the commit', async () => {
+      const control = await store.loadSeries('c-moved', 1);
+      const on = await apply(store, control, [{ kind: 'maintenance', enabled: true, reason: 'migrating', migratedTo: 'etcd:new-cluster' }]);
+      assert.equal(on.commit.migratedTo, 'etcd:new-cluster');
+      const settings = await store.loadSettings();
+      assert.deepEqual([settings.maintenance, settings.migratedTo], [true, 'etcd:new-cluster']);
+      const off = planBatch(on.state, [{ kind: 'maintenance', enabled: false, reason: 'by mistake' }], new Map(), { batchId: 'c-moved-off', node: 'contract', now: Date.now(), gapPolicy: 'lowest-first', settings: { simulatedEnabled: true } });
+      assert.ok(off.commit);
+      await assert.rejects(store.commit(off.commit), (e: unknown) => e instanceof MaintenanceError && /moved to etcd:new-cluster/.test(e.message));
+      assert.equal((await store.loadSettings()).maintenance, true, 'still in maintenance');
+      const allocation = planBatch(await store.loadSeries('c-moved-data', 1), [alloc(1)], new Map(), { batchId: 'c-moved-alloc', node: 'contract', now: Date.now(), gapPolicy: 'lowest-first', settings: { simulatedEnabled: true } });
+      assert.ok(allocation.commit);
+      await assert.rejects(store.commit(allocation.commit), MaintenanceError);
     });
   });
 }

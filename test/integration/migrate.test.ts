@@ -91,7 +91,13 @@ describe('seqd migrate between SQLite and etcd', { skip: missing ?? false, timeo
     const refused = await http<{ error: { code: string } }>(old.url, 'POST', '/api/v1/sequence/next', HOLDER);
     assert.equal(refused.status, 503);
     assert.equal(refused.body.error.code, 'MAINTENANCE');
+    const reopen = await runCli(['maintenance', 'off', '--reason', 'by mistake', '--url', old.url]);
+    assert.notEqual(reopen.code, 0, 'a store the numbering left cannot be switched back on');
+    assert.match(reopen.stderr, /moved to/);
     await old.close();
+    const twice = await runCli(['migrate', '--from', sqliteYml, '--to', yml('other.yml', `sequence:\n  storage: sqlite\n  data-dir: ${join(dir, 'other')}\n`)]);
+    assert.equal(twice.code, 2, twice.stderr);
+    assert.match(twice.stderr, /moved to .* already/);
 
     // Back to a new SQLite store, while the HA instance still serves: from then on it refuses.
     const backYml = yml('back.yml', `sequence:\n  storage: sqlite\n  data-dir: ${join(dir, 'back')}\n`);

@@ -579,3 +579,48 @@ describe('planner: closing a series (period rollover)', () => {
     assert.match(report.firstInvalidEvent?.problem ?? '', /issue after the series was closed/);
   });
 });
+
+describe('planner: legacy import', () => {
+  it('imports a range with its known gaps, accounted for by the trail, and the counter goes on after it', () => {
+    const state = emptyState(1);
+    const plan = planBatch(state, [{ kind: 'import', last: 500, gaps: [{ number: 17, reason: 'voided' }, { number: 18, reason: 'voided' }, { number: 250, reason: 'credit note' }], reason: 'SAP export' }], new Map(), ctx());
+    assert.ok(plan.commit);
+    const c = plan.commit;
+    assert.deepEqual(c.events.map((e) => [e.type, e.first, e.last]), [['import', 1, 500], ['release', 17, 18], ['void', 17, 18], ['release', 250, 250], ['void', 250, 250]]);
+    assert.equal(c.next.hwm, 500);
+    assert.deepEqual(c.next.counters, { issued: 500, refilled: 0, released: 3, voided: 3 });
+    assert.deepEqual(c.numberChanges.map((n) => [n.number, n.status, n.grant]), [[17, 'void', 1], [18, 'void', 1], [250, 'void', 1]]);
+    assert.deepEqual(c.next.openGaps, []);
+    const v = new ChainVerifier(state.series, state.start);
+    for (const e of c.events) assert.ok(v.push(e), `event ${e.seq} accepted`);
+    const report = v.finish({ ...c.next, version: '1' });
+    assert.equal(report.valid, true, report.continuity.problem ?? '');
+    assert.deepEqual([report.continuity.held, report.continuity.void], [497, 3]);
+    const next = planBatch({ ...c.next, version: '1' }, [alloc(2)], new Map(), ctx());
+    const o = next.outcomes[0];
+    assert.ok(o?.ok && o.kind === 'allocate');
+    assert.deepEqual(o.numbers, [501, 502]);
+  });
+
+  it('refuses an import into a series that issued numbers, and gaps outside the range', () => {
+    const used = planBatch(emptyState(1), [alloc(1)], new Map(), ctx()).commit?.next;
+    assert.ok(used);
+    const again = planBatch({ ...used, version: '1' }, [{ kind: 'import', last: 10, gaps: [], reason: 'x' }], new Map(), ctx());
+    assert.equal(again.commit, null);
+    assert.equal(again.outcomes[0]?.ok, false);
+    const outside = planBatch(emptyState(1), [{ kind: 'import', last: 10, gaps: [{ number: 11, reason: 'x' }], reason: 'x' }], new Map(), ctx());
+    assert.equal(outside.commit, null);
+  });
+});
+
+describe('planner: maintenance switches', () => {
+  it('never commits a switch together with other ops: the switch is refused, the others plan as ordinary ops', () => {
+    const plan = planBatch(emptyState(1), [alloc(1), { kind: 'maintenance', enabled: true, reason: 'x' }, alloc(1)], new Map(), ctx());
+    assert.equal(plan.outcomes[1]?.ok, false);
+    assert.ok(plan.commit);
+    assert.equal(plan.commit.maintenance, undefined, 'an ordinary batch: the store checks maintenance for it');
+    assert.deepEqual(plan.commit.events.map((e) => e.type), ['issue', 'issue']);
+    const alone = planBatch(emptyState(1), [{ kind: 'maintenance', enabled: false, reason: 'y' }], new Map(), ctx());
+    assert.equal(alone.commit?.maintenance, false);
+  });
+});

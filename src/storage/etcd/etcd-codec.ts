@@ -16,6 +16,7 @@ import type { TotalsRow } from '../sequence-store.js';
  *
  *   seqd/settings                    settings object
  *   seqd/maintenance                 present while the store is in maintenance (its reason)
+ *   seqd/migrated                    where the numbering moved: maintenance stays on for good
  *   seqd/identity                    the store's id, creation time and numbering profile
  *   seqd/state/<series>              series state: HWM, last event, counters, totals
  *   seqd/audit/<series>/<last seq>   one record per committed batch (its events)
@@ -33,6 +34,8 @@ const pad = (n: number, width: number) => String(n).padStart(width, '0');
 export const keys = {
   settings: enc('seqd/settings'),
   maintenance: enc('seqd/maintenance'),
+  /** Where the numbering moved (`seqd migrate`); while present maintenance cannot be switched off. */
+  migrated: enc('seqd/migrated'),
   identity: enc('seqd/identity'),
   statePrefix: enc('seqd/state/'),
   state: (series: string) => enc(`seqd/state/${series}`),

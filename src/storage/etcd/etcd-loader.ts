@@ -106,7 +106,7 @@ export class EtcdLoader implements StoreLoader {
       }
       puts.push([keys.audit(series, end.seq), value]);
       // The counter index: the record that moved the HWM to the end of its last counter range.
-      const hwm = Math.max(-Infinity, ...events.filter((e) => e.type === 'issue').map((e) => e.last ?? -Infinity));
+      const hwm = Math.max(-Infinity, ...events.filter((e) => e.type === 'issue' || e.type === 'import').map((e) => e.last ?? -Infinity));
       if (Number.isFinite(hwm)) puts.push([keys.issue(series, hwm), Buffer.from(String(end.seq))]);
     };
     const flush = () => {

@@ -34,7 +34,7 @@ import {
 import { upgradeEtcdFormat } from './etcd-format.js';
 import { EtcdLoader, RESTORING_KEY } from './etcd-loader.js';
 import { EtcdSnapshot } from './etcd-snapshot.js';
-import { MAINTENANCE_MESSAGE, RESTORE_UNFINISHED, type StoreLoader, type StoreSnapshot } from '../store-transfer.js';
+import { MAINTENANCE_MESSAGE, migratedMessage, RESTORE_UNFINISHED, type StoreLoader, type StoreSnapshot } from '../store-transfer.js';
 import { decodeSettingsValue, gapRecord, readBatches, readNumberPage } from './etcd-reads.js';
 import {
   connectEtcd,
@@ -277,6 +277,7 @@ export class EtcdStore implements SequenceStore {
     }
     if (plan.maintenance === true) ops.push({ request_put: { key: keys.maintenance, value: Buffer.from(plan.events[plan.events.length - 1]?.reason ?? 'maintenance') } });
     if (plan.maintenance === false) ops.push({ request_delete_range: { key: keys.maintenance } });
+    if (plan.migratedTo !== undefined) ops.push({ request_put: { key: keys.migrated, value: Buffer.from(plan.migratedTo) } });
     const bytes = ops.reduce((a, op) => a + ('request_put' in op ? op.request_put.key.length + op.request_put.value.length : 64), 0);
     if (ops.length > MAX_TXN_OPS || bytes > MAX_TXN_BYTES) {
       throw new BatchTooLargeError(`batch needs ${ops.length} operations and ${bytes} bytes, above etcd's per-transaction limits`);
@@ -290,9 +291,11 @@ export class EtcdStore implements SequenceStore {
         // Maintenance off, checked inside the commit itself: no instance can slip a batch past a
         // switch, whatever settings it has cached. Only a batch that switches it is exempt.
         ...(plan.maintenance === undefined ? [{ key: keys.maintenance, target: 'Version' as const, result: 'Equal' as const, version: '0' }] : []),
+        // A store the numbering migrated away from never leaves maintenance.
+        ...(plan.maintenance === false ? [{ key: keys.migrated, target: 'Version' as const, result: 'Equal' as const, version: '0' }] : []),
       ],
       success: ops,
-      failure: [{ request_range: { key: auditKey } }, { request_range: { key: stateKey } }, { request_range: { key: keys.maintenance } }],
+      failure: [{ request_range: { key: auditKey } }, { request_range: { key: stateKey } }, { request_range: { key: keys.maintenance } }, { request_range: { key: keys.migrated } }],
     };
     let res: TxnRes;
     try {
@@ -314,6 +317,8 @@ export class EtcdStore implements SequenceStore {
       return { status: 'committed', version: audit.mod_revision };
     }
     if (plan.maintenance === undefined && res.responses[2]?.response_range?.kvs[0]) throw new MaintenanceError(MAINTENANCE_MESSAGE);
+    const migrated = res.responses[3]?.response_range?.kvs[0];
+    if (plan.maintenance === false && migrated) throw new MaintenanceError(migratedMessage(migrated.value.toString()));
     return this.conflict(series, plan.next.start);
   }
 
@@ -385,9 +390,14 @@ export class EtcdStore implements SequenceStore {
   }
 
   async loadSettings(): Promise<Partial<Settings>> {
-    const res = await this.readTxn('read settings', [{ request_range: { key: keys.settings } }, { request_range: { key: keys.maintenance } }]);
+    const res = await this.readTxn('read settings', [{ request_range: { key: keys.settings } }, { request_range: { key: keys.maintenance } }, { request_range: { key: keys.migrated } }]);
     const settings = decodeSettingsValue(res.responses[0]?.response_range?.kvs[0]);
-    return res.responses[1]?.response_range?.kvs[0] ? { ...settings, maintenance: true } : settings;
+    const migrated = res.responses[2]?.response_range?.kvs[0];
+    return {
+      ...settings,
+      ...(res.responses[1]?.response_range?.kvs[0] ? { maintenance: true } : {}),
+      ...(migrated ? { migratedTo: migrated.value.toString() } : {}),
+    };
   }
 
   async loadIdentity(): Promise<StoreIdentity | null> {
@@ -501,7 +511,7 @@ export class EtcdStore implements SequenceStore {
         const idx = await this.range({ key: keys.issue(series, n), range_end: prefixEnd(prefix), limit: 1 });
         const kv = idx.kvs[0];
         const audit = kv && (await this.getOne(keys.audit(series, Number(kv.value.toString()))));
-        if (audit) issues.push(...decodeAudit(audit.value).events.filter((e) => e.type === 'issue'));
+        if (audit) issues.push(...decodeAudit(audit.value).events.filter((e) => e.type === 'issue' || e.type === 'import'));
       }
       const e = covering(n);
       if (e) found.set(n, { number: n, status: 'issued', siteId: e.siteId ?? '', partitionId: e.partitionId ?? '', invoiceType: e.invoiceType as InvoiceType, reason: null, changedAt: e.ts, grant: e.seq });

@@ -21,7 +21,7 @@ import { migrateSchema, quoteIdent, type MigrationReport } from './postgres-migr
 import { readReplication } from './postgres-replication.js';
 import { PostgresLoader } from './postgres-loader.js';
 import { PostgresSnapshot } from './postgres-snapshot.js';
-import { MAINTENANCE_MESSAGE, RESTORE_UNFINISHED, type StoreLoader, type StoreSnapshot } from '../store-transfer.js';
+import { MAINTENANCE_MESSAGE, migratedMessage, RESTORE_UNFINISHED, type StoreLoader, type StoreSnapshot } from '../store-transfer.js';
 
 export interface PostgresStoreOptions {
   /** postgres://user@host1:5432,host2:5432/db: several hosts are tried in turn, only a primary is used. */
@@ -166,6 +166,16 @@ export class PostgresStore implements SequenceStore {
         [series, rest],
       );
       for (const r of ranges) found.set(r.num, issuedRecord(r.num, r));
+      // Numbers below every counter range: a legacy import's (few events start that low).
+      const older = rest.filter((n) => !found.has(n));
+      if (older.length === 0) return found;
+      const imported = await this.sql.unsafe<(EventRow & { num: number })[]>(
+        `SELECT n.num, e.* FROM unnest($2::bigint[]) AS n(num)
+         CROSS JOIN LATERAL (SELECT * FROM ${this.q}.events WHERE series = $1 AND type = 'import' AND first <= n.num ORDER BY first DESC LIMIT 1) e
+         WHERE e.last >= n.num`,
+        [series, older],
+      );
+      for (const r of imported) found.set(r.num, issuedRecord(r.num, r));
       return found;
     });
   }
@@ -225,10 +235,13 @@ export class PostgresStore implements SequenceStore {
     let state: SeriesState | null;
     let landed: string | null;
     let maintenance: boolean;
+    let refusedBecause = MAINTENANCE_MESSAGE;
     try {
       // Maintenance first: once a switch is seen, every attempt that passed the gate before it has
       // ended, and the reads below see any of them that landed.
-      maintenance = plan.maintenance === undefined && (await this.inMaintenance());
+      const now = await this.maintenanceState();
+      maintenance = (plan.maintenance === undefined && now.maintenance) || (plan.maintenance === false && now.migratedTo !== null);
+      if (maintenance && now.migratedTo !== null) refusedBecause = migratedMessage(now.migratedTo);
       state = await this.readState(plan.series);
       landed = await this.batchVersion(this.sql, plan.batchId);
     } catch (error) {
@@ -240,7 +253,7 @@ export class PostgresStore implements SequenceStore {
     const confirmed = await this.confirmBatch(plan, refusal);
     if (confirmed !== null) return { status: 'committed', version: confirmed };
     // Fenced off by confirmBatch: a late attempt cannot land once maintenance ends either.
-    if (maintenance) throw new MaintenanceError(MAINTENANCE_MESSAGE);
+    if (maintenance) throw new MaintenanceError(refusedBecause);
     return this.read(async () => {
       const now = await this.readState(plan.series);
       if (!now) throw new Error(`series ${plan.series} missing`);
@@ -408,7 +421,12 @@ export class PostgresStore implements SequenceStore {
     // takes the gate exclusively, so it waits for every batch that passed the gate to end, and
     // every batch after it sees the switch.
     const gate = tx.unsafe(`SELECT ${plan.maintenance === undefined ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock'}(hashtext($1))`, [this.gateName]);
-    const ordinary = plan.maintenance === undefined ? ` AND NOT EXISTS (SELECT 1 FROM ${q}.settings WHERE key = 'maintenance' AND value = 'true')` : '';
+    const ordinary =
+      plan.maintenance === undefined
+        ? ` AND NOT EXISTS (SELECT 1 FROM ${q}.settings WHERE key = 'maintenance' AND value = 'true')`
+        : plan.maintenance === false
+          ? ` AND NOT EXISTS (SELECT 1 FROM ${q}.settings WHERE key = 'migratedTo')`
+          : '';
     const cas = tx.unsafe(
       `UPDATE ${q}.series SET hwm = $1, version = $2, event_seq = $3, last_hash = $4, issued = $5, refilled = $6, released = $7, voided = $8,
          closed_at = $9, last_ts = $10 WHERE name = $11 AND version = $12 AND last_hash = $13${ordinary}`,
@@ -469,7 +487,11 @@ export class PostgresStore implements SequenceStore {
       );
       writes.push(keys);
     }
-    const settings = { ...plan.settings, ...(plan.maintenance === undefined ? {} : { maintenance: plan.maintenance }) };
+    const settings = {
+      ...plan.settings,
+      ...(plan.maintenance === undefined ? {} : { maintenance: plan.maintenance }),
+      ...(plan.migratedTo === undefined ? {} : { migratedTo: plan.migratedTo }),
+    };
     for (const [key, value] of Object.entries(settings)) {
       writes.push(tx.unsafe(`INSERT INTO ${q}.settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [key, JSON.stringify(value)]));
     }
@@ -557,9 +579,10 @@ export class PostgresStore implements SequenceStore {
   }
 
   /** Any failure of a read becomes a retryable 503: reads change nothing. */
-  private async inMaintenance(): Promise<boolean> {
-    const [row] = await this.sql.unsafe<{ value: string }[]>(`SELECT value FROM ${this.q}.settings WHERE key = 'maintenance'`);
-    return row?.value === 'true';
+  private async maintenanceState(): Promise<{ maintenance: boolean; migratedTo: string | null }> {
+    const rows = await this.sql.unsafe<{ key: string; value: string }[]>(`SELECT key, value FROM ${this.q}.settings WHERE key IN ('maintenance', 'migratedTo')`);
+    const s = decodeSettings(rows);
+    return { maintenance: s.maintenance ?? false, migratedTo: s.migratedTo ?? null };
   }
 
   private async read<T>(work: () => Promise<T>): Promise<T> {

@@ -74,6 +74,7 @@ export class SqliteCommitter {
       sweepRequests: db.prepare<[number]>('DELETE FROM requests WHERE committed_at < ?'),
       keyTaken: db.prepare<[string, number], { series: string }>('SELECT series FROM requests WHERE key = ? AND committed_at >= ? LIMIT 1'),
       maintenance: db.prepare<[], { value: string }>("SELECT value FROM settings WHERE key = 'maintenance'"),
+      migrated: db.prepare<[], { value: string }>("SELECT value FROM settings WHERE key = 'migratedTo'"),
       putSetting: db.prepare<[string, string]>(
         'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       ),
@@ -96,8 +97,12 @@ export class SqliteCommitter {
       // Read inside the write transaction: a switch committed before it is seen, and none can
       // commit during it (SQLite has one writer).
       let maintenance = this.stmt.maintenance.get()?.value === 'true';
+      const migrated = this.stmt.migrated.get() !== undefined;
       return plans.map((plan) => {
-        if (maintenance && plan.maintenance === undefined) return { status: 'maintenance' as const };
+        // Refused: an ordinary batch while maintenance is on, a switch-off of a store migrated
+        // away. A re-sent batch that landed before the switch is answered committed (apply).
+        const refused = (maintenance && plan.maintenance === undefined) || (migrated && plan.maintenance === false);
+        if (refused && !this.stmt.batch.get(plan.batchId)) return { status: 'maintenance' as const };
         const outcome = this.apply(plan);
         if (outcome.status === 'committed' && plan.maintenance !== undefined) maintenance = plan.maintenance;
         return outcome;
@@ -139,6 +144,7 @@ export class SqliteCommitter {
     for (const r of plan.requests) s.putRequest.run(plan.series, r.key, encodeRequest(r), r.committedAt);
     for (const [key, value] of Object.entries(plan.settings ?? {})) s.putSetting.run(key, JSON.stringify(value));
     if (plan.maintenance !== undefined) s.putSetting.run('maintenance', JSON.stringify(plan.maintenance));
+    if (plan.migratedTo !== undefined) s.putSetting.run('migratedTo', JSON.stringify(plan.migratedTo));
     s.insertBatch.run(plan.batchId, plan.series, version, plan.committedAt);
     return { status: 'committed', version: String(version) };
   }

@@ -24,7 +24,7 @@ import { ADDED_COLUMNS, SCHEMA_VERSION, SQLITE_SCHEMA } from './sqlite-schema.js
 import { SqliteWriter } from './sqlite-writer.js';
 import { SqliteLoader } from './sqlite-loader.js';
 import { SqliteSnapshot } from './sqlite-snapshot.js';
-import { MAINTENANCE_MESSAGE, RESTORE_UNFINISHED, type StoreLoader, type StoreSnapshot } from '../store-transfer.js';
+import { MAINTENANCE_MESSAGE, migratedMessage, RESTORE_UNFINISHED, type StoreLoader, type StoreSnapshot } from '../store-transfer.js';
 import { lockDataDir } from './sqlite-lock.js';
 import { issuedRecord, toEvent, toRecord, toState, type EventRow, type NumberRow, type SeriesRow } from '../sql-rows.js';
 
@@ -86,6 +86,10 @@ export class SqliteStore implements SequenceStore {
       issueRange: db.prepare<[string, number], EventRow>(
         "SELECT * FROM events WHERE series = ? AND type = 'issue' AND first <= ? ORDER BY first DESC LIMIT 1",
       ),
+      // Numbers below every counter range: a legacy import's (few events start that low).
+      importRange: db.prepare<[string, number], EventRow>(
+        "SELECT * FROM events WHERE series = ? AND type = 'import' AND first <= ? ORDER BY first DESC LIMIT 1",
+      ),
       settings: db.prepare<[], { key: string; value: string }>('SELECT key, value FROM settings'),
       request: db.prepare<[string, number], { series: string; record: string }>(
         'SELECT series, record FROM requests WHERE key = ? AND committed_at >= ? ORDER BY committed_at DESC LIMIT 1',
@@ -118,6 +122,10 @@ export class SqliteStore implements SequenceStore {
         }
         const range = this.stmt.issueRange.get(series, n);
         if (range && range.last !== null && range.last >= n) found.set(n, issuedRecord(n, range));
+        else {
+          const imported = this.stmt.importRange.get(series, n);
+          if (imported && imported.last !== null && imported.last >= n) found.set(n, issuedRecord(n, imported));
+        }
       }
       return found;
     });
@@ -145,7 +153,10 @@ export class SqliteStore implements SequenceStore {
   async commit(plan: CommitPlan): Promise<CommitResult> {
     const outcome = await this.writer.commit(plan);
     if (outcome.status === 'committed') return outcome;
-    if (outcome.status === 'maintenance') throw new MaintenanceError(MAINTENANCE_MESSAGE);
+    if (outcome.status === 'maintenance') {
+      const { migratedTo } = await this.loadSettings();
+      throw new MaintenanceError(plan.maintenance === false && migratedTo !== undefined ? migratedMessage(migratedTo) : MAINTENANCE_MESSAGE);
+    }
     return this.guard(() => ({ status: 'conflict' as const, state: this.readState(plan.series) }));
   }
 
