@@ -156,26 +156,20 @@ export class PostgresStore implements SequenceStore {
       const list = [...numbers];
       const rows = await this.sql.unsafe<NumberRow[]>(`SELECT * FROM ${this.q}.numbers WHERE series = $1 AND number = ANY($2::bigint[])`, [series, list]);
       for (const r of rows) found.set(r.number, toRecord(r));
-      const rest = list.filter((n) => !found.has(n));
-      if (rest.length === 0) return found;
-      // The holder of a counter number: the issue range with the greatest first <= n.
-      const ranges = await this.sql.unsafe<(EventRow & { num: number })[]>(
-        `SELECT n.num, e.* FROM unnest($2::bigint[]) AS n(num)
-         CROSS JOIN LATERAL (SELECT * FROM ${this.q}.events WHERE series = $1 AND type = 'issue' AND first <= n.num ORDER BY first DESC LIMIT 1) e
-         WHERE e.last >= n.num`,
-        [series, rest],
-      );
-      for (const r of ranges) found.set(r.num, issuedRecord(r.num, r));
-      // Numbers below every counter range: a legacy import's (few events start that low).
-      const older = rest.filter((n) => !found.has(n));
-      if (older.length === 0) return found;
-      const imported = await this.sql.unsafe<(EventRow & { num: number })[]>(
-        `SELECT n.num, e.* FROM unnest($2::bigint[]) AS n(num)
-         CROSS JOIN LATERAL (SELECT * FROM ${this.q}.events WHERE series = $1 AND type = 'import' AND first <= n.num ORDER BY first DESC LIMIT 1) e
-         WHERE e.last >= n.num`,
-        [series, older],
-      );
-      for (const r of imported) found.set(r.num, issuedRecord(r.num, r));
+      // The holder of a counter number: the issue range with the greatest first <= n; below every
+      // counter range, a legacy import's (few events start that low).
+      // The type as a literal, not a parameter: the partial index on issue events needs it.
+      for (const type of ['issue', 'import'] as const) {
+        const rest = list.filter((n) => !found.has(n));
+        if (rest.length === 0) break;
+        const ranges = await this.sql.unsafe<(EventRow & { num: number })[]>(
+          `SELECT n.num, e.* FROM unnest($2::bigint[]) AS n(num)
+           CROSS JOIN LATERAL (SELECT * FROM ${this.q}.events WHERE series = $1 AND type = '${type}' AND first <= n.num ORDER BY first DESC LIMIT 1) e
+           WHERE e.last >= n.num`,
+          [series, rest],
+        );
+        for (const r of ranges) found.set(r.num, issuedRecord(r.num, r));
+      }
       return found;
     });
   }
