@@ -190,11 +190,11 @@ describe('seqd backup and seqd restore', () => {
   });
 
   it('leaves no file that looks complete when killed with SIGKILL in the middle of a backup', async () => {
-    // A store big enough for the backup to take a while: 100,000 events.
+    // A store big enough for the backup to take a while: 60,000 events.
     const source = join(dir, 'big');
     const store = new SqliteStore({ dataDir: source });
     let state = await store.loadSeries('global', 1);
-    for (let b = 0; b < 50; b++) {
+    for (let b = 0; b < 30; b++) {
       const ops: Op[] = Array.from({ length: 2000 }, () => ({ kind: 'allocate', siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', count: 1 }));
       const plan = planBatch(state, ops, new Map(), { batchId: `big-${b}`, node: 'test', now: Date.now(), gapPolicy: 'lowest-first', settings: { simulatedEnabled: true } });
       assert.ok(plan.commit);

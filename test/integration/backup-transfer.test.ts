@@ -18,7 +18,7 @@ import { dumpStore } from '../helpers/store-dump.js';
 
 const DAY = 24 * 3600_000;
 const missing = etcdMissing() ?? postgresMissing();
-const SEEDS = process.env.SEQD_TRANSFER_SEEDS ? process.env.SEQD_TRANSFER_SEEDS.split(',').map(Number) : [11, 23, 37, 41, 59, 67, 73, 89];
+const SEEDS = process.env.SEQD_TRANSFER_SEEDS ? process.env.SEQD_TRANSFER_SEEDS.split(',').map(Number) : [11, 23, 37, 41, 59, 67];
 
 async function backupTo(store: SequenceStore, file: string) {
   return writeBackupFile(file, await storeBackup(store, { requestWindowMs: DAY }));
