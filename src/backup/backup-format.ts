@@ -14,11 +14,19 @@ import type { SeriesImage } from '../storage/store-transfer.js';
  * so an edited row cannot pass.
  */
 export const BACKUP_FORMAT = 'seqd-backup';
+/**
+ * An archive of one closed series (`seqd archive`): the same lines for that series alone (its
+ * state, number records and every event up to its head), without settings or idempotency
+ * records; the header names the series. It is checked as a backup is (`seqd archive verify`).
+ */
+export const ARCHIVE_FORMAT = 'seqd-archive';
 export const BACKUP_VERSION = 1;
 
 export interface BackupHeader {
   readonly t: 'header';
-  readonly format: typeof BACKUP_FORMAT;
+  readonly format: typeof BACKUP_FORMAT | typeof ARCHIVE_FORMAT;
+  /** An archive's series (absent in a backup). */
+  readonly series?: string | undefined;
   readonly version: number;
   /** Epoch ms when the snapshot was taken. */
   readonly createdAt: number;

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import { BackupInvalidError } from '../domain/errors/index.js';
-import { BACKUP_FORMAT, BACKUP_VERSION, type BackupHeader, type BackupLine, type BackupManifest } from './backup-format.js';
+import { ARCHIVE_FORMAT, BACKUP_FORMAT, BACKUP_VERSION, type BackupHeader, type BackupLine, type BackupManifest } from './backup-format.js';
 
 /** Longest line accepted (a line holds at most a few thousand rows): a bound against a hostile file. */
 const MAX_LINE_BYTES = 64 * 1024 * 1024;
@@ -71,7 +71,8 @@ export async function* readBackup(path: string): AsyncGenerator<BackupLine, Back
 }
 
 function checkHeader(path: string, line: BackupLine): asserts line is BackupHeader {
-  if (line.t !== 'header' || (line as Partial<BackupHeader>).format !== BACKUP_FORMAT) throw new BackupInvalidError(`${path}: not a seqd backup (no seqd-backup header)`);
+  const format = (line as Partial<BackupHeader>).format;
+  if (line.t !== 'header' || (format !== BACKUP_FORMAT && format !== ARCHIVE_FORMAT)) throw new BackupInvalidError(`${path}: not a seqd backup or archive (no seqd-backup or seqd-archive header)`);
   if (typeof line.version !== 'number' || line.version > BACKUP_VERSION) {
     throw new BackupInvalidError(`${path}: backup format version ${String(line.version)} was written by a newer seqd (this one reads up to ${BACKUP_VERSION}): restore it with that version`);
   }

@@ -115,7 +115,11 @@ export async function walkBackup(path: string, visitor: BackupVisitor = {}, onEv
         if (trails.has(line.name) || line.state.series !== line.name) throw bad(`series ${line.name} appears twice or is misnamed`);
         counts.series++;
         const image = { state: line.state, totals: line.totals };
-        trails.set(line.name, { image, verifier: new ChainVerifier(line.name, line.state.start), prevHash: GENESIS_HASH, held: null, done: false });
+        // An archived series' trail goes on from its archive's head (its events up to it are in the archive file).
+        const mark = line.state.archived ?? null;
+        const archived = mark ? { mark, hwm: line.state.hwm, voided: line.state.counters.voided } : undefined;
+        const verifier = new ChainVerifier(line.name, line.state.start, archived);
+        trails.set(line.name, { image, verifier, prevHash: mark?.headHash ?? GENESIS_HASH, held: null, done: false });
         pending = { image, numbers: [] };
         break;
       }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { StoreSnapshot } from '../storage/store-transfer.js';
-import { BACKUP_FORMAT, BACKUP_VERSION, eventRow, numberRow, type BackupCounts, type BackupLine, type ChainHead } from './backup-format.js';
+import { ARCHIVE_FORMAT, BACKUP_FORMAT, BACKUP_VERSION, eventRow, numberRow, type BackupCounts, type BackupLine, type ChainHead } from './backup-format.js';
 
 const EVENTS_PER_LINE = 1000;
 const NUMBERS_PER_LINE = 2000;
@@ -24,6 +24,8 @@ export interface BackupSource {
   readonly requestWindowMs: number;
   readonly now: () => number;
   readonly onProgress?: ((p: BackupProgress) => void) | undefined;
+  /** Only this series, as an archive (see `ARCHIVE_FORMAT`); absent: the whole store, as a backup. */
+  readonly series?: string | undefined;
 }
 
 /**
@@ -42,23 +44,32 @@ export async function* backupLines(o: BackupSource): AsyncGenerator<string> {
   const s = o.snapshot;
   const counts: BackupCounts = { series: 0, events: 0, numbers: 0, requests: 0 };
   const heads: ChainHead[] = [];
-  yield line({ t: 'header', format: BACKUP_FORMAT, version: BACKUP_VERSION, createdAt, store: { kind: o.kind, position: s.position }, requestWindowMs: o.requestWindowMs });
+  const archive = o.series !== undefined;
+  const store = { kind: o.kind, position: s.position };
+  yield line(
+    archive
+      ? { t: 'header', format: ARCHIVE_FORMAT, series: o.series, version: BACKUP_VERSION, createdAt, store, requestWindowMs: 0 }
+      : { t: 'header', format: BACKUP_FORMAT, version: BACKUP_VERSION, createdAt, store, requestWindowMs: o.requestWindowMs },
+  );
   const identity = await s.identity();
   if (identity) yield line({ t: 'identity', identity });
   // Maintenance is the state of a store, not of its numbers: a restore decides it (see restore.ts).
   const { maintenance: _maintenance, migratedTo: _migratedTo, ...settings } = await s.settings();
-  yield line({ t: 'settings', settings });
+  if (!archive) yield line({ t: 'settings', settings });
   // States, number records and idempotency records first, then the trails: a store that cannot
   // hold a point in time for long (etcd compacts old revisions) reads the changing part quickly,
   // and events never change once committed.
-  const names = await s.listSeries();
-  const trails: { name: string; eventSeq: number }[] = [];
+  const names = archive ? [o.series] : await s.listSeries();
+  const trails: { name: string; from: number; eventSeq: number }[] = [];
   for (const name of names) {
     const image = await s.series(name);
     if (!image) continue;
     counts.series++;
     yield line({ t: 'series', name, state: image.state, totals: image.totals });
-    for (let after = -Infinity; ; ) {
+    // An archived series' numbers and events up to its archive head are in its archive file
+    // (and leave the store): the backup holds what follows.
+    const archived = image.state.archived ?? null;
+    for (let after = -Infinity; !archived; ) {
       const page = await s.numbers(name, after, NUMBERS_PER_LINE);
       const last = page[page.length - 1];
       if (!last) break;
@@ -66,11 +77,11 @@ export async function* backupLines(o: BackupSource): AsyncGenerator<string> {
       yield line({ t: 'numbers', series: name, records: page.map(numberRow) });
       after = last.number;
     }
-    trails.push({ name, eventSeq: image.state.eventSeq });
+    trails.push({ name, from: archived?.headSeq ?? 0, eventSeq: image.state.eventSeq });
     heads.push({ series: name, seq: image.state.eventSeq, hash: image.state.lastHash, hwm: image.state.hwm });
   }
   const notBefore = createdAt - o.requestWindowMs - REQUEST_MARGIN_MS;
-  for (let after: string | null = null; ; ) {
+  for (let after: string | null = null; !archive; ) {
     const page = await s.requests(after, REQUESTS_PER_LINE);
     const last = page[page.length - 1];
     if (!last) break;
@@ -79,9 +90,9 @@ export async function* backupLines(o: BackupSource): AsyncGenerator<string> {
     if (live.length > 0) yield line({ t: 'requests', records: live });
     after = last.key;
   }
-  for (const [i, { name, eventSeq }] of trails.entries()) {
+  for (const [i, { name, from, eventSeq }] of trails.entries()) {
     // The state bounds the trail: events committed after the snapshot are not part of it.
-    for (let after = 0; after < eventSeq; ) {
+    for (let after = from; after < eventSeq; ) {
       const page = await s.events(name, after, Math.min(EVENTS_PER_LINE, eventSeq - after));
       const last = page[page.length - 1];
       if (!last) throw new Error(`series ${name}: the trail ends at event ${after}, its state at ${eventSeq}`);

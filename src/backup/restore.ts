@@ -1,5 +1,6 @@
 import { BackupInvalidError, StoreNotEmptyError } from '../domain/errors/index.js';
 import type { StoreContents, StoreLoader } from '../storage/store-transfer.js';
+import { BACKUP_FORMAT } from './backup-format.js';
 import { walkBackup, type BackupSummary } from './backup-walk.js';
 
 export interface RestoreOptions {
@@ -32,6 +33,9 @@ export interface RestoreOptions {
  */
 export async function restoreBackup(path: string, loader: StoreLoader, o: RestoreOptions = {}): Promise<BackupSummary> {
   const checked = await walkBackup(path, {}, (n) => o.onProgress?.('check', n));
+  if (checked.header.format !== BACKUP_FORMAT) {
+    throw new BackupInvalidError(`${path} is an archive of series ${checked.header.series ?? '?'}, not a backup: it is read with seqd archive verify, never restored into a store`);
+  }
   refuseTarget(await loader.contents(), checked, o);
   await loader.begin(o.replace === true);
   const written = await walkBackup(

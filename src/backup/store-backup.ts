@@ -6,6 +6,8 @@ export interface StoreBackupOptions {
   readonly requestWindowMs: number;
   readonly now?: (() => number) | undefined;
   readonly onProgress?: ((p: BackupProgress) => void) | undefined;
+  /** Only this series, as an archive (see `ARCHIVE_FORMAT`). */
+  readonly series?: string | undefined;
 }
 
 /**
@@ -19,7 +21,7 @@ export async function storeBackup(store: SequenceStore, o: StoreBackupOptions): 
 
 async function* linesThenClose(snapshot: StoreSnapshot, kind: string, o: StoreBackupOptions): AsyncGenerator<string> {
   try {
-    yield* backupLines({ snapshot, kind, requestWindowMs: o.requestWindowMs, now: o.now ?? Date.now, onProgress: o.onProgress });
+    yield* backupLines({ snapshot, kind, requestWindowMs: o.requestWindowMs, now: o.now ?? Date.now, onProgress: o.onProgress, series: o.series });
   } finally {
     await snapshot.close();
   }

@@ -1,5 +1,5 @@
 import { GENESIS_HASH, hashEvent } from './audit-chain.js';
-import type { AuditEvent, SeriesState } from './types.js';
+import type { ArchiveMark, AuditEvent, SeriesState } from './types.js';
 
 export interface InvalidEvent {
   readonly seq: number;
@@ -49,13 +49,29 @@ export class ChainVerifier {
   private readonly refillGrant = new Map<number, number>();
   /** Seq of the `close` event, once seen: nothing may be issued or left open after it. */
   private closedBy: number | null = null;
+  /** Seq of the `archive` event, once seen: the trail ends there. */
+  private archivedBy: number | null = null;
   private invalid: InvalidEvent | null = null;
 
+  /**
+   * `archived`: the series' state says its events up to the mark's head went to an archive file
+   * (see `ArchiveMark`): the replay starts after that head, from the state's HWM and void count
+   * (`resumed`); the `archive` event must link to the head and name the whole range.
+   */
   constructor(
     private readonly series: string,
     private readonly start: number,
+    archived?: { readonly mark: ArchiveMark; readonly hwm: number; readonly voided: number },
   ) {
     this.hwm = start - 1;
+    if (archived) {
+      this.expectedSeq = archived.mark.headSeq + 1;
+      this.prevHash = archived.mark.headHash;
+      this.hwm = archived.hwm;
+      this.voidCount = archived.voided;
+      // Only a closed series is archived: the archive holds its close event.
+      this.closedBy = archived.mark.headSeq;
+    }
   }
 
   /** True while the chain is valid so far; stop feeding events once it returns false. */
@@ -88,6 +104,8 @@ export class ChainVerifier {
         problem = 'stored open gaps differ from the gaps the trail leaves open';
       } else if ((stored.closedAt !== null) !== (this.closedBy !== null)) {
         problem = stored.closedAt !== null ? 'stored state is closed but the trail has no close event' : 'the trail closes the series but the stored state is open';
+      } else if ((stored.archived ?? null) !== null !== (this.archivedBy !== null)) {
+        problem = (stored.archived ?? null) !== null ? 'stored state is archived but the trail has no archive event' : 'the trail archives the series but the stored state does not say so';
       } else if (this.closedBy !== null && replayOpen.length > 0) {
         problem = `the series is closed but number ${replayOpen[0]} is still an open gap`;
       }
@@ -119,7 +137,9 @@ export class ChainVerifier {
     if (e.prevHash !== this.prevHash) return 'previous-hash link does not match the preceding event';
     if (hashEvent(e) !== e.hash) return 'hash does not match the event content (edited)';
     if (e.type === 'setting' || e.type === 'numbering' || e.type === 'migrate') return null;
+    if (this.archivedBy !== null) return `${e.type} after the series was archived by event ${this.archivedBy}`;
     if (e.type === 'close') return this.close(e);
+    if (e.type === 'archive') return this.archive(e);
     if (this.closedBy !== null && (e.type === 'issue' || e.type === 'refill')) {
       return `${e.type} after the series was closed by event ${this.closedBy}`;
     }
@@ -196,6 +216,15 @@ export class ChainVerifier {
       else hi = mid - 1;
     }
     return this.issueSeq[lo] ?? 0;
+  }
+
+  private archive(e: AuditEvent): string | null {
+    if (this.closedBy === null) return 'archives a series that was never closed';
+    const range = this.hwm >= this.start ? `${this.start}..${this.hwm}` : 'none';
+    const claimed = e.first === null ? 'none' : `${e.first}..${e.last ?? ''}`;
+    if (claimed !== range) return `archive names numbers ${claimed} but the series holds ${range}`;
+    this.archivedBy = e.seq;
+    return null;
   }
 
   private close(e: AuditEvent): string | null {

@@ -99,6 +99,7 @@ export class DerivedReplay {
       case 'numbering':
       case 'migrate':
       case 'close':
+      case 'archive':
         break;
     }
     this.previous = e;

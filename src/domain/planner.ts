@@ -10,6 +10,7 @@ import {
   ReplayedNumbersChangedError,
   RequestInOtherSeriesError,
   RequestKeyNotFoundError,
+  SeriesArchivedError,
   SeriesClosedError,
   ValidationError,
   type SeqdError,
@@ -19,6 +20,8 @@ import {
   INVOICE_TYPES,
   LEGACY_HOLDER,
   type ImportOp,
+  type ArchiveMark,
+  type ArchiveOp,
   type LegacyGap,
   type AllocateOp,
   type AllocationRef,
@@ -119,7 +122,12 @@ export interface NumberingResult {
   readonly ok: true;
   readonly kind: 'numbering';
 }
-export type Outcome = AllocateResult | ReleaseResult | ConfirmResult | SettingResult | CloseResult | NumberingResult | Refusal;
+export interface ArchiveResult {
+  readonly ok: true;
+  readonly kind: 'archive';
+  readonly mark: ArchiveMark;
+}
+export type Outcome = AllocateResult | ReleaseResult | ConfirmResult | SettingResult | CloseResult | NumberingResult | ArchiveResult | Refusal;
 
 /** Everything one atomic commit writes. A store applies all of it or nothing. */
 export interface CommitPlan {
@@ -225,6 +233,7 @@ class BatchPlanner {
   /** Idempotency keys first used in this batch. */
   private readonly newRequests = new Map<string, RequestRecord>();
   private closedAt: number | null;
+  private archived: ArchiveMark | null;
   /** The batch's time: the caller's clock, but never before the series' last event. */
   private readonly now: number;
   /** Who caused the op being applied: every event it produces records it. */
@@ -242,6 +251,7 @@ class BatchPlanner {
     this.counters = { ...state.counters };
     this.settings = { ...ctx.settings };
     this.closedAt = state.closedAt;
+    this.archived = state.archived ?? null;
     // A last event further ahead than any plausible skew came from a clock that jumped: it is not
     // followed (one far-future stamp would otherwise hold every later event, expiry and key
     // records of the series in the future).
@@ -251,10 +261,9 @@ class BatchPlanner {
   run(ops: readonly Op[]): BatchPlan {
     // A batch that switches maintenance is exempt from it in the store: it may hold nothing else,
     // or ordinary ops would ride past a maintenance already on (the worker never mixes them).
-    const mixed = ops.length > 1 && ops.some((op) => op.kind === 'maintenance' || op.kind === 'migrate');
-    const outcomes = ops.map((op) =>
-      mixed && (op.kind === 'maintenance' || op.kind === 'migrate') ? refuse(new ValidationError(`a ${op.kind} op is committed in a batch of its own`)) : this.apply(op),
-    );
+    const single = (op: Op) => op.kind === 'maintenance' || op.kind === 'migrate' || op.kind === 'archive';
+    const mixed = ops.length > 1 && ops.some(single);
+    const outcomes = ops.map((op) => (mixed && single(op) ? refuse(new ValidationError(`a ${op.kind} op is committed in a batch of its own`)) : this.apply(op)));
     if (this.events.length === 0) return { outcomes, commit: null, settings: this.settings };
     const next: SeriesState = {
       series: this.state.series,
@@ -267,6 +276,7 @@ class BatchPlanner {
       counters: this.counters,
       closedAt: this.closedAt,
       lastEventAt: this.now,
+      ...(this.archived ? { archived: this.archived } : {}),
     };
     return {
       outcomes,
@@ -292,7 +302,10 @@ class BatchPlanner {
 
   private apply(op: Op): Outcome {
     this.actor = op.actor ?? null;
+    if (this.archived) return refuse(archivedError(this.state.series, this.archived));
     switch (op.kind) {
+      case 'archive':
+        return this.archive(op);
       case 'allocate':
         return this.allocate(op);
       case 'release':
@@ -320,6 +333,32 @@ class BatchPlanner {
         this.event('setting', null, null, null, `maintenance=${op.enabled ? 'on' : 'off'}: ${op.reason}`, undefined);
         return { ok: true, kind: 'setting', settings: { ...this.settings } };
     }
+  }
+
+  /**
+   * The archive was written from the trail up to `op.headSeq`: only a closed series whose trail
+   * still ends there may leave the store, or an event the file lacks would be lost with it.
+   */
+  private archive(op: ArchiveOp): Outcome {
+    const s = this.state;
+    if (this.closedAt === null) {
+      return refuse(new ValidationError(`series ${s.series} is open: close it (its period must be over) before it is archived`, { field: 'series' }));
+    }
+    if (this.seq !== op.headSeq || this.lastHash !== op.headHash) {
+      return refuse(
+        new ValidationError(`series ${s.series} ends at event ${this.seq}, not at event ${op.headSeq} where the archive ends: write the archive again`, {
+          field: 'head',
+          details: { seq: this.seq, hash: this.lastHash },
+        }),
+      );
+    }
+    const issuedAny = this.hwm >= s.start;
+    const c = this.counters;
+    const report = `issued ${c.issued}, refilled ${c.refilled}, released ${c.released}, void ${c.voided}`;
+    const reason = `archived to ${op.file} (sha256 ${op.sha256}, events 1..${op.headSeq}; ${report}): ${op.reason}`;
+    this.event('archive', issuedAny ? s.start : null, issuedAny ? this.hwm : null, null, reason, undefined);
+    this.archived = { file: op.file, sha256: op.sha256, headSeq: op.headSeq, headHash: op.headHash, archivedAt: this.now };
+    return { ok: true, kind: 'archive', mark: this.archived };
   }
 
   private close(op: CloseOp): Outcome {
@@ -725,6 +764,14 @@ class BatchPlanner {
     this.events.push(e);
     return e.seq;
   }
+}
+
+/** What every op on an archived series answers: where its numbers went. */
+export function archivedError(series: string, mark: ArchiveMark): SeriesArchivedError {
+  return new SeriesArchivedError(
+    `series "${series}" was archived to ${mark.file} at ${new Date(mark.archivedAt).toISOString()} (sha256 ${mark.sha256}, events 1..${mark.headSeq}): its numbers are no longer in this store`,
+    { details: { series, archive: mark } },
+  );
 }
 
 function refuse(error: SeqdError): Refusal {

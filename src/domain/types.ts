@@ -136,6 +136,27 @@ export interface SeriesState {
    * back: a batch is stamped no earlier than this, whichever instance's clock plans it.
    */
   readonly lastEventAt: number;
+  /**
+   * Set by the `archive` event: the series' events up to `headSeq` and its number records went to
+   * an archive file and leave the store. Absent or null: not archived.
+   */
+  readonly archived?: ArchiveMark | null | undefined;
+}
+
+/**
+ * Where an archived series went: the archive file (as named when it was written), its checksum
+ * and the chain head it ends at. The `archive` event that follows that head in the store names
+ * the same, so the stored trail and the file are linked by the hash chain.
+ */
+export interface ArchiveMark {
+  readonly file: string;
+  /** The archive's manifest checksum (SHA-256, hex). */
+  readonly sha256: string;
+  /** The last event in the archive, and its hash (the `archive` event's previous hash). */
+  readonly headSeq: number;
+  readonly headHash: string;
+  /** Epoch ms of the `archive` event. */
+  readonly archivedAt: number;
 }
 
 /** Runtime settings changed through audited toggles. */
@@ -273,10 +294,25 @@ export interface ImportOp extends Acted {
 /** The holder of imported numbers: issued by the legacy system, released or confirmed by nobody here. */
 export const LEGACY_HOLDER = { siteId: 'legacy', partitionId: 'legacy', invoiceType: 'on-cycle' } as const;
 
-export type Op = AllocateOp | ReleaseOp | SettingOp | ConfirmOp | CloseOp | NumberingOp | MaintenanceOp | MigrateOp | ImportOp;
+/**
+ * Records that a closed series was written to an archive file ending at `headSeq`/`headHash`
+ * (`seqd archive`): an `archive` event names the file and checksum, and the series refuses every
+ * op from then on, so its numbers and events can leave the store. Refused unless the series is
+ * closed and its trail still ends at that head.
+ */
+export interface ArchiveOp extends Acted {
+  readonly kind: 'archive';
+  readonly file: string;
+  readonly sha256: string;
+  readonly headSeq: number;
+  readonly headHash: string;
+  readonly reason: string;
+}
+
+export type Op = AllocateOp | ReleaseOp | SettingOp | ConfirmOp | CloseOp | NumberingOp | MaintenanceOp | MigrateOp | ImportOp | ArchiveOp;
 
 /** Audit event types. Ranges (`first`..`last`) keep one event per request, not per number. */
-export const AUDIT_EVENT_TYPES = ['issue', 'refill', 'release', 'void', 'setting', 'confirm', 'close', 'numbering', 'migrate', 'import'] as const;
+export const AUDIT_EVENT_TYPES = ['issue', 'refill', 'release', 'void', 'setting', 'confirm', 'close', 'numbering', 'migrate', 'import', 'archive'] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
 export interface AuditEvent {

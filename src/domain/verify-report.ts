@@ -1,4 +1,5 @@
 import type { ChainReport } from './chain-verifier.js';
+import type { ArchiveMark } from './types.js';
 import type { ChainHead, SavedHeadReport } from './saved-head.js';
 
 /**
@@ -32,4 +33,9 @@ export interface VerifyReport extends ChainReport {
   /** The verdict on the head passed in (`?head=`), null when none was. */
   readonly savedHead: SavedHeadReport | null;
   readonly derived: DerivedReport;
+  /**
+   * Set for an archived series: where its events up to the archive's head went. The chain is
+   * checked from that head on; the archive itself is checked with `seqd archive verify`.
+   */
+  readonly archive?: ArchiveMark | undefined;
 }

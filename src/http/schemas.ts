@@ -26,6 +26,8 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
     description: 'the allocation token `next` answered (`<series>#<event>[-<event>]`): act only if that allocation still holds the number',
   } as const;
   const seq = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
+  const hex64 = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
+  const archiveFile = { ...reason, maxLength: 500, description: 'where the archive was written (a path, or a bucket and key): the archive event names it' } as const;
   // Checked by parseTime (zone required, real calendar dates), which names the problem.
   const time = { type: 'string', format: 'date-time', minLength: 1, maxLength: 40, description: 'an RFC 3339 date-time with a zone (Z or ±hh:mm), e.g. 2026-01-31T12:00:00Z' } as const;
   const allocationRef = { type: 'object', required: ['first', 'last'], additionalProperties: false, properties: { first: seq, last: seq } } as const;
@@ -137,6 +139,7 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
               op('setting', ['key', 'value', 'reason'], { key: { type: 'string', enum: ['simulatedEnabled'] }, value: { type: 'boolean' }, reason }),
               op('close', ['reason'], { reason }),
               op('maintenance', ['enabled', 'reason'], { enabled: { type: 'boolean' }, reason }),
+              op('archive', ['file', 'sha256', 'headSeq', 'headHash', 'reason'], { file: archiveFile, sha256: hex64, headSeq: { type: 'integer', minimum: 0 }, headHash: hex64, reason }),
             ],
           },
         },
@@ -165,6 +168,24 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
       required: ['sequenceNumber', 'siteId', 'partitionId'],
       additionalProperties: false,
       properties: { sequenceNumber, siteId, partitionId, series, invoiceType, allocation },
+    },
+    archiveBody: {
+      type: 'object',
+      required: ['series'],
+      additionalProperties: false,
+      properties: { series },
+    },
+    archiveRemoveBody: {
+      type: 'object',
+      required: ['series', 'file', 'sha256', 'head', 'reason'],
+      additionalProperties: false,
+      properties: {
+        series,
+        file: archiveFile,
+        sha256: { ...hex64, description: 'the archive\'s manifest checksum, as `seqd archive verify` printed it' },
+        head: { type: 'string', minLength: 66, maxLength: 90, description: 'the archive\'s chain head, `<seq>:<hash>`: the series must still end there' },
+        reason,
+      },
     },
     maintenanceBody: {
       type: 'object',
@@ -324,6 +345,16 @@ export interface SeriesInput {
 export interface VerifyInput extends SeriesInput {
   period?: string;
   head?: string;
+}
+export interface ArchiveInput {
+  series: string;
+}
+export interface ArchiveRemoveInput {
+  series: string;
+  file: string;
+  sha256: string;
+  head: string;
+  reason: string;
 }
 export interface MaintenanceInput {
   enabled: boolean;

@@ -73,6 +73,14 @@ const report = {
     head,
     savedHead,
     derived,
+    archive: {
+      type: 'object',
+      additionalProperties: true,
+      required: ['file', 'sha256', 'headSeq', 'headHash', 'archivedAt'],
+      properties: { file: str, sha256: str, headSeq: int, headHash: str, archivedAt: int },
+      description:
+        'only for an archived series: the archive file its events up to headSeq went to (check it offline with seqd archive verify); the chain is verified from that head on, and derived.checked is false (the number records are in the archive)',
+    },
   },
 } as const;
 

@@ -8,6 +8,8 @@ import { isInternalSeries, parseSeriesName, PLAIN_STRATEGY, type SeriesStrategy 
 import type { AllocateResult, BatchPlan, Outcome } from '../domain/planner.js';
 import type {
   AllocationRef,
+  ArchiveMark,
+  ArchiveOp,
   AuditEvent,
   GapPolicy,
   InvoiceType,
@@ -397,6 +399,17 @@ export class SequenceService {
     const { outcome } = await this.worker(series).submit({ kind: 'close', reason, actor });
     const r = expect(outcome, 'close');
     return { closed: !r.alreadyClosed, voided: r.voided };
+  }
+
+  /**
+   * Commits the `archive` event of a closed series whose archive file ends at `op.headSeq` (see
+   * `ArchiveOp`); from then on the series refuses every op (SERIES_ARCHIVED, 410).
+   */
+  async markArchived(series: string, op: Omit<ArchiveOp, 'kind' | 'actor'>, actor: string | null): Promise<ArchiveMark> {
+    await this.directory.requireExisting(series);
+    if (series === this.directory.control) throw new ValidationError('the settings trail is never archived', { field: 'series' });
+    const { outcome } = await this.worker(series).submit({ kind: 'archive', ...op, actor });
+    return expect(outcome, 'archive').mark;
   }
 
   /** The series reads show when the request names none (the first site's, current period). */

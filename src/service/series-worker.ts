@@ -100,7 +100,7 @@ const NO_REQUESTS = new RequestLookup();
  */
 const pipelinable = (op: Op | undefined): boolean => op?.kind === 'allocate' && op.requestId === undefined;
 /** Ops committed in a batch of their own (see `take`). */
-const alone = (op: Op | undefined): boolean => op?.kind === 'maintenance' || op?.kind === 'migrate' || op?.kind === 'import';
+const alone = (op: Op | undefined): boolean => op?.kind === 'maintenance' || op?.kind === 'migrate' || op?.kind === 'import' || op?.kind === 'archive';
 /** Queue length from which an idle pipeline takes half of it (see `take`). */
 const SPLIT_AT = 8;
 /** Batches of one series on their way to the instance committing it. */

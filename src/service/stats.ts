@@ -17,7 +17,7 @@ export function seriesSummary(s: SeriesState) {
   return {
     name: s.series,
     period: parseSeriesName(s.series).period,
-    status: s.closedAt === null ? ('open' as const) : ('closed' as const),
+    status: s.archived ? ('archived' as const) : s.closedAt === null ? ('open' as const) : ('closed' as const),
     closedAt: s.closedAt === null ? null : new Date(s.closedAt).toISOString(),
     start: s.start,
     highWaterMark: s.hwm,
@@ -30,6 +30,8 @@ export function seriesSummary(s: SeriesState) {
     voidGaps: s.counters.voided,
     lowestOpenGap: s.openGaps[0]?.number ?? null,
     auditEvents: s.eventSeq,
+    // Where an archived series' events and number records went (null: still here).
+    archive: s.archived ? { ...s.archived, archivedAt: new Date(s.archived.archivedAt).toISOString() } : null,
   };
 }
 
@@ -40,9 +42,10 @@ export function seriesSummary(s: SeriesState) {
 export async function seriesReport(service: SequenceService, name: string) {
   const series = await service.readSeries(name);
   const state = await service.store.loadSeries(series, 1);
+  // Archived: the close event went with the archive, the archive event stays (it names the file).
   const [totals, closeEvents] = await Promise.all([
     service.totals(series),
-    state.closedAt === null ? [] : service.audit({ series, type: 'close', order: 'desc', limit: 1 }),
+    state.closedAt === null ? [] : service.audit({ series, type: state.archived ? 'archive' : 'close', order: 'desc', limit: 1 }),
   ]);
   const close = closeEvents[0];
   return {

@@ -180,6 +180,14 @@ export interface SequenceStore {
   sweepRequests?(now?: number): Promise<number>;
 
   /**
+   * Removes what an archived series leaves behind in the store (see `ArchiveMark`): its events up
+   * to the archive's head and its number records, a bounded amount per call; answers how many
+   * went (0: none are left). Does nothing to a series that is not archived: the mark is read in
+   * the deleting transaction. The series state, its totals and its `archive` event stay.
+   */
+  purgeArchived(series: string): Promise<number>;
+
+  /**
    * Events of a series in ascending order after `afterSeq`, at most `limit`, for verification and
    * export. May answer fewer than `limit` while more follow (etcd reads a few batches at a time):
    * only an empty answer means no event follows.

@@ -1,4 +1,4 @@
-import type { AuditEvent, AuditEventType, InvoiceType, NumberRecord, NumberStatus, PreviousHold, SeriesState } from '../domain/types.js';
+import type { ArchiveMark, AuditEvent, AuditEventType, InvoiceType, NumberRecord, NumberStatus, PreviousHold, SeriesState } from '../domain/types.js';
 
 /*
  * Rows of the SQL stores (SQLite and PostgreSQL share one layout) and how they map to the domain.
@@ -18,6 +18,8 @@ export interface SeriesRow {
   voided: number;
   closed_at: number | null;
   last_ts: number;
+  /** The series' `ArchiveMark` as JSON (null: not archived). */
+  archive: string | null;
 }
 export interface EventRow {
   series: string;
@@ -50,6 +52,11 @@ export interface NumberRow {
   previous: string | null;
 }
 
+/** The archive mark of a series row (null: not archived, or no such series). */
+export function archiveMarkOf(row: Pick<SeriesRow, 'archive'> | undefined): ArchiveMark | null {
+  return row?.archive ? (JSON.parse(row.archive) as ArchiveMark) : null;
+}
+
 /** A series row and its open gaps (`numbers` rows of status open, by number) as a state. */
 export function toState(row: SeriesRow, openGaps: readonly NumberRow[]): SeriesState {
   return {
@@ -71,6 +78,7 @@ export function toState(row: SeriesRow, openGaps: readonly NumberRow[]): SeriesS
     counters: { issued: row.issued, refilled: row.refilled, released: row.released, voided: row.voided },
     closedAt: row.closed_at,
     lastEventAt: row.last_ts,
+    ...(row.archive ? { archived: archiveMarkOf(row) } : {}),
   };
 }
 

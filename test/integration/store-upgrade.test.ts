@@ -43,7 +43,7 @@ describe('etcd data written by the previous version', { skip: missing ?? false }
       await raw.delete().key(`seqd/key/${encodeURIComponent('eve/1')}`);
       await raw.put('seqd/format').value('2');
       assert.equal(await store.upgradeFormat(), 0);
-      assert.equal(await raw.get('seqd/format').string(), '3');
+      assert.equal(await raw.get('seqd/format').string(), '4');
       assert.equal(await raw.get(`seqd/key/${encodeURIComponent('eve/1')}`).string(), null);
       await raw.put('seqd/format').value('4');
       await assert.rejects(store.upgradeFormat(), (e: unknown) => e instanceof StoreUnavailableError && /newer seqd/.test(e.message));
@@ -61,8 +61,8 @@ describe('SQLite file written by a newer version', () => {
     const first = new SqliteStore({ dataDir: dir });
     await first.close();
     const db = new Database(join(dir, 'seqd.sqlite'));
-    assert.equal(db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'").get()?.value, '3');
-    db.prepare("UPDATE meta SET value = '4' WHERE key = 'schema_version'").run();
+    assert.equal(db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'").get()?.value, '4');
+    db.prepare("UPDATE meta SET value = '5' WHERE key = 'schema_version'").run();
     db.close();
     assert.throws(() => new SqliteStore({ dataDir: dir }), /newer seqd/);
   });

@@ -31,3 +31,4 @@ export { SeriesStateMismatchError } from './series-state-mismatch-error.js';
 export { BackupInvalidError } from './backup-invalid-error.js';
 export { StoreNotEmptyError } from './store-not-empty-error.js';
 export { MaintenanceError } from './maintenance-error.js';
+export { SeriesArchivedError } from './series-archived-error.js';

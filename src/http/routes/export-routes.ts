@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { refuseArchived } from '../../service/series-archive.js';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ValidationError } from '../../domain/errors/index.js';
 import { isInternalSeries } from '../../domain/series-strategy.js';
@@ -113,6 +114,7 @@ export function exportRoutes(app: FastifyInstance, service: SequenceService, sch
     },
     async (req, reply) => {
       const series = await service.readSeries(req.query.series);
+      await refuseArchived(service, series);
       const statuses = statusesOf(req.query.status);
       // Each number as its (last) holder was shown it: formatted at the allocation that gave it.
       const formatted = new FormattedNumbers(service.store, series, service.directory.formatterOf(series));

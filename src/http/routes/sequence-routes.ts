@@ -3,6 +3,7 @@ import type { SequenceService } from '../../service/sequence-service.js';
 import { buildStats, seriesReport, seriesSummary } from '../../service/stats.js';
 import type { ClusterInfo } from '../../storage/open-store.js';
 import { ValidationError } from '../../domain/errors/index.js';
+import { archivedError } from '../../domain/planner.js';
 import { actorOf } from '../auth.js';
 import { doc, TAGS } from '../openapi.js';
 import { REQUEST_ID_PATTERN, statusesOf, type buildSchemas, type ConfirmInput, type GapsInput, type NextInput, type ReleaseInput, type SettingsInput } from '../schemas.js';
@@ -62,6 +63,8 @@ export function sequenceRoutes(
       service.store.listNumbers({ series, statuses: statusesOf(status), limit: limit + 1, afterNumber: cursor }),
       service.store.loadSeries(series, 1),
     ]);
+    // Its number records left with its archive: an empty report would claim it had no gaps.
+    if (state.archived) throw archivedError(series, state.archived);
     const gaps = rows.slice(0, limit).map((r) => ({
       sequenceNumber: r.number,
       status: r.status,

@@ -13,6 +13,7 @@ import {
   RequestKeyNotFoundError,
   SeqdError,
   SeriesAmbiguousError,
+  SeriesArchivedError,
   SeriesClosedError,
   SeriesNotFoundError,
   SeriesStateMismatchError,
@@ -56,6 +57,7 @@ const REFUSALS: readonly ErrorClass[] = [
   OutcomeUnknownError,
   SeriesStateMismatchError,
   MaintenanceError,
+  SeriesArchivedError,
 ];
 const BY_CODE = new Map<string, ErrorClass>(REFUSALS.map((c) => [new c('').code, c]));
 

@@ -1,4 +1,5 @@
 import type {
+  ArchiveMark,
   AuditEvent,
   AuditEventType,
   InvoiceType,
@@ -82,6 +83,8 @@ export interface StoredState {
   closedAt: number | null;
   /** Time of the series' last event (0 in states written before it was kept). */
   lastTs: number;
+  /** Where the series was archived (absent: not archived). */
+  archived?: ArchiveMark | undefined;
 }
 
 export function encodeState(s: StoredState): Buffer {
@@ -96,13 +99,14 @@ export function encodeState(s: StoredState): Buffer {
       s.totals.map((t) => [t.siteId, t.partitionId, t.invoiceType, t.issued, t.refilled, t.released]),
       s.closedAt,
       s.lastTs,
+      ...(s.archived ? [s.archived] : []),
     ]),
   );
 }
 
 export function decodeState(b: Buffer): StoredState {
   // States written before series could close have no 8th element, before the clock no 9th.
-  const [, start, hwm, seq, hash, c, totals, closedAt = null, lastTs = 0] = JSON.parse(b.toString()) as [
+  const [, start, hwm, seq, hash, c, totals, closedAt = null, lastTs = 0, archived] = JSON.parse(b.toString()) as [
     number,
     number,
     number,
@@ -112,6 +116,7 @@ export function decodeState(b: Buffer): StoredState {
     [string, string, InvoiceType, number, number, number][],
     (number | null)?,
     number?,
+    ArchiveMark?,
   ];
   return {
     start,
@@ -121,6 +126,7 @@ export function decodeState(b: Buffer): StoredState {
     counters: { issued: c[0], refilled: c[1], released: c[2], voided: c[3] },
     closedAt,
     lastTs,
+    ...(archived ? { archived } : {}),
     totals: totals.map(([siteId, partitionId, invoiceType, issued, refilled, released]) => ({
       siteId,
       partitionId,

@@ -6,9 +6,10 @@ import { decodeRequest, encodeRequest } from '../request-record-codec.js';
 /**
  * Version of the data layout in etcd. 2: idempotency keys span series (`seqd/key/`), events and
  * number records name allocations. 3: events record who acted (their actor, in their hash: a seqd
- * before it would take them for edited). A store written by a newer seqd is refused.
+ * before it would take them for edited). 4: a series state may carry an archive mark (a seqd before
+ * it would not refuse ops on an archived series). A store written by a newer seqd is refused.
  */
-export const ETCD_FORMAT = 3;
+export const ETCD_FORMAT = 4;
 export const FORMAT_KEY = Buffer.from('seqd/format');
 const PAGE = 500;
 /** Records moved per transaction (each needs a compare and a put). */

@@ -85,7 +85,7 @@ export class EtcdLoader implements StoreLoader {
       ...[...nums].map(([c, chunk]): [Buffer, Buffer] => [keys.nums(series, c), encodeNums(chunk)]),
     ];
     // The state last: a series is found by its state key.
-    const state = { start: s.start, hwm: s.hwm, seq: s.eventSeq, hash: s.lastHash, counters: s.counters, totals: [...image.totals], closedAt: s.closedAt, lastTs: s.lastEventAt };
+    const state = { start: s.start, hwm: s.hwm, seq: s.eventSeq, hash: s.lastHash, counters: s.counters, totals: [...image.totals], closedAt: s.closedAt, lastTs: s.lastEventAt, ...(s.archived ? { archived: s.archived } : {}) };
     puts.push([keys.state(series), encodeState(state)]);
     await this.put(puts);
   }

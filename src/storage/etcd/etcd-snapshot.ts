@@ -90,7 +90,7 @@ export class EtcdSnapshot implements StoreSnapshot {
     const s = this.states.get(name);
     if (!s) return null;
     const openGaps = [...(this.gaps.get(name) ?? [])].sort((a, b) => a.number - b.number);
-    const state = { series: name, start: s.start, hwm: s.hwm, eventSeq: s.seq, lastHash: s.hash, openGaps, counters: s.counters, closedAt: s.closedAt, lastEventAt: s.lastTs };
+    const state = { series: name, start: s.start, hwm: s.hwm, eventSeq: s.seq, lastHash: s.hash, openGaps, counters: s.counters, closedAt: s.closedAt, lastEventAt: s.lastTs, ...(s.archived ? { archived: s.archived } : {}) };
     return { state, totals: s.totals };
   }
 

@@ -57,6 +57,8 @@ export interface EtcdStoreOptions extends EtcdConnectionOptions {
 
 /** Batches of expired idempotency keys one sweep deletes at most (each a transaction). */
 const SWEEP_MAX_BATCHES = 200;
+/** Keys of each kind one call of `purgeArchived` deletes (one delete-range per transaction). */
+const PURGE_PAGE = 1000;
 /**
  * Records are kept this long past the window before the sweep deletes them: more than the clock
  * skew between instances that seqd tolerates (the sweeping instance's clock sets the cutoff).
@@ -230,6 +232,37 @@ export class EtcdStore implements SequenceStore {
     return deleted;
   }
 
+  async purgeArchived(series: string): Promise<number> {
+    const stateKv = await this.getOne(keys.state(series));
+    const mark = stateKv ? decodeState(stateKv.value).archived : undefined;
+    if (!stateKv || !mark) return 0;
+    // The archived events (batch records keyed by their last seq: the archive event's batch holds
+    // it alone), the counter index and the number chunks; a page of keys per transaction, each
+    // compared with the state that carries the mark.
+    const ranges: [Buffer, Buffer][] = [
+      [keys.audit(series, 0), keys.audit(series, mark.headSeq + 1)],
+      [keys.issuePrefix(series), prefixEnd(keys.issuePrefix(series))],
+      [keys.numsPrefix(series), prefixEnd(keys.numsPrefix(series))],
+      [keys.gapsPrefix(series), prefixEnd(keys.gapsPrefix(series))],
+    ];
+    let deleted = 0;
+    for (const [key, end] of ranges) {
+      const page = await this.range({ key, range_end: end, limit: PURGE_PAGE, keys_only: true });
+      const last = page.kvs[page.kvs.length - 1];
+      if (!last) continue;
+      const upTo = Buffer.concat([last.key, Buffer.from([0])]);
+      const done = await this.retrying('remove an archived series', () =>
+        this.client.txn({
+          compare: [{ key: stateKv.key, target: 'Mod', result: 'Equal', mod_revision: stateKv.mod_revision }],
+          success: [{ request_delete_range: { key, range_end: upTo } }],
+          failure: [],
+        }),
+      );
+      if (done.succeeded) deleted += page.kvs.length;
+    }
+    return deleted;
+  }
+
   async commit(plan: CommitPlan): Promise<CommitResult> {
     const series = plan.series;
     const firstEvent = plan.events[0];
@@ -253,6 +286,7 @@ export class EtcdStore implements SequenceStore {
       totals: addTotals(cached.state.totals, plan.totals),
       closedAt: plan.next.closedAt,
       lastTs: plan.next.lastEventAt,
+      ...(plan.next.archived ? { archived: plan.next.archived } : {}),
     };
     const stateKey = keys.state(series);
     // Keyed by the batch's LAST seq: the batch holding seq s is the first key >= s, an ascending
@@ -571,7 +605,7 @@ export class EtcdStore implements SequenceStore {
 
 
 function toSeriesState(series: string, s: StoredState, version: string, openGaps: OpenGap[]): SeriesState {
-  return { series, start: s.start, hwm: s.hwm, version, eventSeq: s.seq, lastHash: s.hash, openGaps, counters: s.counters, closedAt: s.closedAt, lastEventAt: s.lastTs };
+  return { series, start: s.start, hwm: s.hwm, version, eventSeq: s.seq, lastHash: s.hash, openGaps, counters: s.counters, closedAt: s.closedAt, lastEventAt: s.lastTs, ...(s.archived ? { archived: s.archived } : {}) };
 }
 
 function addTotals(current: readonly TotalsRow[], deltas: CommitPlan['totals']): TotalsRow[] {

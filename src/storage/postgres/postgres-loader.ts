@@ -53,12 +53,12 @@ export class PostgresLoader implements StoreLoader {
     const c = s.counters;
     await this.sql.begin(async (tx) => {
       await tx.unsafe(
-        `INSERT INTO ${this.q}.series (name, start, hwm, version, event_seq, last_hash, issued, refilled, released, voided, closed_at, last_ts)
-         VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11)
+        `INSERT INTO ${this.q}.series (name, start, hwm, version, event_seq, last_hash, issued, refilled, released, voided, closed_at, last_ts, archive)
+         VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (name) DO UPDATE SET start = excluded.start, hwm = excluded.hwm, version = ${this.q}.series.version + 1, event_seq = excluded.event_seq,
            last_hash = excluded.last_hash, issued = excluded.issued, refilled = excluded.refilled, released = excluded.released, voided = excluded.voided,
-           closed_at = excluded.closed_at, last_ts = excluded.last_ts`,
-        [s.series, s.start, s.hwm, s.eventSeq, s.lastHash, c.issued, c.refilled, c.released, c.voided, s.closedAt, s.lastEventAt],
+           closed_at = excluded.closed_at, last_ts = excluded.last_ts, archive = excluded.archive`,
+        [s.series, s.start, s.hwm, s.eventSeq, s.lastHash, c.issued, c.refilled, c.released, c.voided, s.closedAt, s.lastEventAt, s.archived ? JSON.stringify(s.archived) : null],
       );
       const totals = image.totals.map((t): Value[] => [s.series, t.siteId, t.partitionId, t.invoiceType, t.issued, t.refilled, t.released]);
       await this.insert('totals', ['series', 'site_id', 'partition_id', 'invoice_type', 'issued', 'refilled', 'released'], totals, tx);

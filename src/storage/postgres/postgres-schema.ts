@@ -108,6 +108,11 @@ CREATE TABLE %s.settings (
 );
 `,
   },
+  {
+    version: 2,
+    description: 'series.archive: where an archived series went',
+    sql: `ALTER TABLE %s.series ADD COLUMN IF NOT EXISTS archive text;`,
+  },
 ];
 
 /** The newest schema this seqd knows; a database migrated further is refused. */

@@ -16,7 +16,7 @@ import {
   type StoreIdentity,
   type TotalsRow,
 } from '../sequence-store.js';
-import { issuedRecord, toEvent, toRecord, toState, type EventRow, type NumberRow, type SeriesRow } from '../sql-rows.js';
+import { archiveMarkOf, issuedRecord, toEvent, toRecord, toState, type EventRow, type NumberRow, type SeriesRow } from '../sql-rows.js';
 import { migrateSchema, quoteIdent, type MigrationReport } from './postgres-migrations.js';
 import { readReplication } from './postgres-replication.js';
 import { PostgresLoader } from './postgres-loader.js';
@@ -45,6 +45,8 @@ export interface PostgresStoreOptions {
 
 /** How far inside the idempotency window a key's record stops guarding it (as the embedded store). */
 const KEY_GUARD_MARGIN_MS = 60_000;
+/** Rows of each kind one call of `purgeArchived` deletes: short transactions. */
+const PURGE_PAGE = 5000;
 
 /** The plan lost its compare-and-swap (version, hash or a key): nothing of it may land. */
 class Conflict extends Error {}
@@ -269,6 +271,26 @@ export class PostgresStore implements SequenceStore {
     });
   }
 
+  async purgeArchived(series: string): Promise<number> {
+    return this.read(() =>
+      this.sql.begin(async (tx) => {
+        // Locks the row: the mark read is the one every later commit of the series sees.
+        const [row] = await tx.unsafe<{ archive: string | null }[]>(`SELECT archive FROM ${this.q}.series WHERE name = $1 FOR UPDATE`, [series]);
+        const mark = archiveMarkOf(row);
+        if (!mark) return 0;
+        const events = await tx.unsafe(
+          `DELETE FROM ${this.q}.events WHERE series = $1 AND seq IN (SELECT seq FROM ${this.q}.events WHERE series = $1 AND seq <= $2 ORDER BY seq LIMIT $3)`,
+          [series, mark.headSeq, PURGE_PAGE],
+        );
+        const numbers = await tx.unsafe(
+          `DELETE FROM ${this.q}.numbers WHERE series = $1 AND number IN (SELECT number FROM ${this.q}.numbers WHERE series = $1 LIMIT $2)`,
+          [series, PURGE_PAGE],
+        );
+        return events.count + numbers.count;
+      }),
+    );
+  }
+
   async readEvents(series: string, afterSeq: number, limit: number): Promise<AuditEvent[]> {
     return this.read(async () =>
       (await this.sql.unsafe<EventRow[]>(`SELECT * FROM ${this.q}.events WHERE series = $1 AND seq > $2 ORDER BY seq LIMIT $3`, [series, afterSeq, limit])).map(toEvent),
@@ -427,6 +449,7 @@ export class PostgresStore implements SequenceStore {
       [n.hwm, version, n.eventSeq, n.lastHash, c.issued, c.refilled, c.released, c.voided, n.closedAt, n.lastEventAt, plan.series, base, plan.baseHash],
     );
     const writes: PendingQuery<Row[]>[] = [];
+    if (n.archived) writes.push(tx.unsafe(`UPDATE ${q}.series SET archive = $1 WHERE name = $2`, [JSON.stringify(n.archived), plan.series]));
     const ev = plan.events;
     if (ev.length > 0) {
       writes.push(

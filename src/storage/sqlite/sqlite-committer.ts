@@ -75,6 +75,7 @@ export class SqliteCommitter {
       keyTaken: db.prepare<[string, number], { series: string }>('SELECT series FROM requests WHERE key = ? AND committed_at >= ? LIMIT 1'),
       maintenance: db.prepare<[], { value: string }>("SELECT value FROM settings WHERE key = 'maintenance'"),
       migrated: db.prepare<[], { value: string }>("SELECT value FROM settings WHERE key = 'migratedTo'"),
+      setArchive: db.prepare<[string, string]>('UPDATE series SET archive = ? WHERE name = ?'),
       putSetting: db.prepare<[string, string]>(
         'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       ),
@@ -128,6 +129,7 @@ export class SqliteCommitter {
       n.hwm, version, n.eventSeq, n.lastHash, c.issued, c.refilled, c.released, c.voided, n.closedAt, n.lastEventAt, plan.series, base, plan.baseHash,
     ).changes;
     if (changed !== 1) return { status: 'conflict' };
+    if (n.archived) s.setArchive.run(JSON.stringify(n.archived), plan.series);
     for (const e of plan.events) {
       s.insertEvent.run(
         e.series, e.seq, e.ts, e.type, e.first, e.last, e.siteId, e.partitionId, e.invoiceType,

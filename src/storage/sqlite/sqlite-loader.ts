@@ -49,10 +49,10 @@ export class SqliteLoader implements StoreLoader {
     this.db.transaction(() => {
       this.db
         .prepare(
-          `INSERT INTO series (name, start, hwm, version, event_seq, last_hash, issued, refilled, released, voided, closed_at, last_ts)
-           VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO series (name, start, hwm, version, event_seq, last_hash, issued, refilled, released, voided, closed_at, last_ts, archive)
+           VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(s.series, s.start, s.hwm, s.eventSeq, s.lastHash, c.issued, c.refilled, c.released, c.voided, s.closedAt, s.lastEventAt);
+        .run(s.series, s.start, s.hwm, s.eventSeq, s.lastHash, c.issued, c.refilled, c.released, c.voided, s.closedAt, s.lastEventAt, s.archived ? JSON.stringify(s.archived) : null);
       const total = this.db.prepare('INSERT INTO totals (series, site_id, partition_id, invoice_type, issued, refilled, released) VALUES (?, ?, ?, ?, ?, ?, ?)');
       for (const t of image.totals) total.run(s.series, t.siteId, t.partitionId, t.invoiceType, t.issued, t.refilled, t.released);
       const num = this.db.prepare(

@@ -19,7 +19,8 @@ CREATE TABLE IF NOT EXISTS series (
   refilled   INTEGER NOT NULL DEFAULT 0,
   released   INTEGER NOT NULL DEFAULT 0,
   voided     INTEGER NOT NULL DEFAULT 0,
-  closed_at  INTEGER
+  closed_at  INTEGER,
+  archive    TEXT
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS events (
@@ -96,10 +97,11 @@ CREATE TABLE IF NOT EXISTS settings (
 
 /**
  * 2: allocations on events and number records, the series' clock, keys spanning series. 3: events
- * record who acted (`actor`, in their hash: a seqd before it would take them for edited). A file
- * written by a newer seqd is refused; an older one is brought up to this on open.
+ * record who acted (`actor`, in their hash: a seqd before it would take them for edited). 4: a series
+ * may be archived (`archive`: a seqd before it would not refuse ops on one). A file written by a
+ * newer seqd is refused; an older one is brought up to this on open.
  */
-export const SCHEMA_VERSION = '3';
+export const SCHEMA_VERSION = '4';
 
 /**
  * Columns added after schema version 1 shipped: a store created before them gets them on open
@@ -116,4 +118,6 @@ export const ADDED_COLUMNS: readonly { table: string; column: string; ddl: strin
   { table: 'series', column: 'last_ts', ddl: 'ALTER TABLE series ADD COLUMN last_ts INTEGER NOT NULL DEFAULT 0' },
   // Who caused the event: an API key's name or a system actor (null: none, or written before).
   { table: 'events', column: 'actor', ddl: 'ALTER TABLE events ADD COLUMN actor TEXT' },
+  // Where an archived series went (its ArchiveMark as JSON; null: not archived).
+  { table: 'series', column: 'archive', ddl: 'ALTER TABLE series ADD COLUMN archive TEXT' },
 ];

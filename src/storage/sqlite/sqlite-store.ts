@@ -26,7 +26,7 @@ import { SqliteLoader } from './sqlite-loader.js';
 import { SqliteSnapshot } from './sqlite-snapshot.js';
 import { MAINTENANCE_MESSAGE, migratedMessage, RESTORE_UNFINISHED, type StoreLoader, type StoreSnapshot } from '../store-transfer.js';
 import { lockDataDir } from './sqlite-lock.js';
-import { issuedRecord, toEvent, toRecord, toState, type EventRow, type NumberRow, type SeriesRow } from '../sql-rows.js';
+import { archiveMarkOf, issuedRecord, toEvent, toRecord, toState, type EventRow, type NumberRow, type SeriesRow } from '../sql-rows.js';
 
 export interface SqliteStoreOptions {
   /** Directory holding `seqd.sqlite`; created when missing. */
@@ -38,6 +38,8 @@ export interface SqliteStoreOptions {
 export const SQLITE_FILE = 'seqd.sqlite';
 /** Held by the process serving the data directory (see `lockDataDir`). */
 export const LOCK_FILE = 'seqd.lock';
+/** Rows of each kind one call of `purgeArchived` deletes: short write transactions. */
+const PURGE_PAGE = 5000;
 
 /**
  * Embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a commit returns only
@@ -255,6 +257,23 @@ export class SqliteStore implements SequenceStore {
       const row = read.get();
       if (!row) throw new StoreUnavailableError(`${this.path}: the store identity was not written`);
       return JSON.parse(row.value) as StoreIdentity;
+    });
+  }
+
+  async purgeArchived(series: string): Promise<number> {
+    return this.guard(() => {
+      const purge = this.db.transaction(() => {
+        const mark = archiveMarkOf(this.stmt.series.get(series));
+        if (!mark) return 0;
+        const events = this.db
+          .prepare('DELETE FROM events WHERE series = ? AND seq IN (SELECT seq FROM events WHERE series = ? AND seq <= ? ORDER BY seq LIMIT ?)')
+          .run(series, series, mark.headSeq, PURGE_PAGE).changes;
+        const numbers = this.db
+          .prepare('DELETE FROM numbers WHERE series = ? AND number IN (SELECT number FROM numbers WHERE series = ? LIMIT ?)')
+          .run(series, series, PURGE_PAGE).changes;
+        return events + numbers;
+      });
+      return purge.immediate();
     });
   }
 
