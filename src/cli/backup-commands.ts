@@ -11,7 +11,7 @@ import { loadConfig } from '../config/config-loader.js';
 import type { SeqdConfig } from '../config/config-schema.js';
 import { verifySeries } from '../service/verify-series.js';
 import { openStore } from '../storage/open-store.js';
-import { adminRequest, failAdmin, UsageProblem } from './admin-api.js';
+import { adminRequest, failAdmin, UsageProblem, type AdminTarget } from './admin-api.js';
 
 interface StoreOptions {
   profile?: string;
@@ -26,7 +26,7 @@ const withStore = (cmd: Command) =>
     .option('--data-dir <dir>', 'data directory (env SEQ_DATA_DIR)');
 
 /** Prints one progress line on stderr at most every second (long work shows progress). */
-function ticker(): (line: () => string) => void {
+export function ticker(): (line: () => string) => void {
   let last = 0;
   return (line) => {
     const now = Date.now();
@@ -36,7 +36,7 @@ function ticker(): (line: () => string) => void {
   };
 }
 
-const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+export const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
 function describe(s: BackupSummary & { bytes?: number }): string {
   const c = s.counts;
@@ -133,15 +133,20 @@ async function offlineBackup(o: StoreOptions & { out: string }) {
   }
 }
 
-async function apiBackup(o: { out: string; url?: string; apiKey?: string }) {
-  const res = await adminRequest(o, 'POST', '/api/v1/admin/backup');
-  if (!res.body) throw new Error('the backup answer has no body');
+function apiBackup(o: { out: string; url?: string; apiKey?: string }) {
+  return saveStreamed(o, '/api/v1/admin/backup', undefined, 'backup');
+}
+
+/** Saves a backup or archive an admin route streams into `o.out` (checked, then renamed: see `saveBackup`). */
+export async function saveStreamed(o: AdminTarget & { out: string }, route: string, body: unknown, label: string) {
+  const res = await adminRequest(o, 'POST', route, body);
+  if (!res.body) throw new Error(`the ${label} answer has no body`);
   const tick = ticker();
   let received = 0;
   const count = new Transform({
     transform(chunk: Buffer, _enc, done) {
       received += chunk.length;
-      tick(() => `backup: ${mb(received)} received`);
+      tick(() => `${label}: ${mb(received)} received`);
       done(null, chunk);
     },
   });

@@ -21,7 +21,7 @@ let batchNo = 0;
 
 /** Plans `ops` on `state` (looking up release numbers in the store) and commits it. */
 async function apply(store: SequenceStore, state: SeriesState, ops: Op[], batchId = `contract-${++batchNo}`) {
-  const numbers = ops.flatMap((o) => (o.kind === 'release' && o.sequenceNumber <= state.hwm ? [o.sequenceNumber] : []));
+  const numbers = ops.flatMap((o) => ((o.kind === 'release' || o.kind === 'confirm') && o.sequenceNumber <= state.hwm ? [o.sequenceNumber] : []));
   const records = await store.lookupNumbers(state.series, numbers);
   const plan = planBatch(state, ops, records, {
     batchId,
@@ -442,6 +442,46 @@ export function sequenceStoreContract(name: string, factory: () => StoreFactory)
       assert.equal(next.state.hwm, 2502);
       assert.equal((await store.lookupNumbers('c-import', [2501])).get(2501)?.siteId, A.siteId);
       assert.equal((await verify(store, 'c-import')).valid, true);
+    });
+
+    it('keeps an archived series as its mark and archive event only; every op on it is refused; a series not archived is never purged', async () => {
+      const name = 'c-archive@2025';
+      let { state } = await apply(store, await store.loadSeries(name, 1), [alloc(1500)]);
+      ({ state } = await apply(store, state, [{ kind: 'release', sequenceNumber: 1200, ...A, reason: 'cancelled' }]));
+      ({ state } = await apply(store, state, [{ kind: 'confirm', sequenceNumber: 3, ...A }]));
+      ({ state } = await apply(store, state, [{ kind: 'close', reason: 'period 2025 ended' }]));
+      const bystander = (await apply(store, await store.loadSeries('c-archive@2026', 1), [alloc(3)])).state;
+      assert.equal(await store.purgeArchived(name), 0, 'not archived: nothing is purged');
+      assert.equal((await store.readEvents(name, 0, 100)).length, state.eventSeq);
+      const head = { seq: state.eventSeq, hash: state.lastHash };
+      const op: Op = { kind: 'archive', file: '/archives/c-archive@2025.seqd-archive', sha256: 'a'.repeat(64), headSeq: head.seq, headHash: head.hash, reason: 'retention' };
+      ({ state } = await apply(store, state, [op]));
+      let removed = 0;
+      for (let n = await store.purgeArchived(name); n > 0; n = await store.purgeArchived(name)) removed += n;
+      assert.ok(removed >= 2, `the archived events and number records went (${removed})`);
+      store = await f.reopen(store);
+      const loaded = await store.loadSeries(name, 1);
+      assert.deepEqual(loaded.archived, state.archived);
+      assert.deepEqual([loaded.hwm, loaded.eventSeq, loaded.closedAt], [1500, head.seq + 1, state.closedAt]);
+      const events = await store.readEvents(name, 0, 100);
+      assert.deepEqual(events.map((e) => [e.seq, e.type, e.prevHash]), [[head.seq + 1, 'archive', head.hash]]);
+      assert.equal((await store.lookupNumbers(name, [3, 1200])).size, 0, 'the number records left with the archive');
+      assert.equal((await store.totals(name)).length > 0, true, 'the totals stay: the final report');
+      const v = new ChainVerifier(name, 1, { mark: loaded.archived ?? assert.fail('no mark'), hwm: loaded.hwm, voided: loaded.counters.voided });
+      for (const e of events) v.push(e);
+      assert.equal(v.finish(loaded).valid, true);
+      const refused = planBatch(loaded, [alloc(1), { kind: 'release', sequenceNumber: 3, ...A, reason: 'x' }], new Map(), {
+        batchId: 'contract-archived',
+        node: 'contract',
+        now: Date.now(),
+        gapPolicy: 'lowest-first',
+        settings: { simulatedEnabled: true },
+      });
+      assert.equal(refused.commit, null);
+      assert.deepEqual(refused.outcomes.map((o) => (o.ok ? 'ok' : o.error.code)), ['SERIES_ARCHIVED', 'SERIES_ARCHIVED']);
+      const other = await store.loadSeries('c-archive@2026', 1);
+      assert.deepEqual([other.eventSeq, other.hwm, other.archived ?? null], [bystander.eventSeq, 3, null]);
+      assert.equal((await store.readEvents('c-archive@2026', 0, 100)).length, bystander.eventSeq);
     });
 
     it('reports itself healthy', async () => {

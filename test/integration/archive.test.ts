@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createHash } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { SqliteStore } from '../../src/storage/sqlite/sqlite-store.js';
+import { runCli } from '../helpers/cli.js';
+import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
+
+const holder = { siteId: 'site-1', partitionId: 'partition-a' };
+const OLD = 'global@2026-10';
+const CURRENT = 'global@2026-11';
+
+interface SeriesReport {
+  status: string;
+  highWaterMark: number;
+  archive: { file: string; sha256: string; headSeq: number; headHash: string; archivedAt: string } | null;
+  closeEvent: { reason: string } | null;
+  totals: unknown[];
+}
+
+/** The lines of a gzip'd NDJSON file, edited by `edit`, written back gzip'd (with or without a new manifest checksum). */
+function tamper(src: string, dest: string, edit: (lines: string[]) => void, reseal: boolean): void {
+  const lines = gunzipSync(readFileSync(src)).toString().trimEnd().split('\n');
+  edit(lines);
+  if (reseal) {
+    const manifest = JSON.parse(lines.pop() as string) as { sha256: string };
+    manifest.sha256 = createHash('sha256').update(lines.map((l) => `${l}\n`).join('')).digest('hex');
+    lines.push(JSON.stringify(manifest));
+  }
+  writeFileSync(dest, gzipSync(`${lines.join('\n')}\n`));
+}
+
+/** A month closed by the rollover is archived, removed, checked offline; tampering is caught. */
+describe('seqd archive', () => {
+  let clock = Date.parse('2026-10-30T12:00:00.000Z');
+  let dir: string;
+  let data: string;
+  let s: TestServer;
+  let file: string;
+  let head: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'seqd-archive-'));
+    data = join(dir, 'store');
+    s = await startTestServer(
+      { sequence: { series: { rollover: { enabled: true, period: 'monthly', 'time-zone': 'UTC', 'close-after-seconds': 60 } } } },
+      data,
+      { now: () => clock },
+    );
+  });
+  after(async () => {
+    await s?.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses to archive an open series, and writes no file', async () => {
+    const first = await http<{ series: string; numbers: number[] }>(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle', count: 5 });
+    assert.deepEqual([first.body.series, first.body.numbers], [OLD, [1, 2, 3, 4, 5]]);
+    const out = join(dir, 'open.seqd-archive');
+    const r = await runCli(['archive', OLD, '--out', out, '--reason', 'too early', '--url', s.url]);
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(r.stderr, /is open: close it/);
+    assert.equal(existsSync(out), false);
+    assert.deepEqual(readdirSync(dir).filter((n) => n.includes('partial')), []);
+  });
+
+  it('archives a closed month, removes it from the store, and every read says where it went', async () => {
+    await http(s.url, 'POST', '/api/v1/sequence/release', { sequenceNumber: 2, ...holder, reason: 'cancelled' });
+    await http(s.url, 'POST', '/api/v1/sequence/confirm', { sequenceNumber: 4, ...holder });
+    clock = Date.parse('2026-11-01T00:05:00.000Z');
+    await s.rollover?.tick();
+    const next = await http<{ series: string; numbers: number[] }>(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle' });
+    assert.deepEqual([next.body.series, next.body.numbers], [CURRENT, [1]]);
+    const closed = await http<SeriesReport>(s.url, 'GET', `/api/v1/sequence/series/${OLD}`);
+    assert.equal(closed.body.status, 'closed');
+
+    file = join(dir, `${OLD}.seqd-archive`);
+    const r = await runCli(['archive', OLD, '--out', file, '--reason', 'retention: October archived', '--url', s.url]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const m = /head (\d+):([0-9a-f]{64}), sha256 ([0-9a-f]{64})/.exec(r.stdout);
+    assert.ok(m, r.stdout);
+    head = `${m[1]}:${m[2]}`;
+    assert.match(r.stdout, /removed from the store: \d+ records/);
+
+    const report = await http<SeriesReport>(s.url, 'GET', `/api/v1/sequence/series/${OLD}`);
+    assert.equal(report.body.status, 'archived');
+    assert.deepEqual([report.body.archive?.file, report.body.archive?.sha256, `${report.body.archive?.headSeq}:${report.body.archive?.headHash}`], [file, m[3], head]);
+    assert.equal(report.body.highWaterMark, 5, 'the final report stays');
+    assert.ok(report.body.totals.length > 0);
+    assert.match(report.body.closeEvent?.reason ?? '', /archived to .* retention: October archived/);
+
+    const release = await http<{ error: { code: string; message: string } }>(s.url, 'POST', '/api/v1/sequence/release', { sequenceNumber: 3, ...holder, reason: 'late', series: OLD });
+    assert.deepEqual([release.status, release.body.error.code], [410, 'SERIES_ARCHIVED']);
+    assert.ok(release.body.error.message.includes(file), release.body.error.message);
+    const gaps = await http<{ error: { code: string } }>(s.url, 'GET', `/api/v1/sequence/gaps?series=${OLD}`);
+    assert.deepEqual([gaps.status, gaps.body.error.code], [410, 'SERIES_ARCHIVED']);
+
+    const audit = await http<{ events: { event: string; seq: number; prevHash: string; actor: string | null }[] }>(s.url, 'GET', `/api/v1/audit?series=${OLD}&order=asc`);
+    assert.deepEqual(audit.body.events.map((e) => [e.event, `${e.seq - 1}:${e.prevHash}`]), [['archive', head]], 'the archive event links to the archive');
+    const verify = await http<{ valid: boolean; archive?: { file: string }; head: { seq: number } }>(s.url, 'GET', `/api/v1/audit/verify?series=${OLD}`);
+    assert.equal(verify.body.valid, true, JSON.stringify(verify.body));
+    assert.equal(verify.body.archive?.file, file);
+    const other = await http<{ valid: boolean }>(s.url, 'GET', `/api/v1/audit/verify?series=${CURRENT}`);
+    assert.equal(other.body.valid, true);
+
+    const again = await runCli(['archive', OLD, '--out', join(dir, 'again.seqd-archive'), '--reason', 'twice', '--url', s.url]);
+    assert.equal(again.code, 4);
+    assert.match(again.stderr, /SERIES_ARCHIVED/);
+  });
+
+  it('checks the archive offline: valid as written; edited, resealed, cut short or a backup: invalid', async () => {
+    const ok = await runCli(['archive', 'verify', file]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, new RegExp(`series ${OLD}: \\d+ events, high-water mark 5, head ${head}`));
+
+    const edited = join(dir, 'edited.seqd-archive');
+    const holderOf = (lines: string[]) => {
+      const i = lines.findIndex((l) => l.includes('"t":"events"'));
+      lines[i] = (lines[i] as string).replace('"site-1"', '"site-2"');
+    };
+    // A line no hash covers (the header): only the manifest's checksum can tell.
+    tamper(file, edited, (lines) => (lines[0] = (lines[0] as string).replace('"requestWindowMs":0', '"requestWindowMs":1')), false);
+    const r1 = await runCli(['archive', 'verify', edited]);
+    assert.equal(r1.code, 1);
+    assert.match(r1.stderr, /INVALID: .*checksum does not match/);
+
+    // An event edited and the checksum made to match: the hash chain tells.
+    tamper(file, edited, holderOf, true);
+    const r2 = await runCli(['archive', 'verify', edited]);
+    assert.equal(r2.code, 1);
+    assert.match(r2.stderr, /INVALID: .*hash does not match the event content/);
+
+    const cut = join(dir, 'cut.seqd-archive');
+    writeFileSync(cut, readFileSync(file).subarray(0, Math.floor(readFileSync(file).length / 2)));
+    const r3 = await runCli(['archive', 'verify', cut]);
+    assert.equal(r3.code, 1);
+    assert.match(r3.stderr, /INVALID: .*(truncated|damaged|incomplete)/);
+
+    const backup = join(dir, 'store.seqd-backup');
+    assert.equal((await runCli(['backup', '--out', backup, '--url', s.url])).code, 0);
+    const r4 = await runCli(['archive', 'verify', backup]);
+    assert.equal(r4.code, 1);
+    assert.match(r4.stderr, /not an archive/);
+  });
+
+  it('a backup of a store with an archived series restores and verifies; an archive is never restored', async () => {
+    const backup = join(dir, 'after-archive.seqd-backup');
+    const b = await runCli(['backup', '--out', backup, '--url', s.url]);
+    assert.equal(b.code, 0, b.stderr);
+    const target = join(dir, 'restored');
+    const r = await runCli(['restore', backup, '--data-dir', target]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, new RegExp(`${OLD}: valid`));
+    const store = new SqliteStore({ dataDir: target });
+    try {
+      const state = await store.loadSeries(OLD, 1);
+      assert.equal(state.archived?.file, file);
+      assert.deepEqual((await store.readEvents(OLD, 0, 100)).map((e) => e.type), ['archive']);
+    } finally {
+      await store.close();
+    }
+    const intoEmpty = await runCli(['restore', file, '--data-dir', join(dir, 'never')]);
+    assert.equal(intoEmpty.code, 1);
+    assert.match(intoEmpty.stderr, /an archive of series .*, not a backup/);
+  });
+});
