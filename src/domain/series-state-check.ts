@@ -23,7 +23,10 @@ export function edgeNumbers(state: SeriesState): number[] {
  * refilled: see {@link refillProblem}.)
  */
 export function stateProblem(state: SeriesState, facts: TrailFacts): string | null {
-  return headProblem(state, facts.head) ?? edgeProblem(state, facts.edge) ?? counterProblem(state);
+  // An archived series' number records left with its archive: its edge has nothing to show (and
+  // it plans nothing: every op on it is refused).
+  const edge = state.archived ? null : edgeProblem(state, facts.edge);
+  return headProblem(state, facts.head) ?? edge ?? counterProblem(state);
 }
 
 /**

@@ -162,6 +162,17 @@ describe('seqd archive', () => {
     } finally {
       await store.close();
     }
+    // Loaded from scratch (its number records gone), the series still answers where it went.
+    const restored = await startTestServer({ sequence: { series: { rollover: { enabled: true, period: 'monthly', 'time-zone': 'UTC', 'close-after-seconds': 60 } } } }, target, { now: () => clock });
+    try {
+      await http(restored.url, 'POST', '/api/v1/admin/maintenance', { enabled: false, reason: 'restore checked' });
+      const release = await http<{ error: { code: string } }>(restored.url, 'POST', '/api/v1/sequence/release', { sequenceNumber: 3, ...holder, reason: 'late', series: OLD });
+      assert.deepEqual([release.status, release.body.error.code], [410, 'SERIES_ARCHIVED']);
+      const verify = await http<{ valid: boolean }>(restored.url, 'GET', '/api/v1/audit/verify');
+      assert.equal(verify.body.valid, true, JSON.stringify(verify.body));
+    } finally {
+      await restored.dispose();
+    }
     const intoEmpty = await runCli(['restore', file, '--data-dir', join(dir, 'never')]);
     assert.equal(intoEmpty.code, 1);
     assert.match(intoEmpty.stderr, /an archive of series .*, not a backup/);
