@@ -176,7 +176,13 @@ function renderSnapshot(s) {
   renderSeriesPicker(s);
   const shown = state.series ?? s.defaultSeries;
   const main = s.series.find((x) => x.name === shown) ?? {};
-  $('#series-meta').textContent = main.closed ? 'closed (its period ended): final figures' : main.name ? '' : 'no number issued in it yet';
+  $('#series-meta').textContent = main.archivedTo
+    ? `archived to ${main.archivedTo}: final figures; its events and gaps are in that file`
+    : main.closed
+      ? 'closed (its period ended): final figures'
+      : main.name
+        ? ''
+        : 'no number issued in it yet';
   $('#c-hwm').textContent = fmt(main.highWaterMark);
   $('#c-issued').textContent = fmt(main.issued);
   $('#c-open').textContent = fmt(main.openGaps);
@@ -312,7 +318,9 @@ async function loadGaps() {
         : [el('tr', {}, el('td', { colspan: 5 }, view === 'refilled' ? 'No refilled numbers.' : 'No gaps to show.'))]),
     );
   } catch (e) {
+    // An archived series answers where its gaps went: no rows of another series stay shown.
     $('#gap-summary').textContent = e.message;
+    $('#gap-table tbody').replaceChildren();
   }
 }
 

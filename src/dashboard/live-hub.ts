@@ -98,6 +98,8 @@ export class LiveHub {
       voidGaps: st.counters.voided,
       auditEvents: st.eventSeq,
       closed: st.closedAt !== null,
+      // Where an archived series went (null: still here).
+      archivedTo: st.archived?.file ?? null,
     }));
     const defaultSeries = s.defaultSeries();
     const main = series.find((x) => x.name === defaultSeries);

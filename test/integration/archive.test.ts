@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { SqliteStore } from '../../src/storage/sqlite/sqlite-store.js';
+import { browserMissing, openDesktopPage } from '../helpers/browser.js';
 import { runCli } from '../helpers/cli.js';
 import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
 
@@ -109,6 +110,22 @@ describe('seqd archive', () => {
     const again = await runCli(['archive', OLD, '--out', join(dir, 'again.seqd-archive'), '--reason', 'twice', '--url', s.url]);
     assert.equal(again.code, 4);
     assert.match(again.stderr, /SERIES_ARCHIVED/);
+  });
+
+  it('the dashboard says where an archived series went (Chromium)', { skip: browserMissing() ?? false }, async () => {
+    const { browser, page, errors } = await openDesktopPage();
+    try {
+      await page.goto(`${s.url}/dashboard`);
+      await page.waitForSelector('#conn.badge-ok', { timeout: 15_000 });
+      await page.selectOption('#series-select', OLD);
+      await page.waitForFunction((f) => document.querySelector('#series-meta')?.textContent?.includes(`archived to ${f}`), file, { timeout: 10_000 });
+      assert.equal(await page.locator('#c-hwm').textContent(), '5', 'the final figures stay');
+      await page.waitForFunction(() => document.querySelector('#gap-summary')?.textContent?.includes('SERIES_ARCHIVED') || document.querySelector('#gap-summary')?.textContent?.includes('was archived to'), undefined, { timeout: 10_000 });
+      assert.equal(await page.locator('#gap-table tbody tr').count(), 0);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
   });
 
   it('checks the archive offline: valid as written; edited, resealed, cut short or a backup: invalid', async () => {
