@@ -60,6 +60,12 @@ async function buildHistory(store: SequenceStore): Promise<void> {
   b = await apply(store, b, [alloc(4, B)]);
   b = await apply(store, b, [release(101, B)]);
   await apply(store, b, [{ kind: 'close', reason: 'period over' }]);
+  // Archived and removed: only its state, totals and archive event are left to carry over.
+  let c = await store.loadSeries('site-1@2025', 1);
+  c = await apply(store, c, [alloc(1200, A)]);
+  c = await apply(store, c, [release(1100), { kind: 'close', reason: '2025 over' }]);
+  await apply(store, c, [{ kind: 'archive', file: '/archives/site-1@2025.seqd-archive', sha256: 'c'.repeat(64), headSeq: c.eventSeq, headHash: c.lastHash, reason: 'retention' }]);
+  while ((await store.purgeArchived('site-1@2025')) > 0);
 }
 
 /**
@@ -98,11 +104,12 @@ export function storeTransferContract(name: string, factory: () => StoreFactory)
         await snapshot.close();
       }
       const seriesOf = (name: string) => before[name] as { state: SeriesState; events: unknown[]; numbers: unknown[] };
-      const [g, s2] = [seriesOf('global'), seriesOf('site-2@2026')];
-      assert.deepEqual(summary.counts, { series: 2, events: g.events.length + s2.events.length, numbers: g.numbers.length + s2.numbers.length, requests: 3 });
+      const [g, s2, arch] = [seriesOf('global'), seriesOf('site-2@2026'), seriesOf('site-1@2025')];
+      assert.deepEqual([arch.events.length, arch.numbers.length, arch.state.archived?.headSeq], [1, 0, arch.state.eventSeq - 1], 'the archived series holds its archive event only');
+      assert.deepEqual(summary.counts, { series: 3, events: g.events.length + s2.events.length + 1, numbers: g.numbers.length + s2.numbers.length, requests: 3 });
       assert.deepEqual(
         summary.heads.map((h) => [h.series, h.seq, h.hash, h.hwm]),
-        [['global', g.state.eventSeq, g.state.lastHash, g.state.hwm], ['site-2@2026', s2.state.eventSeq, s2.state.lastHash, 103]],
+        [['global', g.state.eventSeq, g.state.lastHash, g.state.hwm], ['site-1@2025', arch.state.eventSeq, arch.state.lastHash, 1200], ['site-2@2026', s2.state.eventSeq, s2.state.lastHash, 103]],
       );
       await assert.rejects(restoreBackup(file, store.openLoader()), StoreNotEmptyError, 'a store holding data is refused');
       await assert.rejects(restoreBackup(file, store.openLoader(), { replace: true }), /it is newer/, 'the same store, newer than the backup: refused even with replace');
