@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeBackupFile } from '../src/backup/backup-file.js';
 import { restoreBackup } from '../src/backup/restore.js';
+import { walkBackup } from '../src/backup/backup-walk.js';
 import { storeBackup } from '../src/backup/store-backup.js';
 import { planBatch } from '../src/domain/planner.js';
 import type { Op, SeriesState } from '../src/domain/types.js';
@@ -78,6 +79,34 @@ async function restoreInto(kind: string, file: string, open: () => Promise<Seque
   }
 }
 
+/** Closes the series, writes its archive (checked), then removes it from the store: `seqd archive`'s steps. */
+async function archiveWhole(store: SequenceStore, file: string): Promise<string[]> {
+  const commit = async (op: Op) => {
+    const state = await store.loadSeries('global', 1);
+    const plan = planBatch(state, [op], new Map(), { batchId: `archive-${op.kind}`, node: 'bench', now: Date.now(), gapPolicy: 'lowest-first', settings: { simulatedEnabled: true } });
+    if (!plan.commit || (await store.commit(plan.commit)).status !== 'committed') throw new Error(`${op.kind}: not committed`);
+  };
+  await commit({ kind: 'close', reason: 'period over' });
+  const t0 = performance.now();
+  const archive = await writeBackupFile(file, await storeBackup(store, { requestWindowMs: 0, series: 'global' }));
+  const writeMs = performance.now() - t0;
+  const t1 = performance.now();
+  await walkBackup(file);
+  const checkMs = performance.now() - t1;
+  const head = archive.heads[0];
+  if (!head) throw new Error('an archive without its series');
+  const t2 = performance.now();
+  await commit({ kind: 'archive', file, sha256: archive.sha256, headSeq: head.seq, headHash: head.hash, reason: 'bench' });
+  let removed = 0;
+  for (let n = await store.purgeArchived('global'); n > 0; n = await store.purgeArchived('global')) removed += n;
+  const removeMs = performance.now() - t2;
+  return [
+    `| archive of the closed series (written and checked) | ${s(writeMs)} | ${mb(archive.bytes)}: ${archive.counts.events} events, ${archive.counts.numbers} number records |`,
+    `| seqd archive verify (offline) | ${s(checkMs)} | |`,
+    `| removal from the store (archive event, purge) | ${s(removeMs)} | ${removed} records deleted |`,
+  ];
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'seqd-bench-backup-'));
 try {
   const source = new SqliteStore({ dataDir: join(dir, 'source') });
@@ -88,8 +117,9 @@ try {
   const t1 = performance.now();
   const backup = await writeBackupFile(file, await storeBackup(source, { requestWindowMs: WINDOW }));
   const backupMs = performance.now() - t1;
-  await source.close();
   const rows = [`| backup (SQLite snapshot, written and checked) | ${s(backupMs)} | ${mb(backup.bytes)}: ${backup.counts.events} events, ${backup.counts.numbers} number records, ${backup.counts.requests} idempotency records |`];
+  rows.push(...(await archiveWhole(source, join(dir, 'global.seqd-archive'))));
+  await source.close();
   if (STORES.includes('sqlite')) rows.push(await restoreInto('SQLite', file, async () => new SqliteStore({ dataDir: join(dir, 'target') }), async () => undefined));
   if (STORES.includes('etcd')) {
     const tc = await startTestCluster();

@@ -45,6 +45,11 @@ export async function* backupLines(o: BackupSource): AsyncGenerator<string> {
   const counts: BackupCounts = { series: 0, events: 0, numbers: 0, requests: 0 };
   const heads: ChainHead[] = [];
   const archive = o.series !== undefined;
+  if (archive) {
+    // Checked on the snapshot itself: the series may have changed since the caller looked.
+    const image = await s.series(o.series);
+    if (!image || image.state.closedAt === null || image.state.archived) throw new Error(`series ${o.series} is not closed, or archived already, in the snapshot: no archive written`);
+  }
   const store = { kind: o.kind, position: s.position };
   yield line(
     archive

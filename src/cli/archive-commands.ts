@@ -7,6 +7,7 @@ import { BackupInvalidError } from '../domain/errors/index.js';
 import { adminRequest, failAdmin, UsageProblem } from './admin-api.js';
 import { saveStreamed, ticker } from './backup-commands.js';
 import { EXIT, reportFailure } from './exit-codes.js';
+import type { SeriesImage } from '../storage/store-transfer.js';
 
 interface ArchiveOptions {
   out?: string;
@@ -22,6 +23,22 @@ function archivedSeries(file: string, s: BackupSummary): { series: string; seq: 
   if (s.header.format !== ARCHIVE_FORMAT) throw new BackupInvalidError(`${file} is a backup of a whole store, not an archive of a series`);
   if (!head || s.heads.length !== 1 || head.series !== s.header.series) throw new BackupInvalidError(`${file}: an archive must hold exactly the series its header names`);
   return head;
+}
+
+/** The archive of `series` at `out`, checked in full; anything else there is never overwritten. */
+async function ownArchive(out: string, series: string): Promise<BackupSummary> {
+  const summary = await walkBackup(out, { series: async (image) => refuseUnclosed(out, image) }).catch(() => null);
+  if (summary?.header.format !== ARCHIVE_FORMAT || summary.header.series !== series) {
+    throw new UsageProblem(`${out} exists and is not a valid archive of series ${series}: an archive never overwrites a file; choose another name`);
+  }
+  return summary;
+}
+
+/** An archive holds a closed series with its whole trail: not an open one, nor one archived before. */
+async function refuseUnclosed(file: string, image: SeriesImage): Promise<void> {
+  const s = image.state;
+  if (s.closedAt === null) throw new BackupInvalidError(`${file}: series ${s.series} is open in it: not an archive of a closed period`);
+  if (s.archived) throw new BackupInvalidError(`${file}: series ${s.series} was archived before this file was written: its trail is in ${s.archived.file}`);
 }
 
 /**
@@ -45,11 +62,14 @@ export function archiveCommands(program: Command): void {
       try {
         if (o.out === undefined || o.reason === undefined) throw new UsageProblem('seqd archive SERIES needs --out FILE and --reason TEXT');
         const { out, reason } = o;
-        if (await stat(out).then(() => true, () => false)) throw new UsageProblem(`${out} exists: an archive never overwrites a file; choose another name`);
         const t0 = performance.now();
-        const summary = await saveStreamed({ ...o, out }, '/api/v1/admin/archive', { series }, `archive of ${series}`);
+        // Run again after an interruption, the command goes on with the archive it wrote.
+        const existing = (await stat(out).then(() => true, () => false)) ? await ownArchive(out, series) : null;
+        const summary = existing ?? (await saveStreamed({ ...o, out }, '/api/v1/admin/archive', { series }, `archive of ${series}`));
         const head = archivedSeries(out, summary);
-        console.log(`archive written and checked: ${out} (${summary.counts.events} events, ${summary.counts.numbers} number records, ${(summary.bytes / 1e6).toFixed(1)} MB)`);
+        console.log(
+          `archive ${existing ? 'found and checked' : 'written and checked'}: ${out} (${summary.counts.events} events, ${summary.counts.numbers} number records, ${((await stat(out)).size / 1e6).toFixed(1)} MB)`,
+        );
         console.log(`  ${series}: high-water mark ${head.hwm}, head ${head.seq}:${head.hash}, sha256 ${summary.sha256}`);
         if (o.keep) {
           console.log('kept in the store (--keep): run again without --keep to remove it');
@@ -72,7 +92,7 @@ export function archiveCommands(program: Command): void {
     .action(async (file: string) => {
       try {
         const tick = ticker();
-        const summary = await walkBackup(file, {}, (n) => tick(() => `verify: ${n} events`));
+        const summary = await walkBackup(file, { series: async (image) => refuseUnclosed(file, image) }, (n) => tick(() => `verify: ${n} events`));
         const head = archivedSeries(file, summary);
         console.log(`archive valid: ${file}`);
         console.log(`  series ${head.series}: ${summary.counts.events} events, high-water mark ${head.hwm}, head ${head.seq}:${head.hash}`);

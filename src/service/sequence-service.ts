@@ -222,6 +222,11 @@ export class SequenceService {
     return this.o.store;
   }
   /** How long idempotency records count (ms). */
+  /** The service's clock (tests inject one). */
+  get clock(): () => number {
+    return this.now;
+  }
+
   get requestWindowMs(): number {
     return this.o.requestWindowMs ?? DEFAULT_REQUEST_WINDOW_MS;
   }

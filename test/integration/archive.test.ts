@@ -77,6 +77,19 @@ describe('seqd archive', () => {
     assert.deepEqual([next.body.series, next.body.numbers], [CURRENT, [1]]);
     const closed = await http<SeriesReport>(s.url, 'GET', `/api/v1/sequence/series/${OLD}`);
     assert.equal(closed.body.status, 'closed');
+    const savedBefore = await http<{ head: { seq: number; hash: string } }>(s.url, 'GET', `/api/v1/audit/verify?series=${OLD}`);
+    const early = await runCli(['archive', OLD, '--out', join(dir, 'early.seqd-archive'), '--reason', 'too early', '--url', s.url]);
+    assert.equal(early.code, 4, early.stderr);
+    assert.match(early.stderr, /can be archived from 2026-11-02T00:05:00\.000Z, once the idempotency window is over/);
+    // A removal that names no archive this instance wrote is refused, whatever it claims.
+    const h = savedBefore.body.head;
+    const forged = await http<{ error: { code: string; message: string } }>(s.url, 'POST', '/api/v1/admin/archive/remove', { series: OLD, file: '/nowhere', sha256: 'e'.repeat(64), head: `${h.seq}:${h.hash}`, reason: 'no archive' });
+    assert.equal(forged.status, 400);
+    clock = Date.parse('2026-11-02T00:06:00.000Z');
+    const forgedLater = await http<{ error: { code: string; message: string } }>(s.url, 'POST', '/api/v1/admin/archive/remove', { series: OLD, file: '/nowhere', sha256: 'e'.repeat(64), head: `${h.seq}:${h.hash}`, reason: 'no archive' });
+    assert.equal(forgedLater.status, 400);
+    assert.match(forgedLater.body.error.message, /streamed no archive of series .* nothing was removed/);
+    assert.equal((await http<SeriesReport>(s.url, 'GET', `/api/v1/sequence/series/${OLD}`)).body.status, 'closed');
 
     file = join(dir, `${OLD}.seqd-archive`);
     const r = await runCli(['archive', OLD, '--out', file, '--reason', 'retention: October archived', '--url', s.url]);
@@ -110,6 +123,19 @@ describe('seqd archive', () => {
     const again = await runCli(['archive', OLD, '--out', join(dir, 'again.seqd-archive'), '--reason', 'twice', '--url', s.url]);
     assert.equal(again.code, 4);
     assert.match(again.stderr, /SERIES_ARCHIVED/);
+    // The same command again (after an interruption) goes on with the archive it wrote: nothing left to remove.
+    const resumed = await runCli(['archive', OLD, '--out', file, '--reason', 'retention: October archived', '--url', s.url]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stdout, /archive found and checked: .*\n.*\n?removed from the store: 0 records/s);
+
+    // A head saved before the archive: its own head checks against the mark, earlier ones only in the file.
+    const atHead = await http<{ savedHead: { valid: boolean } }>(s.url, 'GET', `/api/v1/audit/verify?series=${OLD}&head=${head}`);
+    assert.equal(atHead.body.savedHead.valid, true);
+    const older = await http<{ savedHead: { valid: boolean; problem: string } }>(s.url, 'GET', `/api/v1/audit/verify?series=${OLD}&head=${h.seq - 1}:${'0'.repeat(64)}`);
+    assert.match(older.body.savedHead.problem, /not checked here: event \d+ is in the archive/);
+    const exported = await fetch(`${s.url}/api/v1/audit/export?series=${OLD}`);
+    assert.equal(exported.headers.get('x-seqd-total-events'), '1');
+    assert.equal((await exported.text()).trim().split('\n').length, 1);
   });
 
   it('the dashboard says where an archived series went (Chromium)', { skip: browserMissing() ?? false }, async () => {

@@ -78,7 +78,13 @@ export function exportRoutes(app: FastifyInstance, service: SequenceService, sch
       if (q.allSeries === true && q.series !== undefined) throw new ValidationError('series and allSeries=true exclude each other', { field: 'allSeries' });
       const names = q.allSeries === true ? (await service.store.listSeries()).sort() : [await service.readSeries(q.series)];
       const filter = { from: parseTime(q.from, 'from'), to: parseTime(q.to, 'to'), type: q.event, siteId: q.siteId, partitionId: q.partitionId, invoiceType: q.invoiceType };
-      const counts = await Promise.all(names.map(async (name) => (await service.store.loadSeries(name, 1)).eventSeq));
+      // An archived series holds only the events after its archive's head.
+      const counts = await Promise.all(
+        names.map(async (name) => {
+          const s = await service.store.loadSeries(name, 1);
+          return s.eventSeq - (s.archived?.headSeq ?? 0);
+        }),
+      );
       const total = counts.reduce((a, b) => a + b, 0);
       const t0 = performance.now();
       let before = 0;

@@ -1,7 +1,7 @@
 import { isBrokenCircuitError } from 'cockatiel';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GENESIS_HASH } from '../../domain/audit-chain.js';
-import { BatchTooLargeError, MaintenanceError, OutcomeUnknownError, StoreUnavailableError } from '../../domain/errors/index.js';
+import { BatchTooLargeError, MaintenanceError, OutcomeUnknownError, StoreUnavailableError, ValidationError } from '../../domain/errors/index.js';
 import type { CommitPlan } from '../../domain/planner.js';
 import type { AuditEvent, InvoiceType, NumberRecord, OpenGap, SeriesState, Settings } from '../../domain/types.js';
 import { decodeRequest, encodeRequest } from '../request-record-codec.js';
@@ -31,7 +31,7 @@ import {
   type NumsChunk,
   type StoredState,
 } from './etcd-codec.js';
-import { upgradeEtcdFormat } from './etcd-format.js';
+import { ETCD_FORMAT, upgradeEtcdFormat } from './etcd-format.js';
 import { EtcdLoader, RESTORING_KEY } from './etcd-loader.js';
 import { EtcdSnapshot } from './etcd-snapshot.js';
 import { MAINTENANCE_MESSAGE, migratedMessage, RESTORE_UNFINISHED, type StoreLoader, type StoreSnapshot } from '../store-transfer.js';
@@ -268,6 +268,7 @@ export class EtcdStore implements SequenceStore {
     const firstEvent = plan.events[0];
     const lastEvent = plan.events[plan.events.length - 1];
     if (!firstEvent || !lastEvent) throw new Error('a commit plan without events');
+    if (firstEvent.type === 'archive') await this.refuseOlderInstances();
     let cached = this.cache.get(series);
     if (!cached || cached.version !== plan.baseVersion) {
       // Totals are applied as deltas to the state at the base version. If the state has moved,
@@ -484,7 +485,22 @@ export class EtcdStore implements SequenceStore {
 
   /** Registers this seqd instance under a lease, for the dashboard and stats (display only). */
   announce(node: string, info: Record<string, unknown>): void {
-    this.stopAnnouncing = this.client.keepAlive(`seqd/instances/${node}`, JSON.stringify({ node, ...info }), 5);
+    // The data format it knows: an archive waits until every instance knows archives.
+    this.stopAnnouncing = this.client.keepAlive(`seqd/instances/${node}`, JSON.stringify({ node, format: ETCD_FORMAT, ...info }), 5);
+  }
+
+  /**
+   * An archive mark is safe only when every instance serving the store knows it: one of an older
+   * format would plan on the series as if it were not archived and write its state without the
+   * mark. An older seqd that starts later is refused at open (the format key), so the instances
+   * announced now are the ones to check.
+   */
+  private async refuseOlderInstances(): Promise<void> {
+    const older = (await this.instances()).filter((i) => typeof i['format'] !== 'number' || i['format'] < ETCD_FORMAT);
+    if (older.length > 0) {
+      const names = older.map((i) => String(i['node'])).join(', ');
+      throw new ValidationError(`seqd instances of an older version serve this store (${names}): upgrade them before archiving; nothing was done`, { field: 'series' });
+    }
   }
 
   /** The seqd instances whose lease is alive. */
