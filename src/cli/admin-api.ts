@@ -44,7 +44,8 @@ export function failAdmin(error: unknown): void {
   if (error instanceof UsageProblem) reportFailure(error.message, EXIT.usage);
   else if (error instanceof Unreachable) reportFailure(error.message, EXIT.unreachable);
   else if (error instanceof Refused) reportFailure(error.message, error.status < 500 ? EXIT.refused : EXIT.serverError);
-  else if (error instanceof BackupInvalidError) reportFailure(`${error.message}; nothing was written`, EXIT.invalid);
+  // Refused after the load (the verify): the store was written and stays marked unfinished.
+  else if (error instanceof BackupInvalidError) reportFailure(/unfinished/.test(error.message) ? error.message : `${error.message}; nothing was written`, EXIT.invalid);
   else if (error instanceof StoreNotEmptyError) reportFailure(error.message, EXIT.refused);
   else if (error instanceof SeqdError || error instanceof StoreIdentityError || error instanceof StoreUnavailableError) reportFailure(error.message, EXIT.serverError);
   else reportFailure(error instanceof Error ? error.message : String(error), EXIT.serverError);

@@ -64,6 +64,8 @@ async function importLegacy(file: string, o: Options): Promise<void> {
       const state = await opened.store.loadSeries(l.series, start);
       if (state.hwm >= state.start) throw new UsageProblem(`series ${l.series} has issued numbers already (up to ${state.hwm}): an import starts a series; nothing was imported`);
       if (l.last < state.start) throw new UsageProblem(`series ${l.series}: its last number ${l.last} is below the series start ${state.start}; nothing was imported`);
+      const below = l.gaps.find((g) => g.number < state.start);
+      if (below) throw new UsageProblem(`series ${l.series}: gap ${below.number} is below the series start ${state.start}; nothing was imported`);
     }
     const service = await toolService(config, opened.store, 'import-legacy');
     try {

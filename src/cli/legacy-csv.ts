@@ -60,6 +60,7 @@ export function parseLegacyCsv(text: string): LegacySeries[] {
     } else if (status === 'gap') {
       if (reason === '') throw new LegacyCsvError(`line ${at}: a gap needs its reason`);
       if (reason.length > 180) throw new LegacyCsvError(`line ${at}: the reason is longer than 180 characters`);
+      if (entry.gaps.some((g) => g.number === Number(number))) throw new LegacyCsvError(`line ${at}: gap ${number} of series ${series} is listed twice`);
       entry.gaps.push({ number: Number(number), reason });
     } else {
       throw new LegacyCsvError(`line ${at}: status "${status}" is neither last nor gap`);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { writeBackupFile } from '../backup/backup-file.js';
@@ -10,6 +10,7 @@ import type { SeqdConfig } from '../config/config-schema.js';
 import { SYSTEM_ACTORS } from '../domain/actors.js';
 import { verifySeries } from '../service/verify-series.js';
 import { openStore, type OpenedStore } from '../storage/open-store.js';
+import { RESTORE_UNFINISHED } from '../storage/store-transfer.js';
 import { failAdmin, UsageProblem } from './admin-api.js';
 import { toolService } from './tool-service.js';
 
@@ -38,11 +39,22 @@ function whereOf(config: SeqdConfig): string {
 const AFTER_FAILURE: Record<Phase, string> = {
   checks: 'nothing was changed: the source serves as before.',
   'source frozen':
-    'the migration stopped after the source was frozen for good (it never issues again): run seqd migrate again into an empty target (seqd restore --replace empties a half-written one), or restore its backup (--keep-file) there.',
+    'the migration stopped after the source was frozen for good (it never issues again): run the same seqd migrate again once the cause is fixed; it goes on from the frozen source and replaces what a restore left half-written in the target. The copy it made is kept (named above).',
   recording:
     'the target holds the whole numbering, verified, but the migrate event may or may not have been recorded: look at its trail (seqd audit, event migrate) before doing anything; if it is missing, switch the target\'s maintenance off (seqd maintenance off) to let it serve.',
   done: 'the migration itself completed (see above); only closing a store failed.',
 };
+
+/** Whether the store holds what a restore left unfinished (it refuses to open for that reason). */
+async function unfinished(opened: OpenedStore): Promise<boolean> {
+  try {
+    await opened.store.loadIdentity();
+    return false;
+  } catch (error) {
+    if (error instanceof Error && error.message.includes(RESTORE_UNFINISHED)) return true;
+    throw error;
+  }
+}
 
 const seconds = (t0: number) => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
 
@@ -91,27 +103,48 @@ async function migrate(o: Options): Promise<void> {
   try {
     const held = await source.store.openLoader().contents();
     if (held.heads.size === 0) throw new UsageProblem('the source store holds no series: nothing to migrate');
-    const moved = (await source.store.loadSettings()).migratedTo;
-    if (moved !== undefined) throw new UsageProblem(`the source's numbering moved to ${moved} already: migrate from there`);
+    const settings = await source.store.loadSettings();
+    const moved = settings.migratedTo;
+    // Frozen for this very target by a migration that stopped: this run goes on from there.
+    const resuming = moved === whereOf(to);
+    if (moved !== undefined && !resuming) throw new UsageProblem(`the source's numbering moved to ${moved} already: migrate from there`);
+    if (!resuming && settings.maintenance === true) {
+      throw new UsageProblem(
+        'the source is in maintenance (a restore not yet checked, or an operator\'s): a migration would end it in the target. Check the source, switch its maintenance off (seqd maintenance off), then migrate',
+      );
+    }
     // The target is checked before the source is touched: a refused move leaves the source serving.
     target = await openStore(to, logger);
     const there = await target.store.openLoader().contents();
     if (there.instances.length > 0) throw new UsageProblem(`seqd instances serve the target store (${there.instances.join(', ')}): stop them first`);
-    if (there.heads.size > 0 || there.storeId !== null) throw new UsageProblem(`the target store is not empty (${there.heads.size} series): a migration goes into an empty store`);
-    const sourceService = await toolService(from, source.store, 'migrate');
-    try {
-      // For good: a store the numbering left must never issue again (maintenance cannot be switched off).
-      await sourceService.setMaintenance(true, `migrating to the ${to.sequence.storage} store (${whereOf(to)})`, SYSTEM_ACTORS.migrate, whereOf(to));
-      phase = 'source frozen';
-    } finally {
-      await sourceService.close();
+    const halfWritten = resuming && (await unfinished(target));
+    if ((there.heads.size > 0 || there.storeId !== null) && !halfWritten) {
+      throw new UsageProblem(
+        resuming
+          ? `the target store holds a finished copy (${there.heads.size} series): look at its trail for the migrate event (seqd audit, event migrate); if it is missing, switch the target's maintenance off to let it serve`
+          : `the target store is not empty (${there.heads.size} series): a migration goes into an empty store`,
+      );
     }
-    console.log(`source (${source.store.kind}) in maintenance: it commits nothing from now on (${seconds(t0)})`);
+    if (resuming) {
+      phase = 'source frozen';
+      console.log(`source (${source.store.kind}) frozen for this target by an earlier run: going on${halfWritten ? ', replacing the half-written target' : ''}`);
+    } else {
+      const sourceService = await toolService(from, source.store, 'migrate');
+      try {
+        // For good: a store the numbering left must never issue again (maintenance cannot be switched off).
+        await sourceService.setMaintenance(true, `migrating to the ${to.sequence.storage} store (${whereOf(to)})`, SYSTEM_ACTORS.migrate, whereOf(to));
+        phase = 'source frozen';
+      } finally {
+        await sourceService.close();
+      }
+      console.log(`source (${source.store.kind}) in maintenance: it commits nothing from now on (${seconds(t0)})`);
+    }
     const window = from.sequence.core['idempotency-window-seconds'] * 1000;
     const backup = await writeBackupFile(file, await storeBackup(source.store, { requestWindowMs: window }));
     console.log(`copied: ${backup.counts.series} series, ${backup.counts.events} events, ${backup.counts.numbers} number records, ${backup.counts.requests} idempotency records (${seconds(t0)})`);
     const store = target.store;
     await restoreBackup(file, store.openLoader(), {
+      replace: halfWritten,
       maintenance: 'migration in progress',
       verify: async () => {
         for (const series of await store.listSeries()) {
@@ -135,7 +168,9 @@ async function migrate(o: Options): Promise<void> {
     for (const h of backup.heads) console.log(`  ${h.series}: high-water mark ${h.hwm}, head ${h.seq}:${h.hash}`);
     console.log(`the ${source.store.kind} source stays in maintenance: it never issues again`);
   } finally {
-    if (o.keepFile === undefined) rmSync(file, { force: true });
+    // Kept after a failure past the freeze: it is the copy of a numbering that no longer serves.
+    if (o.keepFile === undefined && (phase === 'done' || phase === 'checks')) rmSync(file, { force: true });
+    else if (phase !== 'done' && existsSync(file)) console.error(`seqd: the copy of the source is kept in ${file}`);
     await target?.close();
     await source.close();
   }

@@ -1,12 +1,16 @@
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeBackupFile } from '../backup/backup-file.js';
 import { storeBackup } from '../backup/store-backup.js';
 import type { SequenceStore } from '../storage/sequence-store.js';
 
-/** `seqd-backup-20261205T081500Z.seqd-backup`: the time sorts the names. */
+/** `seqd-backup-20261205T081500Z-4242-7.seqd-backup` (time, process, run): the time sorts the names. */
 const NAME = /^seqd-backup-\d{8}T\d{6}Z-\d+-\d+\.seqd-backup$/;
+/** What a run killed while writing leaves (see `partialName`). */
+const PARTIAL = /^\.seqd-backup-\d{8}T\d{6}Z-\d+-\d+\.seqd-backup\.partial-\d+$/;
+/** A partial file untouched this long is no run's any more (a run writes to it until it ends). */
+const PARTIAL_STALE_MS = 24 * 3600_000;
 
 export interface BackupRun {
   readonly file: string;
@@ -82,7 +86,14 @@ export class BackupScheduler {
 
   /** Deletes the oldest beyond `keep`, never `written` (a clock set back would sort it first). */
   private prune(written: string): void {
-    const files = readdirSync(this.o.directory).filter((f) => NAME.test(f) && f !== written).sort();
+    const names = readdirSync(this.o.directory);
+    const files = names.filter((f) => NAME.test(f) && f !== written).sort();
     for (const f of files.slice(0, Math.max(0, files.length - (this.o.keep - 1)))) rmSync(join(this.o.directory, f), { force: true });
+    // Left by a run killed midway (on any instance sharing the directory): by age, never a live run's.
+    const stale = Date.now() - PARTIAL_STALE_MS;
+    for (const f of names.filter((n) => PARTIAL.test(n))) {
+      const path = join(this.o.directory, f);
+      if ((statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? Infinity) < stale) rmSync(path, { force: true });
+    }
   }
 }

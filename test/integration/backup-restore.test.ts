@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -161,8 +161,15 @@ describe('seqd backup and seqd restore', () => {
   it('writes scheduled backups, keeps the newest, reports them on /metrics, and one of them passes the restore drill', async () => {
     const scheduled = await startTestServer({ backup: { interval: '1s', directory: 'backups', keep: 2 } });
     try {
-      for (let i = 0; i < 5; i++) await http(scheduled.url, 'POST', '/api/v1/sequence/next', { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', count: 3 });
       const folder = join(scheduled.dataDir, 'backups');
+      // What runs killed midway left: a stale one (two days untouched) goes, a recent one may still be written.
+      mkdirSync(folder, { recursive: true });
+      const stale = join(folder, '.seqd-backup-20261201T000000Z-11-1.seqd-backup.partial-11');
+      const recent = join(folder, '.seqd-backup-20261205T000000Z-12-1.seqd-backup.partial-12');
+      writeFileSync(stale, 'cut short');
+      writeFileSync(recent, 'being written');
+      utimesSync(stale, new Date(Date.now() - 2 * 24 * 3600_000), new Date(Date.now() - 2 * 24 * 3600_000));
+      for (let i = 0; i < 5; i++) await http(scheduled.url, 'POST', '/api/v1/sequence/next', { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', count: 3 });
       let files: string[] = [];
       for (let i = 0; i < 100 && files.length < 2; i++) {
         await sleep(100);
@@ -173,6 +180,7 @@ describe('seqd backup and seqd restore', () => {
       await scheduled.backups?.stop();
       files = readdirSync(folder).filter((f) => f.endsWith('.seqd-backup')).sort();
       assert.equal(files.length, 2, `the newest two are kept (${files.join(', ')})`);
+      assert.deepEqual([existsSync(stale), existsSync(recent)], [false, true], 'a stale partial file is pruned, a recent one left');
       const metrics = await (await fetch(`${scheduled.url}/metrics`)).text();
       assert.match(metrics, /^seqd_backup_interval_seconds 1$/m);
       const last = Number(/^seqd_backup_last_success_timestamp_seconds (\S+)$/m.exec(metrics)?.[1]);

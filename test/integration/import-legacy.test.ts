@@ -64,6 +64,8 @@ describe('seqd import-legacy', () => {
       ['not a number', 'series,number,status,reason\nglobal,1e3,last,\n', /line 2: "1e3" is not a whole number/],
       ['a gap without a reason', 'series,number,status,reason\nglobal,10,last,\nglobal,3,gap,\n', /line 3: a gap needs its reason/],
       ['gaps without last', 'series,number,status,reason\nglobal,3,gap,x\n', /no "last" row/],
+      ['a gap listed twice', 'series,number,status,reason\nglobal,10,last,\nglobal,3,gap,x\nglobal,3,gap,y\n', /line 4: gap 3 of series global is listed twice/],
+      ['a gap below the start', 'series,number,status,reason\nglobal,10,last,\nglobal,0,gap,x\n', /gap 0 is below the series start 1/],
       ['a series the configuration cannot produce', 'series,number,status,reason\nsite-1,10,last,\n', /not one the configured series split can produce/],
     ];
     for (const [what, text, message] of cases) {

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { SqliteStore } from '../../src/storage/sqlite/sqlite-store.js';
 import { runCli } from '../helpers/cli.js';
 import { etcdMissing, startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
 import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
@@ -127,5 +128,59 @@ describe('seqd migrate between SQLite and etcd', { skip: missing ?? false, timeo
     const self = await runCli(['migrate', '--from', etcdYml, '--to', etcdYml]);
     assert.equal(self.code, 2);
     assert.match(self.stderr, /same store/);
+  });
+});
+
+/** What a migration refuses up front, and how one that stopped after the freeze is finished (SQLite → SQLite). */
+describe('seqd migrate: a source in maintenance, and a run that stopped after the freeze', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'seqd-migrate-resume-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('refuses a source in maintenance; a run that failed past the freeze is finished by running it again', async () => {
+    const yml = (name: string, dataDir: string) => {
+      const file = join(dir, name);
+      writeFileSync(file, `sequence:\n  storage: sqlite\n  data-dir: ${dataDir}\n`);
+      return file;
+    };
+    const src = join(dir, 'src');
+    const target = join(dir, 'target');
+    const fromYml = yml('from.yml', src);
+    const toYml = yml('to.yml', target);
+    let s = await startTestServer({}, src);
+    const numbers = (await http<{ numbers: number[] }>(s.url, 'POST', '/api/v1/sequence/next', { ...HOLDER, count: 5 })).body.numbers;
+    assert.equal((await http(s.url, 'POST', '/api/v1/admin/maintenance', { enabled: true, reason: 'restore drill, not checked yet' })).status, 200);
+    await s.close();
+    const refused = await runCli(['migrate', '--from', fromYml, '--to', toYml]);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /the source is in maintenance .* switch its maintenance off/);
+
+    s = await startTestServer({}, src);
+    assert.equal((await http(s.url, 'POST', '/api/v1/admin/maintenance', { enabled: false, reason: 'checked' })).status, 200);
+    await s.close();
+    // The copy cannot be written (no such directory): the run stops after the source was frozen.
+    const failed = await runCli(['migrate', '--from', fromYml, '--to', toYml, '--keep-file', join(dir, 'missing', 'copy.seqd-backup')]);
+    assert.notEqual(failed.code, 0);
+    assert.match(failed.stderr, /frozen for good .* run the same seqd migrate again/);
+    // What a restore that died midway leaves: a marked, half-written target.
+    const half = new SqliteStore({ dataDir: target });
+    const loader = half.openLoader();
+    await loader.begin(false);
+    await loader.putIdentity({ storeId: 'half', createdAt: 1, adopted: false, numbering: { strategy: { splitBy: [], rollover: null }, formats: {} } });
+    await half.close();
+
+    const resumed = await runCli(['migrate', '--from', fromYml, '--to', toYml]);
+    assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
+    assert.match(resumed.stdout, /frozen for this target by an earlier run: going on, replacing the half-written target/);
+    s = await startTestServer({}, target);
+    try {
+      const next = await http<{ numbers: number[] }>(s.url, 'POST', '/api/v1/sequence/next', HOLDER);
+      assert.deepEqual(next.body.numbers, [Math.max(...numbers) + 1]);
+      assert.equal((await http<{ valid: boolean }>(s.url, 'GET', '/api/v1/audit/verify')).body.valid, true);
+    } finally {
+      await s.close();
+    }
   });
 });

@@ -595,13 +595,14 @@ export class PostgresStore implements SequenceStore {
     });
   }
 
-  /** Any failure of a read becomes a retryable 503: reads change nothing. */
+  /** The store's maintenance switch and where it migrated to, as stored now. */
   private async maintenanceState(): Promise<{ maintenance: boolean; migratedTo: string | null }> {
     const rows = await this.sql.unsafe<{ key: string; value: string }[]>(`SELECT key, value FROM ${this.q}.settings WHERE key IN ('maintenance', 'migratedTo')`);
     const s = decodeSettings(rows);
     return { maintenance: s.maintenance ?? false, migratedTo: s.migratedTo ?? null };
   }
 
+  /** Any failure of a read becomes a retryable 503: reads change nothing. */
   private async read<T>(work: () => Promise<T>): Promise<T> {
     try {
       await this.open();

@@ -17,10 +17,15 @@ export class SqliteSnapshot implements StoreSnapshot {
 
   constructor(path: string) {
     this.db = new Database(path, { readonly: true, fileMustExist: true });
-    this.db.exec('BEGIN');
-    // The read transaction's view starts with its first read.
-    const { n } = this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM series').get() ?? { n: 0 };
-    this.position = `sqlite read transaction (${n} series)`;
+    try {
+      this.db.exec('BEGIN');
+      // The read transaction's view starts with its first read.
+      const { n } = this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM series').get() ?? { n: 0 };
+      this.position = `sqlite read transaction (${n} series)`;
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
   }
 
   async identity(): Promise<StoreIdentity | null> {
@@ -72,7 +77,10 @@ export class SqliteSnapshot implements StoreSnapshot {
 
   async close(): Promise<void> {
     if (!this.db.open) return;
-    this.db.exec('COMMIT');
-    this.db.close();
+    try {
+      this.db.exec('COMMIT');
+    } finally {
+      this.db.close();
+    }
   }
 }
