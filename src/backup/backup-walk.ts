@@ -1,5 +1,7 @@
 import { GENESIS_HASH } from '../domain/audit-chain.js';
 import { ChainVerifier } from '../domain/chain-verifier.js';
+import { counterProblems, missingNumberProblem, numberProblem, totalsProblems } from '../domain/derived-diff.js';
+import { DerivedReplay } from '../domain/derived-state.js';
 import { BackupInvalidError } from '../domain/errors/index.js';
 import type { AuditEvent, NumberRecord, RequestRecord, Settings } from '../domain/types.js';
 import type { StoreIdentity } from '../storage/sequence-store.js';
@@ -31,10 +33,38 @@ export interface BackupSummary {
 interface Trail {
   readonly image: SeriesImage;
   readonly verifier: ChainVerifier;
+  /**
+   * The tables the trail derives (number records, counters, totals), compared with the file's at
+   * its end; null for an archived series, whose records are in its archive.
+   */
+  readonly replay: DerivedReplay | null;
+  /** The series' number records in the file, until its trail has been compared with them. */
+  numbers: readonly NumberRecord[];
   prevHash: string;
   /** Held back one page, so the last page can be marked as last. */
   held: AuditEvent[] | null;
   done: boolean;
+}
+
+/**
+ * The first disagreement between a series' tables in the file (number records, counters, totals)
+ * and what its verified trail derives, or null: a file can be consistent in its chains and still
+ * carry records a store would answer wrongly from.
+ */
+function derivedProblem(image: SeriesImage, numbers: readonly NumberRecord[], replay: DerivedReplay): string | null {
+  replay.finish();
+  const counters = counterProblems(image.state.counters, replay.counters)[0];
+  if (counters) return counters;
+  const totals = totalsProblems(image.totals, replay.totals, new Map()).problems[0];
+  if (totals) return totals;
+  const replayed = new Map(replay.numbers);
+  for (const stored of numbers) {
+    const problem = numberProblem(stored, replayed.get(stored.number));
+    if (problem) return problem;
+    replayed.delete(stored.number);
+  }
+  const [missing] = replayed;
+  return missing ? missingNumberProblem(missing[0], missing[1]) : null;
 }
 
 /**
@@ -61,6 +91,8 @@ export async function walkBackup(path: string, visitor: BackupVisitor = {}, onEv
     const p = pending;
     if (!p) return;
     pending = null;
+    const trail = trails.get(p.image.state.series);
+    if (trail) trail.numbers = p.numbers;
     const open = new Set(p.image.state.openGaps.map((g) => g.number));
     const recorded = p.numbers.filter((n) => n.status === 'open').map((n) => n.number);
     if (recorded.length !== open.size || recorded.some((n) => !open.has(n))) throw bad(`series ${p.image.state.series}: its number records and its open gaps disagree`);
@@ -73,6 +105,9 @@ export async function walkBackup(path: string, visitor: BackupVisitor = {}, onEv
     t.held = null;
     const report = t.verifier.finish({ ...t.image.state, version: '' });
     if (!report.valid) throw bad(`series ${t.image.state.series}: ${report.continuity.problem ?? 'its trail is invalid'}`);
+    const problem = t.replay ? derivedProblem(t.image, t.numbers, t.replay) : null;
+    if (problem) throw bad(`series ${t.image.state.series}: ${problem}`);
+    t.numbers = [];
   };
   const enter = (next: (typeof at)['phase'], line: BackupLine) => {
     const order = ['head', 'series', 'requests', 'events'];
@@ -119,7 +154,8 @@ export async function walkBackup(path: string, visitor: BackupVisitor = {}, onEv
         const mark = line.state.archived ?? null;
         const archived = mark ? { mark, hwm: line.state.hwm, voided: line.state.counters.voided } : undefined;
         const verifier = new ChainVerifier(line.name, line.state.start, archived);
-        trails.set(line.name, { image, verifier, prevHash: mark?.headHash ?? GENESIS_HASH, held: null, done: false });
+        const trail: Trail = { image, verifier, replay: mark ? null : new DerivedReplay(line.name, Infinity), numbers: [], prevHash: mark?.headHash ?? GENESIS_HASH, held: null, done: false };
+        trails.set(line.name, trail);
         pending = { image, numbers: [] };
         break;
       }
@@ -148,6 +184,7 @@ export async function walkBackup(path: string, visitor: BackupVisitor = {}, onEv
           const e = eventOf(line.series, row, t.prevHash);
           t.prevHash = e.hash;
           if (!t.verifier.push(e)) throw bad(`series ${line.series}: event ${e.seq}: ${t.verifier.finish({ ...t.image.state, version: '' }).firstInvalidEvent?.problem ?? 'invalid'}`);
+          t.replay?.push(e);
           return e;
         });
         counts.events += events.length;

@@ -99,9 +99,14 @@ describe('seqd backup and seqd restore', () => {
     const edited = lines.slice(0, -1);
     edited[i] = (edited[i] as string).replace('"site-1"', '"site-9"');
     assert.notEqual(edited[i], lines[i]);
-    const body = edited.map((l) => `${l}\n`).join('');
     const manifest = JSON.parse(lines[lines.length - 1] as string) as Record<string, unknown>;
-    const resealed = `${body}${JSON.stringify({ ...manifest, sha256: createHash('sha256').update(body).digest('hex') })}\n`;
+    const reseal = (content: string[]) => {
+      const all = content.map((l) => `${l}\n`).join('');
+      return `${all}${JSON.stringify({ ...manifest, sha256: createHash('sha256').update(all).digest('hex') })}\n`;
+    };
+    const resealed = reseal(edited);
+    // A total edited and resealed: no hash covers it, the replay of the trail does.
+    const totalEdited = reseal(lines.slice(0, -1).map((l) => (l.startsWith('{"t":"series"') ? l.replace(/("totals":\[\{[^}]*"issued":)(\d+)/, (_, head: string, n: string) => `${head}${Number(n) + 1}`) : l)));
     const cases: [string, Buffer, RegExp][] = [
       // Whichever check meets the damage first: gzip's CRC, JSON, an event's hash or the checksum.
       ['a flipped byte', flipped, /not a readable gzip file|checksum|not JSON|hash does not match|not a seqd backup/],
@@ -110,6 +115,7 @@ describe('seqd backup and seqd restore', () => {
       // No hash covers the totals: the checksum does.
       ['a total edited', gzipSync(lines.map((l) => `${l.startsWith('{"t":"series"') ? l.replace(/"issued":(\d+)/, (_, n: string) => `"issued":${Number(n) + 1}`) : l}\n`).join('')), /checksum does not match/],
       ['an event edited and the checksum recomputed', gzipSync(resealed), /hash does not match the event content/],
+      ['a total edited and the checksum recomputed', gzipSync(totalEdited), /totals of .*: issued \d+ stored, \d+ by the trail/],
       ['not a backup', gzipSync('{"hello":"world"}\n'), /not a seqd backup/],
     ];
     for (const [what, content, message] of cases) {
