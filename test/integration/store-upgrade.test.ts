@@ -45,8 +45,34 @@ describe('etcd data written by the previous version', { skip: missing ?? false }
       assert.equal(await store.upgradeFormat(), 0);
       assert.equal(await raw.get('seqd/format').string(), '4');
       assert.equal(await raw.get(`seqd/key/${encodeURIComponent('eve/1')}`).string(), null);
-      await raw.put('seqd/format').value('4');
+      await raw.put('seqd/format').value('5');
       await assert.rejects(store.upgradeFormat(), (e: unknown) => e instanceof StoreUnavailableError && /newer seqd/.test(e.message));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('is refused while one is announced (it would drop the mark), and commits once it is gone', async () => {
+    const store = new EtcdStore({ endpoints: tc.cluster.endpoints, requestTimeoutMs: 1000 });
+    try {
+      const ctx = (batchId: string) => ({ batchId, node: 'test', now: Date.now(), gapPolicy: 'lowest-first' as const, settings: { simulatedEnabled: true } });
+      let state = await store.loadSeries('old@2025', 1);
+      for (const [i, op] of ([{ kind: 'allocate', siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', count: 3 }, { kind: 'close', reason: 'over' }] as Op[]).entries()) {
+        const plan = planBatch(state, [op], new Map(), ctx(`arch-${i}`));
+        assert.ok(plan.commit);
+        const r = await store.commit(plan.commit);
+        assert.equal(r.status, 'committed');
+        state = { ...plan.commit.next, version: r.status === 'committed' ? r.version : '' };
+      }
+      // As a seqd of format 3 announces itself: no format.
+      await raw.put('seqd/instances/old-node').value(JSON.stringify({ node: 'old-node', url: 'http://127.0.0.1:1' }));
+      const archive = planBatch(state, [{ kind: 'archive', file: 'f', sha256: 'a'.repeat(64), headSeq: state.eventSeq, headHash: state.lastHash, reason: 'r' }], new Map(), ctx('arch-mark'));
+      assert.ok(archive.commit);
+      await assert.rejects(store.commit(archive.commit), /older version serve this store \(old-node\)/);
+      assert.equal((await store.loadSeries('old@2025', 1)).archived ?? null, null, 'nothing was written');
+      await raw.delete().key('seqd/instances/old-node');
+      assert.equal((await store.commit(archive.commit)).status, 'committed');
+      assert.equal((await store.loadSeries('old@2025', 1)).archived?.sha256, 'a'.repeat(64));
     } finally {
       await store.close();
     }
