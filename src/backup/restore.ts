@@ -62,6 +62,11 @@ function refuseTarget(target: StoreContents, backup: BackupSummary, o: RestoreOp
   if (target.instances.length > 0) {
     throw new StoreNotEmptyError(`seqd instances serve the target store (${target.instances.join(', ')}): stop every one of them first; nothing was written`);
   }
+  if (target.migratedTo !== null) {
+    throw new StoreNotEmptyError(
+      `the target store's numbering moved to ${target.migratedTo} (seqd migrate): restored, it could issue again beside that store. Nothing was written; restore into another store`,
+    );
+  }
   if (target.storeId === null && target.heads.size === 0) return;
   const holds = `${target.heads.size} series${target.storeId ? `, store ${target.storeId}` : ''}`;
   if (o.replace !== true) {

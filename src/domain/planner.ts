@@ -520,7 +520,8 @@ class BatchPlanner {
       return refuse(new NumberAlreadyReleasedError(`number ${n} changed after ${new Date(op.ifUnchangedSince).toISOString()}; left as it is`));
     }
     if (op.heldAtLeastMs !== undefined && !this.heldSince(n, this.now - op.heldAtLeastMs)) {
-      return refuse(new NumberAlreadyReleasedError(`number ${n} has not been held for ${op.heldAtLeastMs} ms yet; left as it is`));
+      // Marked: the sweep must look at the number again later (its clock ran ahead of the series').
+      return refuse(new NumberAlreadyReleasedError(`number ${n} has not been held for ${op.heldAtLeastMs} ms yet; left as it is`, { details: { notYetDue: true } }));
     }
     if (current.status === 'confirmed') {
       return refuse(

@@ -7,8 +7,11 @@ export interface ExpirySweeperOptions {
   readonly series: () => Promise<readonly string[]>;
   /** Numbers neither confirmed nor released this long after being handed out are released. */
   readonly timeoutMs: number;
-  /** Releases these numbers with reason `expired` (if unchanged since `cutoff`); answers how many were. */
-  readonly release: (series: string, records: readonly NumberRecord[], cutoff: number) => Promise<number>;
+  /**
+   * Releases these numbers with reason `expired` (if unchanged since `cutoff`); answers how many
+   * were, and those not due yet by the series' clock (they are looked at again).
+   */
+  readonly release: (series: string, records: readonly NumberRecord[], cutoff: number) => Promise<{ released: number; notYetDue: readonly NumberRecord[] }>;
   readonly now?: () => number;
   readonly intervalMs?: number;
   /** Most numbers released per pass, so one pass never holds up allocations for long. */
@@ -117,9 +120,12 @@ export class ExpirySweeper {
       const endOfTrail = reachedCutoff || (events.length < PAGE && upTo === (events[events.length - 1]?.seq ?? cursor));
       if (endOfTrail || due.length >= max || performance.now() > until) break;
     }
-    const released = due.length > 0 ? await this.o.release(series, due, cutoff) : 0;
-    // Only now: a failed release (503) throws above and the same events are looked at again.
-    this.cursors.set(series, cursor);
+    const { released, notYetDue } = due.length > 0 ? await this.o.release(series, due, cutoff) : { released: 0, notYetDue: [] };
+    // Only now: a failed release (503) throws above and the same events are looked at again. A
+    // number the series' clock says is not due yet (this clock runs ahead of the committing
+    // instance's) is looked at again too: the cursor stays before the event that handed it out.
+    const retryFrom = Math.min(...notYetDue.filter((r) => r.grant > 0).map((r) => r.grant - 1));
+    this.cursors.set(series, Math.min(cursor, retryFrom));
     // A count that cannot be read must not stop the releases of the other series.
     await this.countExpiring(series, cursor, cutoff).then(
       (n) => this.expiring.set(series, n),

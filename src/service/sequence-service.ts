@@ -50,6 +50,13 @@ const DEFAULT_REQUEST_WINDOW_MS = 24 * 3600_000;
 /** Reason of a settings change made by the configuration at start (see `start`). */
 const CONFIG_REASON = 'configuration at start-up';
 
+/** What an expiry pass did: releases, and the numbers the series' clock says are not due yet. */
+export interface ExpiryResult {
+  readonly released: number;
+  /** Refused as held too briefly (the sweeping clock runs ahead): to be looked at again. */
+  readonly notYetDue: readonly NumberRecord[];
+}
+
 export interface SiteConfig {
   readonly id: string;
   readonly partitions: readonly string[];
@@ -569,7 +576,7 @@ export class SequenceService {
    * answers how many were released. Refusals (already released, confirmed, changed) are expected
    * when another instance got there first.
    */
-  async expire(series: string, records: readonly NumberRecord[], cutoff: number, timeoutMs: number): Promise<number> {
+  async expire(series: string, records: readonly NumberRecord[], cutoff: number, timeoutMs: number): Promise<ExpiryResult> {
     const worker = this.worker(series);
     const outcomes = await Promise.all(
       records.map((r) =>
@@ -588,7 +595,12 @@ export class SequenceService {
         }),
       ),
     );
-    return outcomes.filter((o) => o.outcome.ok && o.outcome.kind === 'release' && !o.outcome.alreadyReleased).length;
+    const released = outcomes.filter((o) => o.outcome.ok && o.outcome.kind === 'release' && !o.outcome.alreadyReleased).length;
+    const notYetDue = records.filter((_, i) => {
+      const o = outcomes[i]?.outcome;
+      return o !== undefined && !o.ok && o.error.details?.['notYetDue'] === true;
+    });
+    return { released, notYetDue };
   }
 
   /** Commits ops another instance forwarded here; one result per op, in op order. */

@@ -66,6 +66,8 @@ export interface StoreContents {
   readonly heads: ReadonlyMap<string, number>;
   /** seqd instances known to serve it now (etcd registers them; other stores cannot tell: empty). */
   readonly instances: readonly string[];
+  /** Where its numbering moved (`seqd migrate`), or null: such a store must never issue again. */
+  readonly migratedTo: string | null;
 }
 
 /** What a store that was being loaded and never finished says when opened. */

@@ -214,7 +214,7 @@ describe('audit trail: what seqd does by itself names a system actor', () => {
     await release(s.url, SECRETS.b, 2);
     clock += 10_000;
     const records = await s.service.store.lookupNumbers('global@2026', [1]);
-    assert.equal(await s.service.expire('global@2026', [...records.values()], clock - 5_000, 5_000), 1);
+    assert.equal((await s.service.expire('global@2026', [...records.values()], clock - 5_000, 5_000)).released, 1);
     clock = MIDNIGHT + 61_000;
     assert.deepEqual(await s.rollover?.tick(), ['global@2026']);
     const auth = as(SECRETS.ops);

@@ -104,6 +104,27 @@ describe('reservation timeout after a restart: one pass crosses a long finished 
     const events = await http<AuditPage>(s.url, 'GET', `/api/v1/audit?number=${n}&limit=5`);
     assert.equal(events.body.events[0]?.reason, 'expired');
   });
+
+  it('a sweeper whose clock runs ahead looks again at a number the series says is not due yet', async () => {
+    const holder = { siteId: 'site-1', partitionId: 'partition-b' };
+    const taken = await http<{ numbers: number[] }>(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle' });
+    const n = taken.body.numbers[0] ?? 0;
+    const { ExpirySweeper } = await import('../../src/service/expiry-sweeper.js');
+    const sweeper = new ExpirySweeper({
+      store: s.opened.store,
+      series: async () => ['global'],
+      timeoutMs: 1000,
+      // Five seconds ahead: by this clock the number is due at once; by the series' it is not.
+      now: () => Date.now() + 5000,
+      release: (series, records, cutoff) => s.service.expire(series, records, cutoff, 1000),
+      scanBudgetMs: 60_000,
+    });
+    assert.equal(await sweeper.sweep(), 0, 'not released early');
+    await sleep(1100);
+    assert.equal(await sweeper.sweep(), 1, 'released once due: the sweep did not pass it by');
+    const events = await http<AuditPage>(s.url, 'GET', `/api/v1/audit?number=${n}&limit=5`);
+    assert.deepEqual([events.body.events[0]?.event, events.body.events[0]?.reason], ['release', 'expired']);
+  });
 });
 
 // The look-ahead behind the SeqdReservationsExpiring alert: numbers that will expire soon unless

@@ -182,5 +182,11 @@ describe('seqd migrate: a source in maintenance, and a run that stopped after th
     } finally {
       await s.close();
     }
+    // Its own backup restored over the frozen source would let it issue beside the target: refused.
+    const copy = join(dir, 'frozen.seqd-backup');
+    assert.equal((await runCli(['backup', '--offline', '--data-dir', src, '--out', copy])).code, 0);
+    const over = await runCli(['restore', copy, '--data-dir', src, '--replace']);
+    assert.equal(over.code, 4, over.stdout + over.stderr);
+    assert.match(over.stderr, /numbering moved to .* \(seqd migrate\)/);
   });
 });

@@ -32,10 +32,11 @@ export class EtcdLoader implements StoreLoader {
 
   async contents(): Promise<StoreContents> {
     const instances = Buffer.from('seqd/instances/');
-    const [states, identity, live] = await Promise.all([
+    const [states, identity, live, moved] = await Promise.all([
       this.client.range({ key: keys.statePrefix, range_end: prefixEnd(keys.statePrefix) }),
       this.client.range({ key: keys.identity }),
       this.client.range({ key: instances, range_end: prefixEnd(instances), keys_only: true }),
+      this.client.range({ key: keys.migrated }),
     ]);
     const heads = new Map(states.kvs.map((kv) => [kv.key.toString().slice(keys.statePrefix.length), decodeState(kv.value).seq]));
     const id = identity.kvs[0];
@@ -43,6 +44,7 @@ export class EtcdLoader implements StoreLoader {
       storeId: id ? (JSON.parse(id.value.toString()) as StoreIdentity).storeId : null,
       heads,
       instances: live.kvs.map((kv) => kv.key.toString().slice(instances.length)),
+      migratedTo: moved.kvs[0]?.value.toString() ?? null,
     };
   }
 

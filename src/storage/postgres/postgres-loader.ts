@@ -24,7 +24,13 @@ export class PostgresLoader implements StoreLoader {
   async contents(): Promise<StoreContents> {
     const rows = await this.sql.unsafe<{ name: string; event_seq: number }[]>(`SELECT name, event_seq FROM ${this.q}.series`);
     const [identity] = await this.sql.unsafe<{ value: string }[]>(`SELECT value FROM ${this.q}.meta WHERE key = 'identity'`);
-    return { storeId: identity ? (JSON.parse(identity.value) as StoreIdentity).storeId : null, heads: new Map(rows.map((r) => [r.name, r.event_seq])), instances: [] };
+    const [moved] = await this.sql.unsafe<{ value: string }[]>(`SELECT value FROM ${this.q}.settings WHERE key = 'migratedTo'`);
+    return {
+      storeId: identity ? (JSON.parse(identity.value) as StoreIdentity).storeId : null,
+      heads: new Map(rows.map((r) => [r.name, r.event_seq])),
+      instances: [],
+      migratedTo: moved ? (JSON.parse(moved.value) as string) : null,
+    };
   }
 
   async begin(replace: boolean): Promise<void> {

@@ -18,7 +18,8 @@ export class SqliteLoader implements StoreLoader {
   async contents(): Promise<StoreContents> {
     const heads = new Map(this.db.prepare<[], { name: string; event_seq: number }>('SELECT name, event_seq FROM series').all().map((r) => [r.name, r.event_seq]));
     const identity = this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'identity'").get();
-    return { storeId: identity ? (JSON.parse(identity.value) as StoreIdentity).storeId : null, heads, instances: [] };
+    const moved = this.db.prepare<[], { value: string }>("SELECT value FROM settings WHERE key = 'migratedTo'").get();
+    return { storeId: identity ? (JSON.parse(identity.value) as StoreIdentity).storeId : null, heads, instances: [], migratedTo: moved ? (JSON.parse(moved.value) as string) : null };
   }
 
   async begin(replace: boolean): Promise<void> {
