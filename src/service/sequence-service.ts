@@ -574,7 +574,8 @@ export class SequenceService {
   /**
    * Releases timed-out reservations (reason `expired`) unless they changed after `cutoff`;
    * answers how many were released. Refusals (already released, confirmed, changed) are expected
-   * when another instance got there first.
+   * when another instance got there first; a retryable one (no quorum, the committing instance
+   * did not answer) rejects, so the caller tries the same numbers again.
    */
   async expire(series: string, records: readonly NumberRecord[], cutoff: number, timeoutMs: number): Promise<ExpiryResult> {
     const worker = this.worker(series);
@@ -595,6 +596,9 @@ export class SequenceService {
         }),
       ),
     );
+    // A commit that failed on the instance the batch was forwarded to comes back as a refusal, not
+    // a rejection: it is a failed pass (the sweep looks at the same numbers again), never "done".
+    for (const { outcome } of outcomes) if (!outcome.ok && outcome.error.retryable) throw outcome.error;
     const released = outcomes.filter((o) => o.outcome.ok && o.outcome.kind === 'release' && !o.outcome.alreadyReleased).length;
     const notYetDue = records.filter((_, i) => {
       const o = outcomes[i]?.outcome;
