@@ -78,7 +78,13 @@ export class ExpirySweeper {
     let released = 0;
     const list = await this.o.series();
     for (const gone of [...this.expiring.keys()].filter((name) => !list.includes(name))) this.expiring.delete(gone);
-    for (const series of list) released += await this.sweepSeries(series);
+    // A series whose releases keep failing must not hold up the others' (it is retried next pass).
+    for (const series of list) {
+      released += await this.sweepSeries(series).catch((error: unknown) => {
+        this.o.onError?.(error);
+        return 0;
+      });
+    }
     return released;
   }
 
@@ -117,7 +123,10 @@ export class ExpirySweeper {
         }
       }
       cursor = upTo;
-      const endOfTrail = reachedCutoff || (events.length < PAGE && upTo === (events[events.length - 1]?.seq ?? cursor));
+      // Only an empty page ends the trail: a store may answer fewer events than asked while more
+      // follow (etcd reads a few batches per call), and stopping there let a pass cover only the
+      // first page, so the sweep fell behind a busy series for good.
+      const endOfTrail = reachedCutoff || events.length === 0;
       if (endOfTrail || due.length >= max || performance.now() > until) break;
     }
     const { released, notYetDue } = due.length > 0 ? await this.o.release(series, due, cutoff) : { released: 0, notYetDue: [] };

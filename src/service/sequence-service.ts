@@ -50,6 +50,13 @@ const DEFAULT_REQUEST_WINDOW_MS = 24 * 3600_000;
 /** Reason of a settings change made by the configuration at start (see `start`). */
 const CONFIG_REASON = 'configuration at start-up';
 
+/**
+ * Refusals of an expiry release that settle the number: released or confirmed already, held by
+ * another allocation or holder now, never issued, or gone with its series' archive. (Not due yet
+ * by the series' clock is NUMBER_ALREADY_RELEASED marked `notYetDue`: looked at again.)
+ */
+const EXPIRY_SETTLED: ReadonlySet<string> = new Set(['NUMBER_ALREADY_RELEASED', 'NUMBER_CONFIRMED', 'NUMBER_REASSIGNED', 'HOLDER_MISMATCH', 'NUMBER_NOT_ISSUED', 'SERIES_ARCHIVED']);
+
 /** What an expiry pass did: releases, and the numbers the series' clock says are not due yet. */
 export interface ExpiryResult {
   readonly released: number;
@@ -574,8 +581,8 @@ export class SequenceService {
   /**
    * Releases timed-out reservations (reason `expired`) unless they changed after `cutoff`;
    * answers how many were released. Refusals (already released, confirmed, changed) are expected
-   * when another instance got there first; a retryable one (no quorum, the committing instance
-   * did not answer) rejects, so the caller tries the same numbers again.
+   * when another instance got there first; any other refusal (no quorum, the committing instance
+   * failed the commit) rejects, so the caller tries the same numbers again.
    */
   async expire(series: string, records: readonly NumberRecord[], cutoff: number, timeoutMs: number): Promise<ExpiryResult> {
     const worker = this.worker(series);
@@ -596,9 +603,10 @@ export class SequenceService {
         }),
       ),
     );
-    // A commit that failed on the instance the batch was forwarded to comes back as a refusal, not
-    // a rejection: it is a failed pass (the sweep looks at the same numbers again), never "done".
-    for (const { outcome } of outcomes) if (!outcome.ok && outcome.error.retryable) throw outcome.error;
+    // Only the planner's answers about the number itself settle it. A commit that failed on the
+    // instance the batch was forwarded to comes back as a refusal too (no quorum, a series stopped
+    // for a state check, ...): that is a failed pass, and the sweep looks at the same numbers again.
+    for (const { outcome } of outcomes) if (!outcome.ok && !EXPIRY_SETTLED.has(outcome.error.code)) throw outcome.error;
     const released = outcomes.filter((o) => o.outcome.ok && o.outcome.kind === 'release' && !o.outcome.alreadyReleased).length;
     const notYetDue = records.filter((_, i) => {
       const o = outcomes[i]?.outcome;

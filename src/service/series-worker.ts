@@ -493,6 +493,10 @@ export class SeriesWorker {
         // Until every release is done the entry stays: a repeat re-sends the plan (answered
         // committed) and the releases again (those done answer alreadyReleased).
         const outcomes = landed ? await Promise.all(u.undelivered.map((op) => this.submit(op))) : [];
+        // A release forwarded to an instance whose commit failed comes back as a refusal: the
+        // entry stays and is settled again later (each done release then answers alreadyReleased).
+        const failed = outcomes.find((r) => !r.outcome.ok && r.outcome.error.retryable)?.outcome;
+        if (failed && !failed.ok) throw failed.error;
         this.unresolved.shift();
         const released = outcomes.filter((r) => r.outcome.ok && r.outcome.kind === 'release' && !r.outcome.alreadyReleased).length;
         this.o.onResolved?.({ batchId: u.commit.batchId, landed, released });

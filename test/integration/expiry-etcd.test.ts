@@ -65,16 +65,16 @@ describe('reservation timeout on etcd: each unconfirmed number expires once', { 
 describe('reservation timeout on etcd: a release the committing instance failed to commit is tried again', { skip: missing ?? false }, () => {
   let tc: TestCluster;
   let committer: TestServer;
-  let sweeper: TestServer;
+  let forwarding: TestServer | null = null;
   before(async () => {
     tc = await startTestCluster();
     const etcd = { embedded: false, endpoints: tc.cluster.endpoints, 'forward-commits': true };
     // Only the forwarding instance sweeps (timeout 0 turns the committing one's sweeper off).
     committer = await startTestServer({ sequence: { storage: 'etcd', 'node-id': 'fx-a', core: { 'reservation-timeout-seconds': 0 }, etcd } });
-    sweeper = await startTestServer({ sequence: { storage: 'etcd', 'node-id': 'fx-b', core: { 'reservation-timeout-seconds': 1 }, etcd } });
+    forwarding = await startTestServer({ sequence: { storage: 'etcd', 'node-id': 'fx-b', core: { 'reservation-timeout-seconds': 1 }, etcd } });
   });
   after(async () => {
-    await sweeper?.dispose();
+    await forwarding?.dispose();
     await committer?.dispose();
     await tc?.dispose();
   });
@@ -83,11 +83,12 @@ describe('reservation timeout on etcd: a release the committing instance failed 
     const holder = { siteId: 'site-1', partitionId: 'partition-a' };
     // Wait until the sweeping instance forwards (it has seen the committing one announced).
     let by: string | undefined;
+    const url = forwarding?.url ?? '';
     for (let i = 0; i < 50 && by !== 'fx-a'; i++) {
-      const r = await http<{ numbers: number[] }>(sweeper.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle' });
+      const r = await http<{ numbers: number[] }>(url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle' });
       assert.equal(r.status, 200, JSON.stringify(r.body));
-      await http(sweeper.url, 'POST', '/api/v1/sequence/confirm', { sequenceNumber: r.body.numbers[0], ...holder });
-      const page = await http<AuditPage & { events: { node: string }[] }>(sweeper.url, 'GET', `/api/v1/audit?number=${r.body.numbers[0]}&event=issue&limit=1`);
+      await http(url, 'POST', '/api/v1/sequence/confirm', { sequenceNumber: r.body.numbers[0], ...holder });
+      const page = await http<AuditPage & { events: { node: string }[] }>(url, 'GET', `/api/v1/audit?number=${r.body.numbers[0]}&event=issue&limit=1`);
       by = page.body.events[0]?.node;
       if (by !== 'fx-a') await sleep(100);
     }
@@ -105,5 +106,28 @@ describe('reservation timeout on etcd: a release the committing instance failed 
       (await http<AuditPage>(committer.url, 'GET', `/api/v1/audit?number=${n}&event=release&limit=10`)).body.events.some((e) => e.reason === 'expired');
     for (let i = 0; i < 50 && !(await expired()); i++) await sleep(100);
     assert.ok(await expired(), `number ${n} did not expire after maintenance ended`);
+  });
+
+  it('one pass reads on past the few batches one etcd read answers (only an empty page ends the trail)', async () => {
+    const holder = { siteId: 'site-2', partitionId: 'partition-a' };
+    // The forwarding instance would sweep them first: only this pass may.
+    await forwarding?.dispose();
+    forwarding = null;
+    // 40 requests one after the other: 40 batches, more than one page of the etcd audit range.
+    for (let i = 0; i < 40; i++) {
+      const r = await http(committer.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle' });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+    }
+    await sleep(1100);
+    const { ExpirySweeper } = await import('../../src/service/expiry-sweeper.js');
+    const series = await committer.opened.store.listSeries();
+    const sweeper = new ExpirySweeper({
+      store: committer.opened.store,
+      series: async () => series.filter((name) => !name.startsWith('_')),
+      timeoutMs: 1000,
+      release: (name, records, cutoff) => committer.service.expire(name, records, cutoff, 1000),
+      scanBudgetMs: 60_000,
+    });
+    assert.equal(await sweeper.sweep(), 40, 'one pass releases all 40');
   });
 });
