@@ -1,3 +1,4 @@
+import { SeqdError } from '../domain/errors/index.js';
 import type { NumberRecord } from '../domain/types.js';
 import type { SequenceStore } from '../storage/sequence-store.js';
 
@@ -47,6 +48,7 @@ export class ExpirySweeper {
   readonly expiring = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<number> | null = null;
+  private stopping = false;
   private readonly now: () => number;
 
   constructor(private readonly o: ExpirySweeperOptions) {
@@ -62,6 +64,7 @@ export class ExpirySweeper {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.timer) clearInterval(this.timer);
     await this.running?.catch(() => undefined);
   }
@@ -78,12 +81,17 @@ export class ExpirySweeper {
     let released = 0;
     const list = await this.o.series();
     for (const gone of [...this.expiring.keys()].filter((name) => !list.includes(name))) this.expiring.delete(gone);
-    // A series whose releases keep failing must not hold up the others' (it is retried next pass).
     for (const series of list) {
-      released += await this.sweepSeries(series).catch((error: unknown) => {
+      if (this.stopping) break;
+      try {
+        released += await this.sweepSeries(series);
+      } catch (error) {
+        // A series stopped for itself (a state check) must not hold up the others' releases; a
+        // store that cannot commit (no quorum, maintenance) ends the pass: every series would
+        // wait out the same retries, and a shutdown behind them.
+        if (!(error instanceof SeqdError) || error.retryable) throw error;
         this.o.onError?.(error);
-        return 0;
-      });
+      }
     }
     return released;
   }
