@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync, copyFileSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,6 +105,25 @@ describe('a store that existed is never silently recreated (issue 13, item 3)', 
     assert.doesNotMatch(err.message, /sonic boom|at .*\.ts:\d+/i, 'no second crash, no raw stack on the console');
     assert.match(readFileSync(join(dir, 'logs', 'sequential-number-poc.log'), 'utf8'), /cannot be opened as a seqd database/);
   });
+
+  for (const damage of ['a page overwritten in the middle', 'the file cut to half its size'] as const) {
+    it(`a database file damaged while stopped (${damage}) is refused at start by its integrity check`, async () => {
+      const dir = freshDir();
+      const s = await startTestServer({}, dir);
+      for (let i = 0; i < 300; i++) await http(s.url, 'POST', '/api/v1/sequence/next', body);
+      await s.close();
+      const file = join(dir, SQLITE_FILE);
+      const size = statSync(file).size;
+      assert.ok(size > 64 * 1024, `the file holds many pages (${size} bytes)`);
+      if (damage === 'the file cut to half its size') truncateSync(file, Math.floor(size / 2 / 4096) * 4096);
+      else {
+        const fd = openSync(file, 'r+');
+        writeSync(fd, Buffer.alloc(4096, 0x5a), 0, 4096, Math.floor(size / 2 / 4096) * 4096);
+        closeSync(fd);
+      }
+      await assert.rejects(startTestServer({}, dir), (e: unknown) => e instanceof StoreUnavailableError && /integrity check|cannot be opened/.test(e.message) && /restore it from a backup/.test(e.message));
+    });
+  }
 
   it('a damaged marker stops start-up with a clear message', async () => {
     const dir = await ledger(1);

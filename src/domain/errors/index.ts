@@ -5,6 +5,7 @@ export { NumberAlreadyReleasedError } from './number-already-released-error.js';
 export { HolderMismatchError } from './holder-mismatch-error.js';
 export { InvoiceTypeDisabledError } from './invoice-type-disabled-error.js';
 export { StoreUnavailableError } from './store-unavailable-error.js';
+export { StoreFullError } from './store-full-error.js';
 export { NotFoundError } from './not-found-error.js';
 export { PayloadTooLargeError } from './payload-too-large-error.js';
 export { UnsupportedMediaTypeError } from './unsupported-media-type-error.js';

@@ -18,6 +18,7 @@ import {
   SeriesNotFoundError,
   SeriesStateMismatchError,
   StoreUnavailableError,
+  StoreFullError,
   ValidationError,
   type SeqdErrorOptions,
 } from '../../domain/errors/index.js';
@@ -58,6 +59,7 @@ const REFUSALS: readonly ErrorClass[] = [
   SeriesStateMismatchError,
   MaintenanceError,
   SeriesArchivedError,
+  StoreFullError,
 ];
 const BY_CODE = new Map<string, ErrorClass>(REFUSALS.map((c) => [new c('').code, c]));
 

@@ -337,6 +337,7 @@ function openDatabase(path: string): Database.Database {
   let db: Database.Database | null = null;
   try {
     db = configure(new Database(path));
+    checkIntegrity(db, path);
     db.exec(SQLITE_SCHEMA);
     const stored = db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'").get();
     if (stored && Number(stored.value) > Number(SCHEMA_VERSION)) {
@@ -349,6 +350,19 @@ function openDatabase(path: string): Database.Database {
     if (db?.open) db.close();
     if (error instanceof StoreUnavailableError) throw error;
     throw new StoreUnavailableError(`${path} cannot be opened as a seqd database (${(error as Error).message}): it is damaged or not a database; restore it from a backup`, { cause: error });
+  }
+}
+
+/**
+ * A file damaged while seqd was stopped (a bad disk, a copy cut short, an edit) is refused before
+ * anything is read from it: serving from it could give numbers again or lose the trail. SQLite's
+ * quick check reads every page once (about a second per few hundred MB).
+ */
+function checkIntegrity(db: Database.Database, path: string): void {
+  const rows = db.pragma('quick_check(5)') as { quick_check: string }[];
+  const problems = rows.map((r) => r.quick_check).filter((p) => p !== 'ok');
+  if (problems.length > 0) {
+    throw new StoreUnavailableError(`${path} failed its integrity check at start (${problems.join('; ')}): it is damaged and seqd does not serve from it; restore it from a backup (seqd restore)`);
   }
 }
 

@@ -12,7 +12,7 @@ export interface WriterRequest {
 /** One reply message answers every request committed by one transaction, in request order. */
 export type WriterReply =
   | { readonly ids: readonly number[]; readonly ok: true; readonly outcomes: readonly CommitOutcome[] }
-  | { readonly ids: readonly number[]; readonly ok: false; readonly error: string };
+  | { readonly ids: readonly number[]; readonly ok: false; readonly error: string; readonly code?: string | undefined };
 
 // Entry of the writer thread: owns the only write connection and commits until nothing waits.
 if (parentPort) {
@@ -33,7 +33,9 @@ if (parentPort) {
       try {
         reply = { ids, ok: true, outcomes: committer.commitAll(requests.map((r) => r.plan)) };
       } catch (error) {
-        reply = { ids, ok: false, error: String(error) };
+        // SQLite's error code (SQLITE_FULL, ...): the store names the failure by it.
+        const code = (error as { code?: unknown }).code;
+        reply = { ids, ok: false, error: String(error), code: typeof code === 'string' ? code : undefined };
       }
       port.postMessage(reply);
       drainPort();

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { OutcomeUnknownError, StoreUnavailableError } from '../../domain/errors/index.js';
+import { OutcomeUnknownError, StoreFullError, StoreUnavailableError } from '../../domain/errors/index.js';
 import type { CommitPlan } from '../../domain/planner.js';
 import type { CommitOutcome } from './sqlite-committer.js';
 import type { WriterReply } from './sqlite-writer-thread.js';
@@ -33,7 +33,7 @@ export class SqliteWriter {
         this.pending.delete(id);
         const outcome = reply.ok ? reply.outcomes[i] : undefined;
         if (outcome) p.resolve(outcome);
-        else p.reject(new StoreUnavailableError(`embedded store failed: ${reply.ok ? 'no outcome' : reply.error}`));
+        else p.reject(reply.ok ? new StoreUnavailableError('embedded store failed: no outcome') : commitError(path, reply.error, reply.code));
       });
     });
     const fail = (error: Error) => {
@@ -63,4 +63,15 @@ export class SqliteWriter {
     this.failed ??= new StoreUnavailableError('embedded store closed');
     await this.worker.terminate();
   }
+}
+
+/**
+ * The error of a commit the writer rolled back. A full disk has its own code: nothing was kept, and
+ * the next commit succeeds by itself once there is space again.
+ */
+function commitError(path: string, message: string, code: string | undefined): Error {
+  if (code === 'SQLITE_FULL') {
+    return new StoreFullError(`the disk holding ${path} is full: nothing was written and no number was given; seqd commits again by itself once there is space (${message})`);
+  }
+  return new StoreUnavailableError(`embedded store failed: ${message}`);
 }
