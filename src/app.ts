@@ -16,6 +16,7 @@ import { SeqdMetrics } from './observability/metrics.js';
 import { RolloverCloser } from './service/rollover-closer.js';
 import { SequenceService } from './service/sequence-service.js';
 import { openStore, type OpenedStore } from './storage/open-store.js';
+import type { SequenceStore } from './storage/sequence-store.js';
 import type { StoreIdentity } from './storage/sequence-store.js';
 import { checkStoreIdentity, StoreMarkerKeeper } from './storage/store-identity.js';
 import { DEFAULT_FORMAT, type NumberingProfile } from './domain/numbering-profile.js';
@@ -47,6 +48,11 @@ export interface StartOptions {
   readonly logger?: Logger;
   /** Replace the clock of the service and the rollover (tests of period ends). */
   readonly now?: () => number;
+  /**
+   * Wraps the opened store: the history checker's own tests run seqd on stores broken on purpose,
+   * to show that the checker catches them.
+   */
+  readonly wrapStore?: (store: SequenceStore) => SequenceStore;
 }
 
 /** How often settings are read again from the store (toggles made on other instances). */
@@ -62,7 +68,8 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
   const logger =
     options.logger ??
     createLogger({ level: config.logging.level, file: logFileOf(config), console: config.logging.console, consoleFormat: config.logging['console-format'] });
-  const opened = await openStore(config, logger);
+  const unwrapped = await openStore(config, logger);
+  const opened = options.wrapStore ? { ...unwrapped, store: options.wrapStore(unwrapped.store) } : unwrapped;
   const port = config.server.port;
   const core = config.sequence.core;
   const node = config.sequence['node-id'] ?? `${hostname()}:${port}`;
