@@ -26,7 +26,26 @@ export class SqliteWriter {
 
   constructor(path: string, requestWindowMs: number) {
     this.worker = startThread(path, requestWindowMs);
+    const fail = (error: Error) => {
+      this.failed = new StoreUnavailableError(`embedded store writer stopped: ${error.message}`, { cause: error });
+      // Commits sent to a thread that died may have reached COMMIT before it did.
+      const unknown = new OutcomeUnknownError(`embedded store writer stopped while committing: ${error.message}`, { cause: error });
+      for (const p of this.pending.values()) p.reject(unknown);
+      this.pending.clear();
+    };
+    // A write or fsync the disk refused: the commit may be on disk anyway (SQLite's recovery
+    // replays a WAL whose fsync failed after a restart), and the page cache can no longer be
+    // trusted. The batch is answered as of unknown outcome and nothing more is written until
+    // seqd is restarted: the restart's recovery says what the disk holds.
+    const diskFailed = (code: string, message: string) => {
+      fail(new Error(`the disk holding ${path} failed while committing (${code}: ${message}); nothing more is written to it: check the disk, then restart seqd`));
+      void this.worker.terminate();
+    };
     this.worker.on('message', (reply: WriterReply) => {
+      if (!reply.ok && reply.code?.startsWith('SQLITE_IOERR')) {
+        diskFailed(reply.code, reply.error);
+        return;
+      }
       reply.ids.forEach((id, i) => {
         const p = this.pending.get(id);
         if (!p) return;
@@ -36,13 +55,6 @@ export class SqliteWriter {
         else p.reject(reply.ok ? new StoreUnavailableError('embedded store failed: no outcome') : commitError(path, reply.error, reply.code));
       });
     });
-    const fail = (error: Error) => {
-      this.failed = new StoreUnavailableError(`embedded store writer stopped: ${error.message}`, { cause: error });
-      // Commits sent to a thread that died may have reached COMMIT before it did.
-      const unknown = new OutcomeUnknownError(`embedded store writer stopped while committing: ${error.message}`, { cause: error });
-      for (const p of this.pending.values()) p.reject(unknown);
-      this.pending.clear();
-    };
     this.worker.on('error', fail);
     this.worker.on('exit', (code) => {
       if (code !== 0 && !this.failed) fail(new Error(`exit code ${code}`));

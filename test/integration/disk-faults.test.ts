@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { fsyncFailure, type FsyncFailure } from '../helpers/fsync-failure.js';
 import { mountSmallDisk, type SmallDisk } from '../helpers/small-disk.js';
 import { spawnSeqd, type SeqdProcess } from '../helpers/seqd-process.js';
 import { http } from '../helpers/seqd-server.js';
@@ -70,6 +73,57 @@ describe('embedded store on a full disk', { skip: typeof disk === 'string' ? dis
     assert.deepEqual(issued, all.slice().sort((a, b) => a - b));
     assert.deepEqual(issued, issued.map((_, i) => i + 1), 'numbers 1..N, none twice, none skipped');
     const verify = await http<{ valid: boolean }>(seqd.url, 'GET', '/api/v1/audit/verify');
+    assert.equal(verify.body.valid, true, JSON.stringify(verify.body));
+  });
+});
+
+const shim = fsyncFailure();
+
+// A disk that refuses to make a commit durable (fsync fails with EIO, through an LD_PRELOAD shim).
+// SQLite answers the commit as failed, yet its recovery after a restart may replay it from the WAL:
+// so the request is answered as of unknown outcome (never "nothing was committed"), nothing more is
+// written until a restart, and after it the trail is whole whichever way the recovery went.
+describe('embedded store on a disk whose fsync fails', { skip: typeof shim === 'string' ? shim : false }, () => {
+  const f = shim as FsyncFailure;
+  const dir = mkdtempSync(join(tmpdir(), 'seqd-fsync-'));
+  const procs: SeqdProcess[] = [];
+  after(() => {
+    for (const p of procs) p.child.kill('SIGKILL');
+    rmSync(f.flag, { force: true });
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const next = (url: string, key?: string) =>
+    http<Next & { sequenceNumber?: number }>(url, 'POST', '/api/v1/sequence/next', { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', ...(key ? { requestId: key } : {}) });
+
+  it('answers OUTCOME_UNKNOWN, stops writing until restarted, and the keyed retry after the restart settles it', async () => {
+    const first = await spawnSeqd([], { SEQ_DATA_DIR: dir, ...f.env });
+    procs.push(first);
+    const acknowledged: number[] = [];
+    for (let i = 0; i < 3; i++) acknowledged.push(...((await next(first.url, `ok-${i}`)).body.numbers ?? []));
+    assert.deepEqual(acknowledged, [1, 2, 3]);
+
+    writeFileSync(f.flag, '');
+    const failed = await next(first.url, 'k-fail');
+    assert.equal(failed.status, 503, JSON.stringify(failed.body));
+    assert.equal(failed.body.error?.code, 'OUTCOME_UNKNOWN', 'a failed fsync may still be on disk: never "nothing was committed"');
+    rmSync(f.flag);
+    // The disk answers again, but nothing is written on it before a restart.
+    const after = await next(first.url, 'k-after');
+    assert.equal(after.status, 503, JSON.stringify(after.body));
+    assert.equal(after.body.error?.code, 'STORE_UNAVAILABLE');
+    assert.match(after.body.error?.message ?? '', /restart/);
+
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const second = await spawnSeqd([], { SEQ_DATA_DIR: dir });
+    procs.push(second);
+    // The keyed retry: the numbers of the commit the recovery kept, or new ones if it did not.
+    const retried = await next(second.url, 'k-fail');
+    assert.equal(retried.status, 200, JSON.stringify(retried.body));
+    assert.deepEqual(retried.body.numbers, [4]);
+    const later = await next(second.url);
+    assert.deepEqual(later.body.numbers, [5]);
+    const verify = await http<{ valid: boolean }>(second.url, 'GET', '/api/v1/audit/verify');
     assert.equal(verify.body.valid, true, JSON.stringify(verify.body));
   });
 });
