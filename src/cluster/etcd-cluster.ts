@@ -11,6 +11,11 @@ export interface EtcdClusterOptions {
   readonly members?: number;
   readonly clientPortBase?: number;
   readonly peerPortBase?: number;
+  /**
+   * The peer ports members tell each other (default: the ones they listen on). Tests put a proxy
+   * on each to cut or slow the links between members.
+   */
+  readonly advertisePeerPortBase?: number;
   readonly heartbeatMs?: number;
   readonly electionMs?: number;
   /** Restart members that died (checked every 500 ms). */
@@ -23,6 +28,8 @@ export interface EtcdMember {
   readonly name: string;
   readonly clientPort: number;
   readonly peerPort: number;
+  /** The peer port the other members dial. */
+  readonly advertisedPeerPort: number;
   readonly clientUrl: string;
   readonly dataDir: string;
   readonly pidFile: string;
@@ -57,6 +64,7 @@ export class EtcdCluster {
         name,
         clientPort: cBase + i,
         peerPort: pBase + i,
+        advertisedPeerPort: (o.advertisePeerPortBase ?? pBase) + i,
         clientUrl: `http://127.0.0.1:${cBase + i}`,
         dataDir: join(dir, name),
         pidFile: join(dir, `${name}.pid`),
@@ -225,14 +233,14 @@ export class EtcdCluster {
       writeFileSync(fd, String(process.pid));
       if (this.pidOf(m) !== null) return;
       if (await memberHealthy(m.clientUrl)) return; // running without our pid file (started by hand)
-      const cluster = this.members.map((x) => `${x.name}=http://127.0.0.1:${x.peerPort}`).join(',');
+      const cluster = this.members.map((x) => `${x.name}=http://127.0.0.1:${x.advertisedPeerPort}`).join(',');
       const args = [
         `--name=${m.name}`,
         `--data-dir=${m.dataDir}`,
         `--listen-client-urls=${m.clientUrl}`,
         `--advertise-client-urls=${m.clientUrl}`,
         `--listen-peer-urls=http://127.0.0.1:${m.peerPort}`,
-        `--initial-advertise-peer-urls=http://127.0.0.1:${m.peerPort}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${m.advertisedPeerPort}`,
         `--initial-cluster=${cluster}`,
         '--initial-cluster-token=seqd-local',
         `--initial-cluster-state=${existsSync(join(m.dataDir, 'member')) ? 'existing' : 'new'}`,

@@ -1,9 +1,12 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { EtcdCluster } from '../../src/cluster/etcd-cluster.js';
+import type { Network } from './network.js';
 
 /** Why etcd tests cannot run here, or null when they can. In CI a missing etcd is a failure. */
 export function etcdMissing(): string | null {
@@ -42,19 +45,39 @@ export interface TestCluster {
   dispose(): Promise<void>;
 }
 
-/** A real 3-member etcd cluster on loopback in a temporary folder (fast elections for tests). */
-export async function startTestCluster(options: { heartbeatMs?: number; electionMs?: number } = {}): Promise<TestCluster> {
+/**
+ * A real 3-member etcd cluster on loopback in a temporary folder (fast elections for tests). With
+ * `network`, members reach each other through its proxies (one in front of each member's peer
+ * port; the caller is told by the `X-Server-From` header etcd puts on every raft connection), so
+ * the links between members `m1`..`m3` obey the network's rules.
+ */
+export async function startTestCluster(options: { heartbeatMs?: number; electionMs?: number; network?: Network } = {}): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'seqd-etcd-'));
-  const base = await freePortBase(6);
+  const base = await freePortBase(9);
+  // etcd names a new member by a hash of its peer URLs and the cluster token, which is how the
+  // proxies tell callers apart from the first connection on.
+  const names = new Map([0, 1, 2].map((i) => [memberId(`http://127.0.0.1:${base + 6 + i}`, 'seqd-local'), `m${i + 1}`]));
+  const identify = (head: string) => names.get(/\r\nx-server-from: *([0-9a-f]+)/i.exec(head)?.[1]?.toLowerCase() ?? '') ?? null;
+  if (options.network) {
+    await Promise.all([0, 1, 2].map((i) => options.network?.proxy(`m${i + 1}`, base + 3 + i, { identify, listenPort: base + 6 + i })));
+  }
   const cluster = new EtcdCluster({
     dataDir: dir,
     clientPortBase: base,
     peerPortBase: base + 3,
+    ...(options.network ? { advertisePeerPortBase: base + 6 } : {}),
     heartbeatMs: options.heartbeatMs ?? 50,
     electionMs: options.electionMs ?? 500,
     supervise: false,
   });
   await cluster.start();
+  if (options.network) {
+    const res = await fetch(`${cluster.endpoints[0]}/v3/cluster/member/list`, { method: 'POST', body: '{}' });
+    const { members } = (await res.json()) as { members: { ID: string; name: string }[] };
+    for (const m of members) {
+      if (names.get(BigInt(m.ID).toString(16)) !== m.name) throw new Error(`etcd member ${m.name} has id ${m.ID}, not the one the proxies expect`);
+    }
+  }
   return {
     cluster,
     dir,
@@ -63,4 +86,33 @@ export async function startTestCluster(options: { heartbeatMs?: number; election
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The name of the member that says it leads, asked of each directly (not through proxies). */
+export async function leaderName(cluster: EtcdCluster): Promise<string | null> {
+  for (const m of cluster.members) {
+    try {
+      const res = await fetch(`${m.clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1000) });
+      const s = (await res.json()) as { header?: { member_id?: string }; leader?: string };
+      if (s.leader && s.leader === s.header?.member_id) return m.name;
+    } catch {
+      // member down or paused
+    }
+  }
+  return null;
+}
+
+export async function waitLeader(cluster: EtcdCluster, timeoutMs = 15_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const l = await leaderName(cluster);
+    if (l) return l;
+    if (Date.now() > deadline) throw new Error('no etcd leader');
+    await sleep(100);
+  }
+}
+
+/** The id etcd gives a member of a new cluster (hex, as in its `X-Server-From` header). */
+function memberId(peerUrl: string, clusterToken: string): string {
+  return createHash('sha1').update(peerUrl + clusterToken).digest().readBigUInt64BE(0).toString(16);
 }

@@ -5,9 +5,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { rng } from '../helpers/rng.js';
-import type { EtcdCluster } from '../../src/cluster/etcd-cluster.js';
 import { memberHealthy } from '../../src/cluster/etcd-cluster.js';
-import { etcdMissing, startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
+import { etcdMissing, startTestCluster, waitLeader, type TestCluster } from '../helpers/etcd-cluster.js';
 import { spawnSeqd, type SeqdProcess } from '../helpers/seqd-process.js';
 import { SeqdClient } from '../../src/client/index.js';
 import { SeqdApiError } from '../../src/client/seqd-api-error.js';
@@ -43,29 +42,6 @@ interface Fault {
   closedFrom?: number;
 }
 
-
-async function leaderName(cluster: EtcdCluster): Promise<string | null> {
-  for (const m of cluster.members) {
-    try {
-      const res = await fetch(`${m.clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1000) });
-      const s = (await res.json()) as { header?: { member_id?: string }; leader?: string };
-      if (s.leader && s.leader === s.header?.member_id) return m.name;
-    } catch {
-      // member down or paused
-    }
-  }
-  return null;
-}
-
-async function waitLeader(cluster: EtcdCluster, timeoutMs = 15_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const l = await leaderName(cluster);
-    if (l) return l;
-    if (Date.now() > deadline) throw new Error('no etcd leader');
-    await sleep(100);
-  }
-}
 
 const missing = etcdMissing() ?? fakeClockMissing();
 
