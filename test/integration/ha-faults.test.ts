@@ -13,6 +13,7 @@ import { SeqdApiError } from '../../src/client/seqd-api-error.js';
 import { checkHistory, type ClientOutcome, type HistoryOp, type TrailEvent } from '../helpers/history-checker.js';
 import { fakeClockEnv, fakeClockMissing } from '../helpers/fake-clock.js';
 import { ReplyDropper } from '../helpers/reply-dropper.js';
+import { Network, type Proxy } from '../helpers/network.js';
 
 /**
  * Fault injection against a real 3-member etcd cluster and two seqd instances (child processes)
@@ -20,16 +21,25 @@ import { ReplyDropper } from '../helpers/reply-dropper.js';
  * instances, releases and confirms naming their allocation). Every call is recorded with its send
  * and answer times and outcome (ok / failed / unknown); after the faults every key whose outcome
  * a client never learned is sent again, and the history checker holds the audit trail to what
- * clients were told. Seeds: SEQD_FAULT_SEEDS="1,2" replays them.
+ * clients were told.
+ *
+ * Every link between the processes runs through the test network's proxies, so a seed's schedule
+ * draws from two pools: crashes and pauses (etcd leader or follower, quorum, seqd instances, lost
+ * answers) and network faults (a minority leader, an instance cut off from etcd but not from its
+ * peer, a slow member, a one-way link, cut forwarding, resets, a partition healing under load).
+ * Five random seeds per run; SEQD_FAULT_SEEDS="1,2" replays given ones.
  */
 const CLIENTS = 16;
 const REQUEST_TIMEOUT_MS = 4000;
 /** Unconfirmed numbers expire under the faults too. */
 const RESERVATION_TIMEOUT_S = 4;
 /** The instances' clocks reach a new year this long after start-up, 300 ms apart (faketime). */
-const MIDNIGHT_AFTER_MS = 25_000;
+const MIDNIGHT_AFTER_MS = 16_000;
 const CLOCK_SKEW_MS = 300;
-const SEEDS = (process.env.SEQD_FAULT_SEEDS ?? `${Date.now() % 100000},${(Date.now() * 7) % 100000}`)
+/** Faults of each family in one seed's schedule, drawn at random from the pools below. */
+const PROCESS_FAULTS = 2;
+const NETWORK_FAULTS = 2;
+const SEEDS = (process.env.SEQD_FAULT_SEEDS ?? [1, 7, 13, 19, 23].map((k) => (Date.now() * k) % 100000).join(','))
   .split(',')
   .map((s) => Number(s.trim()))
   .filter((n) => Number.isInteger(n));
@@ -55,17 +65,35 @@ describe('HA fault injection: 3 etcd members, 2 seqd instances, 16 clients', { s
       /** Clients reach each instance through a proxy that can lose answers after the commit. */
       const droppers: ReplyDropper[] = [];
       const clockEnv: Record<string, string>[] = [];
+      /** Every link between processes runs through it: seqd-N → mN (etcd clients), mN ↔ mM (raft), seqd-1 ↔ seqd-2 (forwarding). */
+      const network = new Network();
+      /** Per instance: its own proxy to each etcd member, and the proxy the other instance forwards through. */
+      const etcdEndpoints: string[] = [];
+      const forwardProxies: Proxy[] = [];
       const startInstance = async (i: number) => {
-        const p = await spawnSeqd(['--config', configFile], { SEQ_DATA_DIR: join(dir, `node-${i}`), SEQ_NODE_ID: `seqd-${i + 1}`, ...clockEnv[i] });
+        const p = await spawnSeqd(['--config', configFile], {
+          SEQ_DATA_DIR: join(dir, `node-${i}`),
+          SEQ_NODE_ID: `seqd-${i + 1}`,
+          SEQ_ETCD_ENDPOINTS: etcdEndpoints[i] ?? '',
+          SEQ_ADVERTISE_URL: forwardProxies[i]?.url ?? '',
+          ...clockEnv[i],
+        });
         instances[i] = p;
+        forwardProxies[i]?.retarget(Number(new URL(p.url).port));
         const dropper = droppers[i];
         if (dropper) dropper.retarget(p.url);
         else droppers[i] = await ReplyDropper.start(p.url, rng(seed * 7 + i));
       };
 
       before(async () => {
-        tc = await startTestCluster({ heartbeatMs: 100, electionMs: 1000 });
+        tc = await startTestCluster({ heartbeatMs: 100, electionMs: 1000, network });
         dir = mkdtempSync(join(tmpdir(), 'seqd-ha-'));
+        for (const i of [0, 1]) {
+          const me = `seqd-${i + 1}`;
+          const viaProxies = await Promise.all(tc.cluster.members.map((m) => network.proxy(m.name, m.clientPort, { from: me })));
+          etcdEndpoints.push(viaProxies.map((x) => x.url).join(','));
+          forwardProxies.push(await network.proxy(me, 9, { from: `seqd-${2 - i}` }));
+        }
         // Both instances cross a (UTC) new year during the load, instance 2 slightly ahead.
         const midnight = Date.UTC(new Date().getUTCFullYear() + 1, 0, 1);
         const offset = midnight - (Date.now() + MIDNIGHT_AFTER_MS);
@@ -81,6 +109,7 @@ describe('HA fault injection: 3 etcd members, 2 seqd instances, 16 clients', { s
         for (const d of droppers) await d.close();
         for (const p of instances) p?.child.kill('SIGKILL');
         await tc?.dispose();
+        await network.close();
         rmSync(dir, { recursive: true, force: true });
       });
 
@@ -96,7 +125,7 @@ describe('HA fault injection: 3 etcd members, 2 seqd instances, 16 clients', { s
         assert.deepEqual(got, got.map((_, i) => (got[0] ?? 0) + i));
       });
 
-      it('keeps every guarantee through leader, follower, pause, quorum and instance faults', async () => {
+      it('keeps every guarantee through a random schedule of process and network faults', async () => {
         const random = rng(seed);
         const t0 = Date.now();
         const now = () => Date.now() - t0;
@@ -207,64 +236,110 @@ describe('HA fault injection: 3 etcd members, 2 seqd instances, 16 clients', { s
           await sleep(1500);
         };
 
+        const names = cluster.members.map((m) => m.name);
+        const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
+        const heal = async () => network.heal();
+        const blackhole = { kind: 'blackhole' } as const;
+        /** Crashes and pauses of processes, and lost answers. */
+        const processFaults: (() => Promise<void>)[] = [
+          async () => {
+            const leader = await waitLeader(cluster);
+            await fault(`kill -9 etcd leader ${leader}`, () => cluster.killMember(leader), () => cluster.restartMember(leader), 3000);
+          },
+          async () => {
+            const leader = await waitLeader(cluster);
+            const follower = pick(names.filter((n) => n !== leader));
+            await fault(`kill -9 etcd follower ${follower}`, () => cluster.killMember(follower), () => cluster.restartMember(follower), 2000);
+          },
+          async () => {
+            const paused = pick(names);
+            await fault(`SIGSTOP etcd member ${paused} for 3 s`, async () => void cluster.signal(paused, 'SIGSTOP'), async () => void cluster.signal(paused, 'SIGCONT'), 3000);
+          },
+          async () => {
+            const leader = await waitLeader(cluster);
+            const two = names.filter((n) => n !== leader);
+            await fault(
+              `stop two etcd members (${two.join(', ')}): no quorum`,
+              async (f) => {
+                await Promise.all(two.map((n) => cluster.killMember(n)));
+                f.closedFrom = now();
+              },
+              async () => void (await Promise.all(two.map((n) => cluster.restartMember(n)))),
+              3000,
+            );
+          },
+          () =>
+            fault(
+              'lose 30% of the answers after the commit for 3 s',
+              async () => droppers.forEach((d) => (d.dropRate = 0.3)),
+              async () => droppers.forEach((d) => (d.dropRate = 0)),
+              3000,
+            ),
+          // The instance with the smallest node id commits for both: pause it mid-commit.
+          () =>
+            fault(
+              'SIGSTOP seqd instance 1 (the committing one) for 3 s',
+              async () => void instances[0]?.child.kill('SIGSTOP'),
+              async () => void instances[0]?.child.kill('SIGCONT'),
+              3000,
+            ),
+          async () => {
+            const victim = random() < 0.5 ? 0 : 1;
+            await fault(
+              `kill -9 seqd instance ${victim + 1}`,
+              async () => {
+                const p = instances[victim];
+                instances[victim] = null;
+                p?.child.kill('SIGKILL');
+                await p?.exited;
+              },
+              () => startInstance(victim),
+              2000,
+            );
+          },
+        ];
+        /** Partitions, one-way links and slow links (the test network's rules). */
+        const networkFaults: (() => Promise<void>)[] = [
+          async () => {
+            const leader = await waitLeader(cluster);
+            await fault(`etcd leader ${leader} cut off from both followers (a minority leader) for 3 s`, async () => network.isolate(leader, names.filter((n) => n !== leader)), heal, 3000);
+          },
+          () => fault('seqd instance 1 (the committing one) cut off from every etcd member, not from instance 2, for 3 s', async () => network.isolate('seqd-1', names), heal, 3000),
+          () => fault('seqd instance 2 cut off from every etcd member for 3 s', async () => network.isolate('seqd-2', names), heal, 3000),
+          async () => {
+            const slow = pick(names);
+            const others = [...names.filter((n) => n !== slow), 'seqd-1', 'seqd-2'];
+            await fault(`etcd member ${slow} behind a 200 ms delay (to and from peers and instances) for 4 s`, async () => network.isolate(slow, others, { kind: 'delay', ms: 200 }), heal, 4000);
+          },
+          async () => {
+            const leader = await waitLeader(cluster);
+            const follower = pick(names.filter((n) => n !== leader));
+            await fault(`one-way cut: etcd leader ${leader} → ${follower} (the other way passes) for 3 s`, async () => network.set(leader, follower, blackhole), heal, 3000);
+          },
+          () => fault('forwarding between the seqd instances cut (both ways) for 3 s', async () => network.set('seqd-1', 'seqd-2', blackhole, true), heal, 3000),
+          () => fault('every seqd → etcd connection reset, and new ones refused, for 2 s', async () => names.forEach((n) => ['seqd-1', 'seqd-2'].forEach((s) => network.set(s, n, { kind: 'reset' }))), heal, 2000),
+          async () => {
+            const flaps = Array.from({ length: 3 }, () => pick(names));
+            await fault(
+              `partition healing under load: ${flaps.join(', ')} cut off from everyone for 0.7 s in turn`,
+              async () => {
+                for (const m of flaps) {
+                  network.isolate(m, [...names.filter((n) => n !== m), 'seqd-1', 'seqd-2']);
+                  await sleep(700);
+                  network.heal();
+                  await sleep(700);
+                }
+              },
+              heal,
+              0,
+            );
+          },
+        ];
+        /** A random schedule per seed: some of each family, in a random order. */
+        const shuffle = <T>(xs: T[]): T[] => xs.map((x) => ({ x, k: random() })).sort((p, q) => p.k - q.k).map((y) => y.x);
+        const schedule = shuffle([...shuffle(processFaults).slice(0, PROCESS_FAULTS), ...shuffle(networkFaults).slice(0, NETWORK_FAULTS)]);
         await sleep(1500);
-        const leader = await waitLeader(cluster);
-        await fault(`kill -9 etcd leader ${leader}`, () => cluster.killMember(leader), () => cluster.restartMember(leader), 3000);
-
-        const l2 = await waitLeader(cluster);
-        const followers = cluster.members.filter((m) => m.name !== l2).map((m) => m.name);
-        const follower = followers[Math.floor(random() * followers.length)] ?? followers[0] ?? 'm1';
-        await fault(`kill -9 etcd follower ${follower}`, () => cluster.killMember(follower), () => cluster.restartMember(follower), 2000);
-
-        const paused = cluster.members[Math.floor(random() * cluster.members.length)]?.name ?? 'm1';
-        await fault(
-          `SIGSTOP etcd member ${paused} for 3 s`,
-          async () => void cluster.signal(paused, 'SIGSTOP'),
-          async () => void cluster.signal(paused, 'SIGCONT'),
-          3000,
-        );
-
-        const l3 = await waitLeader(cluster);
-        const two = cluster.members.filter((m) => m.name !== l3).map((m) => m.name);
-        await fault(
-          `stop two etcd members (${two.join(', ')}): no quorum`,
-          async (f) => {
-            await Promise.all(two.map((n) => cluster.killMember(n)));
-            f.closedFrom = now();
-          },
-          async () => {
-            await Promise.all(two.map((n) => cluster.restartMember(n)));
-          },
-          3000,
-        );
-
-        await fault(
-          'lose 30% of the answers after the commit for 3 s',
-          async () => droppers.forEach((d) => (d.dropRate = 0.3)),
-          async () => droppers.forEach((d) => (d.dropRate = 0)),
-          3000,
-        );
-
-        // The instance with the smallest node id commits for both: pause it mid-commit.
-        await fault(
-          'SIGSTOP seqd instance 1 (the committing one) for 3 s',
-          async () => void instances[0]?.child.kill('SIGSTOP'),
-          async () => void instances[0]?.child.kill('SIGCONT'),
-          3000,
-        );
-
-        const victim = random() < 0.5 ? 0 : 1;
-        await fault(
-          `kill -9 seqd instance ${victim + 1}`,
-          async () => {
-            const p = instances[victim];
-            instances[victim] = null;
-            p?.child.kill('SIGKILL');
-            await p?.exited;
-          },
-          () => startInstance(victim),
-          2000,
-        );
+        for (const run of schedule) await run();
 
         stop = true;
         await Promise.all(running);
@@ -354,7 +429,10 @@ describe('HA fault injection: 3 etcd members, 2 seqd instances, 16 clients', { s
           const inWindow = [f.start, ...oks.filter((t) => t >= f.start && t <= until)];
           let stall = 0;
           for (let i = 1; i < inWindow.length; i++) stall = Math.max(stall, (inWindow[i] ?? 0) - (inWindow[i - 1] ?? 0));
-          return `  ${f.name}: longest stall ${stall} ms`;
+          const during = recs.filter((r) => r.start >= f.start && r.start <= until);
+          const failed = during.filter((r) => r.outcome === 'failed').length;
+          const unknown = during.filter((r) => r.outcome === 'unknown').length;
+          return `  ${f.name}: longest stall ${stall} ms; ${during.length} calls, ${failed} failed, ${unknown} unknown`;
         });
         console.log(
           `fault seed ${seed}: ${recs.length} calls: ${counts.ok} ok, ${counts.failed} failed, ${counts.unknown} unknown (${unsettled.length} keys re-sent); ` +
