@@ -3,6 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { etcdMissing, leaderName, startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
 import { Network } from '../helpers/network.js';
+import { http, startTestServer } from '../helpers/seqd-server.js';
+import { SeqdClient } from '../../src/client/index.js';
 
 /**
  * The test network itself, on a real cluster whose members talk through its proxies: a rule must
@@ -85,5 +87,37 @@ describe('test network: etcd members through proxies', { skip: missing ?? false 
     network.heal();
     assert.equal(await put(cluster.member(a).clientUrl, 'k2', 'healed', 5000), 'ok');
     assert.equal(await get(cluster.member(b).clientUrl, 'k2'), 'healed');
+  });
+
+  it('seqd keeps allocating while the etcd leader is behind a 200 ms delay (a commit then takes longer than one per-call deadline)', async () => {
+    const cluster = tc.cluster;
+    const viaProxies = await Promise.all(cluster.members.map((m) => network.proxy(m.name, m.clientPort, { from: 'seqd' })));
+    const seqd = await startTestServer({
+      sequence: { storage: 'etcd', 'node-id': 'slow-leader', etcd: { embedded: false, 'request-timeout-ms': 500, endpoints: viaProxies.map((p) => p.url) } },
+    });
+    try {
+      const path = '/api/v1/sequence/next?siteId=site-1&partitionId=partition-a&invoiceType=on-cycle';
+      const first = await http(seqd.url, 'GET', path);
+      assert.equal(first.status, 200, JSON.stringify(first.body));
+      const leader = await leaderName(cluster);
+      assert.ok(leader);
+      // Every path of a commit crosses the leader's links 4 times or more: about 800 ms.
+      network.isolate(leader, [...cluster.members.map((m) => m.name).filter((n) => n !== leader), 'seqd'], { kind: 'delay', ms: 200 });
+      // A client that retries (the SDK's default), with a timeout well above the ~800 ms a commit
+      // now needs. With a fixed per-call deadline below that, every try of every call ran out.
+      const client = new SeqdClient({ urls: [seqd.url], timeoutMs: 10_000, attempts: 3 });
+      const answers: string[] = [];
+      const took: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const t = Date.now();
+        answers.push(await client.next({ siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', idempotencyKey: `slow-${i}` }).then((r) => `ok ${r.numbers.join(',')}`, (e: Error) => e.message));
+        took.push(Date.now() - t);
+      }
+      console.log(`leader behind 200 ms: three keyed calls took ${took.join(', ')} ms`);
+      assert.deepEqual(answers, ['ok 2', 'ok 3', 'ok 4']);
+    } finally {
+      network.heal();
+      await seqd.dispose();
+    }
   });
 });

@@ -9,6 +9,7 @@ import {
   GRPCUnknownError,
   type IOptions,
 } from 'etcd3';
+import { EtcdCallDeadline } from './etcd-call-deadline.js';
 
 /** The part of an etcd key-value pair seqd reads. Revisions stay strings (they exceed 2^53 in theory). */
 export interface Kv {
@@ -76,10 +77,19 @@ export interface MemberStatus {
   readonly error?: string;
 }
 
+/** One try of a call that seqd retries itself. */
+export interface CallRetry {
+  /** 1 for the first try of a call. */
+  readonly attempt: number;
+  /** Epoch ms the caller gives up at: a later try's longer deadline never runs past it. */
+  readonly until: number;
+}
+
 /** The calls of the etcd3 client seqd uses, so the rest of the code never sees the full client. */
 export interface EtcdKvClient {
-  txn(req: TxnReq): Promise<TxnRes>;
-  range(req: RangeReq): Promise<RangeRes>;
+  /** `retry`: which try of the same call this is (its deadline grows, see EtcdCallDeadline). */
+  txn(req: TxnReq, retry?: CallRetry): Promise<TxnRes>;
+  range(req: RangeReq, retry?: CallRetry): Promise<RangeRes>;
   /** Status of every endpoint, each asked directly (display only). */
   memberStatus(): Promise<MemberStatus[]>;
   /**
@@ -102,6 +112,11 @@ export interface EtcdConnectionOptions {
   readonly tls?: { readonly ca?: string | undefined; readonly cert?: string | undefined; readonly key?: string | undefined } | undefined;
 }
 
+/** A call that ran out of its deadline (the next try of it gets a longer one). */
+export function isEtcdDeadlineExceeded(error: unknown): boolean {
+  return error instanceof GRPCDeadlineExceededError;
+}
+
 /** Errors after which a call may have reached etcd or may succeed on another member. */
 export function isTransientEtcdError(error: unknown): boolean {
   return (
@@ -113,7 +128,7 @@ export function isTransientEtcdError(error: unknown): boolean {
   );
 }
 
-function clientOptions(o: EtcdConnectionOptions, hosts: string[]): IOptions {
+function clientOptions(o: EtcdConnectionOptions, hosts: string[], pace: EtcdCallDeadline): IOptions {
   const options: IOptions = {
     hosts,
     // The client's default re-sends transactions by itself (3 attempts) and parks a member for
@@ -129,7 +144,7 @@ function clientOptions(o: EtcdConnectionOptions, hosts: string[]): IOptions {
           circuitBreaker(handleWhen(isTransientEtcdError), { halfOpenAfter: 200, breaker: new ConsecutiveBreaker(5) }),
         ),
     },
-    defaultCallOptions: () => ({ deadline: Date.now() + o.requestTimeoutMs }),
+    defaultCallOptions: () => ({ deadline: Date.now() + pace.timeoutMs() }),
     grpcOptions: {
       // etcd refuses pings more often than every 5 s (--grpc-keepalive-min-time).
       'grpc.keepalive_time_ms': 6000,
@@ -156,11 +171,26 @@ function clientOptions(o: EtcdConnectionOptions, hosts: string[]): IOptions {
 
 export function connectEtcd(o: EtcdConnectionOptions): EtcdKvClient {
   const hosts = o.endpoints.map((e) => e.replace(/^https?:\/\//, ''));
-  const client = new Etcd3(clientOptions(o, hosts));
-  const perMember = hosts.map((h) => ({ endpoint: h, client: new Etcd3({ ...clientOptions(o, [h]), faultHandling: { global: noop, host: () => noop } }) }));
+  const pace = new EtcdCallDeadline(o.requestTimeoutMs, 4 * o.requestTimeoutMs);
+  const client = new Etcd3(clientOptions(o, hosts, pace));
+  const fixed = new EtcdCallDeadline(o.requestTimeoutMs, o.requestTimeoutMs);
+  const perMember = hosts.map((h) => ({ endpoint: h, client: new Etcd3({ ...clientOptions(o, [h], fixed), faultHandling: { global: noop, host: () => noop } }) }));
+  const paced = async <T>(retry: CallRetry | undefined, call: (options: { deadline: number }) => Promise<T>): Promise<T> => {
+    const started = Date.now();
+    const own = started + pace.timeoutMs(retry?.attempt);
+    try {
+      const result = await call({ deadline: retry ? Math.min(own, Math.max(retry.until, started + pace.baseMs)) : own });
+      pace.observe(Date.now() - started);
+      return result;
+    } catch (error) {
+      // Ran out of time: it took at least this long, which the calls after it allow for.
+      if (isEtcdDeadlineExceeded(error)) pace.observe(Date.now() - started);
+      throw error;
+    }
+  };
   return {
-    txn: (req) => client.kv.txn(req as never) as unknown as Promise<TxnRes>,
-    range: (req) => client.kv.range(req as never) as unknown as Promise<RangeRes>,
+    txn: (req, retry) => paced(retry, (options) => client.kv.txn(req as never, options) as unknown as Promise<TxnRes>),
+    range: (req, retry) => paced(retry, (options) => client.kv.range(req as never, options) as unknown as Promise<RangeRes>),
     grantLease: async (ttlSeconds) => (await client.leaseClient.leaseGrant({ TTL: ttlSeconds })).ID,
     memberStatus: () =>
       Promise.all(

@@ -38,8 +38,10 @@ import { MAINTENANCE_MESSAGE, migratedMessage, RESTORE_UNFINISHED, type StoreLoa
 import { decodeSettingsValue, gapRecord, readBatches, readNumberPage } from './etcd-reads.js';
 import {
   connectEtcd,
+  isEtcdDeadlineExceeded,
   isTransientEtcdError,
   type EtcdConnectionOptions,
+  type CallRetry,
   type EtcdKvClient,
   type Kv,
   type RangeReq,
@@ -334,7 +336,7 @@ export class EtcdStore implements SequenceStore {
     };
     let res: TxnRes;
     try {
-      res = await this.retrying('commit', () => this.client.txn(txn));
+      res = await this.retrying('commit', (retry) => this.client.txn(txn, retry));
     } catch (error) {
       // Sent at least once and never answered for sure: it may still land (a leader that
       // appended it wins the next election). Never a plain failure: see OutcomeUnknownError.
@@ -583,11 +585,11 @@ export class EtcdStore implements SequenceStore {
   }
 
   private readTxn(what: string, ops: RequestOp[]): Promise<TxnRes> {
-    return this.retrying(what, () => this.client.txn({ compare: [], success: ops, failure: [] }));
+    return this.retrying(what, (retry) => this.client.txn({ compare: [], success: ops, failure: [] }, retry));
   }
 
   private range(req: RangeReq) {
-    return this.retrying('read', () => this.client.range(req));
+    return this.retrying('read', (retry) => this.client.range(req, retry));
   }
 
   private async getOne(key: Buffer): Promise<Kv | undefined> {
@@ -599,13 +601,15 @@ export class EtcdStore implements SequenceStore {
    * change, timeout, member down) are retried with a short backoff, on whichever member the
    * client picks next. Past the budget, or on any other error, the store is unavailable.
    */
-  private async retrying<T>(what: string, call: () => Promise<T>): Promise<T> {
+  private async retrying<T>(what: string, call: (retry: CallRetry) => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.budgetMs;
     let delay = 20;
+    let timedOut = 0; // tries that ran out of time: the next one gets a longer deadline
     for (let attempt = 1; ; attempt++) {
       try {
-        return await call();
+        return await call({ attempt: timedOut + 1, until: deadline });
       } catch (error) {
+        if (isEtcdDeadlineExceeded(error)) timedOut++;
         // Every member's breaker open (all timed out at once, as in an election) is no answer
         // either: wait for one to let calls through again, within the budget.
         const transient = isTransientEtcdError(error) || isBrokenCircuitError(error);
