@@ -401,8 +401,8 @@ describe('HA fault injection: 3 etcd members, 2 seqd instances, 16 clients', { s
         };
         const diagnosis = holesOnly() ? `\n${sweepLog()}${await releaseAnswer()}` : '';
         assert.deepEqual(problems.slice(0, 5), [], `seed ${seed}: ${problems.length} problem(s) in the history${diagnosis}`);
-        const verify = (await (await fetch(`${B}/api/v1/audit/verify`)).json()) as { valid: boolean; continuity: { problem: string | null; highWaterMark: number } };
-        assert.equal(verify.valid, true, `seed ${seed}: ${verify.continuity.problem}`);
+        const verify = (await (await fetch(`${B}/api/v1/audit/verify`)).json()) as { valid: boolean };
+        assert.equal(verify.valid, true, `seed ${seed}: ${JSON.stringify(verify).slice(0, 2000)}`);
         for (const { name, highWaterMark } of listed.series) {
           const told = recs.flatMap((r) => (r.kind === 'next' && r.outcome === 'ok' && r.allocation?.startsWith(`${name}#`) ? r.numbers : []));
           assert.ok(highWaterMark >= Math.max(0, ...told), `seed ${seed}: HWM of ${name} below an acknowledged number`);

@@ -120,4 +120,40 @@ describe('test network: etcd members through proxies', { skip: missing ?? false 
       await seqd.dispose();
     }
   });
+
+  it('an instance whose committing peer is cut off from etcd (but not from it) commits itself', async () => {
+    const cluster = tc.cluster;
+    const viaProxies = await Promise.all(cluster.members.map((m) => network.proxy(m.name, m.clientPort, { from: 'fa' })));
+    const etcd = (endpoints: string[]) => ({ storage: 'etcd', etcd: { embedded: false, 'request-timeout-ms': 500, endpoints } });
+    // fa has the smaller node id: fb sends its batches there.
+    const fa = await startTestServer({ sequence: { ...etcd(viaProxies.map((p) => p.url)), 'node-id': 'fa' } });
+    const fb = await startTestServer({ sequence: { ...etcd(cluster.endpoints), 'node-id': 'fb' } });
+    const committer = async (key: string) => {
+      const page = await http<{ events: { event: string; node: string; requestId: string | null }[] }>(fb.url, 'GET', '/api/v1/audit?limit=50&order=desc');
+      return page.body.events?.find((e) => e.event === 'issue' && e.requestId === key)?.node;
+    };
+    try {
+      const client = new SeqdClient({ urls: [fb.url], timeoutMs: 10_000, attempts: 1 });
+      const take = (key: string) => client.next({ siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', idempotencyKey: key }).then(() => 'ok', (e: { code?: string }) => e.code ?? 'error');
+      let by: string | undefined;
+      for (let i = 0; i < 50 && by !== 'fa'; i++) {
+        assert.equal(await take(`warm-${i}`), 'ok');
+        by = await committer(`warm-${i}`);
+        if (by !== 'fa') await sleep(100);
+      }
+      assert.equal(by, 'fa', 'fb forwards to fa while both reach etcd');
+
+      network.isolate('fa', cluster.members.map((m) => m.name));
+      const answers: string[] = [];
+      for (let i = 0; i < 4; i++) answers.push(await take(`cut-${i}`));
+      // The first batch fa could not commit is answered as unknown (fa may have sent it); after
+      // that fb commits itself.
+      assert.deepEqual(answers.slice(1), ['ok', 'ok', 'ok'], answers.join(', '));
+      assert.equal(await committer('cut-3'), 'fb');
+    } finally {
+      network.heal();
+      await fb.dispose();
+      await fa.dispose();
+    }
+  });
 });

@@ -3,6 +3,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import { checkServerIdentity } from 'node:tls';
 import type { Op } from '../../domain/types.js';
+import { OutcomeUnknownError, StoreUnavailableError } from '../../domain/errors/index.js';
 import { ForwardNotSentError, ForwardOutcomeUnknownError } from './forward-errors.js';
 import { decodeOutcome, type WireOutcome } from './outcome-codec.js';
 import type { ForwardedResult } from './forwarded-result.js';
@@ -43,7 +44,8 @@ export const FORWARD_PATH = '/internal/v1/forward';
  * other's compare-and-swap on the same series (each conflict costs etcd a full raft round). The
  * choice is a hint, not a lock: the instance with the smallest node id among the live ones
  * commits; every commit is still decided by the store's compare-and-swap, and an instance that
- * cannot reach the chosen one commits itself. A batch that was sent but not answered is reported
+ * cannot reach the chosen one, or that the chosen one answers as unable to reach the store,
+ * commits itself for a while. A batch that was sent but not answered is reported
  * as unknown (it may have been committed), never committed a second time here.
  */
 export class CommitForwarder {
@@ -87,7 +89,13 @@ export class CommitForwarder {
       const body = await this.post(target, JSON.stringify({ series, ops }));
       const parsed = JSON.parse(body) as { results: { outcome: WireOutcome; committedAt: number }[] };
       if (parsed.results.length !== ops.length) throw new ForwardOutcomeUnknownError(`${target.node} answered ${parsed.results.length} outcomes for ${ops.length} ops`);
-      return parsed.results.map((r) => ({ outcome: decodeOutcome(r.outcome), committedAt: r.committedAt }));
+      const results = parsed.results.map((r) => ({ outcome: decodeOutcome(r.outcome), committedAt: r.committedAt }));
+      // It answers but cannot reach the store (cut off from etcd while this instance is not):
+      // commit here for a while; the store's compare-and-swap decides as always.
+      if (results.some((r) => !r.outcome.ok && (r.outcome.error instanceof StoreUnavailableError || r.outcome.error instanceof OutcomeUnknownError))) {
+        this.downUntil.set(target.node, Date.now() + (this.o.backoffMs ?? 3000));
+      }
+      return results;
     } catch (error) {
       this.downUntil.set(target.node, Date.now() + (this.o.backoffMs ?? 3000));
       if (error instanceof ForwardNotSentError || error instanceof ForwardOutcomeUnknownError) throw error;

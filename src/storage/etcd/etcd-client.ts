@@ -79,15 +79,13 @@ export interface MemberStatus {
 
 /** One try of a call that seqd retries itself. */
 export interface CallRetry {
-  /** 1 for the first try of a call. */
-  readonly attempt: number;
-  /** Epoch ms the caller gives up at: a later try's longer deadline never runs past it. */
+  /** Epoch ms the caller gives up at: a longer deadline (see EtcdCallDeadline) never runs past it. */
   readonly until: number;
 }
 
 /** The calls of the etcd3 client seqd uses, so the rest of the code never sees the full client. */
 export interface EtcdKvClient {
-  /** `retry`: which try of the same call this is (its deadline grows, see EtcdCallDeadline). */
+  /** `retry`: the caller's own retry budget, which bounds the call's deadline. */
   txn(req: TxnReq, retry?: CallRetry): Promise<TxnRes>;
   range(req: RangeReq, retry?: CallRetry): Promise<RangeRes>;
   /** Status of every endpoint, each asked directly (display only). */
@@ -171,20 +169,22 @@ function clientOptions(o: EtcdConnectionOptions, hosts: string[], pace: EtcdCall
 
 export function connectEtcd(o: EtcdConnectionOptions): EtcdKvClient {
   const hosts = o.endpoints.map((e) => e.replace(/^https?:\/\//, ''));
-  const pace = new EtcdCallDeadline(o.requestTimeoutMs, 4 * o.requestTimeoutMs);
+  // Patience: longer than an election and a client's move to the new leader (about 1–1.5 s).
+  const pace = new EtcdCallDeadline(o.requestTimeoutMs, 4 * o.requestTimeoutMs, 2000);
   const client = new Etcd3(clientOptions(o, hosts, pace));
-  const fixed = new EtcdCallDeadline(o.requestTimeoutMs, o.requestTimeoutMs);
+  const fixed = new EtcdCallDeadline(o.requestTimeoutMs, o.requestTimeoutMs, Infinity);
   const perMember = hosts.map((h) => ({ endpoint: h, client: new Etcd3({ ...clientOptions(o, [h], fixed), faultHandling: { global: noop, host: () => noop } }) }));
   const paced = async <T>(retry: CallRetry | undefined, call: (options: { deadline: number }) => Promise<T>): Promise<T> => {
     const started = Date.now();
-    const own = started + pace.timeoutMs(retry?.attempt);
+    const timeout = pace.timeoutMs();
+    // A longer deadline never runs past the caller's retry budget (fail closed on time).
+    const deadline = retry ? Math.min(started + timeout, Math.max(retry.until, started + pace.baseMs)) : started + timeout;
     try {
-      const result = await call({ deadline: retry ? Math.min(own, Math.max(retry.until, started + pace.baseMs)) : own });
-      pace.observe(Date.now() - started);
+      const result = await call({ deadline });
+      pace.answered(Date.now() - started);
       return result;
     } catch (error) {
-      // Ran out of time: it took at least this long, which the calls after it allow for.
-      if (isEtcdDeadlineExceeded(error)) pace.observe(Date.now() - started);
+      if (isEtcdDeadlineExceeded(error)) pace.ranOut(deadline - started, Date.now());
       throw error;
     }
   };

@@ -38,7 +38,6 @@ import { MAINTENANCE_MESSAGE, migratedMessage, RESTORE_UNFINISHED, type StoreLoa
 import { decodeSettingsValue, gapRecord, readBatches, readNumberPage } from './etcd-reads.js';
 import {
   connectEtcd,
-  isEtcdDeadlineExceeded,
   isTransientEtcdError,
   type EtcdConnectionOptions,
   type CallRetry,
@@ -604,12 +603,10 @@ export class EtcdStore implements SequenceStore {
   private async retrying<T>(what: string, call: (retry: CallRetry) => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.budgetMs;
     let delay = 20;
-    let timedOut = 0; // tries that ran out of time: the next one gets a longer deadline
     for (let attempt = 1; ; attempt++) {
       try {
-        return await call({ attempt: timedOut + 1, until: deadline });
+        return await call({ until: deadline });
       } catch (error) {
-        if (isEtcdDeadlineExceeded(error)) timedOut++;
         // Every member's breaker open (all timed out at once, as in an election) is no answer
         // either: wait for one to let calls through again, within the budget.
         const transient = isTransientEtcdError(error) || isBrokenCircuitError(error);
