@@ -405,9 +405,13 @@ export class HaHarness {
 
   /** The last event of every series now (a round's check starts after it). */
   async trailEnds(): Promise<Map<string, number>> {
+    const base = this.liveUrl;
+    const listed = ((await (await fetch(`${base}/api/v1/sequence/series`)).json()) as { series: { name: string }[] }).series;
     const ends = new Map<string, number>();
-    const { trail } = await this.readTrail();
-    for (const e of trail) ends.set(e.series ?? 'global', Math.max(ends.get(e.series ?? 'global') ?? 0, e.seq));
+    for (const { name } of listed) {
+      const page = (await (await fetch(`${base}/api/v1/audit?series=${encodeURIComponent(name)}&order=desc&limit=1`)).json()) as { events: TrailEvent[] };
+      ends.set(name, page.events[0]?.seq ?? 0);
+    }
     return ends;
   }
 
