@@ -105,7 +105,7 @@ describe('test network: etcd members through proxies', { skip: missing ?? false 
       network.isolate(leader, [...cluster.members.map((m) => m.name).filter((n) => n !== leader), 'seqd'], { kind: 'delay', ms: 200 });
       // A client that retries (the SDK's default), with a timeout well above the ~800 ms a commit
       // now needs. With a fixed per-call deadline below that, every try of every call ran out.
-      const client = new SeqdClient({ urls: [seqd.url], timeoutMs: 10_000, attempts: 3 });
+      const client = new SeqdClient({ urls: [seqd.url], timeoutMs: 30_000, attempts: 3 });
       const answers: string[] = [];
       const took: number[] = [];
       for (let i = 0; i < 3; i++) {
