@@ -349,7 +349,10 @@ export class EtcdStore implements SequenceStore {
     const audit = res.responses[0]?.response_range?.kvs[0];
     if (audit && decodeAudit(audit.value).batchId === plan.batchId) {
       const state = res.responses[1]?.response_range?.kvs[0];
-      if (state?.mod_revision === audit.mod_revision) this.cache.set(series, { version: audit.mod_revision, state: stored });
+      // `stored` is what landed only when its totals were added to the base state. Planned on a
+      // state read afterwards (the batch already in it), they count the batch twice: forget it.
+      if (state?.mod_revision === audit.mod_revision && cached.version === plan.baseVersion) this.cache.set(series, { version: audit.mod_revision, state: stored });
+      else this.cache.delete(series);
       return { status: 'committed', version: audit.mod_revision };
     }
     if (plan.maintenance === undefined && res.responses[2]?.response_range?.kvs[0]) throw new MaintenanceError(MAINTENANCE_MESSAGE);
