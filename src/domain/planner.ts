@@ -234,8 +234,19 @@ class BatchPlanner {
   private readonly newRequests = new Map<string, RequestRecord>();
   private closedAt: number | null;
   private archived: ArchiveMark | null;
-  /** The batch's time: the caller's clock, but never before the series' last event. */
+  /**
+   * The clock decisions are made on (how long a number was held): the caller's clock, following
+   * the series' last event only within a plausible skew between instances.
+   */
   private readonly now: number;
+  /**
+   * The time written: event stamps and every time stored with the batch (key records, releases,
+   * close). Never before the series' last event, so a trail's times (invoice dates) stay in
+   * number order whatever a clock does: a clock set back stamps at the series' last time until it
+   * catches up. The price of a clock that jumped far ahead: the trail's later times stay there,
+   * and numbers given meanwhile look younger to expiry (docs/operations.md, clocks).
+   */
+  private readonly stamp: number;
   /** Who caused the op being applied: every event it produces records it. */
   private actor: string | null = null;
 
@@ -252,10 +263,10 @@ class BatchPlanner {
     this.settings = { ...ctx.settings };
     this.closedAt = state.closedAt;
     this.archived = state.archived ?? null;
-    // A last event further ahead than any plausible skew came from a clock that jumped: it is not
-    // followed (one far-future stamp would otherwise hold every later event, expiry and key
-    // records of the series in the future).
+    // A last event further ahead than any plausible skew came from a clock that jumped: decisions
+    // do not follow it (a number would otherwise be judged held for the whole jump).
     this.now = Math.max(ctx.now, Math.min(state.lastEventAt, ctx.now + MAX_CLOCK_LEAD_MS));
+    this.stamp = Math.max(this.now, state.lastEventAt);
   }
 
   run(ops: readonly Op[]): BatchPlan {
@@ -275,7 +286,7 @@ class BatchPlanner {
       openGaps: this.gaps.toArray(),
       counters: this.counters,
       closedAt: this.closedAt,
-      lastEventAt: this.now,
+      lastEventAt: this.stamp,
       ...(this.archived ? { archived: this.archived } : {}),
     };
     return {
@@ -286,7 +297,7 @@ class BatchPlanner {
         batchId: this.ctx.batchId,
         baseVersion: this.state.version,
         baseHash: this.state.lastHash,
-        committedAt: this.now,
+        committedAt: this.stamp,
         events: this.events,
         numberChanges: [...this.changes.values()],
         totals: [...this.totals.values()],
@@ -357,7 +368,7 @@ class BatchPlanner {
     const report = `issued ${c.issued}, refilled ${c.refilled}, released ${c.released}, void ${c.voided}`;
     const reason = `archived to ${op.file} (sha256 ${op.sha256}, events 1..${op.headSeq}; ${report}): ${op.reason}`;
     this.event('archive', issuedAny ? s.start : null, issuedAny ? this.hwm : null, null, reason, undefined);
-    this.archived = { file: op.file, sha256: op.sha256, headSeq: op.headSeq, headHash: op.headHash, archivedAt: this.now };
+    this.archived = { file: op.file, sha256: op.sha256, headSeq: op.headSeq, headHash: op.headHash, archivedAt: this.stamp };
     return { ok: true, kind: 'archive', mark: this.archived };
   }
 
@@ -375,7 +386,7 @@ class BatchPlanner {
     // The range is the whole series as it ends (empty when nothing was ever issued).
     const issuedAny = this.hwm >= this.state.start;
     this.event('close', issuedAny ? this.state.start : null, issuedAny ? this.hwm : null, null, op.reason, undefined);
-    this.closedAt = this.now;
+    this.closedAt = this.stamp;
     return { ok: true, kind: 'close', alreadyClosed: false, voided };
   }
 
@@ -412,7 +423,7 @@ class BatchPlanner {
     if (outcome.ok && outcome.kind === 'allocate') {
       const { numbers, refilled, released, allocation } = outcome;
       const series = this.state.series;
-      this.newRequests.set(op.requestId, { key: op.requestId, series, fingerprint, numbers, refilled, released, committedAt: this.now, allocation });
+      this.newRequests.set(op.requestId, { key: op.requestId, series, fingerprint, numbers, refilled, released, committedAt: this.stamp, allocation });
     }
     return outcome;
   }
@@ -690,7 +701,7 @@ class BatchPlanner {
     this.totalsFor(holder).released += count;
     for (let n = first; n <= last; n++) {
       this.changes.set(n, { number: n, status, ...holder, reason, grant });
-      if (status === 'open') this.gaps.insert({ number: n, reason, ...holder, releasedAt: this.now, grant });
+      if (status === 'open') this.gaps.insert({ number: n, reason, ...holder, releasedAt: this.stamp, grant });
     }
     return status;
   }
@@ -746,7 +757,7 @@ class BatchPlanner {
     const e = sealEvent({
       series: this.state.series,
       seq: ++this.seq,
-      ts: this.now,
+      ts: this.stamp,
       type,
       first,
       last,
