@@ -52,24 +52,27 @@ interface KindStats {
 const byKind = new Map<string, KindStats>();
 const totals = { calls: 0, ok: 0, failed: 0, unknown: 0, resent: 0 };
 const violations: string[] = [];
-const dbSizes: { atS: number; members: Record<string, number | null> }[] = [];
+/** Per member: the file's size, and the part of it holding data (the rest is free pages a defragmentation gives back). */
+const dbSizes: { atS: number; members: Record<string, number | null>; inUse: Record<string, number | null> }[] = [];
 const defrags: { atS: number; member: string; ms: number; ok: boolean }[] = [];
 
 const statusOf = async (clientUrl: string) => {
   try {
     const res = await fetch(`${clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(2000) });
-    return (await res.json()) as { dbSize?: string };
+    return (await res.json()) as { dbSize?: string; dbSizeInUse?: string };
   } catch {
     return null;
   }
 };
 const sampleDb = async () => {
   const members: Record<string, number | null> = {};
+  const inUse: Record<string, number | null> = {};
   for (const m of h.cluster.members) {
     const s = await statusOf(m.clientUrl);
     members[m.name] = s?.dbSize === undefined ? null : Number(s.dbSize);
+    inUse[m.name] = s?.dbSizeInUse === undefined ? null : Number(s.dbSizeInUse);
   }
-  dbSizes.push({ atS: Math.round(h.now() / 1000), members });
+  dbSizes.push({ atS: Math.round(h.now() / 1000), members, inUse });
 };
 let nextDefrag = Date.now() + defragEveryMs;
 /** Defragments one member at a time (each blocks that member for a moment). */
@@ -158,9 +161,11 @@ const md = [
   '',
   `etcd database size (peak): ${h.cluster.members.map((m) => `${m.name} ${mb(peak(m.name))}`).join(', ')}; ${defrags.length} defragmentations.`,
   '',
+  'Size of each member\'s file / the part in use:',
+  '',
   '| time | ' + h.cluster.members.map((m) => m.name).join(' | ') + ' |',
   '|---|' + h.cluster.members.map(() => '---|').join(''),
-  ...dbSizes.filter((_, i) => i % 4 === 0 || i === dbSizes.length - 1).map((d) => `| ${d.atS} s | ${h.cluster.members.map((m) => mb(d.members[m.name])).join(' | ')} |`),
+  ...dbSizes.filter((_, i) => i % 4 === 0 || i === dbSizes.length - 1).map((d) => `| ${d.atS} s | ${h.cluster.members.map((m) => `${mb(d.members[m.name])} / ${mb(d.inUse[m.name])}`).join(' | ')} |`),
   '',
 ].join('\n');
 writeFileSync(`${values.out}.md`, md);

@@ -166,8 +166,21 @@ export class SeqdMetrics implements ServiceObserver {
   }
 
   private clusterGauges(registers: Registry[]): void {
+    let ranOutSeen = 0;
+    const ranOut: Counter = new Counter({
+      name: 'seqd_etcd_calls_ran_out_total',
+      help: 'Calls to etcd that got no answer within their per-call deadline (a member paused, overloaded or cut off); each is tried again on another member',
+      registers,
+      collect: async () => {
+        await members();
+      },
+    });
     const members = once(async () => {
       const info = await this.sources.clusterInfo();
+      if (info && info.callsRanOut > ranOutSeen) {
+        ranOut.inc(info.callsRanOut - ranOutSeen);
+        ranOutSeen = info.callsRanOut;
+      }
       const list = info?.members ?? [];
       const leader = list.find((m) => m.isLeader)?.memberId;
       if (leader) {

@@ -15,6 +15,8 @@ export interface ClusterInfo {
   readonly managed: boolean;
   readonly members: (MemberStatus & { name?: string; pid?: number | null })[];
   readonly instances: Record<string, unknown>[];
+  /** This instance's calls to etcd that ran into their per-call deadline, since start. */
+  readonly callsRanOut: number;
 }
 
 export interface OpenedStore {
@@ -89,6 +91,7 @@ export async function openStore(config: SeqdConfig, logger: Logger): Promise<Ope
           return { ...m, name: own?.name, pid: own ? managed?.pidOf(own) ?? null : undefined };
         }),
         instances,
+        callsRanOut: store.callsRanOut(),
       };
     },
     close: async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { etcdMissing, leaderName, startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
+import { etcdMissing, leaderName, startTestCluster, waitLeader, type TestCluster } from '../helpers/etcd-cluster.js';
 import { Network } from '../helpers/network.js';
 import { http, startTestServer } from '../helpers/seqd-server.js';
 import { SeqdClient } from '../../src/client/index.js';
@@ -115,6 +115,59 @@ describe('test network: etcd members through proxies', { skip: missing ?? false 
       }
       console.log(`leader behind 200 ms: three keyed calls took ${took.join(', ')} ms`);
       assert.deepEqual(answers, ['ok 2', 'ok 3', 'ok 4']);
+    } finally {
+      network.heal();
+      await seqd.dispose();
+    }
+  });
+
+  it('a member gone silent (its link blackholed, or the process paused) is abandoned within the per-call deadline', async () => {
+    const cluster = tc.cluster;
+    const viaProxies = await Promise.all(cluster.members.map((m) => network.proxy(m.name, m.clientPort, { from: 'silent' })));
+    const seqd = await startTestServer({
+      sequence: { storage: 'etcd', 'node-id': 'silent', etcd: { embedded: false, 'request-timeout-ms': 500, endpoints: viaProxies.map((p) => p.url) } },
+    });
+    // One try per call, no SDK retry: every call must get through within seqd's own retry budget
+    // (2.5 s), which holds only if a member that stopped answering is left after one deadline.
+    const client = new SeqdClient({ urls: [seqd.url], timeoutMs: 10_000, attempts: 1 });
+    const ranOut = async () => {
+      const text = await (await fetch(`${seqd.url}/metrics`)).text();
+      return Number(/^seqd_etcd_calls_ran_out_total (\d+)/m.exec(text)?.[1] ?? 'NaN');
+    };
+    /** 20 keyed calls, one at a time, with `inject` applied just before the first. */
+    const calls = async (label: string, inject: () => void, heal: () => void) => {
+      const took: number[] = [];
+      const failed: string[] = [];
+      const before = await ranOut();
+      inject();
+      try {
+        for (let i = 0; i < 20; i++) {
+          const t = Date.now();
+          await client.next({ siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', idempotencyKey: `${label.replace(/ /g, '-')}-${i}` }).catch((e: { code?: string }) => failed.push(e.code ?? 'error'));
+          took.push(Date.now() - t);
+        }
+      } finally {
+        heal();
+      }
+      const lost = (await ranOut()) - before;
+      console.log(`${label}: 20 calls in ${took.reduce((a, b) => a + b, 0)} ms, slowest ${Math.max(...took)} ms, ${failed.length} failed, ${lost} ran out`);
+      return { failed, lost };
+    };
+    const pause = (name: string) => () => assert.ok(cluster.signal(name, 'SIGSTOP'), `${name} paused`);
+    const resume = (name: string) => () => void cluster.signal(name, 'SIGCONT');
+    try {
+      assert.deepEqual((await calls('warm', () => undefined, () => undefined)).failed, []);
+      const leader = await waitLeader(cluster);
+      const follower = cluster.members.map((m) => m.name).find((n) => n !== leader) as string;
+      // The link from seqd to a follower swallows everything, both ways: connected, but silent.
+      const blackholed = await calls('blackholed follower', () => network.set('silent', follower, { kind: 'blackhole' }, true), () => network.heal());
+      const paused = await calls('paused follower', pause(follower), resume(follower));
+      // The leader paused: an election (1-2 s at 1000 ms) before anything commits again.
+      const current = await waitLeader(cluster);
+      const leaderPaused = await calls('paused leader', pause(current), resume(current));
+      for (const r of [blackholed, paused, leaderPaused]) assert.deepEqual(r.failed, []);
+      // Left after one deadline, then skipped for a second: a few calls run out, not every third.
+      for (const r of [blackholed, paused]) assert.ok(r.lost <= 3, `calls that ran out: ${r.lost}`);
     } finally {
       network.heal();
       await seqd.dispose();

@@ -241,10 +241,13 @@ describe('series worker: nothing refused on the strength of a commit that has no
   it('allocations pipelined behind a close that fails are served, not refused SERIES_CLOSED', async () => {
     const inner = sqlite();
     let failClose = true;
+    let closeCommitting = () => undefined as void;
+    const committing = new Promise<void>((resolve) => (closeCommitting = resolve));
     const store = new Proxy(inner, {
       get(target, prop, receiver) {
         if (prop === 'commit') {
           return async (plan: CommitPlan) => {
+            if (plan.events.some((e) => e.type === 'close')) closeCommitting();
             await sleep(20);
             if (failClose && plan.events.some((e) => e.type === 'close')) {
               failClose = false;
@@ -259,7 +262,7 @@ describe('series worker: nothing refused on the strength of a commit that has no
     const w = worker(store);
     await w.load();
     const close = w.submit({ kind: 'close', reason: 'period ended' }).catch((e: unknown) => e);
-    await sleep(5); // the close is being committed; these are planned behind it
+    await committing; // the close is being committed; these are planned behind it (a sleep raced on a busy machine)
     const allocs = Array.from({ length: 3 }, () => w.submit(alloc));
     assert.ok((await close) instanceof StoreUnavailableError, 'the close failed');
     const got = await Promise.all(allocs);

@@ -97,6 +97,8 @@ export interface EtcdKvClient {
   keepAlive(key: string, value: string, ttlSeconds: number): () => Promise<void>;
   /** A lease that is never kept alive: keys put under it vanish after `ttlSeconds`. Returns its id. */
   grantLease(ttlSeconds: number): Promise<string>;
+  /** Calls (txn, range) that ran into their deadline since start: a member gone silent shows here. */
+  callsRanOut(): number;
   close(): void;
 }
 
@@ -174,6 +176,7 @@ export function connectEtcd(o: EtcdConnectionOptions): EtcdKvClient {
   const client = new Etcd3(clientOptions(o, hosts, pace));
   const fixed = new EtcdCallDeadline(o.requestTimeoutMs, o.requestTimeoutMs, Infinity);
   const perMember = hosts.map((h) => ({ endpoint: h, client: new Etcd3({ ...clientOptions(o, [h], fixed), faultHandling: { global: noop, host: () => noop } }) }));
+  let ranOut = 0;
   const paced = async <T>(retry: CallRetry | undefined, call: (options: { deadline: number }) => Promise<T>): Promise<T> => {
     const started = Date.now();
     const timeout = pace.timeoutMs();
@@ -184,13 +187,17 @@ export function connectEtcd(o: EtcdConnectionOptions): EtcdKvClient {
       pace.answered(Date.now() - started);
       return result;
     } catch (error) {
-      if (isEtcdDeadlineExceeded(error)) pace.ranOut(deadline - started, Date.now());
+      if (isEtcdDeadlineExceeded(error)) {
+        ranOut++;
+        pace.ranOut(deadline - started, Date.now());
+      }
       throw error;
     }
   };
   return {
     txn: (req, retry) => paced(retry, (options) => client.kv.txn(req as never, options) as unknown as Promise<TxnRes>),
     range: (req, retry) => paced(retry, (options) => client.kv.range(req as never, options) as unknown as Promise<RangeRes>),
+    callsRanOut: () => ranOut,
     grantLease: async (ttlSeconds) => (await client.leaseClient.leaseGrant({ TTL: ttlSeconds })).ID,
     memberStatus: () =>
       Promise.all(

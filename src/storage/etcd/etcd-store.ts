@@ -518,6 +518,11 @@ export class EtcdStore implements SequenceStore {
     return this.client.memberStatus();
   }
 
+  /** Calls to etcd that ran into their per-call deadline since start (see EtcdKvClient.callsRanOut). */
+  callsRanOut(): number {
+    return this.client.callsRanOut();
+  }
+
   private async conflict(series: string, start: number): Promise<CommitResult> {
     this.cache.delete(series);
     return { status: 'conflict', state: await this.loadSeries(series, start) };
