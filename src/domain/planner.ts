@@ -207,8 +207,15 @@ type Current = Omit<NumberRecord, 'number' | 'changedAt'>;
  */
 const named = (grant: number): number | null => (grant === 0 ? null : grant);
 
-/** How far ahead of the planning clock the series' clock is followed. */
+/** How far ahead of the planning clock the series' clock is followed in decisions. */
 const MAX_CLOCK_LEAD_MS = 60_000;
+/**
+ * How far ahead of the planning clock the series' clock is followed in stamps: a clock set back
+ * by up to an hour (a bad NTP step, a restored VM) keeps the trail in time order; a last event
+ * further ahead came from a clock that was plainly wrong, and following it would pin every later
+ * time of the series there (and keep its numbers from expiring) until the real time caught up.
+ */
+const MAX_STAMP_LEAD_MS = 3_600_000;
 
 /** Whether the event `grant` gave its numbers to the allocation `ref`. */
 const within = (grant: number, ref: AllocationRef) => ref.first <= grant && grant <= ref.last;
@@ -241,10 +248,9 @@ class BatchPlanner {
   private readonly now: number;
   /**
    * The time written: event stamps and every time stored with the batch (key records, releases,
-   * close). Never before the series' last event, so a trail's times (invoice dates) stay in
-   * number order whatever a clock does: a clock set back stamps at the series' last time until it
-   * catches up. The price of a clock that jumped far ahead: the trail's later times stay there,
-   * and numbers given meanwhile look younger to expiry (docs/operations.md, clocks).
+   * close). Not before the series' last event, so a trail's times (invoice dates) stay in number
+   * order: a clock set back stamps at the series' last time until it catches up. Only a last
+   * event more than an hour ahead (a clock plainly wrong) is not followed (docs/operations.md).
    */
   private readonly stamp: number;
   /** Who caused the op being applied: every event it produces records it. */
@@ -266,7 +272,7 @@ class BatchPlanner {
     // A last event further ahead than any plausible skew came from a clock that jumped: decisions
     // do not follow it (a number would otherwise be judged held for the whole jump).
     this.now = Math.max(ctx.now, Math.min(state.lastEventAt, ctx.now + MAX_CLOCK_LEAD_MS));
-    this.stamp = Math.max(this.now, state.lastEventAt);
+    this.stamp = Math.max(this.now, Math.min(state.lastEventAt, ctx.now + MAX_STAMP_LEAD_MS));
   }
 
   run(ops: readonly Op[]): BatchPlan {

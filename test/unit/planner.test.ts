@@ -468,10 +468,13 @@ describe("planner: the series' clock (item 7)", () => {
     assert.equal(plan.commit?.next.lastEventAt, 2_000_000_000_000);
     const later = planBatch(state, [alloc(1)], new Map(), { ...ctx(), now: 2_000_000_000_500 });
     assert.equal(later.commit?.events[0]?.ts, 2_000_000_000_500);
-    // A last event far ahead (a clock that jumped): the stamps still never go back.
-    const jumped = planBatch(state, [alloc(1)], new Map(), { ...ctx(), now: 1_000 });
-    assert.equal(jumped.commit?.events[0]?.ts, 2_000_000_000_000);
-    assert.equal(jumped.commit?.committedAt, 2_000_000_000_000, 'the times stored with the batch are its stamp');
+    // A clock set back by half an hour: the stamps still never go back.
+    const back = planBatch(state, [alloc(1)], new Map(), { ...ctx(), now: 2_000_000_000_000 - 1_800_000 });
+    assert.equal(back.commit?.events[0]?.ts, 2_000_000_000_000);
+    assert.equal(back.commit?.committedAt, 2_000_000_000_000, 'the times stored with the batch are its stamp');
+    // A last event years ahead came from a clock plainly wrong: followed by an hour at most.
+    const wrong = planBatch(state, [alloc(1)], new Map(), { ...ctx(), now: 1_000 });
+    assert.equal(wrong.commit?.events[0]?.ts, 3_601_000);
   });
 
   it('judges how long a number was held on its own clock, following a jumped series clock by a minute at most', () => {
@@ -480,13 +483,13 @@ describe("planner: the series' clock (item 7)", () => {
     const issuedAt = h.events[0]?.ts ?? 0;
     const records = new Map([[1, { ...(h.holders.get(1) as NumberRecord), changedAt: issuedAt }]]);
     const expire: Op = { kind: 'release', sequenceNumber: 1, ...A, reason: 'expired', heldAtLeastMs: 100_000 };
-    // Another instance's clock jumped a day ahead and stamped the series' last event there.
-    const jumped = { ...h.state, lastEventAt: issuedAt + 86_400_000 };
+    // Another instance's clock jumped half an hour ahead and stamped the series' last event there.
+    const jumped = { ...h.state, lastEventAt: issuedAt + 1_800_000 };
     const early = planBatch(jumped, [expire], records, { ...ctx(), now: issuedAt + 30_000 });
     assert.ok(early.outcomes[0] && !early.outcomes[0].ok, 'held 30 s (+ 60 s of skew): not due after 100 s');
     const due = planBatch(jumped, [expire], records, { ...ctx(), now: issuedAt + 40_000 });
     assert.ok(due.outcomes[0]?.ok, 'due within the tolerated skew');
-    assert.equal(due.commit?.events[0]?.ts, issuedAt + 86_400_000, 'stamped no earlier than the last event');
+    assert.equal(due.commit?.events[0]?.ts, issuedAt + 1_800_000, 'stamped no earlier than the last event');
   });
 
   it('expires a reservation only once it has been held long enough on the committing clock', () => {
