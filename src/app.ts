@@ -225,6 +225,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
         rollover,
         now: options.now,
         graceMs: roll['close-after-seconds'] * 1000,
+        intervalMs: roll['check-interval-seconds'] * 1000,
         listSeries: () => opened.store.listSeries(),
         isClosed: async (name) => (await opened.store.loadSeries(name, core['global-counter-start'])).closedAt !== null,
         close: (name, reason) => service.closeSeries(name, reason, SYSTEM_ACTORS.rollover),

@@ -55,6 +55,8 @@ const series = z.strictObject({
        * that an instance whose clock is a little behind still finds its series open.
        */
       'close-after-seconds': z.number().int().min(0).max(31 * 86400).default(300),
+      /** How often ended periods are looked for (each look lists the series). */
+      'check-interval-seconds': z.number().int().min(1).max(3600).default(30),
     })
     .prefault({}),
   /** Formats by series base name (`global`, `site-1`, `site-1:partition-a`), over `sequence.format`. */

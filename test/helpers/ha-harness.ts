@@ -107,7 +107,7 @@ export class HaHarness {
       const midnight = Date.UTC(new Date().getUTCFullYear() + 1, 0, 1);
       const offset = midnight - (Date.now() + this.o.newYearAfterMs);
       this.clockEnv.splice(0, 2, fakeClockEnv(offset), fakeClockEnv(offset + (this.o.clockSkewMs ?? 0)));
-      rollover = '  series:\n    rollover: { enabled: true, time-zone: UTC, close-after-seconds: 10 }\n';
+      rollover = '  series:\n    rollover: { enabled: true, time-zone: UTC, close-after-seconds: 10, check-interval-seconds: 2 }\n';
     }
     this.configFile = join(this.dir, 'ha.yml');
     writeFileSync(
