@@ -165,12 +165,56 @@ describe('test network: etcd members through proxies', { skip: missing ?? false 
       // The leader paused: an election (1-2 s at 1000 ms) before anything commits again.
       const current = await waitLeader(cluster);
       const leaderPaused = await calls('paused leader', pause(current), resume(current));
-      for (const r of [blackholed, paused, leaderPaused]) assert.deepEqual(r.failed, []);
+      for (const r of [blackholed, paused]) assert.deepEqual(r.failed, []);
+      // A call that meets the whole election may run out of seqd's 2.5 s budget (fail closed, and
+      // the SDK's retry gets it): not the point here. The calls after it must succeed.
+      assert.ok(leaderPaused.failed.length <= 1, `failed while the leader was paused: ${leaderPaused.failed.join(', ')}`);
       // Left after one deadline, then skipped for a second: a few calls run out, not every third.
       for (const r of [blackholed, paused]) assert.ok(r.lost <= 3, `calls that ran out: ${r.lost}`);
     } finally {
       network.heal();
       await seqd.dispose();
+    }
+  });
+
+  it('a forwarded batch that commits slowly (through an election) is waited for: the committing instance beats while it commits', async () => {
+    const cluster = tc.cluster;
+    const etcd = { storage: 'etcd', etcd: { embedded: false, 'request-timeout-ms': 500, endpoints: cluster.endpoints } };
+    const ha = await startTestServer({ sequence: { ...etcd, 'node-id': 'ha' } });
+    const hb = await startTestServer({ sequence: { ...etcd, 'node-id': 'hb' } });
+    try {
+      const client = new SeqdClient({ urls: [hb.url], timeoutMs: 10_000, attempts: 1 });
+      const committer = async (key: string) => {
+        const page = await http<{ events: { event: string; node: string; requestId: string | null }[] }>(hb.url, 'GET', '/api/v1/audit?limit=50&order=desc');
+        return page.body.events?.find((e) => e.event === 'issue' && e.requestId === key)?.node ?? 'none';
+      };
+      const take = (key: string) =>
+        client.next({ siteId: 'site-1', partitionId: 'partition-b', invoiceType: 'on-cycle', idempotencyKey: key }).then(
+          () => committer(key),
+          (e: { code?: string }) => e.code ?? 'error',
+        );
+      let by = '';
+      for (let i = 0; i < 50 && by !== 'ha'; i++) {
+        by = await take(`hb-warm-${i}`);
+        if (by !== 'ha') await sleep(100);
+      }
+      assert.equal(by, 'ha', 'hb forwards to ha');
+      // Nothing commits until the followers elect a new leader (1-2 s at 1000 ms): longer than the
+      // 1 s a forwarding instance waits in silence, so only the heartbeat keeps it waiting.
+      const leader = await waitLeader(cluster);
+      assert.ok(cluster.signal(leader, 'SIGSTOP'));
+      const t = Date.now();
+      let answer: string;
+      try {
+        answer = await take('hb-election');
+      } finally {
+        cluster.signal(leader, 'SIGCONT');
+      }
+      console.log(`forwarded through an election: ${answer} after ${Date.now() - t} ms`);
+      assert.equal(answer, 'ha', 'committed by ha, answered through hb');
+    } finally {
+      await hb.dispose();
+      await ha.dispose();
     }
   });
 

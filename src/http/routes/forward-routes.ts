@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { NotCommittingError } from '../../domain/errors/index.js';
 import type { Op } from '../../domain/types.js';
-import { FORWARD_PATH } from '../../service/forwarding/commit-forwarder.js';
+import { FORWARD_PATH, HEARTBEAT_HEADER } from '../../service/forwarding/commit-forwarder.js';
 import type { SequenceService } from '../../service/sequence-service.js';
 import { actorOf, requestKey } from '../auth.js';
 import { hidden } from '../openapi.js';
@@ -60,6 +60,29 @@ export function forwardRoutes(
       hungUp = true;
       releaseIfLost();
     });
+    const beat = heartbeatMs(req.headers[HEARTBEAT_HEADER]);
+    if (beat !== null) {
+      // The sender tells a paused or dead instance from a slow commit by this: the status now,
+      // then a space (JSON ignores it) every `beat` ms until the answer. A failure from here on
+      // cuts the answer off, which the sender takes as unknown, as it is.
+      reply.hijack();
+      reply.raw.writeHead(200, { 'content-type': 'application/json' });
+      const timer = setInterval(() => reply.raw.write(' '), beat);
+      try {
+        results = await service.commitForwarded(series, ops);
+      } catch (error) {
+        req.log.error({ err: error, series }, 'forwarded batch failed after its answer began');
+        reply.raw.destroy();
+        return reply;
+      } finally {
+        clearInterval(timer);
+      }
+      const lost = req.raw.socket.destroyed || reply.raw.destroyed;
+      if (lost) hungUp = true;
+      else reply.raw.end(JSON.stringify({ results }));
+      releaseIfLost();
+      return reply;
+    }
     results = await service.commitForwarded(series, ops);
     const answer = { results };
     // It may also have gone before this handler even ran (its 'close' came first).
@@ -67,4 +90,10 @@ export function forwardRoutes(
     releaseIfLost();
     return answer;
   });
+}
+
+/** The heartbeat period a sender asked for, within sane bounds; null without one. */
+function heartbeatMs(header: string | string[] | undefined): number | null {
+  const ms = Number(Array.isArray(header) ? header[0] : header);
+  return Number.isInteger(ms) && ms >= 50 && ms <= 5000 ? ms : null;
 }

@@ -20,8 +20,14 @@ export interface CommitForwarderOptions {
   readonly peers: () => Promise<PeerInstance[]>;
   readonly refreshMs?: number;
   /**
-   * How long a forwarded batch may take: above an etcd election (1–2 s), below a client's
-   * patience; past it the batch is "unknown" and this instance commits itself for a while.
+   * How long the committing instance may stay silent: it writes a byte every
+   * {@link HEARTBEAT_MS} while a batch commits, so silence means paused, dead or cut off, not a
+   * slow commit. Past it the batch is "unknown" and this instance commits itself for a while.
+   */
+  readonly silenceMs?: number;
+  /**
+   * How long a forwarded batch may take in all: above the committing instance's own retry budget
+   * (2.5 s on etcd) plus an election, below a client's patience.
    */
   readonly timeoutMs?: number;
   /** How long an instance that failed a forward is left alone. */
@@ -38,6 +44,10 @@ export interface CommitForwarderOptions {
 }
 
 export const FORWARD_PATH = '/internal/v1/forward';
+/** Asks the committing instance for a heartbeat while it commits (the value: its period in ms). */
+export const HEARTBEAT_HEADER = 'x-seqd-heartbeat';
+/** The heartbeat period asked for: four beats fit in the default silence. */
+export const HEARTBEAT_MS = 250;
 
 /**
  * Routes the commits of a series to ONE instance, so that two instances do not keep failing each
@@ -118,7 +128,7 @@ export class CommitForwarder {
     return new Promise((resolve, reject) => {
       const url = new URL(FORWARD_PATH, target.url);
       const tls = url.protocol === 'https:';
-      const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+      const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), [HEARTBEAT_HEADER]: HEARTBEAT_MS };
       if (this.o.authKey) headers.authorization = `Bearer ${this.o.authKey}`;
       const req = (tls ? httpsRequest : request)(
         url,
@@ -126,7 +136,9 @@ export class CommitForwarder {
           method: 'POST',
           agent: tls ? this.tlsAgent : this.agent,
           headers,
-          timeout: this.o.timeoutMs ?? 3000,
+          // Idle time: no answer and no heartbeat. (An instance of a version without heartbeats
+          // answers a commit slower than this as unknown: the batch is settled as any other.)
+          timeout: this.o.silenceMs ?? 1000,
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -140,6 +152,10 @@ export class CommitForwarder {
             else reject(new ForwardOutcomeUnknownError(`${target.node} answered ${status}: ${text.slice(0, 200)}`));
           });
           res.on('error', reject);
+          // Cut off after the heartbeat began (the committing instance died mid-commit).
+          res.on('close', () => {
+            if (!res.complete) reject(new ForwardOutcomeUnknownError(`${target.node} cut its answer off`));
+          });
         },
       );
       // Until the connection (and its TLS handshake) is up, nothing of the request left this
@@ -150,7 +166,9 @@ export class CommitForwarder {
         if (socket.connecting) socket.once(tls ? 'secureConnect' : 'connect', () => (connected = true));
         else connected = true;
       });
-      req.on('timeout', () => req.destroy(new ForwardOutcomeUnknownError(`${target.node} did not answer in time`)));
+      req.on('timeout', () => req.destroy(new ForwardOutcomeUnknownError(`${target.node} went silent`)));
+      const overall = setTimeout(() => req.destroy(new ForwardOutcomeUnknownError(`${target.node} did not answer in time`)), this.o.timeoutMs ?? 10_000);
+      req.once('close', () => clearTimeout(overall));
       req.on('error', (error: NodeJS.ErrnoException) => {
         reject(connected ? error : new ForwardNotSentError(`${target.node}: no connection (${error.message})`, { cause: error }));
       });
