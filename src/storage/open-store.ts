@@ -27,7 +27,7 @@ export interface OpenedStore {
   /** Registers this instance for display once its node id and URL are known. */
   announce(node: string, url: string): void;
   /** The live seqd instances sharing this store (etcd), or null (embedded store). */
-  readonly peers: (() => Promise<{ node: string; url: string }[]>) | null;
+  readonly peers: (() => Promise<{ node: string; url: string; heartbeat: boolean }[]>) | null;
   close(): Promise<void>;
 }
 
@@ -79,9 +79,10 @@ export async function openStore(config: SeqdConfig, logger: Logger): Promise<Ope
   return {
     store,
     cluster,
-    announce: (node, url) => store.announce(node, { url, pid: process.pid, startedAt: new Date().toISOString() }),
+    // `heartbeat`: this version beats while it commits a forwarded batch (see CommitForwarder).
+    announce: (node, url) => store.announce(node, { url, pid: process.pid, startedAt: new Date().toISOString(), heartbeat: true }),
     peers: async () =>
-      (await store.instances()).flatMap((i) => (typeof i.node === 'string' && typeof i.url === 'string' ? [{ node: i.node, url: i.url }] : [])),
+      (await store.instances()).flatMap((i) => (typeof i.node === 'string' && typeof i.url === 'string' ? [{ node: i.node, url: i.url, heartbeat: i.heartbeat === true }] : [])),
     clusterInfo: async () => {
       const [members, instances] = await Promise.all([store.memberStatus(), store.instances().catch(() => [])]);
       return {

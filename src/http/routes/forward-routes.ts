@@ -67,6 +67,7 @@ export function forwardRoutes(
       // cuts the answer off, which the sender takes as unknown, as it is.
       reply.hijack();
       reply.raw.writeHead(200, { 'content-type': 'application/json' });
+      reply.raw.write(' '); // sends the head now (writeHead alone waits for the first write)
       const timer = setInterval(() => reply.raw.write(' '), beat);
       try {
         results = await service.commitForwarded(series, ops);

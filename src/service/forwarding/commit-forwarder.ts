@@ -11,6 +11,8 @@ import type { ForwardedResult } from './forwarded-result.js';
 export interface PeerInstance {
   readonly node: string;
   readonly url: string;
+  /** It beats while it commits a forwarded batch (absent: a version before heartbeats). */
+  readonly heartbeat?: boolean;
 }
 
 export interface CommitForwarderOptions {
@@ -20,14 +22,19 @@ export interface CommitForwarderOptions {
   readonly peers: () => Promise<PeerInstance[]>;
   readonly refreshMs?: number;
   /**
-   * How long the committing instance may stay silent: it writes a byte every
-   * {@link HEARTBEAT_MS} while a batch commits, so silence means paused, dead or cut off, not a
-   * slow commit. Past it the batch is "unknown" and this instance commits itself for a while.
+   * How long the committing instance may stay silent once its answer began: it writes a byte
+   * every {@link HEARTBEAT_MS} while a batch commits, so silence means paused, dead or cut off,
+   * not a slow commit. Past it the batch is "unknown" and this instance commits itself for a while.
    */
   readonly silenceMs?: number;
   /**
+   * How long its answer may take to begin (the body sent, parsed and checked first), and how
+   * long an instance without heartbeats (an older version) may take in all.
+   */
+  readonly firstByteMs?: number;
+  /**
    * How long a forwarded batch may take in all: above the committing instance's own retry budget
-   * (2.5 s on etcd) plus an election, below a client's patience.
+   * (2.5 s on etcd) plus an election, below a client's patience (the SDK's 10 s).
    */
   readonly timeoutMs?: number;
   /** How long an instance that failed a forward is left alone. */
@@ -136,11 +143,12 @@ export class CommitForwarder {
           method: 'POST',
           agent: tls ? this.tlsAgent : this.agent,
           headers,
-          // Idle time: no answer and no heartbeat. (An instance of a version without heartbeats
-          // answers a commit slower than this as unknown: the batch is settled as any other.)
-          timeout: this.o.silenceMs ?? 1000,
+          // Until the answer begins; then the silence allowed between heartbeats (below). An
+          // instance without heartbeats is silent until its outcomes: it gets the old 3 s.
+          timeout: target.heartbeat === true ? (this.o.firstByteMs ?? 1500) : 3000,
         },
         (res) => {
+          if (target.heartbeat === true) req.setTimeout(this.o.silenceMs ?? 1000);
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
@@ -167,7 +175,7 @@ export class CommitForwarder {
         else connected = true;
       });
       req.on('timeout', () => req.destroy(new ForwardOutcomeUnknownError(`${target.node} went silent`)));
-      const overall = setTimeout(() => req.destroy(new ForwardOutcomeUnknownError(`${target.node} did not answer in time`)), this.o.timeoutMs ?? 10_000);
+      const overall = setTimeout(() => req.destroy(new ForwardOutcomeUnknownError(`${target.node} did not answer in time`)), target.heartbeat === true ? (this.o.timeoutMs ?? 6000) : 3000);
       req.once('close', () => clearTimeout(overall));
       req.on('error', (error: NodeJS.ErrnoException) => {
         reject(connected ? error : new ForwardNotSentError(`${target.node}: no connection (${error.message})`, { cause: error }));
