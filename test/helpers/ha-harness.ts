@@ -58,6 +58,8 @@ const REQUEST_TIMEOUT_MS = 4000;
 export class HaHarness {
   readonly network = new Network();
   readonly instances: (SeqdProcess | null)[] = [null, null];
+  /** The output of every instance started, killed ones too. */
+  private readonly outputs: (() => string)[] = [];
   /** Clients reach each instance through a proxy that can lose answers after the commit. */
   readonly droppers: ReplyDropper[] = [];
   readonly faults: Fault[] = [];
@@ -126,10 +128,16 @@ export class HaHarness {
       ...this.clockEnv[i],
     });
     this.instances[i] = p;
+    this.outputs.push(p.output);
     this.forwardProxies[i]?.retarget(Number(new URL(p.url).port));
     const dropper = this.droppers[i];
     if (dropper) dropper.retarget(p.url);
     else this.droppers[i] = await ReplyDropper.start(p.url, rng(this.o.seed * 7 + i));
+  }
+
+  /** Lines any instance wrote that match `pattern` (gRPC's complaints, for one). */
+  logLines(pattern: RegExp): string[] {
+    return this.outputs.flatMap((o) => o().split('\n').filter((l) => pattern.test(l)));
   }
 
   async dispose(): Promise<void> {
