@@ -42,10 +42,12 @@ export NO_COLOR=1
 # whose subject is another program (promtool, HAProxy, nginx, the compose and Kubernetes schemas,
 # systemd), not the Node seqd runs on; and the tests of the admin commands built on backup and
 # restore (migration, maintenance, legacy import, archives), whose Node-dependent parts the
-# backup and restore tests cover; the partition and clock-jump tests, whose subject is etcd under
-# network faults and libfaketime's clock (the etcd client's Node-dependent parts run in the etcd
-# contract and HA tests).
-node_independent='ha-faults|network-partitions|clock-jumps|alert-rules|load-balancer|load-balancer-nginx|compose-stack|kubernetes-manifests|systemd-unit|backup-transfer|migrate|maintenance|import-legacy|archive|postgres-maintenance'
+# backup and restore tests cover; and the tests whose subject is a store's or a cluster's behaviour
+# under faults, clocks and upgrades (etcd partitions, expiry, rollover and skew on etcd, tampering
+# in etcd, data-format upgrade, PostgreSQL failover, synchronous replication and schema), whose
+# Node-dependent parts (the etcd and PostgreSQL clients, HTTP, TLS, forwarding) run here in the
+# store contract suites and the forwarding, TLS and PostgreSQL service tests.
+node_independent='ha-faults|network-partitions|clock-jumps|clock-skew|expiry-etcd|rollover-etcd|tamper-etcd|store-upgrade|ha-forwarding-auth|postgres-failover|postgres-commit-safety|postgres-schema|alert-rules|load-balancer|load-balancer-nginx|compose-stack|kubernetes-manifests|systemd-unit|backup-transfer|migrate|maintenance|import-legacy|archive|postgres-maintenance'
 mapfile -t files < <(find test/unit test/contract test/integration -name '*.test.ts' | grep -Ev "/($node_independent)\.test\.ts$" | sort)
 echo "== unit, contract and integration tests on Node $(node --version) (${#files[@]} files; not here: ${node_independent//|/, })"
 node --import tsx --test --test-concurrency=1 --test-reporter="${SEQD_TEST_REPORTER:-tap}" "${files[@]}"

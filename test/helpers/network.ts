@@ -173,6 +173,8 @@ class Relay {
     });
     callee.on('error', () => this.destroy());
     caller.on('error', () => this.destroy());
+    // A connection closed by its ends stops watching the rules too (a soak opens thousands).
+    void this.closed.then(() => this.destroy());
   }
 
   destroy(): void {

@@ -36,6 +36,8 @@ export async function spawnSeqd(args: string[], env: Record<string, string> = {}
       const m = /seqd listening on (https?:\/\/[^\s"]+)/.exec(out);
       if (m?.[1]) {
         clearTimeout(timer);
+        // Not looked at again: a long-lived instance's output only grows.
+        child.stdout?.off('data', check);
         resolve(m[1]);
       }
     };

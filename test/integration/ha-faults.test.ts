@@ -96,7 +96,9 @@ describe('HA fault injection: 3 etcd members, 2 seqd instances, 16 clients', { s
             `releases: ${byReason(`faults-${seed}`)} by clients, ${byReason('expired')} expired, ${byReason('undelivered')} undelivered; ` +
             `${h.droppers.reduce((a, d) => a + d.dropped, 0)} answers lost; series ${listed.map((x) => `${x.name} HWM ${x.highWaterMark}`).join(', ')}\n${lines.join('\n')}`,
         );
-        assert.ok(counts.ok > 500, `seed ${seed}: too little load got through (${counts.ok} ok)`);
+        // 16 paced clients (they hold numbers for seconds) make 650-1,700 calls a seed; a stuck
+        // service makes far fewer.
+        assert.ok(counts.ok > 300, `seed ${seed}: too little load got through (${counts.ok} ok)`);
         // The client's keepalive pings stay within etcd's policy (--grpc-keepalive-min-time 5 s):
         // pings refused as excess make gRPC back off to pinging every 12 s or more.
         assert.deepEqual(h.logLines(/excess pings|too_many_pings/).slice(0, 3), [], `seed ${seed}: etcd refused the keepalive pings`);
