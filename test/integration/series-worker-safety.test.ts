@@ -137,6 +137,8 @@ describe('series worker: an unknown outcome is said so, then settled (item 5)', 
    */
   function lossy(inner: SqliteStore, when: 'after' | 'before') {
     let lose = 0;
+    /** The commit after a lost one (the re-send that settles it) waits for this, when set. */
+    let hold: Promise<void> | null = null;
     const store = new Proxy(inner, {
       get(target, prop, receiver) {
         if (prop === 'commit') {
@@ -146,13 +148,18 @@ describe('series worker: an unknown outcome is said so, then settled (item 5)', 
               if (when === 'after') await target.commit(plan);
               throw new OutcomeUnknownError('reply lost (test)');
             }
+            if (hold) {
+              const h = hold;
+              hold = null;
+              await h;
+            }
             return target.commit(plan);
           };
         }
         return Reflect.get(target, prop, receiver) as unknown;
       },
     });
-    return { store, loseNext: (n: number) => (lose = n) };
+    return { store, loseNext: (n: number) => (lose = n), holdNextUntil: (p: Promise<void>) => (hold = p) };
   }
 
   async function settle(w: SeriesWorker): Promise<void> {
@@ -190,16 +197,20 @@ describe('series worker: an unknown outcome is said so, then settled (item 5)', 
   it('settles a batch that did not land (another commit moved the series) without releasing anything', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'seqd-worker-unknown-'));
     dirs.push(dir);
-    const { store, loseNext } = lossy(sqlite(dir), 'before');
+    const { store, loseNext, holdNextUntil } = lossy(sqlite(dir), 'before');
     const other = worker(sqlite(dir), 'other');
     await other.load();
     const w = worker(store);
     await w.load();
     loseNext(1);
-    // Resolution waits 200 ms: the other committer moves the series first.
+    // The other committer moves the series before the re-send that settles the lost batch (the
+    // re-send waits for it: a 200 ms head start raced on a busy machine in CI).
+    let moved = () => undefined as void;
+    holdNextUntil(new Promise<void>((resolve) => (moved = resolve)));
     const lost = w.submit(alloc).catch((e: unknown) => e);
     await sleep(20);
     assert.deepEqual(numbersOf(await other.submit(alloc)), [1]);
+    moved();
     assert.ok((await lost) instanceof OutcomeUnknownError);
     await settle(w);
     const gaps = await stores[stores.length - 1]?.listNumbers({ series: 'global', statuses: ['open'], limit: 10 });
