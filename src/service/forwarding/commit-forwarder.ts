@@ -28,8 +28,8 @@ export interface CommitForwarderOptions {
    */
   readonly silenceMs?: number;
   /**
-   * How long its answer may take to begin (the body sent, parsed and checked first), and how
-   * long an instance without heartbeats (an older version) may take in all.
+   * How long its answer may take to begin (the body sent, parsed and checked first). An instance
+   * without heartbeats (an older version) is given 3 s in all, as before them.
    */
   readonly firstByteMs?: number;
   /**

@@ -274,7 +274,7 @@ export class EtcdStore implements SequenceStore {
     if (!cached || cached.version !== plan.baseVersion) {
       // Totals are applied as deltas to the state at the base version. If the state has moved,
       // the transaction below fails its compare and its failure branch tells why (a re-applied
-      // batch of ours, or another writer), so the totals used then do not matter.
+      // batch of ours, or another writer); the totals computed then are never written or cached.
       const snap = await this.readSeries(series);
       if (!snap) return this.conflict(series, plan.next.start);
       cached = { version: snap.version, state: snap.state };
