@@ -63,8 +63,14 @@ describe('managed local etcd cluster (sequence.etcd.embedded: true)', { skip: mi
       assert.equal(demo.body.verification.passed, true, JSON.stringify(demo.body.verification));
       assert.ok(demo.body.summary.stallMs !== null);
       console.log(`failover demo on the managed cluster: leader ${demo.body.summary.killedLeader} killed, stall ${demo.body.summary.stallMs} ms`);
-      const after = await http<{ cluster: { members: { reachable: boolean }[] } }>(s.url, 'GET', '/api/v1/sequence/stats');
-      assert.ok(after.body.cluster.members.every((m) => m.reachable), 'the killed member was restarted');
+      // The demo waited for the member's health endpoint; seqd's own status call to it may need
+      // a reconnect first (gRPC's backoff is at most 1 s), so allow a few seconds on a busy machine.
+      let members: { reachable: boolean; error?: string }[] = [];
+      for (const until = Date.now() + 8000; Date.now() < until; await sleep(250)) {
+        members = (await http<{ cluster: { members: { reachable: boolean; error?: string }[] } }>(s.url, 'GET', '/api/v1/sequence/stats')).body.cluster.members;
+        if (members.every((m) => m.reachable)) break;
+      }
+      assert.ok(members.every((m) => m.reachable), `the killed member was restarted: ${JSON.stringify(members)}`);
     } finally {
       await s.dispose();
     }
