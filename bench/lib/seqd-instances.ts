@@ -8,9 +8,14 @@ export interface Instance {
   stop(): Promise<void>;
 }
 
-/** Starts `dist/cli.js serve` and resolves once it prints the address it listens on. */
+/**
+ * Starts `dist/cli.js serve` and resolves once it prints the address it listens on. Node options
+ * for the instances (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile them) come from
+ * SEQD_BENCH_NODE_ARGS.
+ */
 export async function startInstance(root: string, args: readonly string[], env: Record<string, string> = {}): Promise<Instance> {
-  const child = spawn(process.execPath, [join(root, 'dist', 'cli.js'), 'serve', '--port', '0', ...args], {
+  const nodeArgs = (process.env.SEQD_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, join(root, 'dist', 'cli.js'), 'serve', '--port', '0', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });

@@ -124,6 +124,14 @@ const etcd = z.strictObject({
   'election-timeout-ms': z.number().int().min(50).max(50000).default(1000),
   'request-timeout-ms': z.number().int().min(50).max(60000).default(1000),
   /**
+   * Batches of one series that may be committing at once: 2 sends the next batch, planned on the
+   * one still committing, before that one's answer (it lands only directly on it). Worth it when
+   * etcd's round trip is long and seqd has CPU to spare; on one machine whose cores are all busy
+   * (seqd, three members and the load on 2 cores) it measured about 10 % slower: see
+   * docs/PERFORMANCE.md.
+   */
+  'pipeline-depth': z.number().int().min(1).max(2).default(1),
+  /**
    * Instances send their batches to the one with the smallest node id, which commits them: two
    * instances committing to one series keep failing each other's compare-and-swap. A routing
    * hint only; the compare-and-swap still decides every commit.

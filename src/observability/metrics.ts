@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SeriesState } from '../domain/types.js';
 import type { ServiceObserver } from '../service/sequence-service.js';
+import type { BatchPhase } from '../service/series-worker.js';
 import type { ClusterInfo } from '../storage/open-store.js';
 import type { StoreHealth } from '../storage/sequence-store.js';
 import { BackupMetrics } from './backup-metrics.js';
@@ -41,6 +42,7 @@ export class SeqdMetrics implements ServiceObserver {
   private readonly requests: Histogram<'method' | 'route' | 'status'>;
   private readonly batchOps: Histogram;
   private readonly commitSeconds: Histogram<'store'>;
+  private readonly phases: Histogram<'phase'>;
   private readonly conflicts: Counter;
   private readonly errors: Counter<'code' | 'status'>;
   private readonly leaderChanges: Counter;
@@ -72,6 +74,13 @@ export class SeqdMetrics implements ServiceObserver {
       buckets: LATENCY_BUCKETS,
       registers,
     });
+    this.phases = new Histogram({
+      name: 'seqd_batch_phase_seconds',
+      help: 'Steps of a batch besides the store commit: queue (oldest request waiting), plan (load and plan), forward (round trip to the committing instance)',
+      labelNames: ['phase'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
     this.conflicts = new Counter({ name: 'seqd_commit_conflicts_total', help: 'Commits refused by compare-and-swap (another writer moved the series); re-planned', registers });
     this.errors = new Counter({ name: 'seqd_errors_total', help: 'Error replies by code and HTTP status', labelNames: ['code', 'status'], registers });
     this.backups = new BackupMetrics(registers, () => this.sources.maintenance?.() ?? false);
@@ -93,6 +102,10 @@ export class SeqdMetrics implements ServiceObserver {
   committed(ops: number, seconds: number): void {
     this.batchOps.observe(ops);
     this.commitSeconds.observe({ store: this.sources.storeKind }, seconds);
+  }
+
+  phase(phase: BatchPhase, seconds: number): void {
+    this.phases.observe({ phase }, seconds);
   }
 
   conflicted(): void {

@@ -25,7 +25,7 @@ import { RecentRing } from './recent-ring.js';
 import type { NumberFormat } from '../domain/number-format.js';
 import { SeriesDirectory } from './series-directory.js';
 import { encodeOutcome, type WireOutcome } from './forwarding/outcome-codec.js';
-import { SeriesWorker, type BatchForwarder } from './series-worker.js';
+import { SeriesWorker, type BatchForwarder, type BatchPhase } from './series-worker.js';
 import { undeliveredReleases } from './undelivered.js';
 import { checkHeldSeries } from './held-series-check.js';
 import { verifySeries } from './verify-series.js';
@@ -80,6 +80,8 @@ export interface ServiceObserver {
   committed(ops: number, seconds: number): void;
   /** A commit was refused by compare-and-swap and is planned again. */
   conflicted(): void;
+  /** One step of a batch's way took `seconds` (see {@link BatchPhase}). */
+  phase(phase: BatchPhase, seconds: number): void;
 }
 
 export interface ServiceOptions {
@@ -684,6 +686,7 @@ export class SequenceService {
           this.onCommit(series, plan);
         },
         onConflict: () => this.o.observer?.conflicted(),
+        onPhase: (phase, ms) => this.o.observer?.phase(phase, ms / 1000),
         onResolved: (r) => this.events.emit('resolved', { series, ...r }),
         onResolveError: (error) => this.events.emit('resolveFailed', series, error),
         onStateMismatch: (problem) => {

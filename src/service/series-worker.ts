@@ -20,6 +20,14 @@ interface Pending {
   reject(error: unknown): void;
 }
 
+/**
+ * Steps of a batch, timed for `seqd_batch_phase_seconds`: `queue` is the wait of its oldest
+ * request before the batch starts, `plan` loading and planning (waiting for the plan before it
+ * included), `forward` the round trip to the instance that commits the series (on the sender).
+ * The store commit itself is `seqd_store_commit_duration_seconds`.
+ */
+export type BatchPhase = 'queue' | 'plan' | 'forward';
+
 export interface TimedOutcome {
   readonly outcome: Outcome;
   /** Epoch ms of the commit that made the outcome durable. */
@@ -41,6 +49,8 @@ export interface SeriesWorkerOptions {
   readonly onCommit?: ((plan: BatchPlan, ops: readonly Op[], commitMs: number) => void) | undefined;
   /** A commit was refused by compare-and-swap (another writer moved the series). */
   readonly onConflict?: (() => void) | undefined;
+  /** How long one step of a batch took (ms): where a request's time goes under load. */
+  readonly onPhase?: ((phase: BatchPhase, ms: number) => void) | undefined;
   /**
    * A batch whose outcome was unknown is settled: whether it landed, and how many of its numbers
    * (which reached nobody) were released as `undelivered`.
@@ -303,6 +313,7 @@ export class SeriesWorker {
 
   private async run(batch: Pending[], target: PeerInstance | null): Promise<void> {
     this.inFlight++;
+    if (batch[0]) this.o.onPhase?.('queue', performance.now() - batch[0].enqueuedAt);
     try {
       if (target) {
         if (await this.forwarded(batch, target)) return;
@@ -359,8 +370,10 @@ export class SeriesWorker {
     const forwarder = this.o.forwarder;
     if (!forwarder) return false;
     try {
+      const sent = performance.now();
       const results = await forwarder.forward(target, this.o.series, batch.map((p) => p.op));
       const done = performance.now();
+      this.o.onPhase?.('forward', done - sent);
       for (const r of results) if (r.outcome.ok && r.outcome.kind === 'setting') this.o.onSettings(r.outcome.settings);
       batch.forEach((p, i) => {
         const r = results[i];
@@ -408,7 +421,9 @@ export class SeriesWorker {
     const deadline = Date.now() + (this.o.conflictBudgetMs ?? 5000);
     const batchId = randomUUID();
     for (let attempt = 0; attempt === 0 || Date.now() < deadline; attempt++) {
+      const planStart = performance.now();
       const { plan, now, base } = await this.plan(ops, batchId);
+      this.o.onPhase?.('plan', performance.now() - planStart);
       const commit = plan.commit;
       if (!commit) {
         // A refusal is final for the client: answer it only from the stored state, never from a
@@ -431,6 +446,9 @@ export class SeriesWorker {
       if (result.status === 'committed') {
         this.committed = { ...commit.next, version: result.version };
         if (!pipelining) this.state = this.committed;
+        // The pipeline is empty again: the next plan starts from the stored version, which every
+        // reader of the store understands, rather than from a prediction only the store reads.
+        else if (this.inFlight === 1 && !this.planning && this.state?.version === pipelining.nextVersion(commit)) this.state = this.committed;
         if (commit.settings || commit.maintenance !== undefined) this.o.onSettings(plan.settings);
         this.o.onCommit?.(plan, ops, performance.now() - t0);
         return { plan, committedAt: commit.committedAt };
@@ -564,7 +582,7 @@ export class SeriesWorker {
       });
       if (plan.commit) await this.checkRefills(state, plan.commit.numberChanges);
       const pipelining = this.o.store.pipelining;
-      if (plan.commit && pipelining) this.state = { ...plan.commit.next, version: pipelining.nextVersion(plan.commit.baseVersion) };
+      if (plan.commit && pipelining) this.state = { ...plan.commit.next, version: pipelining.nextVersion(plan.commit) };
       if (plan.commit?.settings) this.settingsInFlight = true;
       return { plan, now, base: state };
     } finally {

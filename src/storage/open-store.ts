@@ -68,6 +68,7 @@ export async function openStore(config: SeqdConfig, logger: Logger): Promise<Ope
   const store = new EtcdStore({
     endpoints,
     requestTimeoutMs: e['request-timeout-ms'],
+    pipelineDepth: e['pipeline-depth'],
     username: e.username,
     password: e.password,
     tls: e.tls,

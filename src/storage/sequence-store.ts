@@ -47,8 +47,12 @@ export interface StoreLimits {
 export interface StorePipelining {
   /** Most batches of one series that may be committing at once. */
   readonly maxInFlight: number;
-  /** The version the series gets when a batch planned on `baseVersion` commits. */
-  nextVersion(baseVersion: string): string;
+  /**
+   * The version the series gets when `commit` lands (its base is `commit.baseVersion`). It may be
+   * a prediction that only this store understands, as long as `commit` on a plan based on it
+   * lands only after `commit` itself did, directly on its result.
+   */
+  nextVersion(commit: CommitPlan): string;
 }
 
 export interface AuditQuery {

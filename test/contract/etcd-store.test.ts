@@ -9,11 +9,11 @@ if (missing) {
   describe('SequenceStore contract: etcd', { skip: missing }, () => {});
 } else {
   /** A fresh 3-member cluster per suite: an empty store. */
-  const factory = (): StoreFactory => {
+  const factory = (pipelineDepth = 1): StoreFactory => {
     let tc: TestCluster | null = null;
     const open = async () => {
       tc ??= await startTestCluster();
-      return new EtcdStore({ endpoints: tc.cluster.endpoints, requestTimeoutMs: 1000 });
+      return new EtcdStore({ endpoints: tc.cluster.endpoints, requestTimeoutMs: 1000, pipelineDepth });
     };
     return {
       open,
@@ -27,6 +27,8 @@ if (missing) {
       },
     };
   };
-  sequenceStoreContract('etcd (3 members)', factory);
-  storeTransferContract('etcd (3 members)', factory);
+  sequenceStoreContract('etcd (3 members)', () => factory());
+  // The same contract with the next batch sent while one commits (sequence.etcd.pipeline-depth: 2).
+  sequenceStoreContract('etcd (3 members), pipelined', () => factory(2));
+  storeTransferContract('etcd (3 members)', () => factory());
 }

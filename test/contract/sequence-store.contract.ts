@@ -191,6 +191,78 @@ export function sequenceStoreContract(name: string, factory: () => StoreFactory)
       assert.equal((await store.loadSeries('c-key@2026', 1)).hwm, 0);
     });
 
+    describe('pipelining: a batch planned on one still committing', () => {
+      const why = 'the store commits one batch of a series at a time (no pipelining)';
+      /** Plans `ops` on `state` without committing; `predicted` is the state once it lands. */
+      const planOn = async (state: SeriesState, ops: Op[], batchId: string) => {
+        const numbers = ops.flatMap((o) => (o.kind === 'release' || o.kind === 'confirm' ? [o.sequenceNumber] : []));
+        const records = await store.lookupNumbers(state.series, numbers);
+        const commit = planBatch(state, ops, records, { batchId, node: 'contract', now: Date.now(), gapPolicy: 'lowest-first', settings: { simulatedEnabled: true } }).commit;
+        assert.ok(commit && store.pipelining);
+        return { commit, predicted: { ...commit.next, version: store.pipelining.nextVersion(commit) } };
+      };
+
+      it('lands right after its predecessor, on its result; number records of both are kept', async (t) => {
+        if (!store.pipelining) return t.skip(why);
+        const s0 = await store.loadSeries('c-pipe', 1);
+        const { state } = await apply(store, s0, [alloc(4)]);
+        const first = await planOn(state, [{ kind: 'confirm', sequenceNumber: 2, ...A }, alloc(1)], 'c-pipe-1');
+        const second = await planOn(first.predicted, [{ kind: 'release', sequenceNumber: 3, ...A, reason: 'pipelined' }], 'c-pipe-2');
+        assert.equal((await store.commit(first.commit)).status, 'committed');
+        const landed = await store.commit(second.commit);
+        assert.equal(landed.status, 'committed');
+        const records = await store.lookupNumbers('c-pipe', [2, 3]);
+        assert.equal(records.get(2)?.status, 'confirmed', "the predecessor's confirm survived the next batch's rewrite");
+        assert.equal(records.get(3)?.status, 'open', 'released: an open gap');
+        const loaded = await store.loadSeries('c-pipe', 1);
+        assert.equal(loaded.hwm, 5);
+        assert.equal(loaded.version, landed.status === 'committed' ? landed.version : '');
+        assert.equal((await verify(store, 'c-pipe')).valid, true);
+        assert.equal((await store.totals('c-pipe')).reduce((a, r) => a + r.issued, 0), 5);
+      });
+
+      it('sent together with its predecessor: lands after it, or is refused and writes nothing', async (t) => {
+        if (!store.pipelining) return t.skip(why);
+        const s0 = await store.loadSeries('c-pipe-together', 1);
+        const first = await planOn(s0, [alloc(2)], 'c-pipe-together-1');
+        const second = await planOn(first.predicted, [alloc(3)], 'c-pipe-together-2');
+        const [a, b] = await Promise.all([store.commit(first.commit), store.commit(second.commit)]);
+        assert.equal(a.status, 'committed');
+        const loaded = await store.loadSeries('c-pipe-together', 1);
+        assert.equal(loaded.hwm, b.status === 'committed' ? 5 : 2);
+        assert.equal((await verify(store, 'c-pipe-together')).valid, true);
+      });
+
+      it('never lands when its predecessor lost to another writer (one write since the base)', async (t) => {
+        if (!store.pipelining) return t.skip(why);
+        const s0 = await store.loadSeries('c-pipe-lost', 1);
+        const mine = await planOn(s0, [alloc(2)], 'c-pipe-lost-mine');
+        const next = await planOn(mine.predicted, [alloc(1)], 'c-pipe-lost-next');
+        await apply(store, s0, [alloc(5, B)], 'c-pipe-lost-other');
+        // Both sent at once, as a pipeline does: the second is already on its way when the first fails.
+        const [a, b] = await Promise.all([store.commit(mine.commit), store.commit(next.commit)]);
+        assert.equal(a.status, 'conflict');
+        assert.equal(b.status, 'conflict', 'planned on a batch that never landed');
+        const loaded = await store.loadSeries('c-pipe-lost', 1);
+        assert.equal(loaded.hwm, 5, "only the other writer's batch is stored");
+        assert.equal((await store.readEvents('c-pipe-lost', 0, 100)).length, 1);
+      });
+
+      it('never lands when another writer wrote after its predecessor', async (t) => {
+        if (!store.pipelining) return t.skip(why);
+        const s0 = await store.loadSeries('c-pipe-after', 1);
+        const mine = await planOn(s0, [alloc(2)], 'c-pipe-after-mine');
+        const next = await planOn(mine.predicted, [alloc(1)], 'c-pipe-after-next');
+        const landed = await store.commit(mine.commit);
+        assert.equal(landed.status, 'committed');
+        await apply(store, { ...mine.commit.next, version: landed.status === 'committed' ? landed.version : '' }, [alloc(4, B)], 'c-pipe-after-other');
+        assert.equal((await store.commit(next.commit)).status, 'conflict');
+        const loaded = await store.loadSeries('c-pipe-after', 1);
+        assert.equal(loaded.hwm, 6);
+        assert.equal((await verify(store, 'c-pipe-after')).valid, true);
+      });
+    });
+
     it('keeps a confirmed number confirmed, across a restart', async () => {
       const s0 = await store.loadSeries('c-confirm', 1);
       const { state } = await apply(store, s0, [alloc(3)]);

@@ -37,10 +37,12 @@ const missing = etcdMissing() ?? fakeClockMissing();
 
 describe('HA fault injection: 3 etcd members, 2 seqd instances, 16 clients', { skip: missing ?? false }, () => {
   for (const seed of SEEDS) {
-    describe(`seed ${seed}`, () => {
+    // Odd seeds pipeline (the next batch of a series sent while one commits), even ones do not.
+    const pipelineDepth = seed % 2 === 1 ? 2 : 1;
+    describe(`seed ${seed} (pipeline depth ${pipelineDepth})`, () => {
       let h: HaHarness;
       before(async () => {
-        h = await HaHarness.start({ seed, reservationTimeoutS: RESERVATION_TIMEOUT_S, newYearAfterMs: NEW_YEAR_AFTER_MS, clockSkewMs: 300 });
+        h = await HaHarness.start({ seed, reservationTimeoutS: RESERVATION_TIMEOUT_S, newYearAfterMs: NEW_YEAR_AFTER_MS, clockSkewMs: 300, pipelineDepth });
       });
       after(async () => {
         await h?.dispose();

@@ -3,25 +3,44 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { etcdMissing, startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
 import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
 
-// Two seqd instances on ONE SQLite file: each pipelines batches planned on its own view of the
-// series, so every commit of the other instance makes its in-flight batches conflict. Those must
-// all come back and be planned again, never land on a state they were not planned on.
+// Two seqd instances on one store, both committing: each pipelines batches planned on its own
+// view of the series, so every commit of the other instance makes its in-flight batches conflict.
+// Those must all come back and be planned again, never land on a state they were not planned on.
 const CLIENTS_PER_INSTANCE = 12;
 const REQUESTS_PER_CLIENT = 120;
 
-describe('pipelined commits under conflicts: two instances on one SQLite file', () => {
+pipelineConflicts('two instances on one SQLite file', async () => ({ config: {}, dispose: async () => undefined }));
+
+const missing = etcdMissing();
+if (missing) describe('pipelined commits under conflicts: two instances on etcd', { skip: missing }, () => {});
+else {
+  let tc: TestCluster | null = null;
+  pipelineConflicts('two instances on etcd (pipeline depth 2, no forwarding)', async () => {
+    tc = await startTestCluster();
+    const etcd = { embedded: false, endpoints: tc.cluster.endpoints, 'pipeline-depth': 2, 'forward-commits': false };
+    return { config: { sequence: { storage: 'etcd', etcd } }, dispose: async () => tc?.dispose() };
+  });
+}
+
+function pipelineConflicts(name: string, setup: () => Promise<{ config: Record<string, unknown>; dispose: () => Promise<unknown> }>): void {
+describe(`pipelined commits under conflicts: ${name}`, () => {
   const dir = mkdtempSync(join(tmpdir(), 'seqd-pipeline-'));
   let a: TestServer;
   let b: TestServer;
+  let dispose: () => Promise<unknown> = async () => undefined;
   before(async () => {
-    a = await startTestServer({}, dir);
-    b = await startTestServer({}, dir);
+    const store = await setup();
+    dispose = store.dispose;
+    a = await startTestServer(store.config, dir);
+    b = await startTestServer(store.config, dir);
   });
   after(async () => {
     await a.close();
     await b.close();
+    await dispose();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -82,3 +101,4 @@ describe('pipelined commits under conflicts: two instances on one SQLite file', 
     assert.equal(verify.body.valid, true, String(verify.body.continuity.problem));
   });
 });
+}

@@ -17,6 +17,8 @@ export interface Kv {
   readonly value: Buffer;
   readonly create_revision: string;
   readonly mod_revision: string;
+  /** Writes to the key since it was created (1 after the first). */
+  readonly version: string;
   /** Lease the key lives under ('0': none). */
   readonly lease?: string;
 }
@@ -40,11 +42,12 @@ export interface RangeRes {
 
 export interface Compare {
   readonly key: Buffer;
-  readonly target: 'Mod' | 'Create' | 'Version';
+  readonly target: 'Mod' | 'Create' | 'Version' | 'Value';
   readonly result: 'Equal' | 'NotEqual' | 'Greater' | 'Less';
   readonly mod_revision?: string;
   readonly create_revision?: string;
   readonly version?: string;
+  readonly value?: Buffer;
 }
 
 export type RequestOp =

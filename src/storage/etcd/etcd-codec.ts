@@ -40,6 +40,8 @@ export const keys = {
   identity: enc('seqd/identity'),
   statePrefix: enc('seqd/state/'),
   state: (series: string) => enc(`seqd/state/${series}`),
+  /** The id of the batch that wrote the series' state last (written by every batch since pipelining). */
+  head: (series: string) => enc(`seqd/head/${series}`),
   auditPrefix: (series: string) => enc(`seqd/audit/${series}/`),
   audit: (series: string, lastSeq: number) => enc(`seqd/audit/${series}/${pad(lastSeq, 15)}`),
   issuePrefix: (series: string) => enc(`seqd/issue/${series}/`),

@@ -13,6 +13,7 @@ import {
   type SequenceStore,
   type StoreHealth,
   type StoreIdentity,
+  type StorePipelining,
   type TotalsRow,
 } from '../sequence-store.js';
 import { canonical } from '../../domain/numbering-profile.js';
@@ -32,6 +33,7 @@ import {
   type StoredState,
 } from './etcd-codec.js';
 import { ETCD_FORMAT, upgradeEtcdFormat } from './etcd-format.js';
+import { nextSeriesVersion, parseSeriesVersion, storedVersion } from './etcd-version.js';
 import { EtcdLoader, RESTORING_KEY } from './etcd-loader.js';
 import { EtcdSnapshot } from './etcd-snapshot.js';
 import { MAINTENANCE_MESSAGE, migratedMessage, RESTORE_UNFINISHED, type StoreLoader, type StoreSnapshot } from '../store-transfer.js';
@@ -41,6 +43,7 @@ import {
   isTransientEtcdError,
   type EtcdConnectionOptions,
   type CallRetry,
+  type Compare,
   type EtcdKvClient,
   type Kv,
   type RangeReq,
@@ -54,6 +57,8 @@ export interface EtcdStoreOptions extends EtcdConnectionOptions {
   readonly retryBudgetMs?: number;
   /** How long idempotency records are kept (default 24 h). */
   readonly requestWindowMs?: number | undefined;
+  /** Batches of one series committing at once (default 1; 2 pipelines, see {@link EtcdStore.pipelining}). */
+  readonly pipelineDepth?: number | undefined;
 }
 
 /** Batches of expired idempotency keys one sweep deletes at most (each a transaction). */
@@ -71,6 +76,24 @@ const SWEEP_MARGIN_MS = 10 * 60_000;
 const MAX_TXN_OPS = 120;
 const MAX_TXN_BYTES = 1_400_000;
 const MAX_SCAN_EVENTS = 50_000;
+/** What became of a batch sent here: `unknown` also when it is not one of the latest. */
+type BatchFate = 'landed' | 'refused' | 'unknown';
+
+/** A plan's transaction, built once: sent again, it is sent as it was. */
+interface BuiltCommit {
+  readonly txn: TxnReq;
+  /** The state it writes, totals included. */
+  readonly stored: StoredState;
+  /** The state key's version once it has landed. */
+  readonly keyVersion: number;
+  /** Tries that got no answer (an error or a timeout): they may still reach etcd. */
+  unanswered: number;
+}
+
+/** States kept per series for totals: the stored one and those of batches still committing. */
+const CACHED_VERSIONS = 4;
+/** Batches whose outcome is kept for a batch planned on them (a few per series in flight). */
+const TRACKED_OUTCOMES = 256;
 
 
 /**
@@ -88,14 +111,32 @@ const MAX_SCAN_EVENTS = 50_000;
 export class EtcdStore implements SequenceStore {
   readonly kind = 'etcd' as const;
   readonly limits = { maxOpsPerBatch: 500 };
+  /**
+   * The next batch of a series is planned and sent while one commits: its transaction compares the
+   * head key with the predecessor's batch id and the state key's version with the predicted one,
+   * so it lands only directly on its predecessor (see `etcd-version.ts`).
+   */
+  readonly pipelining: StorePipelining | undefined;
   private readonly client: EtcdKvClient;
   private readonly budgetMs: number;
-  /** State (with totals) at the version last seen, to apply totals deltas without a read. */
-  private readonly cache = new Map<string, { version: string; state: StoredState }>();
+  /**
+   * States (with totals) of each series at the versions last seen or predicted, to apply totals
+   * deltas without a read; a few per series, the newest last.
+   */
+  private readonly cache = new Map<string, Map<string, StoredState>>();
+  /**
+   * The transaction built for a plan: a plan sent again (an unknown outcome being settled) is sent
+   * byte for byte as the first time, whatever the cache holds by then.
+   */
+  private readonly built = new WeakMap<CommitPlan, BuiltCommit>();
+  /** What became of the latest batches committed here, by batch id (pending while they commit). */
+  private readonly outcomes = new Map<string, Promise<BatchFate>>();
 
   constructor(private readonly o: EtcdStoreOptions) {
     this.client = connectEtcd(o);
     this.budgetMs = o.retryBudgetMs ?? 2500;
+    const depth = o.pipelineDepth ?? 1;
+    this.pipelining = depth > 1 ? { maxInFlight: depth, nextVersion: (commit) => nextSeriesVersion(commit.baseVersion, commit.batchId) } : undefined;
   }
 
   async loadSeries(series: string, start: number): Promise<SeriesState> {
@@ -122,7 +163,7 @@ export class EtcdStore implements SequenceStore {
       snap = await this.readSeries(series);
       if (!snap) throw new StoreUnavailableError(`series ${series} missing right after creation`);
     }
-    this.cache.set(series, { version: snap.version, state: snap.state });
+    this.remember(series, snap.version, snap.state, true);
     return toSeriesState(series, snap.state, snap.version, snap.gaps);
   }
 
@@ -174,7 +215,8 @@ export class EtcdStore implements SequenceStore {
   }
 
   async seriesVersion(series: string): Promise<string | null> {
-    return (await this.getOne(keys.state(series)))?.mod_revision ?? null;
+    const kv = await this.getOne(keys.state(series));
+    return kv ? storedVersion(kv.mod_revision, kv.version) : null;
   }
 
   async lookupRequests(series: string, wanted: readonly string[], notBefore: number): Promise<RequestLookup> {
@@ -265,19 +307,116 @@ export class EtcdStore implements SequenceStore {
   }
 
   async commit(plan: CommitPlan): Promise<CommitResult> {
+    const outcome = this.commitOnce(plan, true);
+    this.outcomes.set(
+      plan.batchId,
+      outcome.then(
+        (r): BatchFate => (r.status === 'committed' ? 'landed' : 'refused'),
+        // Any other error is a refusal inside the commit (maintenance) or one before it was sent.
+        (error: unknown): BatchFate => (error instanceof OutcomeUnknownError ? 'unknown' : 'refused'),
+      ),
+    );
+    for (const old of this.outcomes.keys()) {
+      if (this.outcomes.size <= TRACKED_OUTCOMES) break;
+      this.outcomes.delete(old);
+    }
+    return outcome;
+  }
+
+  /** What became of the batch a plan was planned on (unknown when it is not one committed here lately). */
+  private async predecessorFate(plan: CommitPlan): Promise<BatchFate> {
+    const base = parseSeriesVersion(plan.baseVersion);
+    const predecessor = base?.kind === 'predicted' ? this.outcomes.get(base.afterBatch) : undefined;
+    return predecessor ? predecessor : 'unknown';
+  }
+
+  private async commitOnce(plan: CommitPlan, mayWait: boolean): Promise<CommitResult> {
     const series = plan.series;
     const firstEvent = plan.events[0];
     const lastEvent = plan.events[plan.events.length - 1];
     if (!firstEvent || !lastEvent) throw new Error('a commit plan without events');
     if (firstEvent.type === 'archive') await this.refuseOlderInstances();
-    let cached = this.cache.get(series);
-    if (!cached || cached.version !== plan.baseVersion) {
-      // Totals are applied as deltas to the state at the base version. If the state has moved,
-      // the transaction below fails its compare and its failure branch tells why (a re-applied
-      // batch of ours, or another writer); the totals computed then are never written or cached.
+    let built = this.built.get(plan);
+    if (!built) {
+      const made = await this.buildCommit(plan);
+      if (!made) {
+        // Its base is a batch that has not landed (or not yet): once that one has, build it then;
+        // otherwise it was never sent, so it never lands.
+        if (mayWait && (await this.predecessorFate(plan)) === 'landed') return this.commitOnce(plan, false);
+        return this.conflict(series, plan.next.start);
+      }
+      built = made;
+      this.built.set(plan, built);
+    }
+    const { txn, stored, keyVersion } = built;
+    const sent = built;
+    let res: TxnRes;
+    try {
+      res = await this.retrying('commit', async (retry) => {
+        try {
+          return await this.client.txn(txn, retry);
+        } catch (error) {
+          // This try may still reach etcd later, after the answer of another one.
+          sent.unanswered++;
+          throw error;
+        }
+      });
+    } catch (error) {
+      // Sent at least once and never answered for sure: it may still land (a leader that
+      // appended it wins the next election). Never a plain failure: see OutcomeUnknownError.
+      throw new OutcomeUnknownError(`etcd: could not learn whether batch ${plan.batchId} committed: ${(error as Error).message}`, { cause: error });
+    }
+    if (res.succeeded) {
+      const version = storedVersion(res.header.revision, keyVersion);
+      this.remember(series, version, stored);
+      return { status: 'committed', version };
+    }
+    // Either an earlier attempt of this very transaction committed, or another writer won.
+    const audit = res.responses[0]?.response_range?.kvs[0];
+    if (audit && decodeAudit(audit.value).batchId === plan.batchId) {
+      const state = res.responses[1]?.response_range?.kvs[0];
+      // The state's own version when this batch wrote it last; else one no compare matches.
+      const version = state?.mod_revision === audit.mod_revision ? storedVersion(state.mod_revision, state.version) : storedVersion(audit.mod_revision, 0);
+      if (state?.mod_revision === audit.mod_revision) this.remember(series, version, stored);
+      return { status: 'committed', version };
+    }
+    if (plan.maintenance === undefined && res.responses[2]?.response_range?.kvs[0]) throw new MaintenanceError(MAINTENANCE_MESSAGE);
+    const migrated = res.responses[3]?.response_range?.kvs[0];
+    if (plan.maintenance === false && migrated) throw new MaintenanceError(migratedMessage(migrated.value.toString()));
+    const base = parseSeriesVersion(plan.baseVersion);
+    const stateVersion = Number(res.responses[1]?.response_range?.kvs[0]?.version ?? 0);
+    if (base?.kind === 'predicted' && stateVersion < base.keyVersion) {
+      // Refused because its predecessor has not landed, or not yet: the two may have raced on the
+      // way to etcd. Once the predecessor has landed, this is sent once more (the same transaction).
+      const fate = await this.predecessorFate(plan);
+      if (fate === 'landed' && mayWait) return this.commitOnce(plan, false);
+      // A try of this transaction that was never answered may still reach etcd after a late
+      // predecessor, and land: not a conflict, then, unless the predecessor can never land.
+      if (fate !== 'refused' && sent.unanswered > 0) {
+        throw new OutcomeUnknownError(`etcd: batch ${plan.batchId} was planned on batch ${base.afterBatch}, whose outcome is not known yet`);
+      }
+    }
+    return this.conflict(series, plan.next.start);
+  }
+
+  /**
+   * The transaction of a plan, with its totals added to the state at the plan's base. Null when the
+   * base is a predicted version whose batch is not the state's last write (not landed, or not
+   * yet): then the plan is never sent, so it never lands.
+   */
+  private async buildCommit(plan: CommitPlan): Promise<BuiltCommit | null> {
+    const series = plan.series;
+    const lastEvent = plan.events[plan.events.length - 1];
+    const base = parseSeriesVersion(plan.baseVersion);
+    if (!lastEvent || !base) return null;
+    let baseState = this.cache.get(series)?.get(plan.baseVersion);
+    if (!baseState) {
       const snap = await this.readSeries(series);
-      if (!snap) return this.conflict(series, plan.next.start);
-      cached = { version: snap.version, state: snap.state };
+      if (!snap) return null;
+      if (base.kind === 'predicted' && (snap.head !== base.afterBatch || snap.keyVersion !== base.keyVersion)) return null;
+      // A stored base that has moved: the compare below fails, and these totals (added to a state
+      // that may already hold this batch) are never written; the failure branch tells why.
+      baseState = snap.state;
     }
     const stored: StoredState = {
       start: plan.next.start,
@@ -285,23 +424,27 @@ export class EtcdStore implements SequenceStore {
       seq: plan.next.eventSeq,
       hash: plan.next.lastHash,
       counters: { ...plan.next.counters },
-      totals: addTotals(cached.state.totals, plan.totals),
+      totals: addTotals(baseState.totals, plan.totals),
       closedAt: plan.next.closedAt,
       lastTs: plan.next.lastEventAt,
       ...(plan.next.archived ? { archived: plan.next.archived } : {}),
     };
+    // The next batch may be planned on this one while this one is built and sent: before any await.
+    this.remember(series, nextSeriesVersion(plan.baseVersion, plan.batchId), stored);
     const stateKey = keys.state(series);
     // Keyed by the batch's LAST seq: the batch holding seq s is the first key >= s, an ascending
     // range (etcd fetches a whole range to sort it descending).
     const auditKey = keys.audit(series, lastEvent.seq);
     const ops: RequestOp[] = [
       { request_put: { key: stateKey, value: encodeState(stored) } },
+      { request_put: { key: keys.head(series), value: Buffer.from(plan.batchId) } },
       { request_put: { key: auditKey, value: encodeAudit(plan.events) } },
     ];
-    if (plan.next.hwm > cached.state.hwm) {
+    if (plan.next.hwm > baseState.hwm) {
       ops.push({ request_put: { key: keys.issue(series, plan.next.hwm), value: Buffer.from(String(lastEvent.seq)) } });
     }
-    ops.push(...(await this.numberOps(plan)));
+    const numbers = await this.numberOps(plan);
+    ops.push(...numbers.ops);
     if (plan.requests.length > 0) {
       // No lease (see sweepRequests); a record's age is also checked when read.
       for (const r of plan.requests) ops.push({ request_put: { key: keys.request(r.key), value: Buffer.from(encodeRequest(r)) } });
@@ -318,10 +461,20 @@ export class EtcdStore implements SequenceStore {
     if (ops.length > MAX_TXN_OPS || bytes > MAX_TXN_BYTES) {
       throw new BatchTooLargeError(`batch needs ${ops.length} operations and ${bytes} bytes, above etcd's per-transaction limits`);
     }
+    const onBase: Compare[] =
+      base.kind === 'stored'
+        ? [{ key: stateKey, target: 'Mod', result: 'Equal', mod_revision: base.modRevision }]
+        : [
+            // Landed on its predecessor, and nothing (of any seqd version) wrote the state since.
+            { key: keys.head(series), target: 'Value', result: 'Equal', value: Buffer.from(base.afterBatch) },
+            { key: stateKey, target: 'Version', result: 'Equal', version: String(base.keyVersion) },
+          ];
     const txn: TxnReq = {
       compare: [
-        { key: stateKey, target: 'Mod', result: 'Equal', mod_revision: plan.baseVersion },
+        ...onBase,
         { key: auditKey, target: 'Create', result: 'Equal', create_revision: '0' },
+        // The number chunks read above are unchanged (a batch still committing may touch them).
+        ...numbers.read,
         // A key is recorded once across all series: unchanged since the planner looked it up.
         ...plan.requests.map((r) => ({ key: keys.request(r.key), target: 'Mod' as const, result: 'Equal' as const, mod_revision: plan.requestVersions[r.key] ?? '0' })),
         // Maintenance off, checked inside the commit itself: no instance can slip a batch past a
@@ -333,32 +486,19 @@ export class EtcdStore implements SequenceStore {
       success: ops,
       failure: [{ request_range: { key: auditKey } }, { request_range: { key: stateKey } }, { request_range: { key: keys.maintenance } }, { request_range: { key: keys.migrated } }],
     };
-    let res: TxnRes;
-    try {
-      res = await this.retrying('commit', (retry) => this.client.txn(txn, retry));
-    } catch (error) {
-      // Sent at least once and never answered for sure: it may still land (a leader that
-      // appended it wins the next election). Never a plain failure: see OutcomeUnknownError.
-      throw new OutcomeUnknownError(`etcd: could not learn whether batch ${plan.batchId} committed: ${(error as Error).message}`, { cause: error });
+    return { txn, stored, keyVersion: base.keyVersion + 1, unanswered: 0 };
+  }
+
+  /** Keeps the state at `version` for totals; `reset` forgets the others (a fresh load). */
+  private remember(series: string, version: string, state: StoredState, reset = false): void {
+    let known = this.cache.get(series);
+    if (!known || reset) this.cache.set(series, (known = new Map()));
+    known.delete(version);
+    known.set(version, state);
+    for (const old of known.keys()) {
+      if (known.size <= CACHED_VERSIONS) break;
+      known.delete(old);
     }
-    if (res.succeeded) {
-      this.cache.set(series, { version: res.header.revision, state: stored });
-      return { status: 'committed', version: res.header.revision };
-    }
-    // Either an earlier attempt of this very transaction committed, or another writer won.
-    const audit = res.responses[0]?.response_range?.kvs[0];
-    if (audit && decodeAudit(audit.value).batchId === plan.batchId) {
-      const state = res.responses[1]?.response_range?.kvs[0];
-      // `stored` is what landed only when its totals were added to the base state. Planned on a
-      // state read afterwards (the batch already in it), they count the batch twice: forget it.
-      if (state?.mod_revision === audit.mod_revision && cached.version === plan.baseVersion) this.cache.set(series, { version: audit.mod_revision, state: stored });
-      else this.cache.delete(series);
-      return { status: 'committed', version: audit.mod_revision };
-    }
-    if (plan.maintenance === undefined && res.responses[2]?.response_range?.kvs[0]) throw new MaintenanceError(MAINTENANCE_MESSAGE);
-    const migrated = res.responses[3]?.response_range?.kvs[0];
-    if (plan.maintenance === false && migrated) throw new MaintenanceError(migratedMessage(migrated.value.toString()));
-    return this.conflict(series, plan.next.start);
   }
 
   async readEvents(series: string, afterSeq: number, limit: number): Promise<AuditEvent[]> {
@@ -529,8 +669,8 @@ export class EtcdStore implements SequenceStore {
   }
 
   /** Gap chunks (rewritten from the planned open gaps) and number chunks touched by the plan. */
-  private async numberOps(plan: CommitPlan): Promise<RequestOp[]> {
-    if (plan.numberChanges.length === 0) return [];
+  private async numberOps(plan: CommitPlan): Promise<{ ops: RequestOp[]; read: Compare[] }> {
+    if (plan.numberChanges.length === 0) return { ops: [], read: [] };
     const series = plan.series;
     const chunks = [...new Set(plan.numberChanges.map((c) => chunkOf(c.number)))];
     const ops: RequestOp[] = [];
@@ -539,10 +679,17 @@ export class EtcdStore implements SequenceStore {
       const key = keys.gaps(series, c);
       ops.push(inChunk.length ? { request_put: { key, value: encodeGaps(inChunk) } } : { request_delete_range: { key } });
     }
-    // Number chunks are read-modify-write; the state compare of the commit guards the read.
+    // Number chunks are read-modify-write. The state compare alone does not guard the read: a
+    // batch still committing (this one is planned on it) may rewrite the chunk after it.
     const res = await this.readTxn('read number chunks', chunks.map((c) => ({ request_range: { key: keys.nums(series, c) } })));
+    const read: Compare[] = [];
     chunks.forEach((c, i) => {
       const kv = res.responses[i]?.response_range?.kvs[0];
+      read.push(
+        kv
+          ? { key: keys.nums(series, c), target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision }
+          : { key: keys.nums(series, c), target: 'Create', result: 'Equal', create_revision: '0' },
+      );
       const chunk = kv ? decodeNums(kv.value) : new Map<number, NumberRecord>();
       for (const ch of plan.numberChanges) {
         if (chunkOf(ch.number) !== c) continue;
@@ -552,7 +699,7 @@ export class EtcdStore implements SequenceStore {
       const key = keys.nums(series, c);
       ops.push(chunk.size ? { request_put: { key, value: encodeNums(chunk) } } : { request_delete_range: { key } });
     });
-    return ops;
+    return { ops, read };
   }
 
   /**
@@ -579,16 +726,18 @@ export class EtcdStore implements SequenceStore {
   }
 
   /** State key and open gaps read at one revision. */
-  private async readSeries(series: string): Promise<{ version: string; state: StoredState; gaps: OpenGap[] } | null> {
+  private async readSeries(series: string): Promise<{ version: string; keyVersion: number; head: string | null; state: StoredState; gaps: OpenGap[] } | null> {
     const gp = keys.gapsPrefix(series);
     const res = await this.readTxn('load series', [
       { request_range: { key: keys.state(series) } },
       { request_range: { key: gp, range_end: prefixEnd(gp) } },
+      { request_range: { key: keys.head(series) } },
     ]);
     const kv = res.responses[0]?.response_range?.kvs[0];
     if (!kv) return null;
     const gaps = (res.responses[1]?.response_range?.kvs ?? []).flatMap((g) => decodeGaps(g.value)).sort((a, b) => a.number - b.number);
-    return { version: kv.mod_revision, state: decodeState(kv.value), gaps };
+    const head = res.responses[2]?.response_range?.kvs[0]?.value.toString() ?? null;
+    return { version: storedVersion(kv.mod_revision, kv.version), keyVersion: Number(kv.version), head, state: decodeState(kv.value), gaps };
   }
 
   private readTxn(what: string, ops: RequestOp[]): Promise<TxnRes> {

@@ -55,7 +55,7 @@ export class SqliteStore implements SequenceStore {
   readonly pipelining: StorePipelining = {
     // Two: one batch being fsync'd, the next one waiting behind it (measured: 3 and 4 gain nothing).
     maxInFlight: 2,
-    nextVersion: (base) => String(Number(base) + 1),
+    nextVersion: (commit) => String(Number(commit.baseVersion) + 1),
   };
   readonly path: string;
   private readonly db: Database.Database;
