@@ -12,12 +12,20 @@
  * - alternatives: Redis INCR with appendfsync always
  *   (redis-benchmark), a naive etcd compare-and-swap loop (on the HA run's cluster).
  *
- * The HTTP load generator is wrk when installed (native, one thread), else autocannon.
- * Prints a table and writes bench/results/latest.json.
+ * - scaling: every scenario again at 1, 8, 32, 128 and 512 connections (`--sweep`), drawn as
+ *   SVG charts (throughput and p99 against connections) into docs/bench/;
+ * - failover: the etcd leader killed 5 times under load from clients with idempotency keys
+ *   (`--failover-kills`): the stall of each kill, drawn as a histogram.
  *
- *   npm run bench                          # 10 s per scenario
+ * The HTTP load generator is wrk when installed (native, one thread), else autocannon.
+ * Prints a table and writes bench/results/latest.json; `--compare FILE` prints the change
+ * against an earlier result.
+ *
+ *   npm run bench                          # 10 s per scenario, 3 s per sweep point
  *   npm run bench -- --duration 3          # shorter
- *   npm run bench -- --smoke               # 1 s per scenario, no alternatives, no memory (CI)
+ *   npm run bench -- --sweep ''            # no sweep
+ *   npm run bench -- --compare bench/results/before.json
+ *   npm run bench -- --smoke               # 1 s per scenario, no alternatives, no memory, no sweep (CI)
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,8 +38,10 @@ import { startBenchPostgres } from './alternatives/postgres-server.js';
 import { redisIncr } from './alternatives/redis-incr.js';
 import { findProgram } from './alternatives/run-tool.js';
 import { loadTool, runHttpLoad, type Target } from './lib/http-load.js';
-import { startEmbedded, startHa, startOnPostgres, type Instance } from './lib/seqd-instances.js';
-import { printTable } from './lib/table.js';
+import { haCluster, startEmbedded, startHa, startOnPostgres, type Instance } from './lib/seqd-instances.js';
+import { leaderKills } from './lib/failover.js';
+import { compareWith, sweepPoint, writeCharts, type FailoverResult, type SweepPoint } from './lib/sweep.js';
+import { printFailover, printSweep, printTable } from './lib/table.js';
 import { round2, withProgress, type Row, type Skipped } from './lib/types.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -44,12 +54,22 @@ const { values } = parseArgs({
     'skip-ha': { type: 'boolean', default: false },
     'skip-alternatives': { type: 'boolean', default: false },
     'skip-postgres': { type: 'boolean', default: false },
+    sweep: { type: 'string', default: '1,8,32,128,512' },
+    'sweep-seconds': { type: 'string', default: '3' },
+    'failover-kills': { type: 'string', default: '5' },
+    'ha-pipeline-depth': { type: 'string', default: '1' },
+    charts: { type: 'string', default: 'docs/bench' },
+    compare: { type: 'string' },
   },
 });
 const SMOKE = values.smoke;
 const SECONDS = SMOKE ? 1 : Number(values.duration);
 const CONNECTIONS = Number(values.connections);
 const HA_CONNECTIONS = Number(values['ha-connections']);
+const SWEEP = SMOKE ? [] : (values.sweep ?? '').split(',').filter((c) => c.trim() !== '').map(Number);
+const SWEEP_SECONDS = Number(values['sweep-seconds']);
+const KILLS = SMOKE ? 0 : Number(values['failover-kills']);
+const ALTERNATIVES = !SMOKE && !values['skip-alternatives'];
 
 const body = (invoiceType: string, count: number, site = 'site-1', partition = 'partition-a') =>
   JSON.stringify({ siteId: site, partitionId: partition, invoiceType, count });
@@ -58,8 +78,8 @@ const HUNDRED = [body('on-cycle', 100)];
 // 1 in 10 suppressed: issued and released at once (an open gap), refilled by the next request.
 const MIXED = [...Array.from({ length: 9 }, () => body('on-cycle', 1)), body('suppressed', 1, 'site-2', 'partition-a')];
 
-async function measure(scenario: string, targets: Target[], bodies: string[], numbersPerRequest: number, connections = CONNECTIONS): Promise<Row> {
-  const r = await withProgress(`${scenario}: ${connections} connections`, SECONDS, runHttpLoad({ targets, bodies, connections, seconds: SECONDS }));
+async function measure(scenario: string, targets: Target[], bodies: string[], numbersPerRequest: number, connections = CONNECTIONS, seconds = SECONDS): Promise<Row> {
+  const r = await withProgress(`${scenario}: ${connections} connections`, seconds, runHttpLoad({ targets, bodies, connections, seconds }));
   return {
     scenario,
     tool: r.tool,
@@ -100,13 +120,16 @@ async function memoryAfter(seqd: Instance): Promise<{ rssMbAfter100k: number; rs
  * flush per number).
  */
 async function postgresScenarios(): Promise<void> {
-  const pg = await withProgress('starting a PostgreSQL server', 0, startBenchPostgres(portBase + 15, CONNECTIONS + 40));
+  const pg = await withProgress('starting a PostgreSQL server', 0, startBenchPostgres(portBase + 15, Math.max(CONNECTIONS, ...SWEEP) + 40));
   if ('reason' in pg) {
     skipped.push({ scenario: 'PostgreSQL', reason: pg.reason });
     return;
   }
   try {
-    if (!SMOKE && !values['skip-alternatives']) rows.push(await withProgress('alternative: PostgreSQL counter row', SECONDS, postgresCounter(pg, CONNECTIONS, SECONDS)));
+    if (ALTERNATIVES) {
+      rows.push(await withProgress('alternative: PostgreSQL counter row', SECONDS, postgresCounter(pg, CONNECTIONS, SECONDS)));
+      for (const c of SWEEP) sweep.push(sweepPoint(await withProgress(`alternative: PostgreSQL counter row: ${c} connections`, SWEEP_SECONDS, postgresCounter(pg, c, SWEEP_SECONDS))));
+    }
     const seqd = await withProgress('starting seqd on that PostgreSQL', 0, startOnPostgres(ROOT, join(work, 'postgres'), pg.url));
     try {
       const at: Target[] = [{ url: seqd.url, path: '/api/v1/sequence/next' }];
@@ -114,6 +137,7 @@ async function postgresScenarios(): Promise<void> {
       await withProgress('warm-up seqd on PostgreSQL', warm, runHttpLoad({ targets: at, bodies: ONE, connections: CONNECTIONS, seconds: warm }));
       rows.push(await measure('seqd on PostgreSQL next count=1', at, ONE, 1));
       rows.push(await measure('seqd on PostgreSQL next count=100', at, HUNDRED, 100));
+      for (const c of SWEEP) sweep.push(sweepPoint(await measure('seqd on PostgreSQL count=1', at, ONE, 1, c, SWEEP_SECONDS)));
     } finally {
       await seqd.stop();
     }
@@ -123,15 +147,27 @@ async function postgresScenarios(): Promise<void> {
 }
 
 async function haScenarios(): Promise<void> {
-  const instances = await withProgress('starting 3 etcd members and two seqd instances', 0, startHa(ROOT, join(work, 'ha'), portBase));
+  const depth = Number(values['ha-pipeline-depth']);
+  const instances = await withProgress('starting 3 etcd members and two seqd instances', 0, startHa(ROOT, join(work, 'ha'), portBase, [`pipeline-depth: ${depth}`]));
   try {
     const targets = instances.map((i) => ({ url: i.url, path: '/api/v1/sequence/next' }));
     // The cluster and both instances have just started: 2 s of the same load, not measured.
     await withProgress('HA warm-up', 2, runHttpLoad({ targets, bodies: ONE, connections: HA_CONNECTIONS, seconds: 2 }));
-    rows.push(await measure('HA next count=1, two instances', targets, ONE, 1, HA_CONNECTIONS));
-    if (!SMOKE && !values['skip-alternatives']) {
+    const ha = `HA next count=1, two instances${depth > 1 ? `, pipeline depth ${depth}` : ''}`;
+    rows.push(await measure(ha, targets, ONE, 1, HA_CONNECTIONS));
+    for (const c of SWEEP) sweep.push(sweepPoint(await measure('HA count=1, two instances', targets, ONE, 1, c, SWEEP_SECONDS)));
+    if (ALTERNATIVES) {
       const endpoints = [0, 1, 2].map((i) => `http://127.0.0.1:${portBase + i}`);
       rows.push(await withProgress('alternative: naive etcd CAS loop', SECONDS, etcdCas(endpoints, CONNECTIONS, SECONDS)));
+      // The naive loop at 512 connections would mostly measure its own retry storm for minutes.
+      for (const c of SWEEP.filter((n) => n <= 128)) sweep.push(sweepPoint(await withProgress(`alternative: naive etcd CAS loop: ${c} connections`, SWEEP_SECONDS, etcdCas(endpoints, c, SWEEP_SECONDS))));
+    }
+    if (KILLS > 0) {
+      failover = await withProgress(
+        `failover: the etcd leader killed ${KILLS} times under load, 16 keyed clients`,
+        KILLS * 9,
+        leaderKills({ urls: instances.map((i) => i.url), cluster: haCluster(join(work, 'ha'), portBase), kills: KILLS, clients: 16, onKill: (n, m) => process.stdout.write(` kill ${n}: ${m} `) }),
+      );
     }
   } finally {
     for (const i of [...instances].reverse()) await i.stop();
@@ -140,6 +176,9 @@ async function haScenarios(): Promise<void> {
 
 const work = mkdtempSync(join(tmpdir(), 'seqd-bench-'));
 const rows: Row[] = [];
+const sweep: SweepPoint[] = [];
+// Set by haScenarios (TypeScript cannot see the assignment inside the function).
+let failover = null as FailoverResult | null;
 const skipped: Skipped[] = [];
 let memory: { rssMbAfter100k: number; rssMbAfter1M: number } | null = null;
 const portBase = 41000 + Math.floor(Math.random() * 400) * 20;
@@ -161,6 +200,10 @@ try {
     rows.push(await measure('embedded next count=1', at('/api/v1/sequence/next'), ONE, 1));
     rows.push(await measure('embedded next count=100', at('/api/v1/sequence/next'), HUNDRED, 100));
     rows.push(await measure('embedded mixed: 10 % suppressed (release + refill)', at('/api/v1/sequence/next'), MIXED, 1));
+    for (const c of SWEEP) {
+      sweep.push(sweepPoint(await measure('no-op route (ceiling)', at('/api/v1/noop'), ONE, 0, c, SWEEP_SECONDS)));
+      sweep.push(sweepPoint(await measure('embedded count=1', at('/api/v1/sequence/next'), ONE, 1, c, SWEEP_SECONDS)));
+    }
     if (!SMOKE) memory = await withProgress('memory: 1,000,000 allocations', 10, memoryAfter(seqd));
   } finally {
     await seqd.stop();
@@ -194,7 +237,14 @@ try {
     try {
       const r = await withProgress('alternative: Redis', SECONDS, redisIncr(join(work, 'redis'), portBase + 16, CONNECTIONS, SECONDS));
       if ('reason' in r) skipped.push(r);
-      else rows.push(r);
+      else {
+        rows.push(r);
+        // A fresh server per point, each on its own port (the last one may still be closing).
+        for (const [i, c] of SWEEP.entries()) {
+          const p = await withProgress(`alternative: Redis: ${c} connections`, SWEEP_SECONDS, redisIncr(join(work, 'redis'), portBase + 17 + i, c, SWEEP_SECONDS));
+          if (!('reason' in p)) sweep.push(sweepPoint(p));
+        }
+      }
     } catch (error) {
       skipped.push({ scenario: 'alternative: Redis', reason: `failed: ${String(error)}` });
     }
@@ -206,11 +256,24 @@ try {
 const ceilingRps = rows[0]?.requestsPerSec ?? NaN;
 for (const r of rows.slice(1)) if (!r.scenario.startsWith('alternative')) r.ratioToCeiling = round2(r.requestsPerSec / ceilingRps);
 printTable(rows, skipped, memory);
+if (sweep.length > 0) printSweep(sweep);
+if (failover) printFailover(failover);
 const outDir = join(ROOT, 'bench', 'results');
 mkdirSync(outDir, { recursive: true });
 const outFile = SMOKE ? 'smoke.json' : 'latest.json';
-writeFileSync(join(outDir, outFile), JSON.stringify({ at: new Date().toISOString(), secondsPerScenario: SECONDS, rows, skipped, memory }, null, 2));
+const result = { at: new Date().toISOString(), secondsPerScenario: SECONDS, sweepSeconds: SWEEP_SECONDS, rows, skipped, memory, sweep, failover };
+writeFileSync(join(outDir, outFile), JSON.stringify(result, null, 2));
 console.log(`written: bench/results/${outFile}`);
+if (sweep.length > 0) {
+  const when = new Date().toISOString().slice(0, 10);
+  const files = writeCharts(join(ROOT, values.charts ?? 'docs/bench'), sweep, failover, `${when}, ${SWEEP_SECONDS} s per point, ${loadTool()}`);
+  console.log(`charts: ${files.map((f) => f.slice(ROOT.length + 1)).join(', ')}`);
+}
+if (values.compare) console.log(compareWith(values.compare, result));
+if (failover && (failover.failedKeys > 0 || failover.duplicates > 0)) {
+  console.error(`failover: ${failover.failedKeys} keyed requests never succeeded, ${failover.duplicates} numbers given to two keys`);
+  process.exitCode = 1;
+}
 const failed = rows.filter((r) => r.errors > 0 && !r.scenario.startsWith('alternative'));
 if (failed.length > 0) {
   console.error(`errors in: ${failed.map((r) => r.scenario).join(', ')}`);

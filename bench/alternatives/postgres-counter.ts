@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Row } from '../lib/types.js';
 import type { BenchPostgres } from './postgres-server.js';
@@ -12,8 +12,10 @@ import { percentiles } from './run-tool.js';
 export async function postgresCounter(pg: BenchPostgres, connections: number, seconds: number): Promise<Row> {
   const script = join(pg.dir, 'counter.sql');
   writeFileSync(script, 'UPDATE counter SET v = v + 1 WHERE id = 1 RETURNING v;\n');
-  await pg.client('psql', ['-q', '-c', 'CREATE TABLE counter (id int PRIMARY KEY, v bigint NOT NULL); INSERT INTO counter VALUES (1, 0);', 'postgres']);
+  // Called once per connection count by the sweep: the row and its table are made once.
+  await pg.client('psql', ['-q', '-c', 'CREATE TABLE IF NOT EXISTS counter (id int PRIMARY KEY, v bigint NOT NULL); INSERT INTO counter VALUES (1, 0) ON CONFLICT DO NOTHING;', 'postgres']);
   const logPrefix = join(pg.dir, 'pgbench_log');
+  for (const f of readdirSync(pg.dir).filter((n) => n.startsWith('pgbench_log'))) rmSync(join(pg.dir, f));
   const out = await pg.client('pgbench', ['-n', '-c', String(connections), '-j', '1', '-T', String(seconds), '-f', script, '-l', `--log-prefix=${logPrefix}`, 'postgres'], seconds * 3000 + 30_000);
   const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? NaN);
   const failed = Number(/number of failed transactions: (\d+)/.exec(out)?.[1] ?? 0);

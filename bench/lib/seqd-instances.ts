@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { EtcdClusterOptions } from '../../src/cluster/etcd-cluster.js';
 
 export interface Instance {
   readonly url: string;
@@ -61,20 +63,33 @@ export function startEmbedded(root: string, dataDir: string): Promise<Instance> 
 }
 
 /**
- * Two instances on a 3-member etcd cluster that the first one starts (profile ha-poc), with the
- * cluster's data and ports moved away from a POC that may be running on this machine.
+ * Where {@link startHa} puts the cluster: its folder, ports and raft timing (to kill and restart
+ * members as the instances started them). The timing is the ha-poc profile's.
  */
-export async function startHa(root: string, dir: string, portBase: number): Promise<Instance[]> {
+export function haCluster(dir: string, portBase: number): EtcdClusterOptions {
+  const profile = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'config', 'application-ha-poc.yml'), 'utf8');
+  const ms = (name: string) => Number(new RegExp(`${name}:\\s*(\\d+)`).exec(profile)?.[1]);
+  return { dataDir: join(dir, 'etcd-cluster'), clientPortBase: portBase, peerPortBase: portBase + 10, heartbeatMs: ms('heartbeat-interval-ms'), electionMs: ms('election-timeout-ms') };
+}
+
+/**
+ * Two instances on a 3-member etcd cluster that the first one starts (profile ha-poc), with the
+ * cluster's data and ports moved away from a POC that may be running on this machine. Extra
+ * YAML lines go under `sequence.etcd` (e.g. `pipeline-depth: 2`).
+ */
+export async function startHa(root: string, dir: string, portBase: number, etcdLines: readonly string[] = []): Promise<Instance[]> {
   mkdirSync(dir, { recursive: true });
   const config = join(dir, 'bench-ha.yml');
+  const cluster = haCluster(dir, portBase);
   writeFileSync(
     config,
     [
       'sequence:',
       '  etcd:',
-      `    data-directory: ${JSON.stringify(join(dir, 'etcd-cluster'))}`,
-      `    client-port-base: ${portBase}`,
-      `    peer-port-base: ${portBase + 10}`,
+      `    data-directory: ${JSON.stringify(cluster.dataDir)}`,
+      `    client-port-base: ${cluster.clientPortBase}`,
+      `    peer-port-base: ${cluster.peerPortBase}`,
+      ...etcdLines.map((l) => `    ${l}`),
       '',
     ].join('\n'),
   );

@@ -1,4 +1,5 @@
 import type { Row, Skipped } from './types.js';
+import type { FailoverResult, SweepPoint } from './sweep.js';
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
@@ -31,4 +32,26 @@ export function printTable(rows: readonly Row[], skipped: readonly Skipped[], me
   }
   for (const s of skipped) console.log(`not measured: ${s.scenario}: ${s.reason}`);
   if (memory) console.log(`\nmemory: RSS ${memory.rssMbAfter100k} MB after 100,000 allocations, ${memory.rssMbAfter1M} MB after 1,000,000 (${((memory.rssMbAfter1M / memory.rssMbAfter100k - 1) * 100).toFixed(1)} %)`);
+}
+
+/** The sweep as one table: a row per scenario, req/s and p99 per connection count. */
+export function printSweep(sweep: readonly SweepPoint[]): void {
+  const conns = [...new Set(sweep.map((p) => p.connections))].sort((a, b) => a - b);
+  const names = [...new Set(sweep.map((p) => p.scenario))];
+  console.log(`\nscaling (req/s, p99 ms):\n\n| scenario | ${conns.map((c) => `${c} conns`).join(' | ')} |`);
+  console.log(`|---|${conns.map(() => '---:').join('|')}|`);
+  for (const name of names) {
+    const cells = conns.map((c) => {
+      const p = sweep.find((x) => x.scenario === name && x.connections === c);
+      return p ? `${fmt(p.requestsPerSec)} (${p.p99Ms.toFixed(1)})${p.errors > 0 ? ` ${p.errors} err` : ''}` : '-';
+    });
+    console.log(`| ${name} | ${cells.join(' | ')} |`);
+  }
+}
+
+export function printFailover(f: FailoverResult): void {
+  console.log(
+    `\nfailover: ${f.kills} leader kills, stalls ${f.stallsMs.join(', ')} ms (new leader after ${f.electedMs.join(', ')} ms): median ${f.medianStallMs} ms, worst ${f.worstStallMs} ms; ` +
+      `${f.requests} keyed requests, ${f.failedKeys} never succeeded, ${f.duplicates} numbers given to two keys`,
+  );
 }
