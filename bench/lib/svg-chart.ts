@@ -12,6 +12,8 @@ export interface LineSeries {
 
 export interface LineChart {
   readonly title: string;
+  /** A smaller second line under the title (date, tool, seconds per point). */
+  readonly subtitle?: string;
   readonly xLabel: string;
   readonly yLabel: string;
   readonly series: readonly LineSeries[];
@@ -21,6 +23,7 @@ export interface LineChart {
 
 export interface BarChart {
   readonly title: string;
+  readonly subtitle?: string;
   readonly xLabel: string;
   readonly yLabel: string;
   readonly bars: readonly { readonly label: string; readonly value: number }[];
@@ -28,7 +31,7 @@ export interface BarChart {
 
 const W = 760;
 const H = 440;
-const M = { left: 78, right: 230, top: 44, bottom: 58 };
+const M = { left: 78, right: 250, top: 56, bottom: 58 };
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f'];
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -45,11 +48,12 @@ function linearTicks(max: number): number[] {
   return ticks;
 }
 
-function frame(title: string, xLabel: string, yLabel: string): string[] {
+function frame(title: string, subtitle: string | undefined, xLabel: string, yLabel: string): string[] {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="#fff"/>`,
-    `<text x="${M.left}" y="24" font-size="15" font-weight="bold">${esc(title)}</text>`,
+    `<text x="${M.left}" y="22" font-size="15" font-weight="bold">${esc(title)}</text>`,
+    ...(subtitle ? [`<text x="${M.left}" y="40" fill="#555">${esc(subtitle)}</text>`] : []),
     `<text x="${M.left + (W - M.left - M.right) / 2}" y="${H - 14}" text-anchor="middle">${esc(xLabel)}</text>`,
     `<text transform="translate(18 ${M.top + (H - M.top - M.bottom) / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`,
   ];
@@ -67,8 +71,8 @@ export function lineChart(c: LineChart): string {
   let Y: (y: number) => number;
   let yTicks: number[];
   if (c.yLog) {
-    const lo = Math.floor(Math.log10(Math.min(...ys, 1)));
-    const hi = Math.ceil(Math.log10(Math.max(...ys, 10)));
+    const lo = Math.floor(Math.log10(ys.length > 0 ? Math.min(...ys) : 1));
+    const hi = Math.max(lo + 1, Math.ceil(Math.log10(ys.length > 0 ? Math.max(...ys) : 10)));
     yTicks = Array.from({ length: hi - lo + 1 }, (_, i) => 10 ** (lo + i));
     Y = (y) => M.top + plotH - ((Math.log10(y) - lo) / Math.max(1, hi - lo)) * plotH;
   } else {
@@ -76,7 +80,7 @@ export function lineChart(c: LineChart): string {
     const top = yTicks[yTicks.length - 1] ?? 1;
     Y = (y) => M.top + plotH - (y / top) * plotH;
   }
-  const out = frame(c.title, c.xLabel, c.yLabel);
+  const out = frame(c.title, c.subtitle, c.xLabel, c.yLabel);
   for (const t of yTicks) {
     out.push(`<line x1="${M.left}" x2="${M.left + plotW}" y1="${Y(t).toFixed(1)}" y2="${Y(t).toFixed(1)}" stroke="#e4e4e4"/>`);
     out.push(`<text x="${M.left - 6}" y="${(Y(t) + 4).toFixed(1)}" text-anchor="end">${fmt(t)}</text>`);
@@ -93,7 +97,8 @@ export function lineChart(c: LineChart): string {
     for (const [x, y] of own) out.push(`<circle cx="${X(x).toFixed(1)}" cy="${Y(y).toFixed(1)}" r="3" fill="${color}"><title>${esc(s.name)}: ${fmt(y)} at ${x}</title></circle>`);
     const ly = M.top + 10 + i * 20;
     out.push(`<line x1="${W - M.right + 14}" x2="${W - M.right + 34}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"/>`);
-    out.push(`<text x="${W - M.right + 40}" y="${ly + 4}">${esc(s.name)}</text>`);
+    const label = s.name.length > 34 ? `${s.name.slice(0, 33)}…` : s.name;
+    out.push(`<text x="${W - M.right + 40}" y="${ly + 4}" font-size="11">${esc(label)}</text>`);
   });
   out.push('</svg>');
   return out.join('\n') + '\n';
@@ -106,7 +111,7 @@ export function barChart(c: BarChart): string {
   const top = ticks[ticks.length - 1] ?? 1;
   const Y = (y: number) => M.top + plotH - (y / top) * plotH;
   const slot = plotW / Math.max(1, c.bars.length);
-  const out = frame(c.title, c.xLabel, c.yLabel);
+  const out = frame(c.title, c.subtitle, c.xLabel, c.yLabel);
   for (const t of ticks) {
     out.push(`<line x1="${M.left}" x2="${M.left + plotW}" y1="${Y(t).toFixed(1)}" y2="${Y(t).toFixed(1)}" stroke="#e4e4e4"/>`);
     out.push(`<text x="${M.left - 6}" y="${(Y(t) + 4).toFixed(1)}" text-anchor="end">${fmt(t)}</text>`);

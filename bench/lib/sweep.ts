@@ -50,10 +50,10 @@ const STALL_EDGES = [250, 500, 750, 1000, 1250, 1500, 2000, 3000];
 export function writeCharts(dir: string, sweep: readonly SweepPoint[], failover: FailoverResult | null, subtitle: string): string[] {
   mkdirSync(dir, { recursive: true });
   const names = [...new Set(sweep.map((p) => p.scenario))];
-  const series = (y: (p: SweepPoint) => number) => names.map((name) => ({ name: name.replace(/^alternative: /, ''), points: sweep.filter((p) => p.scenario === name).map((p) => [p.connections, y(p)] as const) }));
+  const series = (y: (p: SweepPoint) => number) => names.map((name) => ({ name: name.replace(/^alternative: /, '').replace(/ \(.*\)$/, ''), points: sweep.filter((p) => p.scenario === name).map((p) => [p.connections, y(p)] as const) }));
   const files: [string, string][] = [
-    ['throughput.svg', lineChart({ title: `Numbers per second vs connections (${subtitle})`, xLabel: 'connections (log scale)', yLabel: 'numbers / s (count=1: requests / s)', series: series((p) => p.numbersPerSec || p.requestsPerSec) })],
-    ['p99.svg', lineChart({ title: `p99 latency vs connections (${subtitle})`, xLabel: 'connections (log scale)', yLabel: 'p99 latency, ms (log scale)', yLog: true, series: series((p) => p.p99Ms) })],
+    ['throughput.svg', lineChart({ title: 'Numbers per second against connections (count=1)', subtitle, xLabel: 'connections (log scale)', yLabel: 'numbers / s (log scale)', yLog: true, series: series((p) => p.numbersPerSec || p.requestsPerSec) })],
+    ['p99.svg', lineChart({ title: 'p99 latency against connections (count=1)', subtitle, xLabel: 'connections (log scale)', yLabel: 'p99 latency, ms (log scale)', yLog: true, series: series((p) => p.p99Ms) })],
   ];
   if (failover && failover.stallsMs.length > 0) {
     const labels = [...STALL_EDGES.map((e, i) => `${i === 0 ? 0 : STALL_EDGES[i - 1]}–${e}`), `> ${STALL_EDGES[STALL_EDGES.length - 1]}`];
@@ -66,7 +66,8 @@ export function writeCharts(dir: string, sweep: readonly SweepPoint[], failover:
     files.push([
       'failover-stalls.svg',
       barChart({
-        title: `Stall per etcd leader kill under load: ${failover.kills} kills, median ${failover.medianStallMs} ms (${subtitle})`,
+        title: `Stall per etcd leader kill under load (${failover.kills} kills)`,
+        subtitle: `median ${failover.medianStallMs} ms, worst ${failover.worstStallMs} ms; new leader after ${failover.electedMs.join(', ')} ms; ${subtitle}`,
         xLabel: 'stall, ms',
         yLabel: 'kills',
         bars: labels.map((label, i) => ({ label, value: counts[i] ?? 0 })),

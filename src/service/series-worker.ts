@@ -439,12 +439,15 @@ export class SeriesWorker {
         result = await this.o.store.commit(commit);
       } catch (error) {
         if (error instanceof OutcomeUnknownError) this.owe(commit, ops, plan);
+        // Too large: never sent, split and planned again. Its prediction must not be planned on.
+        if (error instanceof BatchTooLargeError && pipelining && this.state?.version === pipelining.nextVersion(commit)) this.state = base;
         throw error;
       } finally {
         if (commit.settings) this.settingsInFlight = false;
       }
       if (result.status === 'committed') {
-        this.committed = { ...commit.next, version: result.version };
+        // Answers of pipelined batches may come back out of order: keep the newest.
+        if (!this.committed || commit.next.eventSeq >= this.committed.eventSeq) this.committed = { ...commit.next, version: result.version };
         if (!pipelining) this.state = this.committed;
         // The pipeline is empty again: the next plan starts from the stored version, which every
         // reader of the store understands, rather than from a prediction only the store reads.
@@ -479,7 +482,10 @@ export class SeriesWorker {
    */
   private owe(commit: CommitPlan, ops: readonly Op[], plan: BatchPlan): void {
     const undelivered = undeliveredReleases(ops, plan.outcomes);
-    this.unresolved.push({ commit, undelivered });
+    // Settled in trail order: a pipelined batch is settled after the one it was planned on
+    // (whose fate decides whether it can still land), whichever of them failed first.
+    const at = this.unresolved.findIndex((u) => (u.commit.events[0]?.seq ?? 0) > (commit.events[0]?.seq ?? 0));
+    this.unresolved.splice(at < 0 ? this.unresolved.length : at, 0, { commit, undelivered });
     this.state = null;
     this.scheduleResolve(RESOLVE_FIRST_MS);
   }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { etcdMissing, startTestCluster, type TestCluster } from '../helpers/etcd-cluster.js';
 import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
@@ -100,5 +101,48 @@ describe(`pipelined commits under conflicts: ${name}`, () => {
     const verify = await http<{ valid: boolean; continuity: { problem: string | null } }>(b.url, 'GET', '/api/v1/audit/verify');
     assert.equal(verify.body.valid, true, String(verify.body.continuity.problem));
   });
+
+  it('serves a burst of 400 keyed requests sent at once: none refused, none planned twice', async () => {
+    const conflicts = async () => Number(/^seqd_commit_conflicts_total (\d+)/m.exec(await (await fetch(`${a.url}/metrics`)).text())?.[1] ?? NaN);
+    // The other instance wrote last (test above): one request first brings this one's view up to date.
+    await http(a.url, 'POST', '/api/v1/sequence/next', { siteId: 'site-2', partitionId: 'partition-b', invoiceType: 'on-cycle', count: 1 });
+    const conflictsBefore = await conflicts();
+    const replies = await burst(
+      a.url,
+      Array.from({ length: 400 }, (_, i) => ({ key: `burst-${name.replace(/\W+/g, '-')}-${i}`, body: JSON.stringify({ siteId: 'site-2', partitionId: 'partition-b', invoiceType: 'on-cycle', count: 1 }) })),
+    );
+    const refused = replies.filter((r) => r.status !== 200);
+    assert.deepEqual(refused.slice(0, 3), [], `${refused.length} of 400 refused`);
+    const numbers = replies.flatMap((r) => r.body.numbers ?? []).sort((x, y) => x - y);
+    // Nobody else writes now: no commit may be refused (a batch planned on the prediction of one
+    // that was never sent would be).
+    assert.equal((await conflicts()) - conflictsBefore, 0, 'commits refused during the burst');
+    // One number each, none twice, in one run (the series may hold the other test's numbers below).
+    assert.deepEqual(numbers, Array.from({ length: 400 }, (_, i) => (numbers[0] ?? 0) + i));
+  });
 });
+}
+
+/**
+ * Sends every request at once, each on its own connection opened beforehand: the server reads
+ * them all in one go, so they queue behind the batch in flight and the next batch is large.
+ */
+async function burst(url: string, requests: readonly { key: string; body: string }[]): Promise<{ status: number; body: { numbers?: number[] } }[]> {
+  const { hostname, port } = new URL(url);
+  const sockets = await Promise.all(requests.map(() => new Promise<Socket>((resolve, reject) => {
+    const s = connect(Number(port), hostname, () => resolve(s));
+    s.once('error', reject);
+  })));
+  const answers = sockets.map((s) => new Promise<string>((resolve) => {
+    let text = '';
+    s.on('data', (d: Buffer) => (text += d.toString()));
+    s.on('end', () => resolve(text));
+  }));
+  requests.forEach((r, i) =>
+    sockets[i]?.write(`POST /api/v1/sequence/next HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nIdempotency-Key: ${r.key}\r\nContent-Length: ${Buffer.byteLength(r.body)}\r\nConnection: close\r\n\r\n${r.body}`),
+  );
+  return (await Promise.all(answers)).map((text) => ({
+    status: Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1] ?? 0),
+    body: JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4) || '{}') as { numbers?: number[] },
+  }));
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
-import { OutcomeUnknownError, StoreUnavailableError } from '../../src/domain/errors/index.js';
+import { BatchTooLargeError, OutcomeUnknownError, StoreUnavailableError } from '../../src/domain/errors/index.js';
 import type { CommitPlan } from '../../src/domain/planner.js';
 import type { Op } from '../../src/domain/types.js';
 import { SeriesWorker, type TimedOutcome } from '../../src/service/series-worker.js';
@@ -280,4 +280,32 @@ describe('series worker: nothing refused on the strength of a commit that has no
     for (const r of got) assert.ok(r.outcome.ok, `refused on a close that never landed: ${JSON.stringify(r.outcome)}`);
     assert.equal((await inner.loadSeries('global', 1)).closedAt, null);
   });
+
+  it('a batch too large for one transaction is split and planned again on the stored state, not on its own prediction', async () => {
+    const inner = sqlite();
+    const landed: CommitPlan[] = [];
+    // A store whose transactions hold 8 events at most (etcd's per-transaction limits, made small).
+    const store = new Proxy(inner, {
+      get(target, prop, receiver) {
+        if (prop === 'commit') {
+          return async (plan: CommitPlan) => {
+            if (plan.events.length > 8) throw new BatchTooLargeError(`${plan.events.length} events`);
+            const r = await target.commit(plan);
+            if (r.status === 'committed') landed.push(plan);
+            return r;
+          };
+        }
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    let conflicts = 0;
+    let settings = { simulatedEnabled: true };
+    const w = new SeriesWorker({ series: 'global', start: 1, store, node: 'n1', gapPolicy: 'lowest-first', settings: () => settings, onSettings: (x) => (settings = x), onConflict: () => conflicts++ });
+    assert.deepEqual(numbersOf(await w.submit(alloc)), [1]);
+    const got = (await Promise.all(Array.from({ length: 40 }, () => w.submit(alloc)))).flatMap(numbersOf).sort((a, b) => a - b);
+    assert.deepEqual(got, Array.from({ length: 40 }, (_, i) => i + 2));
+    assert.equal(conflicts, 0, 'a split batch was planned on the prediction of the batch it was split from');
+    assert.ok(landed.every((p) => p.events.length <= 8));
+  });
+
 });

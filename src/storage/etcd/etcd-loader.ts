@@ -13,7 +13,7 @@ export const RESTORING_KEY = Buffer.from('seqd/restoring');
  * Everything a store holds but the registrations of running instances (`seqd/instances/`, under
  * leases), the maintenance key and the restore mark (set just before).
  */
-const DATA_PREFIXES = ['seqd/audit/', 'seqd/format', 'seqd/gaps/', 'seqd/identity', 'seqd/issue/', 'seqd/key/', 'seqd/keyage/', 'seqd/nums/', 'seqd/req/', 'seqd/settings', 'seqd/state/'];
+const DATA_PREFIXES = ['seqd/audit/', 'seqd/format', 'seqd/gaps/', 'seqd/head/', 'seqd/identity', 'seqd/issue/', 'seqd/key/', 'seqd/keyage/', 'seqd/nums/', 'seqd/req/', 'seqd/settings', 'seqd/state/'];
 /** Per transaction: within etcd's 128 operations and 1.5 MiB, with a margin. */
 const MAX_OPS = 100;
 const MAX_BYTES = 1_200_000;

@@ -92,8 +92,8 @@ interface BuiltCommit {
 
 /** States kept per series for totals: the stored one and those of batches still committing. */
 const CACHED_VERSIONS = 4;
-/** Batches whose outcome is kept for a batch planned on them (a few per series in flight). */
-const TRACKED_OUTCOMES = 256;
+/** Batches whose outcome is kept for a batch planned on them (two per busy series at most). */
+const TRACKED_OUTCOMES = 8192;
 
 
 /**
@@ -163,7 +163,7 @@ export class EtcdStore implements SequenceStore {
       snap = await this.readSeries(series);
       if (!snap) throw new StoreUnavailableError(`series ${series} missing right after creation`);
     }
-    this.remember(series, snap.version, snap.state, true);
+    this.remember(series, snap.version, snap.state);
     return toSeriesState(series, snap.state, snap.version, snap.gaps);
   }
 
@@ -308,6 +308,7 @@ export class EtcdStore implements SequenceStore {
 
   async commit(plan: CommitPlan): Promise<CommitResult> {
     const outcome = this.commitOnce(plan, true);
+    this.outcomes.delete(plan.batchId);
     this.outcomes.set(
       plan.batchId,
       outcome.then(
@@ -380,9 +381,15 @@ export class EtcdStore implements SequenceStore {
       if (state?.mod_revision === audit.mod_revision) this.remember(series, version, stored);
       return { status: 'committed', version };
     }
-    if (plan.maintenance === undefined && res.responses[2]?.response_range?.kvs[0]) throw new MaintenanceError(MAINTENANCE_MESSAGE);
-    const migrated = res.responses[3]?.response_range?.kvs[0];
-    if (plan.maintenance === false && migrated) throw new MaintenanceError(migratedMessage(migrated.value.toString()));
+    const maintenance = plan.maintenance === undefined && res.responses[2]?.response_range?.kvs[0];
+    const migrated = plan.maintenance === false ? res.responses[3]?.response_range?.kvs[0] : undefined;
+    // Refused by the switch, not by a moved state: a try that got no answer may still land once
+    // maintenance is off again, so the refusal is not final then.
+    if ((maintenance || migrated) && sent.unanswered > 0) {
+      throw new OutcomeUnknownError(`etcd: batch ${plan.batchId} was refused for maintenance, but an earlier try of it was never answered`);
+    }
+    if (maintenance) throw new MaintenanceError(MAINTENANCE_MESSAGE);
+    if (migrated) throw new MaintenanceError(migratedMessage(migrated.value.toString()));
     const base = parseSeriesVersion(plan.baseVersion);
     const stateVersion = Number(res.responses[1]?.response_range?.kvs[0]?.version ?? 0);
     if (base?.kind === 'predicted' && stateVersion < base.keyVersion) {
@@ -489,10 +496,14 @@ export class EtcdStore implements SequenceStore {
     return { txn, stored, keyVersion: base.keyVersion + 1, unanswered: 0 };
   }
 
-  /** Keeps the state at `version` for totals; `reset` forgets the others (a fresh load). */
-  private remember(series: string, version: string, state: StoredState, reset = false): void {
+  /**
+   * Keeps the state at `version` for totals. A load keeps the predictions of batches still
+   * committing (a read of the series must not cost the pipeline); a wrong one is never written,
+   * since the batch planned on it compares its base.
+   */
+  private remember(series: string, version: string, state: StoredState): void {
     let known = this.cache.get(series);
-    if (!known || reset) this.cache.set(series, (known = new Map()));
+    if (!known) this.cache.set(series, (known = new Map()));
     known.delete(version);
     known.set(version, state);
     for (const old of known.keys()) {
