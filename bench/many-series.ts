@@ -131,12 +131,11 @@ try {
     seriesList: await timed('/api/v1/sequence/series'),
     metrics: await timed('/metrics'),
     dashboardSnapshot: await firstSnapshot(),
-    oneSeriesStats: await timed(`/api/v1/sequence/stats?siteId=site-1&invoiceType=on-cycle`),
     rssMbAfterReads: rssMb(seqd.pid),
   };
   console.log(`\n| what | time | answer size |\n|---|---:|---:|`);
   console.log(`| start-up (spawn to listening) | ${startupMs} ms | |`);
-  for (const k of ['stats', 'seriesList', 'metrics', 'dashboardSnapshot', 'oneSeriesStats'] as const) {
+  for (const k of ['stats', 'seriesList', 'metrics', 'dashboardSnapshot'] as const) {
     console.log(`| ${k} | ${results[k].ms} ms | ${results[k].bytes.toLocaleString('en-US')} B |`);
   }
   console.log(`\nRSS: ${rssAfterStart} MB after start-up, ${results.rssMbAfterReads} MB after the reads`);
