@@ -24,7 +24,7 @@ import { startHa } from './lib/seqd-instances.js';
 import { withProgress } from './lib/types.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '64' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '64' }, etcd: { type: 'string', multiple: true, default: [] }, 'split-by': { type: 'string', default: '' } } });
 const SECONDS = Number(values.seconds);
 const CONNECTIONS = Number(values.connections);
 const TICKS = 100; // USER_HZ on Linux
@@ -59,7 +59,7 @@ function cpuTicks(): Map<number, { ticks: number; cmd: string }> {
 
 const work = mkdtempSync(join(tmpdir(), 'seqd-ha-profile-'));
 const portBase = 43000 + Math.floor(Math.random() * 200) * 20;
-const instances = await withProgress('starting 3 etcd members and two seqd instances', 0, startHa(ROOT, join(work, 'ha'), portBase));
+const instances = await withProgress('starting 3 etcd members and two seqd instances', 0, startHa(ROOT, join(work, 'ha'), portBase, values.etcd, values['split-by'].split(',').filter((d) => d !== '')));
 try {
   const targets = instances.map((i) => ({ url: i.url, path: '/api/v1/sequence/next' }));
   await withProgress('warm-up', 3, runHttpLoad({ targets, bodies: BODIES, connections: CONNECTIONS, seconds: 3 }));

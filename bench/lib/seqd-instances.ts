@@ -77,7 +77,7 @@ export function haCluster(dir: string, portBase: number): EtcdClusterOptions {
  * cluster's data and ports moved away from a POC that may be running on this machine. Extra
  * YAML lines go under `sequence.etcd` (e.g. `pipeline-depth: 2`).
  */
-export async function startHa(root: string, dir: string, portBase: number, etcdLines: readonly string[] = []): Promise<Instance[]> {
+export async function startHa(root: string, dir: string, portBase: number, etcdLines: readonly string[] = [], splitBy: readonly string[] = []): Promise<Instance[]> {
   mkdirSync(dir, { recursive: true });
   const config = join(dir, 'bench-ha.yml');
   const cluster = haCluster(dir, portBase);
@@ -90,6 +90,7 @@ export async function startHa(root: string, dir: string, portBase: number, etcdL
       `    client-port-base: ${cluster.clientPortBase}`,
       `    peer-port-base: ${cluster.peerPortBase}`,
       ...etcdLines.map((l) => `    ${l}`),
+      ...(splitBy.length > 0 ? ['  series:', `    split-by: [${splitBy.join(', ')}]`] : []),
       '',
     ].join('\n'),
   );

@@ -132,6 +132,11 @@ const etcd = z.strictObject({
    */
   'pipeline-depth': z.number().int().min(1).max(2).default(1),
   /**
+   * Batches of several series that are ready together commit as one etcd transaction (each
+   * keeps its own compare-and-swap): fewer, larger transactions. Only with pipeline-depth 1.
+   */
+  'combine-series': z.boolean().default(true),
+  /**
    * Instances send their batches to the one with the smallest node id, which commits them: two
    * instances committing to one series keep failing each other's compare-and-swap. A routing
    * hint only; the compare-and-swap still decides every commit.

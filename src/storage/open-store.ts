@@ -69,6 +69,7 @@ export async function openStore(config: SeqdConfig, logger: Logger): Promise<Ope
     endpoints,
     requestTimeoutMs: e['request-timeout-ms'],
     pipelineDepth: e['pipeline-depth'],
+    combineSeries: e['combine-series'],
     username: e.username,
     password: e.password,
     tls: e.tls,

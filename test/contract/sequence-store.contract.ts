@@ -191,6 +191,45 @@ export function sequenceStoreContract(name: string, factory: () => StoreFactory)
       assert.equal((await store.loadSeries('c-key@2026', 1)).hwm, 0);
     });
 
+    it('commits batches of several series sent at once each on its own: one conflict fails no other', async () => {
+      const planOn = async (state: SeriesState, op: Op, batchId: string, keys: string[] = []) => {
+        const p = planBatch(state, [op], new Map(), {
+          batchId,
+          node: 'contract',
+          now: Date.now(),
+          gapPolicy: 'lowest-first',
+          settings: { simulatedEnabled: true },
+          requests: await store.lookupRequests(state.series, keys, Date.now() - 60_000),
+        });
+        assert.ok(p.commit);
+        return p.commit;
+      };
+      const load = (series: string) => store.loadSeries(series, 1);
+      // A stale plan: planned on a version another batch has already moved on from.
+      const stale0 = await load('c-many-stale');
+      await apply(store, stale0, [alloc(1)]);
+      const plans = {
+        one: await planOn(await load('c-many-1'), alloc(2), 'c-many-1'),
+        two: await planOn(await load('c-many-2'), alloc(3), 'c-many-2'),
+        stale: await planOn(stale0, alloc(1), 'c-many-stale-old'),
+        // The same idempotency key from two series at once: exactly one of them records it.
+        keyA: await planOn(await load('c-many-key-a'), { ...alloc(1), requestId: 'c-many-shared' } as Op, 'c-many-key-a', ['c-many-shared']),
+        keyB: await planOn(await load('c-many-key-b'), { ...alloc(1), requestId: 'c-many-shared' } as Op, 'c-many-key-b', ['c-many-shared']),
+      };
+      const [one, two, stale, keyA, keyB] = await Promise.all([plans.one, plans.two, plans.stale, plans.keyA, plans.keyB].map((c) => store.commit(c)));
+      assert.equal(one?.status, 'committed');
+      assert.equal(two?.status, 'committed');
+      assert.equal(stale?.status, 'conflict', 'planned on an old version');
+      assert.deepEqual([keyA?.status, keyB?.status].sort(), ['committed', 'conflict'], 'one key, one series');
+      assert.equal((await load('c-many-1')).hwm, 2);
+      assert.equal((await load('c-many-2')).hwm, 3);
+      assert.equal((await load('c-many-stale')).hwm, 1, 'nothing of the stale plan was written');
+      assert.equal((await load('c-many-key-a')).hwm + (await load('c-many-key-b')).hwm, 1);
+      for (const series of ['c-many-1', 'c-many-2', 'c-many-stale', 'c-many-key-a', 'c-many-key-b']) {
+        assert.equal((await verify(store, series)).valid, true, series);
+      }
+    });
+
     describe('pipelining: a batch planned on one still committing', () => {
       const why = 'the store commits one batch of a series at a time (no pipelining)';
       /** Plans `ops` on `state` without committing; `predicted` is the state once it lands. */

@@ -34,6 +34,7 @@ import {
 } from './etcd-codec.js';
 import { ETCD_FORMAT, upgradeEtcdFormat } from './etcd-format.js';
 import { nextSeriesVersion, parseSeriesVersion, storedVersion } from './etcd-version.js';
+import { EtcdTxnCombiner } from './etcd-txn-combiner.js';
 import { EtcdLoader, RESTORING_KEY } from './etcd-loader.js';
 import { EtcdSnapshot } from './etcd-snapshot.js';
 import { MAINTENANCE_MESSAGE, migratedMessage, RESTORE_UNFINISHED, type StoreLoader, type StoreSnapshot } from '../store-transfer.js';
@@ -59,6 +60,11 @@ export interface EtcdStoreOptions extends EtcdConnectionOptions {
   readonly requestWindowMs?: number | undefined;
   /** Batches of one series committing at once (default 1; 2 pipelines, see {@link EtcdStore.pipelining}). */
   readonly pipelineDepth?: number | undefined;
+  /**
+   * Batches of several series ready together go as one transaction (default true; off with a
+   * pipeline depth above 1, whose batches must not wait for each other): see EtcdTxnCombiner.
+   */
+  readonly combineSeries?: boolean | undefined;
 }
 
 /** Batches of expired idempotency keys one sweep deletes at most (each a transaction). */
@@ -118,6 +124,7 @@ export class EtcdStore implements SequenceStore {
    */
   readonly pipelining: StorePipelining | undefined;
   private readonly client: EtcdKvClient;
+  private readonly combiner: EtcdTxnCombiner | null;
   private readonly budgetMs: number;
   /**
    * States (with totals) of each series at the versions last seen or predicted, to apply totals
@@ -137,6 +144,11 @@ export class EtcdStore implements SequenceStore {
     this.budgetMs = o.retryBudgetMs ?? 2500;
     const depth = o.pipelineDepth ?? 1;
     this.pipelining = depth > 1 ? { maxInFlight: depth, nextVersion: (commit) => nextSeriesVersion(commit.baseVersion, commit.batchId) } : undefined;
+    const client = this.client;
+    this.combiner =
+      depth === 1 && o.combineSeries !== false
+        ? new EtcdTxnCombiner((req, retry) => client.txn(req, retry), { maxOps: MAX_TXN_OPS, maxBytes: MAX_TXN_BYTES })
+        : null;
   }
 
   async loadSeries(series: string, start: number): Promise<SeriesState> {
@@ -355,7 +367,7 @@ export class EtcdStore implements SequenceStore {
     try {
       res = await this.retrying('commit', async (retry) => {
         try {
-          return await this.client.txn(txn, retry);
+          return await (this.combiner ? this.combiner.txn(txn, retry, series) : this.client.txn(txn, retry));
         } catch (error) {
           // This try may still reach etcd later, after the answer of another one.
           sent.unanswered++;
