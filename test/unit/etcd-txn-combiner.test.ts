@@ -77,10 +77,13 @@ describe('EtcdTxnCombiner', () => {
     void c.txn(txn(['shared-request', 'b/state'], ['shared-request']), undefined, 'b');
     void c.txn(txn(['c/state'], ['maintenance']), undefined, 'c');
     void c.txn(txn(['maintenance', 'd/state']), undefined, 'd');
+    // The writer first, then one comparing what it writes.
+    void c.txn(txn(['settings', 'e/state']), undefined, 'e');
+    void c.txn(txn(['f/state'], ['settings']), undefined, 'f');
     await turn();
     assert.equal(etcd.sent.length, 2, 'two transactions: what does not fit in the first goes in a second');
-    assert.deepEqual(etcd.writes(0), ['shared-request', 'a/state', 'c/state']);
-    assert.deepEqual(etcd.writes(1), ['shared-request', 'b/state', 'maintenance', 'd/state']);
+    assert.deepEqual(etcd.writes(0), ['shared-request', 'a/state', 'c/state', 'settings', 'e/state']);
+    assert.deepEqual(etcd.writes(1), ['shared-request', 'b/state', 'maintenance', 'd/state', 'f/state']);
   });
 
   it('keeps within the operation limit; a queue larger than one transaction sends a second at once', async () => {
@@ -113,12 +116,55 @@ describe('EtcdTxnCombiner', () => {
     assert.deepEqual(etcd.writes(1), ['b/1', 'a/2']);
   });
 
-  it('sends a transaction with deletes alone, at once', async () => {
+  it('sends a range delete alone, at once, and a re-send when asked; a single-key delete is combined', async () => {
     const etcd = fakeEtcd();
     const c = new EtcdTxnCombiner(etcd.send, limits);
-    const req: TxnReq = { compare: [], success: [{ request_delete_range: { key: Buffer.from('maintenance') } }], failure: [] };
-    void c.txn(req, undefined, 'a');
+    const ranged: TxnReq = { compare: [], success: [{ request_delete_range: { key: Buffer.from('k/'), range_end: Buffer.from('k0') } }], failure: [] };
+    void c.txn(ranged, undefined, 'a');
     assert.equal(etcd.sent.length, 1, 'not queued');
-    assert.equal(etcd.sent[0]?.req, req);
+    assert.equal(etcd.sent[0]?.req, ranged);
+    const resend = txn(['b/state']);
+    void c.txn(resend, undefined, 'b', true);
+    assert.equal(etcd.sent[1]?.req, resend, 'a re-send goes alone, at once');
+    const single: TxnReq = { compare: [], success: [{ request_delete_range: { key: Buffer.from('c/gaps') } }], failure: [] };
+    void c.txn(single, undefined, 'c');
+    void c.txn(txn(['d/state'], ['c/gaps']), undefined, 'd');
+    void c.txn(txn(['e/state']), undefined, 'e');
+    await turn();
+    assert.equal(etcd.sent.length, 4);
+    assert.deepEqual(etcd.writes(2), ['?', 'e/state'], 'the delete and e together; d compares the deleted key');
+    assert.deepEqual(etcd.writes(3), ['d/state']);
+  });
+
+  it('holds a ready batch behind a round in flight only briefly: a stuck round holds up nobody', async () => {
+    const etcd = fakeEtcd();
+    const c = new EtcdTxnCombiner(etcd.send, limits);
+    void c.txn(txn(['a/1']), undefined, 'a');
+    await turn();
+    void c.txn(txn(['b/1']), undefined, 'b');
+    await turn();
+    assert.equal(etcd.sent.length, 1, 'b waits for the next round');
+    await new Promise((r) => setTimeout(r, 40));
+    assert.equal(etcd.sent.length, 2, 'a never answered: b went on its own');
+    assert.deepEqual(etcd.writes(1), ['b/1']);
+  });
+
+  it('counts compares against the limit, and the bytes of compared values', async () => {
+    const etcd = fakeEtcd();
+    const c = new EtcdTxnCombiner(etcd.send, { maxOps: 3, maxBytes: 1_000_000 });
+    void c.txn(txn(['a/1'], ['a/x', 'a/y']), undefined, 'a');
+    void c.txn(txn(['b/1'], ['b/x', 'b/y']), undefined, 'b');
+    await turn();
+    assert.deepEqual([etcd.writes(0), etcd.writes(1)], [['a/1'], ['b/1']], '4 compares do not fit in 3');
+    const big = new EtcdTxnCombiner(etcd.send, { maxOps: 100, maxBytes: 1000 });
+    const compareValue = (lane: string): TxnReq => ({
+      compare: [{ key: Buffer.from(`${lane}/head`), target: 'Value', result: 'Equal', value: Buffer.alloc(600) }],
+      success: [{ request_put: { key: Buffer.from(`${lane}/1`), value: Buffer.from('v') } }],
+      failure: [],
+    });
+    void big.txn(compareValue('c'), undefined, 'c');
+    void big.txn(compareValue('d'), undefined, 'd');
+    await turn();
+    assert.deepEqual([etcd.writes(2), etcd.writes(3)], [['c/1'], ['d/1']], '2 × 600 compared bytes do not fit in 1000');
   });
 });

@@ -367,7 +367,7 @@ export class EtcdStore implements SequenceStore {
     try {
       res = await this.retrying('commit', async (retry) => {
         try {
-          return await (this.combiner ? this.combiner.txn(txn, retry, series) : this.client.txn(txn, retry));
+          return await (this.combiner ? this.combiner.txn(txn, retry, series, sent.unanswered > 0) : this.client.txn(txn, retry));
         } catch (error) {
           // This try may still reach etcd later, after the answer of another one.
           sent.unanswered++;

@@ -8,8 +8,15 @@ export interface TxnLimits {
   readonly maxBytes: number;
 }
 
-/** Combined transactions in flight at most; a second one only goes when the queue fills more than one. */
-const MAX_ROUNDS_IN_FLIGHT = 4;
+/** Transactions in flight at most (beyond it, batches wait); a busy store keeps one or two. */
+const MAX_ROUNDS_IN_FLIGHT = 32;
+/**
+ * How long a ready batch waits behind a round in flight (a commit takes a few ms): a round stuck
+ * on a silent member or an election must not hold up every other series.
+ */
+const HOLD_MS = 20;
+/** Bytes counted per operation for framing, beside its key and value. */
+const OP_OVERHEAD_BYTES = 16;
 /**
  * Event-loop turns a ready round waits for the lanes (series) of the round just answered: their
  * next batches are planned in the turn after the answer, and would otherwise miss the round.
@@ -48,23 +55,32 @@ export class EtcdTxnCombiner {
   /** Lanes answered in the last round that have not sent their next part yet. */
   private awaited = new Set<string>();
   private turns = 0;
+  /** When the newest round in flight was sent (ms). */
+  private newestSent = 0;
+  private holdTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly send: (req: TxnReq, retry?: CallRetry) => Promise<TxnRes>,
     private readonly limits: TxnLimits,
   ) {}
 
-  /** Commits `req` (alone or with others); `lane` names its series. */
-  txn(req: TxnReq, retry: CallRetry | undefined, lane: string): Promise<TxnRes> {
+  /**
+   * Commits `req` (alone or with others); `lane` names its series. `alone`: sent by itself at once
+   * (a re-send: it may find its batch already landed, which would refuse everything with it).
+   */
+  txn(req: TxnReq, retry: CallRetry | undefined, lane: string, alone = false): Promise<TxnRes> {
+    if (alone) return this.send(req, retry);
     const puts: string[] = [];
     let bytes = 0;
     for (const op of req.success) {
-      // Deletes and reads stay alone: only plain writes are checked for overlap.
-      if (!('request_put' in op)) return this.send(req, retry);
-      puts.push(op.request_put.key.toString('latin1'));
-      bytes += op.request_put.key.length + op.request_put.value.length;
+      // Range deletes and reads stay alone: only writes of single keys are checked for overlap.
+      const key = 'request_put' in op ? op.request_put.key : 'request_delete_range' in op && !op.request_delete_range.range_end ? op.request_delete_range.key : null;
+      if (!key) return this.send(req, retry);
+      puts.push(key.toString('latin1'));
+      bytes += key.length + ('request_put' in op ? op.request_put.value.length : 0) + OP_OVERHEAD_BYTES;
     }
     const compared = req.compare.map((c) => c.key.toString('latin1'));
+    for (const c of req.compare) bytes += c.key.length + (c.value?.length ?? 0) + OP_OVERHEAD_BYTES;
     return new Promise<TxnRes>((resolve, reject) => {
       this.queue.push({ req, retry, lane, puts, compared, bytes, resolve, reject });
       this.awaited.delete(lane);
@@ -87,8 +103,17 @@ export class EtcdTxnCombiner {
     while (this.queue.length > 0 && this.inFlight < MAX_ROUNDS_IN_FLIGHT) {
       const round = this.take();
       const left = this.queue.length > 0;
-      // Otherwise one round at a time: what arrives meanwhile joins the next one.
-      if (this.inFlight > 0 && !left && !spilled) return this.putBack(round);
+      // Otherwise one round at a time, what arrives meanwhile joining the next one, unless the
+      // round in flight is taking far longer than a commit does.
+      const heldFor = Date.now() - this.newestSent;
+      if (this.inFlight > 0 && !left && !spilled && heldFor < HOLD_MS) {
+        this.putBack(round);
+        this.holdTimer ??= setTimeout(() => {
+          this.holdTimer = null;
+          this.drain();
+        }, HOLD_MS - heldFor).unref();
+        return;
+      }
       spilled ||= left;
       if (this.inFlight === 0 && this.awaited.size > 0 && this.turns < LINGER_TURNS) {
         this.putBack(round);
@@ -97,6 +122,7 @@ export class EtcdTxnCombiner {
       }
       this.turns = 0;
       this.inFlight++;
+      this.newestSent = Date.now();
       void this.run(round).finally(() => {
         this.inFlight--;
         this.awaited = new Set(round.map((p) => p.lane));
