@@ -9,7 +9,10 @@
  * - etcd's side of a commit from the leader's metrics (WAL fsync, backend commit, proposals
  *   committed per second, peer round trip).
  *
- *   npm run bench:ha-profile -- --seconds 10 --connections 64
+ *   npm run bench:ha-profile -- --seconds 10 --connections 64 [--split-by site] [--etcd 'KEY: VALUE']
+ *
+ * `--split-by` splits the numbering (default: one global series); each `--etcd` line goes under
+ * `sequence.etcd` of both instances (e.g. `--etcd 'combine-series: false'`).
  *
  * Writes bench/results/ha-profile.json.
  */
