@@ -191,6 +191,30 @@ export function sequenceStoreContract(name: string, factory: () => StoreFactory)
       assert.equal((await store.loadSeries('c-key@2026', 1)).hwm, 0);
     });
 
+    it('loads a series state with the open gaps of that same commit, while batches commit', async () => {
+      let state = await store.loadSeries('c-snapshot', 1);
+      let stop = false;
+      let loads = 0;
+      let torn: string | null = null;
+      // Every batch below releases the number the one before it gave (issued, or refilled from the
+      // open gap): open gaps = released - refilled, in every state a commit left.
+      const reader = (async () => {
+        while (!stop && torn === null) {
+          const s = await store.loadSeries('c-snapshot', 1);
+          loads++;
+          if (s.openGaps.length !== s.counters.released - s.counters.refilled) torn = `version ${s.version}: ${s.openGaps.length} open gaps, ${s.counters.released} released, ${s.counters.refilled} refilled`;
+          await new Promise((r) => setImmediate(r));
+        }
+      })();
+      for (let i = 0; i < 150 && torn === null; i++) {
+        ({ state } = await apply(store, state, [alloc(1)]));
+        ({ state } = await apply(store, state, [{ kind: 'release', sequenceNumber: state.hwm, ...A, reason: 'snapshot' }]));
+      }
+      stop = true;
+      await reader;
+      assert.equal(torn, null, `a load mixed two commits (after ${loads} loads)`);
+    });
+
     it('commits batches of several series sent at once each on its own: one conflict fails no other', async () => {
       const planOn = async (state: SeriesState, op: Op, batchId: string, keys: string[] = []) => {
         const p = planBatch(state, [op], new Map(), {

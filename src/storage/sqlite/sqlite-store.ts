@@ -313,9 +313,13 @@ export class SqliteStore implements SequenceStore {
   }
 
   private readState(series: string): SeriesState {
-    const row = this.stmt.series.get(series);
-    if (!row) throw new Error(`series ${series} missing after creation`);
-    return toState(row, this.stmt.openGaps.all(series));
+    // One read transaction: the writer thread commits on its own connection, and a batch landing
+    // between the two reads would pair this state with the open gaps of a later one.
+    return this.db.transaction(() => {
+      const row = this.stmt.series.get(series);
+      if (!row) throw new Error(`series ${series} missing after creation`);
+      return toState(row, this.stmt.openGaps.all(series));
+    })();
   }
 
   /** Any SQLite failure (disk full, I/O error, locked) becomes a retryable 503: nothing was committed. */
