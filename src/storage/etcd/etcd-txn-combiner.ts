@@ -4,7 +4,7 @@ import type { CallRetry, TxnReq, TxnRes } from './etcd-client.js';
 export interface TxnLimits {
   /** Compares, and separately success operations, per transaction. */
   readonly maxOps: number;
-  /** Bytes of keys and values written per transaction. */
+  /** Bytes per transaction: keys and values written, keys and values compared, and framing. */
   readonly maxBytes: number;
 }
 
