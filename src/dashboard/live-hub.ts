@@ -1,7 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { SequenceService } from '../service/sequence-service.js';
-import { totalsOf } from '../service/stats.js';
 import type { ClusterInfo } from '../storage/open-store.js';
 
 const TICK_MS = 500;
@@ -86,7 +85,7 @@ export class LiveHub {
   private async snapshot() {
     const s = this.service;
     const [states, store] = await Promise.all([s.seriesStates(), s.health()]);
-    const totals = await totalsOf(s, states);
+    const totals = await s.totalsOfSeries(states);
     const series = states.map((st) => ({
       name: st.series,
       start: st.start,

@@ -23,6 +23,7 @@ import type { AuditQuery, SequenceStore, StoreHealth, TotalsRow } from '../stora
 import { PerfRecorder } from './perf-recorder.js';
 import { RecentRing } from './recent-ring.js';
 import type { NumberFormat } from '../domain/number-format.js';
+import { SeriesStatesCache } from './series-states-cache.js';
 import { SeriesDirectory } from './series-directory.js';
 import { encodeOutcome, type WireOutcome } from './forwarding/outcome-codec.js';
 import { SeriesWorker, type BatchForwarder, type BatchPhase } from './series-worker.js';
@@ -148,9 +149,11 @@ export class SequenceService {
   private readonly sites: ReadonlyMap<string, ReadonlySet<string>>;
   private readonly now: () => number;
   readonly directory: SeriesDirectory;
+  private readonly allSeries: SeriesStatesCache;
 
   private constructor(private readonly o: ServiceOptions) {
     this.now = o.now ?? Date.now;
+    this.allSeries = new SeriesStatesCache(o.store, o.start);
     const first = o.sites[0];
     this.directory = new SeriesDirectory({
       strategy: o.strategy ?? PLAIN_STRATEGY,
@@ -507,9 +510,14 @@ export class SequenceService {
     }
   }
 
+  /** Every series' state, for display (closed series are kept between calls: see the cache). */
   async seriesStates(): Promise<SeriesState[]> {
-    const names = (await this.o.store.listSeries()).filter((n) => !isInternalSeries(n));
-    return Promise.all(names.map((name) => this.o.store.loadSeries(name, this.o.start)));
+    return this.allSeries.states();
+  }
+
+  /** Totals by site × partition × type of each of these series (one row per combination and series). */
+  async totalsOfSeries(states: readonly SeriesState[]): Promise<TotalsRow[]> {
+    return this.allSeries.totals(states);
   }
 
   async totals(series: string): Promise<TotalsRow[]> {

@@ -1,6 +1,5 @@
 import { parseSeriesName } from '../domain/series-strategy.js';
 import type { SeriesState } from '../domain/types.js';
-import type { TotalsRow } from '../storage/sequence-store.js';
 import type { SequenceService } from './sequence-service.js';
 
 type Tally = Record<string, { issued: number; refilled: number; released: number }>;
@@ -60,7 +59,7 @@ export async function seriesReport(service: SequenceService, name: string) {
 /** The `/api/v1/sequence/stats` document: series, totals, gaps, performance, store health. */
 export async function buildStats(service: SequenceService) {
   const [states, store] = await Promise.all([service.seriesStates(), service.health()]);
-  const totals = await totalsOf(service, states);
+  const totals = await service.totalsOfSeries(states);
   const series = states.map(seriesSummary);
   const defaultSeries = service.defaultSeries();
   const main = series.find((s) => s.name === defaultSeries);
@@ -101,9 +100,4 @@ export async function buildStats(service: SequenceService) {
     uptimeSeconds: Math.round((Date.now() - service.startedAt) / 1000),
     timestamp: new Date().toISOString(),
   };
-}
-
-/** Totals by site × partition × type over every series (one row per combination and series). */
-export async function totalsOf(service: SequenceService, states: readonly SeriesState[]): Promise<TotalsRow[]> {
-  return (await Promise.all(states.map((s) => service.totals(s.series)))).flat();
 }

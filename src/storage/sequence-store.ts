@@ -201,6 +201,13 @@ export interface SequenceStore {
   listNumbers(query: NumberQuery): Promise<NumberRecord[]>;
   totals(series: string): Promise<TotalsRow[]>;
   listSeries(): Promise<string[]>;
+  /**
+   * Every series with its stored version (the version `loadSeries` answers), by name, in one
+   * read. Every change to a series gives it a new version: a series listed at the version of a
+   * state loaded earlier has not changed since, so readers of every series (stats, metrics, the
+   * dashboard) need to load only the series that changed.
+   */
+  seriesVersions(): Promise<Map<string, string>>;
   loadSettings(): Promise<Partial<Settings>>;
   /** The store's identity, or null for a store never given one. */
   loadIdentity(): Promise<StoreIdentity | null>;

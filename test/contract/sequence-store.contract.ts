@@ -95,6 +95,33 @@ export function sequenceStoreContract(name: string, factory: () => StoreFactory)
       assert.equal(await store.seriesVersion('c-never-created'), null);
     });
 
+    it('lists every series at the version a load answers: every change (a close and an archive too) gives a new one', async () => {
+      const name = 'c-versions@2025';
+      const s0 = await store.loadSeries(name, 1);
+      const listed = async () => (await store.seriesVersions()).get(name);
+      assert.equal(await listed(), s0.version);
+      const seen = [s0.version];
+      const steps: ((st: SeriesState) => Op)[] = [
+        () => alloc(3),
+        () => ({ kind: 'release', sequenceNumber: 2, ...A, reason: 'cancelled' }),
+        () => ({ kind: 'close', reason: 'period 2025 ended' }),
+        (st) => ({ kind: 'archive', file: '/archives/c-versions.seqd-archive', sha256: 'b'.repeat(64), headSeq: st.eventSeq, headHash: st.lastHash, reason: 'retention' }),
+      ];
+      let state = s0;
+      for (const step of steps) {
+        ({ state } = await apply(store, state, [step(state)]));
+        assert.equal(await listed(), state.version, `listed after ${step(state).kind}`);
+        seen.push(state.version);
+      }
+      assert.equal(new Set(seen).size, seen.length, `a new version at every change: ${seen.join(', ')}`);
+      while ((await store.purgeArchived(name)) > 0);
+      const loaded = await store.loadSeries(name, 1);
+      assert.equal(await listed(), loaded.version, 'after the purge, the listing and a load agree');
+      const all = await store.seriesVersions();
+      assert.deepEqual([...all.keys()], await store.listSeries(), 'the same series as listSeries, in its order');
+      assert.equal(all.get('c-never-listed'), undefined);
+    });
+
     it('refuses a plan made on an old version and writes nothing of it', async () => {
       const s0 = await store.loadSeries('c-conflict', 1);
       await apply(store, s0, [alloc(1)]);

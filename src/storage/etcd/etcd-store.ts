@@ -587,8 +587,14 @@ export class EtcdStore implements SequenceStore {
   }
 
   async listSeries(): Promise<string[]> {
+    return [...(await this.seriesVersions()).keys()];
+  }
+
+  async seriesVersions(): Promise<Map<string, string>> {
+    // Keys only: a state key's revision and version are its series' version, without its value.
     const res = await this.range({ key: keys.statePrefix, range_end: prefixEnd(keys.statePrefix), keys_only: true });
-    return res.kvs.map((kv) => kv.key.toString().slice(keys.statePrefix.length)).sort();
+    const listed = res.kvs.map((kv) => [kv.key.toString().slice(keys.statePrefix.length), storedVersion(kv.mod_revision, kv.version)] as const);
+    return new Map(listed.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   }
 
   async loadSettings(): Promise<Partial<Settings>> {

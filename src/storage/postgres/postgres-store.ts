@@ -344,6 +344,13 @@ export class PostgresStore implements SequenceStore {
     return this.read(async () => (await this.sql.unsafe<{ name: string }[]>(`SELECT name FROM ${this.q}.series ORDER BY name`)).map((r) => r.name));
   }
 
+  async seriesVersions(): Promise<Map<string, string>> {
+    return this.read(async () => {
+      const rows = await this.sql.unsafe<{ name: string; version: string | number }[]>(`SELECT name, version FROM ${this.q}.series ORDER BY name`);
+      return new Map(rows.map((r) => [r.name, String(r.version)]));
+    });
+  }
+
   async loadSettings(): Promise<Partial<Settings>> {
     return this.read(async () => decodeSettings(await this.sql.unsafe<{ key: string; value: string }[]>(`SELECT key, value FROM ${this.q}.settings`)));
   }

@@ -103,6 +103,7 @@ export class SqliteStore implements SequenceStore {
         'SELECT site_id, partition_id, invoice_type, issued, refilled, released FROM totals WHERE series = ? ORDER BY 1, 2, 3',
       ),
       listSeries: db.prepare<[], { name: string }>('SELECT name FROM series ORDER BY name'),
+      seriesVersions: db.prepare<[], { name: string; version: number }>('SELECT name, version FROM series ORDER BY name'),
     };
   }
 
@@ -231,6 +232,10 @@ export class SqliteStore implements SequenceStore {
 
   async listSeries(): Promise<string[]> {
     return this.guard(() => this.stmt.listSeries.all().map((r) => r.name));
+  }
+
+  async seriesVersions(): Promise<Map<string, string>> {
+    return this.guard(() => new Map(this.stmt.seriesVersions.all().map((r) => [r.name, String(r.version)])));
   }
 
   async loadSettings(): Promise<Partial<Settings>> {

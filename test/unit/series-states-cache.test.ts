@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { GENESIS_HASH } from '../../src/domain/audit-chain.js';
+import type { SeriesState } from '../../src/domain/types.js';
+import { SeriesStatesCache } from '../../src/service/series-states-cache.js';
+import type { TotalsRow } from '../../src/storage/sequence-store.js';
+
+/** A store of series in memory that counts its reads (the cache's logic only: no I/O here). */
+class CountingStore {
+  readonly rows = new Map<string, { version: number; closed: boolean }>();
+  loads: string[] = [];
+  totalsReads: string[] = [];
+  failTotals = false;
+
+  set(name: string, version: number, closed: boolean): void {
+    this.rows.set(name, { version, closed });
+  }
+
+  async seriesVersions(): Promise<Map<string, string>> {
+    return new Map([...this.rows].sort(([a], [b]) => (a < b ? -1 : 1)).map(([n, r]) => [n, String(r.version)]));
+  }
+
+  async loadSeries(series: string, start: number): Promise<SeriesState> {
+    this.loads.push(series);
+    const r = this.rows.get(series) ?? { version: 0, closed: false };
+    return {
+      series,
+      start,
+      hwm: r.version,
+      version: String(r.version),
+      eventSeq: r.version,
+      lastHash: GENESIS_HASH,
+      openGaps: [],
+      counters: { issued: r.version, refilled: 0, released: 0, voided: 0 },
+      closedAt: r.closed ? 1 : null,
+      lastEventAt: 0,
+      archived: null,
+    };
+  }
+
+  async totals(series: string): Promise<TotalsRow[]> {
+    this.totalsReads.push(series);
+    if (this.failTotals) throw new Error('store unavailable');
+    return [{ siteId: series, partitionId: 'p', invoiceType: 'on-cycle', issued: this.rows.get(series)?.version ?? 0, refilled: 0, released: 0 }];
+  }
+}
+
+function setup() {
+  const store = new CountingStore();
+  store.set('site-1@2024', 5, true);
+  store.set('site-1@2025', 7, true);
+  store.set('site-1@2026', 3, false);
+  store.set('_internal', 1, false);
+  return { store, cache: new SeriesStatesCache(store, 1) };
+}
+
+describe('SeriesStatesCache: closed series are loaded once, open ones every time', () => {
+  it('loads a closed series once while its version stays; open series at every read; internal ones never', async () => {
+    const { store, cache } = setup();
+    const first = await cache.states();
+    assert.deepEqual(first.map((s) => s.series), ['site-1@2024', 'site-1@2025', 'site-1@2026']);
+    assert.deepEqual(store.loads.sort(), ['site-1@2024', 'site-1@2025', 'site-1@2026']);
+    store.loads = [];
+    const second = await cache.states();
+    assert.deepEqual(store.loads, ['site-1@2026']);
+    assert.deepEqual(second.map((s) => s.hwm), [5, 7, 3]);
+  });
+
+  it('loads a closed series again when the store lists it at another version (an archive), and a reopened one every time', async () => {
+    const { store, cache } = setup();
+    await cache.states();
+    store.set('site-1@2024', 6, true);
+    store.set('site-1@2025', 8, false);
+    store.loads = [];
+    const states = await cache.states();
+    assert.deepEqual(store.loads.sort(), ['site-1@2024', 'site-1@2025', 'site-1@2026']);
+    assert.deepEqual(states.map((s) => [s.hwm, s.closedAt !== null]), [[6, true], [8, false], [3, false]]);
+    store.loads = [];
+    await cache.states();
+    assert.deepEqual(store.loads.sort(), ['site-1@2025', 'site-1@2026']);
+  });
+
+  it('forgets a series the store no longer lists, and loads it afresh when it comes back at its old version', async () => {
+    const { store, cache } = setup();
+    await cache.states();
+    store.rows.delete('site-1@2024');
+    assert.deepEqual((await cache.states()).map((s) => s.series), ['site-1@2025', 'site-1@2026']);
+    store.set('site-1@2024', 5, true);
+    store.loads = [];
+    await cache.states();
+    assert.deepEqual(store.loads.sort(), ['site-1@2024', 'site-1@2026']);
+  });
+
+  it('reads the totals of a kept closed series once; an open series, a changed one and a failed read again', async () => {
+    const { store, cache } = setup();
+    let states = await cache.states();
+    await cache.totals(states);
+    await cache.totals(states);
+    assert.deepEqual(store.totalsReads.sort(), ['site-1@2024', 'site-1@2025', 'site-1@2026', 'site-1@2026']);
+    store.totalsReads = [];
+    store.set('site-1@2025', 9, true);
+    states = await cache.states();
+    const rows = await cache.totals(states);
+    assert.deepEqual(store.totalsReads.sort(), ['site-1@2025', 'site-1@2026']);
+    assert.deepEqual(rows.map((r) => r.issued), [5, 9, 3]);
+    store.totalsReads = [];
+    store.set('site-1@2024', 10, true);
+    states = await cache.states();
+    store.failTotals = true;
+    await assert.rejects(cache.totals(states));
+    store.failTotals = false;
+    store.totalsReads = [];
+    assert.deepEqual((await cache.totals(states)).map((r) => r.issued), [10, 9, 3]);
+    assert.deepEqual(store.totalsReads.sort(), ['site-1@2024', 'site-1@2026'], 'the failed read was not kept');
+  });
+});
