@@ -22,6 +22,7 @@ import { checkStoreIdentity, StoreMarkerKeeper } from './storage/store-identity.
 import { DEFAULT_FORMAT, type NumberingProfile } from './domain/numbering-profile.js';
 import { InternalListener } from './http/internal-listener.js';
 import { MaintenanceError } from './domain/errors/index.js';
+import { isLiveSeries } from './domain/live-series.js';
 import { BackupScheduler } from './service/backup-scheduler.js';
 import { resolve } from 'node:path';
 
@@ -107,6 +108,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
   let expiring: ReadonlyMap<string, number> = new Map();
   const metrics = new SeqdMetrics({
     seriesStates: async () => (service ? service.seriesStates() : []),
+    isLive: (state) => isLiveSeries(state, (options.now ?? Date.now)()),
     mismatchedSeries: () => service?.mismatchedSeries ?? new Map<string, string>(),
     lastVerifies: () => service?.lastVerifies ?? new Map<string, { valid: boolean; at: number }>(),
     expiringReservations: () => expiring,
@@ -227,7 +229,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
         graceMs: roll['close-after-seconds'] * 1000,
         intervalMs: roll['check-interval-seconds'] * 1000,
         listSeries: () => opened.store.listSeries(),
-        isClosed: async (name) => (await opened.store.loadSeries(name, core['global-counter-start'])).closedAt !== null,
+        isClosed: async (name) => service?.isKnownClosed(name) || (await opened.store.loadSeries(name, core['global-counter-start'])).closedAt !== null,
         close: (name, reason) => service.closeSeries(name, reason, SYSTEM_ACTORS.rollover),
         onClosed: (name, voided) => logger.info(`series ${name} closed: its period ended (${voided} open gaps made void)`),
         onError: (error) => quietInMaintenance(logger, error, 'rollover: closing ended series failed; it is retried'),

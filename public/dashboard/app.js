@@ -59,6 +59,10 @@ const state = {
   /** The series the counters, gap report, audit and verify show (null: the server's default). */
   series: null,
   seriesNames: '',
+  /** Series closed before the live window, by name (snapshots carry only live ones). */
+  earlier: new Map(),
+  /** The server's `earlierSeries.generation` they were read at (-1: never read). */
+  earlierGeneration: -1,
 };
 
 /** `series=<name>` for the selected series, or nothing for the default one. */
@@ -173,9 +177,10 @@ $('#sim-toggle').addEventListener('change', async (ev) => {
 // ---------------------------------------------------------------- live counters
 function renderSnapshot(s) {
   state.lastSnapshot = s;
+  syncEarlierSeries(s);
   renderSeriesPicker(s);
   const shown = state.series ?? s.defaultSeries;
-  const main = s.series.find((x) => x.name === shown) ?? {};
+  const main = s.series.find((x) => x.name === shown) ?? state.earlier.get(shown) ?? {};
   $('#series-meta').textContent = main.archivedTo
     ? `archived to ${main.archivedTo}: final figures; its events and gaps are in that file`
     : main.closed
@@ -205,9 +210,49 @@ function renderSnapshot(s) {
   }
 }
 
+/**
+ * Reads the series closed before the live window from the series list, once per change the
+ * snapshot announces: their final figures do not change, so they are not sent every tick.
+ */
+function syncEarlierSeries(s) {
+  const earlier = s.earlierSeries ?? { count: 0, generation: 0 };
+  if (earlier.generation === state.earlierGeneration) return;
+  state.earlierGeneration = earlier.generation;
+  if (earlier.count === 0 && state.earlier.size === 0) return;
+  api('GET', '/api/v1/sequence/series')
+    .then((r) => {
+      const live = new Set(state.lastSnapshot.series.map((x) => x.name));
+      state.earlier = new Map(
+        r.series
+          .filter((x) => !live.has(x.name))
+          .map((x) => [
+            x.name,
+            {
+              name: x.name,
+              start: x.start,
+              highWaterMark: x.highWaterMark,
+              issued: x.issued,
+              refilled: x.refilled,
+              released: x.released,
+              openGaps: x.openGaps,
+              voidGaps: x.voidGaps,
+              auditEvents: x.auditEvents,
+              closed: x.status !== 'open',
+              archivedTo: x.archive?.file ?? null,
+            },
+          ]),
+      );
+      if (state.lastSnapshot) renderSnapshot(state.lastSnapshot);
+    })
+    .catch(() => {
+      // Tried again at the next snapshot.
+      state.earlierGeneration = -1;
+    });
+}
+
 /** Keeps the series list current; a new default is followed unless the user picked one. */
 function renderSeriesPicker(s) {
-  const names = s.series.map((x) => x.name).sort();
+  const names = [...new Set([...s.series.map((x) => x.name), ...state.earlier.keys()])].sort();
   if (!names.includes(s.defaultSeries)) names.unshift(s.defaultSeries);
   const key = `${s.defaultSeries}|${names.join(',')}`;
   if (key === state.seriesNames) return;

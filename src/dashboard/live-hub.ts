@@ -84,7 +84,10 @@ export class LiveHub {
 
   private async snapshot() {
     const s = this.service;
-    const [states, store] = await Promise.all([s.seriesStates(), s.health()]);
+    const [all, store] = await Promise.all([s.seriesStates(), s.health()]);
+    // Sent every tick to every page: live series only. The page reads the others from the series
+    // list, again whenever `earlierSeries.generation` changes.
+    const states = all.filter((st) => s.isLive(st));
     const totals = await s.totalsOfSeries(states);
     const series = states.map((st) => ({
       name: st.series,
@@ -107,6 +110,7 @@ export class LiveHub {
       t: Date.now(),
       node: s.node,
       series,
+      earlierSeries: { count: all.length - states.length, generation: s.closedSeriesGeneration },
       highWaterMark: main?.highWaterMark ?? 0,
       defaultSeries,
       auditEvents: main?.auditEvents ?? 0,

@@ -16,6 +16,8 @@ export interface MetricsSources {
   readonly lastVerifies: () => ReadonlyMap<string, { readonly valid: boolean; readonly at: number }>;
   /** Per series: reservations about to expire unconfirmed (absent without a reservation timeout). */
   readonly expiringReservations?: () => ReadonlyMap<string, number>;
+  /** Whether a series is live (open, or closed recently) by this instance's clock: see `isLiveSeries`. */
+  readonly isLive: (state: SeriesState) => boolean;
   /** Whether an open series' period ended (plus the grace time) by this instance's clock. */
   readonly periodEnded: (series: string) => boolean;
   /** etcd members as this instance sees them (null on the embedded store). */
@@ -130,7 +132,21 @@ export class SeqdMetrics implements ServiceObserver {
 
   private seriesGauges(registers: Registry[]): void {
     // prom-client collects all metrics of a scrape at once: the gauges share one store read.
-    const states = once(() => this.sources.seriesStates());
+    const all = once(() => this.sources.seriesStates());
+    // Per-series gauges for live series only (open, or closed within the last 35 days): a time
+    // series per gauge and per series closed years ago would grow every scrape with history.
+    const states = async () => (await all()).filter((s) => this.sources.isLive(s));
+    const count: Gauge<'status'> = new Gauge({
+      name: 'seqd_series_count',
+      help: 'Series in the store by status (open, closed, archived); per-series gauges cover open series and those closed in the last 35 days',
+      labelNames: ['status'],
+      registers,
+      collect: async () => {
+        const by = { open: 0, closed: 0, archived: 0 };
+        for (const s of await all()) by[s.archived ? 'archived' : s.closedAt === null ? 'open' : 'closed']++;
+        for (const [status, n] of Object.entries(by)) count.set({ status }, n);
+      },
+    });
     const gauge = (name: string, help: string, value: (s: SeriesState) => number) => {
       const g: Gauge<'series'> = new Gauge({
         name,

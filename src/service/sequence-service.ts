@@ -4,7 +4,8 @@ import type { VerifyReport } from '../domain/verify-report.js';
 import { ConfigError, RequestInOtherSeriesError, SeqdError, SeriesStateMismatchError, StoreUnavailableError, ValidationError } from '../domain/errors/index.js';
 import { formatAllocationToken, parseAllocationToken } from '../domain/allocation-token.js';
 import { SYSTEM_ACTORS } from '../domain/actors.js';
-import { isInternalSeries, parseSeriesName, PLAIN_STRATEGY, type SeriesStrategy } from '../domain/series-strategy.js';
+import { isLiveSeries } from '../domain/live-series.js';
+import { parseSeriesName, PLAIN_STRATEGY, type SeriesStrategy } from '../domain/series-strategy.js';
 import type { AllocateResult, BatchPlan, Outcome } from '../domain/planner.js';
 import type {
   AllocationRef,
@@ -176,9 +177,10 @@ export class SequenceService {
     const service = new SequenceService(options);
     const dir = service.directory;
     for (const name of [dir.defaultSeries(service.now()), dir.control]) await service.checkedLoad(name);
-    for (const name of await options.store.listSeries()) {
-      if (isInternalSeries(name)) continue;
-      const state = await options.store.loadSeries(name, options.start);
+    // Through the cache of every series: the closed ones it keeps make the first stats, scrape and
+    // dashboard snapshot (and the rollover's first pass) read only what changed since.
+    for (const state of await service.seriesStates()) {
+      const name = state.series;
       if (state.closedAt === null) await service.checkedLoad(name);
       if (state.closedAt === null && state.start !== options.start && state.hwm >= state.start) {
         throw new ConfigError(
@@ -513,6 +515,24 @@ export class SequenceService {
   /** Every series' state, for display (closed series are kept between calls: see the cache). */
   async seriesStates(): Promise<SeriesState[]> {
     return this.allSeries.states();
+  }
+
+  /** Whether a series is live (open, or closed recently) by this service's clock: see `isLiveSeries`. */
+  isLive(state: SeriesState): boolean {
+    return isLiveSeries(state, this.now());
+  }
+
+  /**
+   * Whether the series was seen closed by a read of every series. A closed series is never open
+   * again, so true is final; false means "not known", to be read from the store.
+   */
+  isKnownClosed(series: string): boolean {
+    return this.allSeries.isKnownClosed(series);
+  }
+
+  /** Grows whenever a closed series changes, appears or goes (see the cache). */
+  get closedSeriesGeneration(): number {
+    return this.allSeries.closedGeneration;
   }
 
   /** Totals by site × partition × type of each of these series (one row per combination and series). */

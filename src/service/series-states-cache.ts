@@ -20,24 +20,37 @@ interface Kept {
  */
 export class SeriesStatesCache {
   private readonly closed = new Map<string, Kept>();
+  private changes = 0;
+
+  /** Grows whenever a closed series is kept, replaced or forgotten: readers of closed ones compare it. */
+  get closedGeneration(): number {
+    return this.changes;
+  }
 
   constructor(
     private readonly store: Reads,
     private readonly start: number,
   ) {}
 
+  /** Whether a read of every series found this one closed (and it was listed since). */
+  isKnownClosed(series: string): boolean {
+    return this.closed.has(series);
+  }
+
   /** Every series but the internal ones, by name; each state as stored at or after the call. */
   async states(): Promise<SeriesState[]> {
     const versions = await this.store.seriesVersions();
-    for (const name of this.closed.keys()) if (!versions.has(name)) this.closed.delete(name);
+    for (const name of this.closed.keys()) if (!versions.has(name)) this.forget(name);
     const names = [...versions.keys()].filter((n) => !isInternalSeries(n));
     return Promise.all(
       names.map(async (name) => {
         const kept = this.closed.get(name);
         if (kept && kept.state.version === versions.get(name)) return kept.state;
         const state = await this.store.loadSeries(name, this.start);
-        if (state.closedAt !== null) this.closed.set(name, { state, totals: null });
-        else this.closed.delete(name);
+        if (state.closedAt !== null) {
+          this.closed.set(name, { state, totals: null });
+          this.changes++;
+        } else this.forget(name);
         return state;
       }),
     );
@@ -51,6 +64,10 @@ export class SeriesStatesCache {
   async totals(states: readonly SeriesState[]): Promise<TotalsRow[]> {
     const rows = await Promise.all(states.map((s) => this.totalsOf(s)));
     return rows.flat();
+  }
+
+  private forget(name: string): void {
+    if (this.closed.delete(name)) this.changes++;
   }
 
   private totalsOf(state: SeriesState): Promise<TotalsRow[]> {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ConfigError, StoreIdentityError } from '../domain/errors/index.js';
-import { numberingChanges, seriesFits, type NumberingChange, type NumberingProfile } from '../domain/numbering-profile.js';
+import { canonical, numberingChanges, seriesFits, type NumberingChange, type NumberingProfile } from '../domain/numbering-profile.js';
 import { isInternalSeries } from '../domain/series-strategy.js';
 import type { SequenceStore, StoreIdentity } from './sequence-store.js';
 import { markerPath, readMarker, writeMarker, type SeriesHead, type StoreMarker } from './store-marker.js';
@@ -57,8 +57,11 @@ export async function checkStoreIdentity(o: IdentityCheckOptions): Promise<Store
     );
   }
   if (marker) await checkHeads(o.store, marker, o.dataDir);
-  const issued = await issuedSeries(o.store, names, o.start);
-  const changes = numberingChanges(identity.numbering, o.numbering, issued);
+  // The same numbering has no changes whatever was issued: loading every series (thousands, years
+  // of them) to find which issued is needed only when the configuration differs.
+  const same = canonical(identity.numbering) === canonical(o.numbering);
+  const issued = same ? [] : await issuedSeries(o.store, names, o.start);
+  const changes = same ? [] : numberingChanges(identity.numbering, o.numbering, issued);
   if (changes.length > 0) {
     if (issued.length > 0) throw new NumberingChangedError(changes);
     // Nothing was numbered yet: the new numbering simply becomes the store's.

@@ -5,6 +5,7 @@ import { browserMissing } from '../helpers/browser.js';
 import { openDashboardSession, type DashboardSession } from '../helpers/dashboard-session.js';
 import { http } from '../helpers/seqd-server.js';
 import type { SeqdProcess } from '../helpers/seqd-process.js';
+import { writeClosedSeries } from '../helpers/closed-series-data.js';
 
 const missing = browserMissing();
 
@@ -51,5 +52,29 @@ describe('dashboard with series split by site (Chromium)', { skip: missing ?? fa
     await page.waitForSelector('#last-numbers li[data-number="3"]');
     assert.match((await page.locator('#last-numbers li').first().textContent()) ?? '', /site-1 · site-1 \/ partition-b \/ off-cycle/);
     assert.deepEqual(pageErrors, []);
+  });
+});
+
+// Issue 18 (many series): snapshots carry live series only; the page reads series closed before
+// the live window (35 days) from the series list, for its picker and their final figures.
+describe('dashboard with a series closed long ago (Chromium)', { skip: missing ?? false }, () => {
+  let session: DashboardSession;
+
+  before(async () => {
+    const yaml = 'sequence:\n  series:\n    split-by: [site]\n    rollover: { enabled: true, time-zone: UTC }\n';
+    session = await openDashboardSession(yaml, (dir) => writeClosedSeries(dir, { series: 'site-2@2024', siteId: 'site-2', count: 7, closedAt: Date.parse('2025-01-01T00:05:00Z') }));
+  });
+  after(() => session?.dispose());
+
+  it('lists it in the picker and shows its final figures, though no snapshot carries it', async () => {
+    const { server, page, errors } = session;
+    await http(server.url, 'POST', '/api/v1/sequence/next', { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', count: 2 });
+    await page.goto(`${server.url}/dashboard`);
+    await page.waitForSelector('#conn.badge-ok', { timeout: 15_000 });
+    await page.waitForSelector('#series-select option[value="site-2@2024"]', { state: 'attached' });
+    await page.selectOption('#series-select', 'site-2@2024');
+    await page.waitForFunction(() => document.querySelector('#c-hwm')?.textContent === '7');
+    assert.match((await page.locator('#series-meta').textContent()) ?? '', /closed \(its period ended\): final figures/);
+    assert.deepEqual(errors, []);
   });
 });

@@ -15,11 +15,15 @@ export interface DashboardSession {
   dispose(): Promise<void>;
 }
 
-/** `seqd serve --profile poc` with `yaml` overlaid (as --config), on fresh data, and a desktop page. */
-export async function openDashboardSession(yaml: string): Promise<DashboardSession> {
+/**
+ * `seqd serve --profile poc` with `yaml` overlaid (as --config), on fresh data (or on what
+ * `prepare` writes into the data directory first), and a desktop page.
+ */
+export async function openDashboardSession(yaml: string, prepare?: (dataDir: string) => Promise<void>): Promise<DashboardSession> {
   const dataDir = mkdtempSync(join(tmpdir(), 'seqd-e2e-'));
   const config = join(dataDir, 'extra.yml');
   writeFileSync(config, yaml);
+  await prepare?.(dataDir);
   const server = await spawnSeqd(['--profile', 'poc', '--config', config], { SEQ_DATA_DIR: dataDir });
   const { browser, page, errors } = await openDesktopPage();
   return {

@@ -37,3 +37,66 @@ describe('a closed series shows no next number', () => {
     assert.deepEqual([report.body.status, report.body.nextNumber], ['closed', null]);
   });
 });
+
+/** The first dashboard snapshot the stream sends. */
+async function firstSnapshot(url: string): Promise<{ series: { name: string }[]; earlierSeries: { count: number; generation: number }; totals: unknown[] }> {
+  const res = await fetch(`${url}/api/v1/dashboard/stream`);
+  const reader = res.body?.getReader();
+  assert.ok(reader);
+  const decoder = new TextDecoder();
+  let text = '';
+  try {
+    for (;;) {
+      const m = /event: snapshot\ndata: ([^\n]*)\n/.exec(text);
+      if (m?.[1]) return JSON.parse(m[1]) as Awaited<ReturnType<typeof firstSnapshot>>;
+      const { value, done } = await reader.read();
+      assert.equal(done, false, `the stream ended before a snapshot: ${text}`);
+      text += decoder.decode(value, { stream: true });
+    }
+  } finally {
+    await reader.cancel();
+  }
+}
+
+const sample = (text: string, name: string, series: string) => new RegExp(`^${name}\\{series="${series.replace(/[@.]/g, '\\$&')}"\\} (\\S+)$`, 'm').exec(text)?.[1];
+
+// Issue 18 (many series): the dashboard's snapshot (every 500 ms) and the per-series gauges of a
+// scrape cover live series only (open, or closed in the last 35 days), not years of history.
+describe('series closed before the live window: out of snapshots and gauges, still in stats and the series list', () => {
+  let clock = MIDNIGHT - 60_000;
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer({ sequence: { series: { rollover: { enabled: true, 'time-zone': 'UTC', 'close-after-seconds': 60 } } } }, undefined, { now: () => clock });
+    await http(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle', count: 3 });
+    clock = MIDNIGHT + 61_000;
+    await http(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle' });
+    assert.deepEqual(await s.rollover?.tick(), ['global@2026']);
+  });
+  after(async () => s.dispose());
+
+  it('a series closed 34 days ago is live; at 36 days it leaves the snapshot and the gauges, and is counted', async () => {
+    clock = MIDNIGHT + 34 * 86_400_000;
+    let snap = await firstSnapshot(s.url);
+    assert.deepEqual(snap.series.map((x) => x.name).sort(), ['global@2026', 'global@2027']);
+    assert.equal(snap.earlierSeries.count, 0);
+    let metrics = await (await fetch(`${s.url}/metrics`)).text();
+    assert.equal(sample(metrics, 'seqd_series_high_water_mark', 'global@2026'), '3');
+    assert.equal(sample(metrics, 'seqd_series_closed', 'global@2026'), '1');
+
+    clock = MIDNIGHT + 36 * 86_400_000;
+    snap = await firstSnapshot(s.url);
+    assert.deepEqual(snap.series.map((x) => x.name), ['global@2027']);
+    assert.equal(snap.earlierSeries.count, 1);
+    assert.equal(snap.totals.length, 1, 'the totals of live series only');
+    metrics = await (await fetch(`${s.url}/metrics`)).text();
+    assert.equal(sample(metrics, 'seqd_series_high_water_mark', 'global@2026'), undefined);
+    assert.equal(sample(metrics, 'seqd_series_high_water_mark', 'global@2027'), '1');
+    assert.match(metrics, /^seqd_series_count\{status="closed"\} 1$/m);
+    assert.match(metrics, /^seqd_series_count\{status="open"\} 1$/m);
+    const stats = await http<{ series: Summary[] }>(s.url, 'GET', '/api/v1/sequence/stats');
+    const list = await http<{ series: Summary[] }>(s.url, 'GET', '/api/v1/sequence/series');
+    for (const series of [stats.body.series, list.body.series]) {
+      assert.deepEqual(series.map((x) => [x.name, x.status, x.highWaterMark]), [['global@2026', 'closed', 3], ['global@2027', 'open', 1]]);
+    }
+  });
+});

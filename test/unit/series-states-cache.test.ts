@@ -61,7 +61,9 @@ describe('SeriesStatesCache: closed series are loaded once, open ones every time
     assert.deepEqual(first.map((s) => s.series), ['site-1@2024', 'site-1@2025', 'site-1@2026']);
     assert.deepEqual(store.loads.sort(), ['site-1@2024', 'site-1@2025', 'site-1@2026']);
     store.loads = [];
+    const generation = cache.closedGeneration;
     const second = await cache.states();
+    assert.equal(cache.closedGeneration, generation, 'nothing closed changed');
     assert.deepEqual(store.loads, ['site-1@2026']);
     assert.deepEqual(second.map((s) => s.hwm), [5, 7, 3]);
   });
@@ -72,7 +74,9 @@ describe('SeriesStatesCache: closed series are loaded once, open ones every time
     store.set('site-1@2024', 6, true);
     store.set('site-1@2025', 8, false);
     store.loads = [];
+    const generation = cache.closedGeneration;
     const states = await cache.states();
+    assert.ok(cache.closedGeneration > generation, 'readers of closed series are told');
     assert.deepEqual(store.loads.sort(), ['site-1@2024', 'site-1@2025', 'site-1@2026']);
     assert.deepEqual(states.map((s) => [s.hwm, s.closedAt !== null]), [[6, true], [8, false], [3, false]]);
     store.loads = [];
@@ -84,7 +88,9 @@ describe('SeriesStatesCache: closed series are loaded once, open ones every time
     const { store, cache } = setup();
     await cache.states();
     store.rows.delete('site-1@2024');
+    const generation = cache.closedGeneration;
     assert.deepEqual((await cache.states()).map((s) => s.series), ['site-1@2025', 'site-1@2026']);
+    assert.ok(cache.closedGeneration > generation);
     store.set('site-1@2024', 5, true);
     store.loads = [];
     await cache.states();
