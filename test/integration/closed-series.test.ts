@@ -12,16 +12,26 @@ interface Summary {
 const holder = { siteId: 'site-1', partitionId: 'partition-a' };
 const MIDNIGHT = Date.parse('2027-01-01T00:00:00.000Z');
 
+/**
+ * A server on yearly series whose clock the caller holds: 3 numbers in global@2026, one in
+ * global@2027 after midnight, and global@2026 closed by the rollover.
+ */
+async function startRolledOver(clock: () => number, setClock: (t: number) => void): Promise<TestServer> {
+  setClock(MIDNIGHT - 60_000);
+  const s = await startTestServer({ sequence: { series: { rollover: { enabled: true, 'time-zone': 'UTC', 'close-after-seconds': 60 } } } }, undefined, { now: clock });
+  await http(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle', count: 3 });
+  setClock(MIDNIGHT + 61_000);
+  await http(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle' });
+  assert.deepEqual(await s.rollover?.tick(), ['global@2026']);
+  return s;
+}
+
 // Issue 13 (minor): a series closed by the rollover still showed the `nextNumber` it will never give.
 describe('a closed series shows no next number', () => {
   let clock = MIDNIGHT - 60_000;
   let s: TestServer;
   before(async () => {
-    s = await startTestServer({ sequence: { series: { rollover: { enabled: true, 'time-zone': 'UTC', 'close-after-seconds': 60 } } } }, undefined, { now: () => clock });
-    await http(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle', count: 3 });
-    clock = MIDNIGHT + 61_000;
-    await http(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle' });
-    assert.deepEqual(await s.rollover?.tick(), ['global@2026']);
+    s = await startRolledOver(() => clock, (t) => (clock = t));
   });
   after(async () => s.dispose());
 
@@ -66,11 +76,7 @@ describe('series closed before the live window: out of snapshots and gauges, sti
   let clock = MIDNIGHT - 60_000;
   let s: TestServer;
   before(async () => {
-    s = await startTestServer({ sequence: { series: { rollover: { enabled: true, 'time-zone': 'UTC', 'close-after-seconds': 60 } } } }, undefined, { now: () => clock });
-    await http(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle', count: 3 });
-    clock = MIDNIGHT + 61_000;
-    await http(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle' });
-    assert.deepEqual(await s.rollover?.tick(), ['global@2026']);
+    s = await startRolledOver(() => clock, (t) => (clock = t));
   });
   after(async () => s.dispose());
 
