@@ -18,6 +18,7 @@ import {
 } from '../sequence-store.js';
 import { archiveMarkOf, issuedRecord, toEvent, toRecord, toState, type EventRow, type NumberRow, type SeriesRow } from '../sql-rows.js';
 import { migrateSchema, quoteIdent, type MigrationReport } from './postgres-migrations.js';
+import { rangeLookupSql } from './postgres-schema.js';
 import { readReplication } from './postgres-replication.js';
 import { PostgresLoader } from './postgres-loader.js';
 import { PostgresSnapshot } from './postgres-snapshot.js';
@@ -160,16 +161,10 @@ export class PostgresStore implements SequenceStore {
       for (const r of rows) found.set(r.number, toRecord(r));
       // The holder of a counter number: the issue range with the greatest first <= n; below every
       // counter range, a legacy import's (few events start that low).
-      // The type as a literal, not a parameter: the partial index on issue events needs it.
       for (const type of ['issue', 'import'] as const) {
         const rest = list.filter((n) => !found.has(n));
         if (rest.length === 0) break;
-        const ranges = await this.sql.unsafe<(EventRow & { num: number })[]>(
-          `SELECT n.num, e.* FROM unnest($2::bigint[]) AS n(num)
-           CROSS JOIN LATERAL (SELECT * FROM ${this.q}.events WHERE series = $1 AND type = '${type}' AND first <= n.num ORDER BY first DESC LIMIT 1) e
-           WHERE e.last >= n.num`,
-          [series, rest],
-        );
+        const ranges = await this.sql.unsafe<(EventRow & { num: number })[]>(rangeLookupSql(this.q, type), [series, rest]);
         for (const r of ranges) found.set(r.num, issuedRecord(r.num, r));
       }
       return found;

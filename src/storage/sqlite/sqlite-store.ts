@@ -20,7 +20,7 @@ import { canonical } from '../../domain/numbering-profile.js';
 import { decodeSettings } from '../settings-codec.js';
 import { decodeRequest } from '../request-record-codec.js';
 import { configure } from './sqlite-committer.js';
-import { ADDED_COLUMNS, SCHEMA_VERSION, SQLITE_SCHEMA } from './sqlite-schema.js';
+import { ADDED_COLUMNS, RANGE_LOOKUP_SQL, SCHEMA_VERSION, SQLITE_SCHEMA } from './sqlite-schema.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import { SqliteLoader } from './sqlite-loader.js';
 import { SqliteSnapshot } from './sqlite-snapshot.js';
@@ -85,13 +85,9 @@ export class SqliteStore implements SequenceStore {
         "SELECT * FROM numbers WHERE series = ? AND status = 'open' ORDER BY number",
       ),
       number: db.prepare<[string, number], NumberRow>('SELECT * FROM numbers WHERE series = ? AND number = ?'),
-      issueRange: db.prepare<[string, number], EventRow>(
-        "SELECT * FROM events WHERE series = ? AND type = 'issue' AND first <= ? ORDER BY first DESC LIMIT 1",
-      ),
+      issueRange: db.prepare<[string, number], EventRow>(RANGE_LOOKUP_SQL.issue),
       // Numbers below every counter range: a legacy import's (few events start that low).
-      importRange: db.prepare<[string, number], EventRow>(
-        "SELECT * FROM events WHERE series = ? AND type = 'import' AND first <= ? ORDER BY first DESC LIMIT 1",
-      ),
+      importRange: db.prepare<[string, number], EventRow>(RANGE_LOOKUP_SQL.import),
       settings: db.prepare<[], { key: string; value: string }>('SELECT key, value FROM settings'),
       request: db.prepare<[string, number], { series: string; record: string }>(
         'SELECT series, record FROM requests WHERE key = ? AND committed_at >= ? ORDER BY committed_at DESC LIMIT 1',
