@@ -61,8 +61,10 @@ const state = {
   seriesNames: '',
   /** Series closed before the live window, by name (snapshots carry only live ones). */
   earlier: new Map(),
-  /** The server's `earlierSeries.generation` they were read at (-1: never read). */
-  earlierGeneration: -1,
+  /** The server's `earlierSeries` (count and generation) they were read at ('': never read). */
+  earlierKey: '',
+  /** Numbers the reads of earlier series: only the latest one's answer is kept. */
+  earlierRead: 0,
 };
 
 /** `series=<name>` for the selected series, or nothing for the default one. */
@@ -215,12 +217,15 @@ function renderSnapshot(s) {
  * snapshot announces: their final figures do not change, so they are not sent every tick.
  */
 function syncEarlierSeries(s) {
-  const earlier = s.earlierSeries ?? { count: 0, generation: 0 };
-  if (earlier.generation === state.earlierGeneration) return;
-  state.earlierGeneration = earlier.generation;
+  const earlier = s.earlierSeries ?? { count: 0, generation: '' };
+  const key = `${earlier.count}/${earlier.generation}`;
+  if (key === state.earlierKey) return;
+  state.earlierKey = key;
   if (earlier.count === 0 && state.earlier.size === 0) return;
+  const read = ++state.earlierRead;
   api('GET', '/api/v1/sequence/series')
     .then((r) => {
+      if (read !== state.earlierRead) return;
       const live = new Set(state.lastSnapshot.series.map((x) => x.name));
       state.earlier = new Map(
         r.series
@@ -246,7 +251,7 @@ function syncEarlierSeries(s) {
     })
     .catch(() => {
       // Tried again at the next snapshot.
-      state.earlierGeneration = -1;
+      if (read === state.earlierRead) state.earlierKey = '';
     });
 }
 

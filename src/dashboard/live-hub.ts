@@ -1,9 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { SequenceService } from '../service/sequence-service.js';
 import type { ClusterInfo } from '../storage/open-store.js';
 
 const TICK_MS = 500;
+/** Tells this process's generations of closed series from another instance's, or a restart's. */
+const PROCESS_ID = randomUUID().slice(0, 8);
 const CLUSTER_EVERY_TICKS = 4;
 
 /**
@@ -110,7 +113,9 @@ export class LiveHub {
       t: Date.now(),
       node: s.node,
       series,
-      earlierSeries: { count: all.length - states.length, generation: s.closedSeriesGeneration },
+      // The page reads the earlier series again when this changes: a series leaving the live
+      // window changes the count; one changing, the generation (this process's: hence its id).
+      earlierSeries: { count: all.length - states.length, generation: `${PROCESS_ID}.${s.closedSeriesGeneration}` },
       highWaterMark: main?.highWaterMark ?? 0,
       defaultSeries,
       auditEvents: main?.auditEvents ?? 0,

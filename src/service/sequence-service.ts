@@ -177,8 +177,8 @@ export class SequenceService {
     const service = new SequenceService(options);
     const dir = service.directory;
     for (const name of [dir.defaultSeries(service.now()), dir.control]) await service.checkedLoad(name);
-    // Through the cache of every series: the closed ones it keeps make the first stats, scrape and
-    // dashboard snapshot (and the rollover's first pass) read only what changed since.
+    // Through the cache of every series: what it keeps makes the first stats, scrape and dashboard
+    // snapshot (and the rollover's first pass) read only what changed since.
     for (const state of await service.seriesStates()) {
       const name = state.series;
       if (state.closedAt === null) await service.checkedLoad(name);
@@ -512,7 +512,7 @@ export class SequenceService {
     }
   }
 
-  /** Every series' state, for display (closed series are kept between calls: see the cache). */
+  /** Every series' state, for display (each kept between calls until it changes: see the cache). */
   async seriesStates(): Promise<SeriesState[]> {
     return this.allSeries.states();
   }

@@ -49,7 +49,7 @@ describe('a closed series shows no next number', () => {
 });
 
 /** The first dashboard snapshot the stream sends. */
-async function firstSnapshot(url: string): Promise<{ series: { name: string }[]; earlierSeries: { count: number; generation: number }; totals: unknown[] }> {
+async function firstSnapshot(url: string): Promise<{ series: { name: string }[]; earlierSeries: { count: number; generation: string }; totals: unknown[] }> {
   const res = await fetch(`${url}/api/v1/dashboard/stream`);
   const reader = res.body?.getReader();
   assert.ok(reader);
