@@ -606,7 +606,8 @@ export function sequenceStoreContract(name: string, factory: () => StoreFactory)
       assert.deepEqual([7, 2400].map((n) => found.get(n)?.status), ['void', 'void']);
       const next = await apply(store, state, [alloc(2)]);
       assert.equal(next.state.hwm, 2502);
-      assert.equal((await store.lookupNumbers('c-import', [2501])).get(2501)?.siteId, A.siteId);
+      const after = await store.lookupNumbers('c-import', [2501, 2502, 2503, 2600]);
+      assert.deepEqual([2501, 2502, 2503, 2600].map((n) => after.get(n)?.siteId ?? null), [A.siteId, A.siteId, null, null], 'after the HWM: no holder');
       assert.equal((await verify(store, 'c-import')).valid, true);
     });
 

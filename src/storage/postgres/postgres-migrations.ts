@@ -1,6 +1,6 @@
 import type { Sql } from 'postgres';
 import { StoreUnavailableError } from '../../domain/errors/index.js';
-import { ADDED_INDEXES, LATEST_SCHEMA, MIGRATIONS, type Migration } from './postgres-schema.js';
+import { LATEST_SCHEMA, MIGRATIONS, type Migration } from './postgres-schema.js';
 
 export interface MigrationReport {
   /** Schema version found (0: none yet). */
@@ -44,13 +44,6 @@ export async function migrateSchema(sql: Sql, schema: string, options: { dryRun?
     for (const m of r.pending) {
       await tx.unsafe(m.sql.replaceAll('%s', q));
       await tx.unsafe(`INSERT INTO ${q}.schema_migrations (version, description, applied_at) VALUES ($1, $2, $3)`, [m.version, m.description, Date.now()]);
-    }
-    // Looked up in the catalog first: CREATE INDEX IF NOT EXISTS locks the table against writes
-    // before it finds the index there, and this runs at every start.
-    for (const ddl of ADDED_INDEXES) {
-      const name = /INDEX IF NOT EXISTS (\w+)/.exec(ddl)?.[1] ?? '';
-      const [found] = await tx.unsafe<{ t: string | null }[]>('SELECT to_regclass($1)::text AS t', [`${q}.${name}`]);
-      if (!found?.t) await tx.unsafe(ddl.replaceAll('%s', q));
     }
     return r;
   });

@@ -116,26 +116,13 @@ CREATE TABLE %s.settings (
 ];
 
 /**
- * Indexes added after the versioned migrations, made (if missing) at every start, inside the
- * migration's transaction and lock. Without a version of their own: a seqd that predates one
- * opens the schema as before (a new schema version would make it refuse the database, and an
- * index changes nothing it reads).
- */
-export const ADDED_INDEXES: readonly string[] = [
-  // Looking up a number above every import (the number after the HWM, checked at every load of a
-  // series) otherwise walked the series' events backwards through events_first.
-  `CREATE INDEX IF NOT EXISTS events_import_first ON %s.events (series, first) WHERE type = 'import';`,
-];
-
-/**
- * For numbers `$2` of series `$1`, the range event of `type` holding each (the greatest first <=
- * n), in the schema `q` (quoted). The type is a literal, not a parameter: each type's partial
- * index needs it (a test checks the plans use them).
+ * For numbers `$2` of series `$1`, the range event of `type` that may hold each: the one with the
+ * greatest first <= n (a number without one is absent), in the schema `q` (quoted). The type is a
+ * literal, not a parameter: the partial index on issue events needs it (a test checks the plan).
  */
 export function rangeLookupSql(q: string, type: 'issue' | 'import'): string {
   return `SELECT n.num, e.* FROM unnest($2::bigint[]) AS n(num)
-    CROSS JOIN LATERAL (SELECT * FROM ${q}.events WHERE series = $1 AND type = '${type}' AND first <= n.num ORDER BY first DESC LIMIT 1) e
-    WHERE e.last >= n.num`;
+    CROSS JOIN LATERAL (SELECT * FROM ${q}.events WHERE series = $1 AND type = '${type}' AND first <= n.num ORDER BY first DESC LIMIT 1) e`;
 }
 
 /** The newest schema this seqd knows; a database migrated further is refused. */

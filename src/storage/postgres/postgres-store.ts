@@ -159,13 +159,17 @@ export class PostgresStore implements SequenceStore {
       const list = [...numbers];
       const rows = await this.sql.unsafe<NumberRow[]>(`SELECT * FROM ${this.q}.numbers WHERE series = $1 AND number = ANY($2::bigint[])`, [series, list]);
       for (const r of rows) found.set(r.number, toRecord(r));
-      // The holder of a counter number: the issue range with the greatest first <= n; below every
-      // counter range, a legacy import's (few events start that low).
+      // The holder of a counter number: the issue range with the greatest first <= n. Below every
+      // issue range, a legacy import's: an import only starts a series that issued nothing, so a
+      // number with an issue range below it is in no import (and the number after the HWM, looked
+      // up at every load, does not walk the trail for one).
+      let rest = list.filter((n) => !found.has(n));
       for (const type of ['issue', 'import'] as const) {
-        const rest = list.filter((n) => !found.has(n));
         if (rest.length === 0) break;
         const ranges = await this.sql.unsafe<(EventRow & { num: number })[]>(rangeLookupSql(this.q, type), [series, rest]);
-        for (const r of ranges) found.set(r.num, issuedRecord(r.num, r));
+        for (const r of ranges) if (r.last !== null && r.last >= r.num) found.set(r.num, issuedRecord(r.num, r));
+        const below = new Set(ranges.map((r) => r.num));
+        rest = rest.filter((n) => !below.has(n));
       }
       return found;
     });

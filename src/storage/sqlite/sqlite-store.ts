@@ -120,11 +120,13 @@ export class SqliteStore implements SequenceStore {
           continue;
         }
         const range = this.stmt.issueRange.get(series, n);
-        if (range && range.last !== null && range.last >= n) found.set(n, issuedRecord(n, range));
-        else {
-          const imported = this.stmt.importRange.get(series, n);
-          if (imported && imported.last !== null && imported.last >= n) found.set(n, issuedRecord(n, imported));
+        if (range) {
+          if (range.last !== null && range.last >= n) found.set(n, issuedRecord(n, range));
+          // An import only starts a series that issued nothing: it lies below every issue range.
+          continue;
         }
+        const imported = this.stmt.importRange.get(series, n);
+        if (imported && imported.last !== null && imported.last >= n) found.set(n, issuedRecord(n, imported));
       }
       return found;
     });
