@@ -80,3 +80,12 @@ export const MAINTENANCE_MESSAGE =
 
 /** What a store the numbering migrated away from answers to a switch of maintenance off. */
 export const migratedMessage = (to: string) => `the numbering of this store moved to ${to}: it stays in maintenance for good and never issues again`;
+
+/**
+ * The version a restore gives each series it writes into a SQL store: the time of the restore in
+ * ms. A commit adds one, so no state the series had before (nor one of an earlier restore) had it:
+ * a reader that kept a state (the series cache of a running instance) sees the series as changed.
+ */
+export function restoredVersion(): number {
+  return Date.now();
+}

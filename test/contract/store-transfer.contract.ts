@@ -19,6 +19,12 @@ const B = { siteId: 'site-2', partitionId: 'partition-b' } as const;
 const KEYS = ['order-1', 'order-2/é', 'order-3'];
 const DAY = 24 * 3600_000;
 let batchNo = 0;
+/** Every version each series was loaded or committed at, by series name. */
+const seenVersions = new Map<string, Set<string>>();
+const saw = (s: SeriesState): SeriesState => {
+  seenVersions.set(s.series, (seenVersions.get(s.series) ?? new Set()).add(s.version));
+  return s;
+};
 
 async function apply(store: SequenceStore, state: SeriesState, ops: Op[]): Promise<SeriesState> {
   const numbers = ops.flatMap((o) => ((o.kind === 'release' || o.kind === 'confirm') && o.sequenceNumber <= state.hwm ? [o.sequenceNumber] : []));
@@ -34,7 +40,7 @@ async function apply(store: SequenceStore, state: SeriesState, ops: Op[]): Promi
   assert.ok(plan.commit, 'the ops should change something');
   const r = await store.commit(plan.commit);
   assert.equal(r.status, 'committed');
-  return { ...plan.commit.next, version: r.status === 'committed' ? r.version : '' };
+  return saw({ ...plan.commit.next, version: r.status === 'committed' ? r.version : '' });
 }
 
 const alloc = (count: number, holder: { siteId: string; partitionId: string } = A, requestId?: string): Op => ({
@@ -49,19 +55,19 @@ const release = (n: number, holder: { siteId: string; partitionId: string } = A,
 /** A history with every kind of event: keyed allocations, releases, refills, confirms, voids, a close, a setting. */
 async function buildHistory(store: SequenceStore): Promise<void> {
   await store.saveIdentity({ storeId: 'transfer-test', createdAt: 1_700_000_000_000, adopted: false, numbering: { strategy: { splitBy: [], rollover: null }, formats: {} } }, null);
-  let a = await store.loadSeries('global', 1);
+  let a = saw(await store.loadSeries('global', 1));
   a = await apply(store, a, [alloc(5, A, 'order-1'), alloc(3, B, 'order-2/é')]);
   a = await apply(store, a, [release(2), release(7, B, 'wrong customer')]);
   a = await apply(store, a, [alloc(1, B, 'order-3'), { kind: 'confirm', sequenceNumber: 3, ...A }]);
   // Past the first chunk of numbers (1000 a chunk in etcd), with gaps up there.
   a = await apply(store, a, [alloc(1500)]);
   await apply(store, a, [release(1200), release(1499), { kind: 'setting', key: 'simulatedEnabled', value: false, reason: 'quarter end' }]);
-  let b = await store.loadSeries('site-2@2026', 100);
+  let b = saw(await store.loadSeries('site-2@2026', 100));
   b = await apply(store, b, [alloc(4, B)]);
   b = await apply(store, b, [release(101, B)]);
   await apply(store, b, [{ kind: 'close', reason: 'period over' }]);
   // Archived and removed: only its state, totals and archive event are left to carry over.
-  let c = await store.loadSeries('site-1@2025', 1);
+  let c = saw(await store.loadSeries('site-1@2025', 1));
   c = await apply(store, c, [alloc(1200, A)]);
   c = await apply(store, c, [release(1100), { kind: 'close', reason: '2025 over' }]);
   await apply(store, c, [{ kind: 'archive', file: '/archives/site-1@2025.seqd-archive', sha256: 'c'.repeat(64), headSeq: c.eventSeq, headHash: c.lastHash, reason: 'retention' }]);
@@ -116,6 +122,11 @@ export function storeTransferContract(name: string, factory: () => StoreFactory)
       await restoreBackup(file, store.openLoader(), { replace: true, allowOlder: true });
       store = await f.reopen(store);
       assert.deepEqual(await dumpStore(store, KEYS), before, 'every read answers what it did at the snapshot');
+      // A reader that kept a state from before (the series cache of a running instance) must see
+      // the restored series as changed: each is listed at a version none of its states had.
+      for (const [series, version] of await store.seriesVersions()) {
+        assert.ok(!seenVersions.get(series)?.has(version), `${series} restored at version ${version}, one it had before: ${[...(seenVersions.get(series) ?? [])].join(', ')}`);
+      }
       assert.equal((await store.lookupRequests('global', ['after-snapshot'], 0)).size, 0);
       // Numbering goes on from the restored state, on the restored chain.
       const restored = await store.loadSeries('global', 1);

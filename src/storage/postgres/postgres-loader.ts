@@ -3,7 +3,7 @@ import { canonical } from '../../domain/numbering-profile.js';
 import type { AuditEvent, NumberRecord, RequestRecord, Settings } from '../../domain/types.js';
 import { encodeRequest } from '../request-record-codec.js';
 import type { StoreIdentity } from '../sequence-store.js';
-import type { SeriesImage, StoreContents, StoreLoader } from '../store-transfer.js';
+import { restoredVersion, type SeriesImage, type StoreContents, type StoreLoader } from '../store-transfer.js';
 
 type Db = Sql<{ bigint: number }>;
 type Value = string | number | null;
@@ -60,11 +60,11 @@ export class PostgresLoader implements StoreLoader {
     await this.sql.begin(async (tx) => {
       await tx.unsafe(
         `INSERT INTO ${this.q}.series (name, start, hwm, version, event_seq, last_hash, issued, refilled, released, voided, closed_at, last_ts, archive)
-         VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         VALUES ($1, $2, $3, $13, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (name) DO UPDATE SET start = excluded.start, hwm = excluded.hwm, version = ${this.q}.series.version + 1, event_seq = excluded.event_seq,
            last_hash = excluded.last_hash, issued = excluded.issued, refilled = excluded.refilled, released = excluded.released, voided = excluded.voided,
            closed_at = excluded.closed_at, last_ts = excluded.last_ts, archive = excluded.archive`,
-        [s.series, s.start, s.hwm, s.eventSeq, s.lastHash, c.issued, c.refilled, c.released, c.voided, s.closedAt, s.lastEventAt, s.archived ? JSON.stringify(s.archived) : null],
+        [s.series, s.start, s.hwm, s.eventSeq, s.lastHash, c.issued, c.refilled, c.released, c.voided, s.closedAt, s.lastEventAt, s.archived ? JSON.stringify(s.archived) : null, restoredVersion()],
       );
       const totals = image.totals.map((t): Value[] => [s.series, t.siteId, t.partitionId, t.invoiceType, t.issued, t.refilled, t.released]);
       await this.insert('totals', ['series', 'site_id', 'partition_id', 'invoice_type', 'issued', 'refilled', 'released'], totals, tx);

@@ -3,7 +3,7 @@ import { canonical } from '../../domain/numbering-profile.js';
 import type { AuditEvent, NumberRecord, RequestRecord, Settings } from '../../domain/types.js';
 import { encodeRequest } from '../request-record-codec.js';
 import type { StoreIdentity } from '../sequence-store.js';
-import type { SeriesImage, StoreContents, StoreLoader } from '../store-transfer.js';
+import { restoredVersion, type SeriesImage, type StoreContents, type StoreLoader } from '../store-transfer.js';
 
 /** Tables a replacing restore empties (meta keeps the schema version). */
 const DATA_TABLES = ['series', 'events', 'numbers', 'batches', 'totals', 'requests', 'settings'] as const;
@@ -51,9 +51,9 @@ export class SqliteLoader implements StoreLoader {
       this.db
         .prepare(
           `INSERT INTO series (name, start, hwm, version, event_seq, last_hash, issued, refilled, released, voided, closed_at, last_ts, archive)
-           VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(s.series, s.start, s.hwm, s.eventSeq, s.lastHash, c.issued, c.refilled, c.released, c.voided, s.closedAt, s.lastEventAt, s.archived ? JSON.stringify(s.archived) : null);
+        .run(s.series, s.start, s.hwm, restoredVersion(), s.eventSeq, s.lastHash, c.issued, c.refilled, c.released, c.voided, s.closedAt, s.lastEventAt, s.archived ? JSON.stringify(s.archived) : null);
       const total = this.db.prepare('INSERT INTO totals (series, site_id, partition_id, invoice_type, issued, refilled, released) VALUES (?, ?, ?, ?, ?, ?, ?)');
       for (const t of image.totals) total.run(s.series, t.siteId, t.partitionId, t.invoiceType, t.issued, t.refilled, t.released);
       const num = this.db.prepare(
