@@ -7,6 +7,8 @@ export {
   type ChainHead,
   type ConfirmResult,
   type GapStatus,
+  type SeriesSelection,
+  type SeriesStatus,
   type NextParams,
   type NextResult,
   type NumberParams,

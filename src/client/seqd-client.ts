@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEntry, AuditPage, ConfirmResponse, NextResponse, ReleaseResponse } from '../service/sequence-service.js';
 import { SeqdApiError } from './seqd-api-error.js';
+import type { SeriesSelection, SeriesStatus } from '../domain/series-page.js';
+
+export type { SeriesSelection, SeriesStatus };
 
 export interface SeqdClientOptions {
   /** Base URLs of the instances, tried in turn when one does not answer. */
@@ -117,8 +120,9 @@ export class SeqdClient {
     return this.call('POST', '/api/v1/sequence/confirm', p);
   }
 
-  stats(): Promise<Record<string, unknown>> {
-    return this.call('GET', '/api/v1/sequence/stats');
+  /** `status`: only the series in that state are named in `series[]` (the totals stay those of all). */
+  stats(status?: SeriesStatus): Promise<Record<string, unknown>> {
+    return this.call('GET', `/api/v1/sequence/stats?${query({ status })}`);
   }
 
   /**
@@ -129,9 +133,12 @@ export class SeqdClient {
     return this.call('GET', `/api/v1/sequence/gaps?${query({ status, limit, series: where.series, cursor: where.cursor })}`);
   }
 
-  /** Every series with its state; the default one and the strategy. */
-  series(): Promise<{ defaultSeries: string; series: Record<string, unknown>[] }> {
-    return this.call('GET', '/api/v1/sequence/series');
+  /**
+   * Every series with its state (or those in one state, a page of `limit` by name); the default
+   * one and the strategy. A `truncated` answer has a `nextCursor`: pass it as `cursor`.
+   */
+  series(selection: SeriesSelection = {}): Promise<{ defaultSeries: string; series: Record<string, unknown>[]; count: number; truncated: boolean; nextCursor: string | null }> {
+    return this.call('GET', `/api/v1/sequence/series?${query({ status: selection.status, limit: selection.limit, cursor: selection.cursor })}`);
   }
 
   /** The report of one series (its final report once its period is closed). */

@@ -1,4 +1,5 @@
 import { ACTOR_PATTERN } from '../domain/actors.js';
+import { SERIES_STATUSES, type SeriesStatus } from '../domain/series-page.js';
 import { AUDIT_EVENT_TYPES, INVOICE_TYPES } from '../domain/types.js';
 import { ERROR_BODY } from './openapi.js';
 import { verifyResponse } from './verify-schema.js';
@@ -18,6 +19,7 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
   const sequenceNumber = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
   const requestId = { type: 'string', minLength: 1, maxLength: 200, pattern: REQUEST_ID_PATTERN } as const;
   const series = { type: 'string', minLength: 1, maxLength: 200, pattern: SERIES_PATTERN } as const;
+  const seriesStatus = { type: 'string', enum: [...SERIES_STATUSES], description: 'only the series in this state' } as const;
   const allocation = {
     type: 'string',
     minLength: 3,
@@ -209,6 +211,20 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
         series,
       },
     },
+    seriesListQuery: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        status: seriesStatus,
+        limit: { type: 'integer', minimum: 1, maximum: 100000 },
+        cursor: { ...series, description: 'series named after this one: the nextCursor of the previous page' },
+      },
+    },
+    statsQuery: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { status: seriesStatus },
+    },
     seriesParams: {
       type: 'object',
       required: ['name'],
@@ -388,6 +404,14 @@ export function gapStatus(byDefault: GapStatus) {
   } as const;
 }
 
+export interface SeriesListInput {
+  status?: SeriesStatus;
+  limit?: number;
+  cursor?: string;
+}
+export interface StatsInput {
+  status?: SeriesStatus;
+}
 export interface GapsInput {
   status: GapStatus;
   limit?: number;

@@ -1,3 +1,4 @@
+import { pageOfSeries, type SeriesStatus } from '../domain/series-page.js';
 import { parseSeriesName } from '../domain/series-strategy.js';
 import type { SeriesState } from '../domain/types.js';
 import type { SequenceService } from './sequence-service.js';
@@ -57,7 +58,7 @@ export async function seriesReport(service: SequenceService, name: string) {
 }
 
 /** The `/api/v1/sequence/stats` document: series, totals, gaps, performance, store health. */
-export async function buildStats(service: SequenceService) {
+export async function buildStats(service: SequenceService, status?: SeriesStatus) {
   const [states, store] = await Promise.all([service.seriesStates(), service.health()]);
   const totals = await service.totalsOfSeries(states);
   const series = states.map(seriesSummary);
@@ -77,7 +78,8 @@ export async function buildStats(service: SequenceService) {
   return {
     highWaterMark: main?.highWaterMark ?? 0,
     defaultSeries,
-    series,
+    // The totals stay those of every series: `status` only shortens the listing.
+    series: status === undefined ? series : pageOfSeries(series, { status }).series,
     totals: {
       issued: series.reduce((a, s) => a + s.issued, 0),
       refilled: series.reduce((a, s) => a + s.refilled, 0),

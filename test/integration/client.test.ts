@@ -44,6 +44,10 @@ describe('seqd/client and the CLI verbs', () => {
     assert.equal(plain.numbers[0], (first.numbers[1] ?? 0) + 1, 'a generated key still takes a new number');
     const c = await client.confirm({ sequenceNumber: plain.sequenceNumber, ...holder });
     assert.equal(c.status, 'confirmed');
+    const open = await client.series({ status: 'open', limit: 1 });
+    assert.deepEqual([open.series.map((x) => x.name), open.count, open.truncated], [['global'], 1, false]);
+    assert.deepEqual((await client.series({ status: 'closed' })).series, []);
+    assert.deepEqual(((await client.stats('closed')) as { series: unknown[] }).series, [], 'the stats name only closed series');
     await assert.rejects(
       client.release({ sequenceNumber: plain.sequenceNumber, ...holder, reason: 'x' }),
       (e: unknown) => e instanceof SeqdApiError && e.code === 'NUMBER_CONFIRMED' && e.status === 409 && !e.retryable,

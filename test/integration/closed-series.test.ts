@@ -46,6 +46,27 @@ describe('a closed series shows no next number', () => {
     const report = await http<Summary>(s.url, 'GET', '/api/v1/sequence/series/global@2026');
     assert.deepEqual([report.body.status, report.body.nextNumber], ['closed', null]);
   });
+
+  it('lists only the series in one state, paged by name; the stats name them and keep the totals of all', async () => {
+    type Page = { series: Summary[]; count: number; truncated: boolean; nextCursor: string | null };
+    const names = (p: Page) => p.series.map((x) => x.name);
+    const open = await http<Page>(s.url, 'GET', '/api/v1/sequence/series?status=open');
+    assert.deepEqual([names(open.body), open.body.count, open.body.truncated, open.body.nextCursor], [['global@2027'], 1, false, null]);
+    const closed = await http<Page>(s.url, 'GET', '/api/v1/sequence/series?status=closed');
+    assert.deepEqual(names(closed.body), ['global@2026']);
+    const first = await http<Page>(s.url, 'GET', '/api/v1/sequence/series?limit=1');
+    assert.deepEqual([names(first.body), first.body.count, first.body.truncated, first.body.nextCursor], [['global@2026'], 2, true, 'global@2026']);
+    const second = await http<Page>(s.url, 'GET', `/api/v1/sequence/series?limit=1&cursor=${encodeURIComponent(first.body.nextCursor ?? '')}`);
+    assert.deepEqual([names(second.body), second.body.truncated, second.body.nextCursor], [['global@2027'], false, null]);
+    const stats = await http<{ series: Summary[]; totals: { issued: number } }>(s.url, 'GET', '/api/v1/sequence/stats?status=open');
+    assert.deepEqual(stats.body.series.map((x) => x.name), ['global@2027']);
+    assert.equal(stats.body.totals.issued, 4, 'the totals count the closed series too');
+    for (const bad of ['series?status=gone', 'series?limit=0', 'series?cursor=a%20b', 'series?page=2', 'stats?status=old']) {
+      const r = await http<{ error: { code: string; field?: string } }>(s.url, 'GET', `/api/v1/sequence/${bad}`);
+      assert.equal(r.status, 400, bad);
+      assert.equal(r.body.error.code, 'VALIDATION_ERROR', bad);
+    }
+  });
 });
 
 /** The first dashboard snapshot the stream sends. */

@@ -4,9 +4,10 @@ import { buildStats, seriesReport, seriesSummary } from '../../service/stats.js'
 import type { ClusterInfo } from '../../storage/open-store.js';
 import { ValidationError } from '../../domain/errors/index.js';
 import { archivedError } from '../../domain/planner.js';
+import { pageOfSeries } from '../../domain/series-page.js';
 import { actorOf } from '../auth.js';
 import { doc, TAGS } from '../openapi.js';
-import { REQUEST_ID_PATTERN, statusesOf, type buildSchemas, type ConfirmInput, type GapsInput, type NextInput, type ReleaseInput, type SettingsInput } from '../schemas.js';
+import { REQUEST_ID_PATTERN, statusesOf, type buildSchemas, type ConfirmInput, type GapsInput, type NextInput, type ReleaseInput, type SeriesListInput, type SettingsInput, type StatsInput } from '../schemas.js';
 
 type Schemas = ReturnType<typeof buildSchemas>;
 
@@ -51,7 +52,16 @@ export function sequenceRoutes(
     service.confirm(req.body, actorOf(req)),
   );
 
-  app.get('/api/v1/sequence/stats', { schema: doc(TAGS.series, 'HWM per series, totals by site/partition/type, gaps, throughput, latency, store and cluster health') }, async () => ({ ...(await buildStats(service)), cluster: await clusterInfo() }));
+  app.get<{ Querystring: StatsInput }>(
+    '/api/v1/sequence/stats',
+    {
+      schema: {
+        ...doc(TAGS.series, 'HWM per series, totals by site/partition/type, gaps, throughput, latency, store and cluster health', '`status` names only the series in that state in `series[]`; the totals stay those of every series.'),
+        querystring: schemas.statsQuery,
+      },
+    },
+    async (req) => ({ ...(await buildStats(service, req.query.status)), cluster: await clusterInfo() }),
+  );
 
   const gapsDoc = 'Ascending by number; a report longer than `limit` is `truncated`: ask again with `cursor` set to `nextCursor`.';
   app.get<{ Querystring: GapsInput }>('/api/v1/sequence/gaps', { schema: { ...doc(TAGS.series, 'The gap report of a series (default: the current one), paged', gapsDoc), querystring: schemas.gapsQuery } }, async (req) => {
@@ -92,15 +102,21 @@ export function sequenceRoutes(
     };
   });
 
-  app.get('/api/v1/sequence/series', { schema: doc(TAGS.series, 'Every series: period, open or closed, HWM, gaps; the default series and the strategy', '`nextNumber` is null once a series is closed: it gives no more numbers.') }, async () => {
-    const { splitBy, rollover } = service.directory.strategy;
-    const states = await service.seriesStates();
-    return {
-      defaultSeries: service.defaultSeries(),
-      strategy: { splitBy, rollover },
-      series: states.map(seriesSummary).sort((a, b) => a.name.localeCompare(b.name)),
-    };
-  });
+  const pagingDoc = '`status` lists only the series in that state; `limit` pages the listing by name: ask again with `cursor` set to `nextCursor`. `count` is how many series matched.';
+  app.get<{ Querystring: SeriesListInput }>(
+    '/api/v1/sequence/series',
+    {
+      schema: {
+        ...doc(TAGS.series, 'Every series (or those in one state, paged): period, open or closed, HWM, gaps; the default series and the strategy', `\`nextNumber\` is null once a series is closed: it gives no more numbers. ${pagingDoc}`),
+        querystring: schemas.seriesListQuery,
+      },
+    },
+    async (req) => {
+      const { splitBy, rollover } = service.directory.strategy;
+      const states = await service.seriesStates();
+      return { defaultSeries: service.defaultSeries(), strategy: { splitBy, rollover }, ...pageOfSeries(states.map(seriesSummary), req.query) };
+    },
+  );
   app.get<{ Params: { name: string } }>(
     '/api/v1/sequence/series/:name',
     { schema: { ...doc(TAGS.series, 'The report of one series (its final report once closed)'), params: schemas.seriesParams } },
