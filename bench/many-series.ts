@@ -150,6 +150,8 @@ try {
     rssMbAfterStart: rssAfterStart,
     stats: await timed('/api/v1/sequence/stats'),
     seriesList: await timed('/api/v1/sequence/series'),
+    statsOfOpenSeries: await timed('/api/v1/sequence/stats?status=open'),
+    pageOfOpenSeries: await timed('/api/v1/sequence/series?status=open&limit=100'),
     metrics: await timed('/metrics'),
     dashboardSnapshot,
     // A page opened later: every tick costs about this.
@@ -163,7 +165,7 @@ try {
   console.log(`| integrity check of the whole file: ${results.integrityCheck.status} | ended ${results.integrityCheck.endedMs} ms after spawn | | |`);
   console.log(`| first dashboard snapshot (before the reads below) | ${dashboardSnapshot.ms} ms | | ${dashboardSnapshot.bytes.toLocaleString('en-US')} B |`);
   console.log(`| dashboard snapshot of a page opened after them (as every tick) | ${results.dashboardSnapshotLater.ms} ms | | ${results.dashboardSnapshotLater.bytes.toLocaleString('en-US')} B |`);
-  for (const k of ['stats', 'seriesList', 'metrics'] as const) {
+  for (const k of ['stats', 'seriesList', 'statsOfOpenSeries', 'pageOfOpenSeries', 'metrics'] as const) {
     console.log(`| ${k} | ${results[k].firstMs} ms | ${results[k].ms} ms | ${results[k].bytes.toLocaleString('en-US')} B |`);
   }
   console.log(`\nRSS: ${rssAfterStart} MB after start-up, ${results.rssMbAfterReads} MB after the reads`);
