@@ -58,6 +58,8 @@ const { values } = parseArgs({
     'sweep-seconds': { type: 'string', default: '3' },
     'failover-kills': { type: 'string', default: '5' },
     'ha-pipeline-depth': { type: 'string', default: '1' },
+    /** Extra `sequence.etcd` lines for the HA instances (e.g. `route-to-leader: false`). */
+    'ha-etcd': { type: 'string', multiple: true, default: [] },
     charts: { type: 'string', default: 'docs/bench' },
     compare: { type: 'string' },
   },
@@ -148,7 +150,7 @@ async function postgresScenarios(): Promise<void> {
 
 async function haScenarios(): Promise<void> {
   const depth = Number(values['ha-pipeline-depth']);
-  const instances = await withProgress('starting 3 etcd members and two seqd instances', 0, startHa(ROOT, join(work, 'ha'), portBase, [`pipeline-depth: ${depth}`]));
+  const instances = await withProgress('starting 3 etcd members and two seqd instances', 0, startHa(ROOT, join(work, 'ha'), portBase, [`pipeline-depth: ${depth}`, ...values['ha-etcd']]));
   try {
     const targets = instances.map((i) => ({ url: i.url, path: '/api/v1/sequence/next' }));
     // The cluster and both instances have just started: 2 s of the same load, not measured.

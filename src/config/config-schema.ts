@@ -137,6 +137,14 @@ const etcd = z.strictObject({
    */
   'combine-series': z.boolean().default(true),
   /**
+   * Transactions go to the member that leads (the leader of the highest raft term the members
+   * report, asked every second), not spread over all: a follower passes each one on to the
+   * leader. Speed only; after a failed call to the leader they are spread for a second. Off by
+   * default: it pays with members on other machines (measured +10 % at 1 ms, +23 % at 5 ms each
+   * way), not on one machine's loopback, where leader kills stalled about 0.2–0.3 s longer.
+   */
+  'route-to-leader': z.boolean().default(false),
+  /**
    * Instances send their batches to the one with the smallest node id, which commits them: two
    * instances committing to one series keep failing each other's compare-and-swap. A routing
    * hint only; the compare-and-swap still decides every commit.

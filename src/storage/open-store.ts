@@ -70,6 +70,7 @@ export async function openStore(config: SeqdConfig, logger: Logger): Promise<Ope
     requestTimeoutMs: e['request-timeout-ms'],
     pipelineDepth: e['pipeline-depth'],
     combineSeries: e['combine-series'],
+    routeToLeader: e['route-to-leader'],
     username: e.username,
     password: e.password,
     tls: e.tls,

@@ -47,6 +47,8 @@ export interface HarnessOptions {
   readonly clockSkewMs?: number;
   /** `sequence.etcd.pipeline-depth` of both instances (default 1). */
   readonly pipelineDepth?: number;
+  /** `sequence.etcd.route-to-leader` of both instances (default false). */
+  readonly routeToLeader?: boolean;
 }
 
 const SITES = [
@@ -116,7 +118,7 @@ export class HaHarness {
     this.configFile = join(this.dir, 'ha.yml');
     writeFileSync(
       this.configFile,
-      `sequence:\n  core:\n    reservation-timeout-seconds: ${this.o.reservationTimeoutS ?? 4}\n${rollover}  storage: etcd\n  etcd:\n    embedded: false\n    request-timeout-ms: 500\n    pipeline-depth: ${this.o.pipelineDepth ?? 1}\n    endpoints: [${this.cluster.endpoints.map((e) => `"${e}"`).join(', ')}]\n`,
+      `sequence:\n  core:\n    reservation-timeout-seconds: ${this.o.reservationTimeoutS ?? 4}\n${rollover}  storage: etcd\n  etcd:\n    embedded: false\n    request-timeout-ms: 500\n    pipeline-depth: ${this.o.pipelineDepth ?? 1}\n    route-to-leader: ${this.o.routeToLeader ?? false}\n    endpoints: [${this.cluster.endpoints.map((e) => `"${e}"`).join(', ')}]\n`,
     );
     await Promise.all([this.startInstance(0), this.startInstance(1)]);
   }

@@ -40,10 +40,12 @@ describe('HA fault injection: 3 etcd members, 2 seqd instances, 16 clients', { s
     // About half the seeds pipeline (the next batch of a series sent while one commits): a bit of
     // a hash of the seed, since the seeds of one run share their parity (now × an odd number).
     const pipelineDepth = (Math.imul(seed, 2654435761) >>> 16) & 1 ? 2 : 1;
-    describe(`seed ${seed} (pipeline depth ${pipelineDepth})`, () => {
+    // Another bit of the seed: half the seeds send transactions to the leader.
+    const routeToLeader = ((Math.imul(seed, 2654435761) >>> 17) & 1) === 1;
+    describe(`seed ${seed} (pipeline depth ${pipelineDepth}${routeToLeader ? ', route to leader' : ''})`, () => {
       let h: HaHarness;
       before(async () => {
-        h = await HaHarness.start({ seed, reservationTimeoutS: RESERVATION_TIMEOUT_S, newYearAfterMs: NEW_YEAR_AFTER_MS, clockSkewMs: 300, pipelineDepth });
+        h = await HaHarness.start({ seed, reservationTimeoutS: RESERVATION_TIMEOUT_S, newYearAfterMs: NEW_YEAR_AFTER_MS, clockSkewMs: 300, pipelineDepth, routeToLeader });
       });
       after(async () => {
         await h?.dispose();

@@ -10,6 +10,7 @@ import {
   type IOptions,
 } from 'etcd3';
 import { EtcdCallDeadline } from './etcd-call-deadline.js';
+import { EtcdLeaderRoute } from './etcd-leader-route.js';
 
 /** The part of an etcd key-value pair seqd reads. Revisions stay strings (they exceed 2^53 in theory). */
 export interface Kv {
@@ -113,6 +114,8 @@ export interface EtcdConnectionOptions {
   readonly password?: string | undefined;
   /** File paths of the CA and client certificate/key for TLS. */
   readonly tls?: { readonly ca?: string | undefined; readonly cert?: string | undefined; readonly key?: string | undefined } | undefined;
+  /** Send transactions to the member that leads (see EtcdLeaderRoute); false: spread over all. */
+  readonly routeToLeader?: boolean | undefined;
 }
 
 /** A call that ran out of its deadline (the next try of it gets a longer one). */
@@ -179,6 +182,28 @@ export function connectEtcd(o: EtcdConnectionOptions): EtcdKvClient {
   const client = new Etcd3(clientOptions(o, hosts, pace));
   const fixed = new EtcdCallDeadline(o.requestTimeoutMs, o.requestTimeoutMs, Infinity);
   const perMember = hosts.map((h) => ({ endpoint: h, client: new Etcd3({ ...clientOptions(o, [h], fixed), faultHandling: { global: noop, host: () => noop } }) }));
+  const memberStatus = () =>
+    Promise.all(
+      perMember.map(async ({ endpoint, client: c }): Promise<MemberStatus> => {
+        try {
+          const s = await c.maintenance.status();
+          return {
+            endpoint,
+            reachable: true,
+            memberId: s.header.member_id,
+            leaderId: s.leader,
+            isLeader: s.leader === s.header.member_id,
+            raftTerm: s.raftTerm,
+            raftIndex: s.raftIndex,
+            dbSizeBytes: Number(s.dbSize),
+            version: s.version,
+          };
+        } catch (error) {
+          return { endpoint, reachable: false, error: (error as Error).message };
+        }
+      }),
+    );
+  const route = o.routeToLeader && perMember.length > 1 ? new EtcdLeaderRoute(memberStatus) : null;
   let ranOut = 0;
   const paced = async <T>(retry: CallRetry | undefined, call: (options: { deadline: number }) => Promise<T>): Promise<T> => {
     const started = Date.now();
@@ -198,31 +223,18 @@ export function connectEtcd(o: EtcdConnectionOptions): EtcdKvClient {
     }
   };
   return {
-    txn: (req, retry) => paced(retry, (options) => client.kv.txn(req as never, options) as unknown as Promise<TxnRes>),
+    txn: (req, retry) => {
+      const leader = route?.current() ?? null;
+      const via = (leader === null ? undefined : perMember[leader]?.client) ?? client;
+      return paced(retry, (options) => via.kv.txn(req as never, options) as unknown as Promise<TxnRes>).catch((error: unknown) => {
+        if (leader !== null) route?.failed(leader);
+        throw error;
+      });
+    },
     range: (req, retry) => paced(retry, (options) => client.kv.range(req as never, options) as unknown as Promise<RangeRes>),
     callsRanOut: () => ranOut,
     grantLease: async (ttlSeconds) => (await client.leaseClient.leaseGrant({ TTL: ttlSeconds })).ID,
-    memberStatus: () =>
-      Promise.all(
-        perMember.map(async ({ endpoint, client: c }): Promise<MemberStatus> => {
-          try {
-            const s = await c.maintenance.status();
-            return {
-              endpoint,
-              reachable: true,
-              memberId: s.header.member_id,
-              leaderId: s.leader,
-              isLeader: s.leader === s.header.member_id,
-              raftTerm: s.raftTerm,
-              raftIndex: s.raftIndex,
-              dbSizeBytes: Number(s.dbSize),
-              version: s.version,
-            };
-          } catch (error) {
-            return { endpoint, reachable: false, error: (error as Error).message };
-          }
-        }),
-      ),
+    memberStatus,
     keepAlive: (key, value, ttlSeconds) => {
       let stopped = false;
       let lease: ReturnType<Etcd3['lease']> | null = null;
@@ -239,6 +251,7 @@ export function connectEtcd(o: EtcdConnectionOptions): EtcdKvClient {
       };
     },
     close: () => {
+      route?.stop();
       client.close();
       for (const m of perMember) m.client.close();
     },
