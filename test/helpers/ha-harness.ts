@@ -47,7 +47,7 @@ export interface HarnessOptions {
   readonly clockSkewMs?: number;
   /** `sequence.etcd.pipeline-depth` of both instances (default 1). */
   readonly pipelineDepth?: number;
-  /** `sequence.etcd.route-to-leader` of both instances (default false). */
+  /** `sequence.etcd.route-to-leader` of both instances (default false: transactions spread over the members). */
   readonly routeToLeader?: boolean;
 }
 

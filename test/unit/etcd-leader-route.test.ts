@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EtcdLeaderRoute, LEADER_PAUSE_MS, leaderOf, type LeaderClaim } from '../../src/storage/etcd/etcd-leader-route.js';
+import { EtcdLeaderRoute, leaderOf, RECOVERY_MAX_MS, type LeaderClaim } from '../../src/storage/etcd/etcd-leader-route.js';
 
 const member = (raftTerm: string, isLeader: boolean): LeaderClaim => ({ reachable: true, raftTerm, isLeader });
 const gone: LeaderClaim = { reachable: false };
@@ -25,28 +25,88 @@ describe('leaderOf', () => {
   });
 });
 
+const tick = () => new Promise((done) => setImmediate(done));
+
+/** A status source whose answers the test releases one by one. */
+function controlled() {
+  const waiting: ((s: LeaderClaim[]) => void)[] = [];
+  return {
+    ask: () => new Promise<LeaderClaim[]>((resolve) => waiting.push(resolve)),
+    answer(s: LeaderClaim[]) {
+      const next = waiting.shift();
+      assert.ok(next, 'a question is waiting');
+      next(s);
+    },
+    get waiting() {
+      return waiting.length;
+    },
+  };
+}
+
 describe('EtcdLeaderRoute', () => {
-  it('routes to the leader; after a failed call to it, spreads for a pause and asks again', async () => {
+  it('routes to the leader; after a failed call to it, none until a fresh answer names one', async () => {
     let now = 1_000;
-    let answer: LeaderClaim[] = [member('3', false), member('3', true), member('3', false)];
-    let asked = 0;
-    const route = new EtcdLeaderRoute(async () => {
-      asked++;
-      return answer;
-    }, () => now);
+    const statuses = controlled();
+    const route = new EtcdLeaderRoute(statuses.ask, () => now);
     try {
-      await new Promise((done) => setImmediate(done));
+      statuses.answer([member('3', false), member('3', true), member('3', false)]);
+      await tick();
       assert.equal(route.current(), 1);
-      answer = [member('4', true), gone, member('4', false)];
-      route.failed(1);
-      assert.equal(route.current(), null, 'spread while paused');
-      await new Promise((done) => setImmediate(done));
-      assert.ok(asked >= 2, 'asked again after the failure');
-      assert.equal(route.current(), null, 'still paused');
-      now += LEADER_PAUSE_MS;
-      assert.equal(route.current(), 0, 'the new leader once the pause is over');
+      assert.equal(route.recovering(), false);
       route.failed(2);
-      assert.equal(route.current(), 0, 'a failure of another member does not pause the route');
+      assert.equal(route.current(), 1, 'a failed call to another member changes nothing');
+      route.failed(1);
+      assert.equal(route.current(), null);
+      assert.equal(route.recovering(), true, 'short deadlines while no member is known to lead');
+      statuses.answer([gone, member('3', false), member('3', false)]);
+      await tick();
+      assert.equal(route.current(), null, 'an election under way: no leader yet');
+      now += 100;
+      await new Promise((done) => setTimeout(done, 150));
+      assert.ok(statuses.waiting > 0, 'asked again soon');
+      statuses.answer([member('4', true), gone, member('4', false)]);
+      await tick();
+      assert.equal(route.current(), 0, 'the new leader');
+      assert.equal(route.recovering(), false);
+    } finally {
+      route.stop();
+    }
+  });
+
+  it('an answer to a question asked before the failure does not bring the failed leader back', async () => {
+    const statuses = controlled();
+    const route = new EtcdLeaderRoute(statuses.ask);
+    try {
+      statuses.answer([member('3', true), member('3', false), member('3', false)]);
+      await tick();
+      await new Promise((done) => setTimeout(done, 1_050)); // the periodic question is now waiting
+      assert.equal(statuses.waiting, 1);
+      route.failed(0);
+      await tick();
+      assert.equal(statuses.waiting, 2, 'a fresh question, not the one already asked');
+      statuses.answer([member('3', true), member('3', false), member('3', false)]);
+      await tick();
+      assert.equal(route.current(), null, 'the stale answer is dropped');
+      statuses.answer([gone, member('4', true), member('4', false)]);
+      await tick();
+      assert.equal(route.current(), 1);
+    } finally {
+      route.stop();
+    }
+  });
+
+  it('recovery ends after RECOVERY_MAX_MS even when no leader shows: calls go to the whole cluster again', async () => {
+    let now = 1_000;
+    let answer: LeaderClaim[] = [member('3', true), member('3', false), member('3', false)];
+    const route = new EtcdLeaderRoute(async () => answer, () => now);
+    try {
+      await tick();
+      answer = [gone, member('3', false), member('3', false)];
+      route.failed(0);
+      assert.equal(route.recovering(), true);
+      now += RECOVERY_MAX_MS;
+      assert.equal(route.recovering(), false);
+      assert.equal(route.current(), null);
     } finally {
       route.stop();
     }
@@ -57,7 +117,7 @@ describe('EtcdLeaderRoute', () => {
       throw new Error('no member answers');
     });
     try {
-      await new Promise((done) => setImmediate(done));
+      await tick();
       assert.equal(route.current(), null);
     } finally {
       route.stop();

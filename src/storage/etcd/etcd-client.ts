@@ -10,7 +10,7 @@ import {
   type IOptions,
 } from 'etcd3';
 import { EtcdCallDeadline } from './etcd-call-deadline.js';
-import { EtcdLeaderRoute } from './etcd-leader-route.js';
+import { EtcdLeaderRoute, RECOVERY_CALL_MS } from './etcd-leader-route.js';
 
 /** The part of an etcd key-value pair seqd reads. Revisions stay strings (they exceed 2^53 in theory). */
 export interface Kv {
@@ -205,11 +205,12 @@ export function connectEtcd(o: EtcdConnectionOptions): EtcdKvClient {
     );
   const route = o.routeToLeader && perMember.length > 1 ? new EtcdLeaderRoute(memberStatus) : null;
   let ranOut = 0;
-  const paced = async <T>(retry: CallRetry | undefined, call: (options: { deadline: number }) => Promise<T>): Promise<T> => {
+  let nextMember = 0;
+  const paced = async <T>(retry: CallRetry | undefined, call: (options: { deadline: number }) => Promise<T>, capMs = Infinity): Promise<T> => {
     const started = Date.now();
-    const timeout = pace.timeoutMs();
+    const timeout = Math.min(pace.timeoutMs(), capMs);
     // A longer deadline never runs past the caller's retry budget (fail closed on time).
-    const deadline = retry ? Math.min(started + timeout, Math.max(retry.until, started + pace.baseMs)) : started + timeout;
+    const deadline = retry ? Math.min(started + timeout, Math.max(retry.until, started + Math.min(pace.baseMs, capMs))) : started + timeout;
     try {
       const result = await call({ deadline });
       pace.answered(Date.now() - started);
@@ -225,6 +226,11 @@ export function connectEtcd(o: EtcdConnectionOptions): EtcdKvClient {
   return {
     txn: (req, retry) => {
       const leader = route?.current() ?? null;
+      if (leader === null && route?.recovering()) {
+        // No member known to lead since the leader failed: round the members, short deadlines.
+        const m = perMember[nextMember++ % perMember.length] ?? perMember[0];
+        if (m) return paced(retry, (options) => m.client.kv.txn(req as never, options) as unknown as Promise<TxnRes>, RECOVERY_CALL_MS);
+      }
       const via = (leader === null ? undefined : perMember[leader]?.client) ?? client;
       return paced(retry, (options) => via.kv.txn(req as never, options) as unknown as Promise<TxnRes>).catch((error: unknown) => {
         if (leader !== null) route?.failed(leader);
