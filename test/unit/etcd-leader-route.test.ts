@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EtcdLeaderRoute, leaderOf, RECOVERY_MAX_MS, type LeaderClaim } from '../../src/storage/etcd/etcd-leader-route.js';
+import { EtcdLeaderRoute, leaderOf, RECOVERY_MAX_MS, RECOVERY_STATUS_MS, type LeaderClaim } from '../../src/storage/etcd/etcd-leader-route.js';
 
 const member = (raftTerm: string, isLeader: boolean): LeaderClaim => ({ reachable: true, raftTerm, isLeader });
 const gone: LeaderClaim = { reachable: false };
@@ -30,8 +30,13 @@ const tick = () => new Promise((done) => setImmediate(done));
 /** A status source whose answers the test releases one by one. */
 function controlled() {
   const waiting: ((s: LeaderClaim[]) => void)[] = [];
+  const deadlines: (number | undefined)[] = [];
   return {
-    ask: () => new Promise<LeaderClaim[]>((resolve) => waiting.push(resolve)),
+    deadlines,
+    ask: (deadlineMs?: number) => {
+      deadlines.push(deadlineMs);
+      return new Promise<LeaderClaim[]>((resolve) => waiting.push(resolve));
+    },
     answer(s: LeaderClaim[]) {
       const next = waiting.shift();
       assert.ok(next, 'a question is waiting');
@@ -43,6 +48,8 @@ function controlled() {
   };
 }
 
+const leaderNow = (route: EtcdLeaderRoute) => route.current()?.member ?? null;
+
 describe('EtcdLeaderRoute', () => {
   it('routes to the leader; after a failed call to it, none until a fresh answer names one', async () => {
     let now = 1_000;
@@ -51,23 +58,29 @@ describe('EtcdLeaderRoute', () => {
     try {
       statuses.answer([member('3', false), member('3', true), member('3', false)]);
       await tick();
-      assert.equal(route.current(), 1);
+      const sent = route.current();
+      assert.deepEqual(sent?.member, 1);
       assert.equal(route.recovering(), false);
-      route.failed(2);
-      assert.equal(route.current(), 1, 'a failed call to another member changes nothing');
-      route.failed(1);
-      assert.equal(route.current(), null);
+      route.failed(2, sent?.generation ?? -1);
+      assert.equal(leaderNow(route), 1, 'a failed call to another member changes nothing');
+      route.failed(1, sent?.generation ?? -1);
+      assert.equal(leaderNow(route), null);
       assert.equal(route.recovering(), true, 'short deadlines while no member is known to lead');
+      assert.equal(route.avoided(), 1, 'the failed member is left out meanwhile');
+      assert.equal(statuses.deadlines.at(-1), RECOVERY_STATUS_MS, 'asked with a short deadline');
       statuses.answer([gone, member('3', false), member('3', false)]);
       await tick();
-      assert.equal(route.current(), null, 'an election under way: no leader yet');
+      assert.equal(leaderNow(route), null, 'an election under way: no leader yet');
       now += 100;
       await new Promise((done) => setTimeout(done, 150));
       assert.ok(statuses.waiting > 0, 'asked again soon');
       statuses.answer([member('4', true), gone, member('4', false)]);
       await tick();
-      assert.equal(route.current(), 0, 'the new leader');
+      assert.equal(leaderNow(route), 0, 'the new leader');
       assert.equal(route.recovering(), false);
+      assert.equal(route.avoided(), null);
+      route.failed(0, sent?.generation ?? -1);
+      assert.equal(leaderNow(route), 0, 'a call sent before the last recovery does not start another one');
     } finally {
       route.stop();
     }
@@ -81,15 +94,15 @@ describe('EtcdLeaderRoute', () => {
       await tick();
       await new Promise((done) => setTimeout(done, 1_050)); // the periodic question is now waiting
       assert.equal(statuses.waiting, 1);
-      route.failed(0);
+      route.failed(0, route.current()?.generation ?? -1);
       await tick();
       assert.equal(statuses.waiting, 2, 'a fresh question, not the one already asked');
       statuses.answer([member('3', true), member('3', false), member('3', false)]);
       await tick();
-      assert.equal(route.current(), null, 'the stale answer is dropped');
+      assert.equal(leaderNow(route), null, 'the stale answer is dropped');
       statuses.answer([gone, member('4', true), member('4', false)]);
       await tick();
-      assert.equal(route.current(), 1);
+      assert.equal(leaderNow(route), 1);
     } finally {
       route.stop();
     }
@@ -102,11 +115,12 @@ describe('EtcdLeaderRoute', () => {
     try {
       await tick();
       answer = [gone, member('3', false), member('3', false)];
-      route.failed(0);
+      route.failed(0, route.current()?.generation ?? -1);
       assert.equal(route.recovering(), true);
       now += RECOVERY_MAX_MS;
       assert.equal(route.recovering(), false);
       assert.equal(route.current(), null);
+      assert.equal(route.avoided(), null);
     } finally {
       route.stop();
     }

@@ -27,6 +27,11 @@ export class EtcdCallDeadline {
     return Math.min(this.maxMs, Math.max(this.baseMs, 2 * this.slowest));
   }
 
+  /** The slowest recent answer, in ms (fading as fast answers come back). */
+  recentMs(): number {
+    return this.slowest;
+  }
+
   /** A call was answered after `elapsedMs`. */
   answered(elapsedMs: number): void {
     // Each answer lets the memory of a slow one fade by a fifth: ten fast ones and it is gone.

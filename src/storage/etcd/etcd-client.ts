@@ -93,7 +93,7 @@ export interface EtcdKvClient {
   txn(req: TxnReq, retry?: CallRetry): Promise<TxnRes>;
   range(req: RangeReq, retry?: CallRetry): Promise<RangeRes>;
   /** Status of every endpoint, each asked directly (display only). */
-  memberStatus(): Promise<MemberStatus[]>;
+  memberStatus(deadlineMs?: number): Promise<MemberStatus[]>;
   /**
    * Keeps `key` alive under a lease of `ttlSeconds` (re-granted when lost) until the returned
    * function is called. Display only: nothing safety-related may depend on a lease.
@@ -182,11 +182,11 @@ export function connectEtcd(o: EtcdConnectionOptions): EtcdKvClient {
   const client = new Etcd3(clientOptions(o, hosts, pace));
   const fixed = new EtcdCallDeadline(o.requestTimeoutMs, o.requestTimeoutMs, Infinity);
   const perMember = hosts.map((h) => ({ endpoint: h, client: new Etcd3({ ...clientOptions(o, [h], fixed), faultHandling: { global: noop, host: () => noop } }) }));
-  const memberStatus = () =>
+  const memberStatus = (deadlineMs?: number) =>
     Promise.all(
       perMember.map(async ({ endpoint, client: c }): Promise<MemberStatus> => {
         try {
-          const s = await c.maintenance.status();
+          const s = await c.maintenance.status(deadlineMs === undefined ? undefined : { deadline: Date.now() + deadlineMs });
           return {
             endpoint,
             reachable: true,
@@ -227,13 +227,16 @@ export function connectEtcd(o: EtcdConnectionOptions): EtcdKvClient {
     txn: (req, retry) => {
       const leader = route?.current() ?? null;
       if (leader === null && route?.recovering()) {
-        // No member known to lead since the leader failed: round the members, short deadlines.
-        const m = perMember[nextMember++ % perMember.length] ?? perMember[0];
-        if (m) return paced(retry, (options) => m.client.kv.txn(req as never, options) as unknown as Promise<TxnRes>, RECOVERY_CALL_MS);
+        // No member known to lead since the leader failed: round the other members, short deadlines.
+        const avoided = route.avoided();
+        const others = perMember.filter((_, i) => i !== avoided);
+        const m = others[nextMember++ % others.length];
+        const capMs = Math.max(RECOVERY_CALL_MS, 2 * pace.recentMs());
+        if (m) return paced(retry, (options) => m.client.kv.txn(req as never, options) as unknown as Promise<TxnRes>, capMs);
       }
-      const via = (leader === null ? undefined : perMember[leader]?.client) ?? client;
+      const via = (leader === null ? undefined : perMember[leader.member]?.client) ?? client;
       return paced(retry, (options) => via.kv.txn(req as never, options) as unknown as Promise<TxnRes>).catch((error: unknown) => {
-        if (leader !== null) route?.failed(leader);
+        if (leader !== null && isTransientEtcdError(error)) route?.failed(leader.member, leader.generation);
         throw error;
       });
     },

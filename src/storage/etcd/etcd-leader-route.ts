@@ -12,11 +12,14 @@ export const RECOVERY_POLL_MS = 100;
 /** How long after a failed call to the leader transactions go out with short deadlines at most. */
 export const RECOVERY_MAX_MS = 3000;
 /**
- * A transaction's deadline while no member is known to lead: a follower that has not noticed the
- * leader's death yet passes it on to the dead leader, where it is lost; a short deadline lets the
- * retry (which resolves the batch by reading its key back) go out again soon.
+ * Shortest deadline of a transaction while no member is known to lead: a follower that has not
+ * noticed the leader's death yet passes it on to the dead leader, where it is lost; a short
+ * deadline lets the retry (which resolves the batch by reading its key back) go out again soon.
+ * Never below twice the slowest recent answer, so a slow cluster is not refused.
  */
 export const RECOVERY_CALL_MS = 250;
+/** Deadline of each status question while recovering (a status is answered without raft). */
+export const RECOVERY_STATUS_MS = 250;
 
 /**
  * The leader of the highest raft term any reachable member reports, as an index into
@@ -45,14 +48,17 @@ export class EtcdLeaderRoute {
   private leader: number | null = null;
   /** When the last failed call to the leader was seen (0: none, or recovered since). */
   private recoveringSince = 0;
+  /** The member whose failed call started the recovery (avoided while it lasts). */
+  private failedMember: number | null = null;
   /** Bumped at each failure: answers to questions asked before it are stale. */
   private generation = 0;
   private asking: Promise<void> | null = null;
   private stopped = false;
   private readonly timer: NodeJS.Timeout;
 
+  /** `statuses(deadlineMs)`: every member's status, each asked with that deadline (default: the client's). */
   constructor(
-    private readonly statuses: () => Promise<LeaderClaim[]>,
+    private readonly statuses: (deadlineMs?: number) => Promise<LeaderClaim[]>,
     private readonly now: () => number = Date.now,
   ) {
     void this.refresh();
@@ -60,9 +66,9 @@ export class EtcdLeaderRoute {
     this.timer.unref();
   }
 
-  /** The member to send to now, or null: no member is known to lead. */
-  current(): number | null {
-    return this.leader;
+  /** The member to send to now and the generation to report a failure with; null: none known. */
+  current(): { readonly member: number; readonly generation: number } | null {
+    return this.leader === null ? null : { member: this.leader, generation: this.generation };
   }
 
   /** True while no member is known to lead since a failed call to the leader (short deadlines). */
@@ -70,17 +76,27 @@ export class EtcdLeaderRoute {
     return this.leader === null && this.recoveringSince > 0 && this.now() - this.recoveringSince < RECOVERY_MAX_MS;
   }
 
-  /** A call to `member` failed: if it was the leader, find who leads now, asking often. */
-  failed(member: number): void {
-    if (this.leader !== member) return;
+  /** The member to leave out while recovering: the one whose call failed. */
+  avoided(): number | null {
+    return this.recovering() ? this.failedMember : null;
+  }
+
+  /**
+   * A call to `member`, sent when `current()` answered `generation`, failed in a way that may mean
+   * the member is gone: if it still counts as leader, find who leads now, asking often. A call
+   * sent before an earlier recovery does not start another one.
+   */
+  failed(member: number, generation: number): void {
+    if (this.leader !== member || generation !== this.generation) return;
     this.leader = null;
+    this.failedMember = member;
     this.recoveringSince = this.now();
-    this.generation++;
+    const mine = ++this.generation;
     this.asking = null;
     const ask = () => {
-      if (this.stopped || !this.recovering()) return;
-      void this.refresh().then(() => {
-        if (this.recovering()) setTimeout(ask, RECOVERY_POLL_MS).unref();
+      if (this.stopped || mine !== this.generation || !this.recovering()) return;
+      void this.refresh(RECOVERY_STATUS_MS).then(() => {
+        if (mine === this.generation && this.recovering()) setTimeout(ask, RECOVERY_POLL_MS).unref();
       });
     };
     ask();
@@ -91,9 +107,9 @@ export class EtcdLeaderRoute {
     clearInterval(this.timer);
   }
 
-  private refresh(): Promise<void> {
+  private refresh(deadlineMs?: number): Promise<void> {
     const generation = this.generation;
-    this.asking ??= this.statuses()
+    this.asking ??= this.statuses(deadlineMs)
       .then((s) => {
         if (generation !== this.generation) return;
         this.leader = leaderOf(s);
