@@ -87,11 +87,16 @@ describe(`pipelined commits under conflicts: ${name}`, () => {
       assert.ok(times <= (released.get(n) ?? 0) + 1, `number ${n} acknowledged ${times} times, released ${released.get(n) ?? 0} times`);
     }
 
-    // Both made progress, and their numbers interleave: each had to re-plan on the other's commits.
+    // Both made progress and each had to re-plan on the other's commits. How often their numbers
+    // alternate is not a guarantee (one instance may hold the series for hundreds of numbers while
+    // its pipeline keeps landing: 8 to 400 switches measured), so it is only reported.
     const sequence = [...owner.keys()].sort((x, y) => x - y).map((n) => owner.get(n));
     let switches = 0;
     for (let i = 1; i < sequence.length; i++) if (sequence[i] !== sequence[i - 1]) switches++;
-    assert.ok(switches > 10, `only ${switches} switches between the two instances' numbers`);
+    const conflicts = await Promise.all([a, b].map(async (s) => Number(/^seqd_commit_conflicts_total (\d+)/m.exec(await (await fetch(`${s.url}/metrics`)).text())?.[1] ?? 0)));
+    console.log(`${name}: ${switches} switches between the instances' numbers, conflicts re-planned ${conflicts.join(' / ')}`);
+    assert.ok(switches >= 2, `the numbers of the two instances do not interleave (${switches} switches)`);
+    assert.ok(conflicts.every((c) => c > 0), `each instance re-planned on the other's commits (conflicts ${conflicts.join(' / ')})`);
     assert.ok(unavailable < (CLIENTS_PER_INSTANCE * 2 * REQUESTS_PER_CLIENT) / 10, `${unavailable} requests got 503`);
 
     const stats = await http<{ highWaterMark: number }>(a.url, 'GET', '/api/v1/sequence/stats');
