@@ -73,7 +73,7 @@ export NO_COLOR=1
 #   whose state contradicts their trail or whose identity changed), whose Node-dependent parts
 #   (the etcd and PostgreSQL clients, HTTP, TLS, forwarding) run here in the store contract
 #   suites and the forwarding, TLS and PostgreSQL service tests.
-node_independent='ha-faults|network-partitions|clock-jumps|clock-skew|expiry-etcd|rollover-etcd|tamper-etcd|store-upgrade|ha-forwarding-auth|postgres-failover|postgres-commit-safety|postgres-schema|alert-rules|load-balancer|load-balancer-nginx|compose-stack|kubernetes-manifests|systemd-unit|backup-transfer|migrate|maintenance|import-legacy|archive|postgres-maintenance|cli-exit-codes|pipeline-conflicts|state-mismatch|store-identity|postgres-behaviours'
+node_independent='ha-faults|network-partitions|clock-jumps|clock-skew|expiry-etcd|rollover-etcd|tamper-etcd|store-upgrade|ha-forwarding-auth|postgres-failover|postgres-commit-safety|postgres-schema|alert-rules|load-balancer|load-balancer-nginx|compose-stack|kubernetes-manifests|systemd-unit|backup-transfer|migrate|maintenance|import-legacy|archive|postgres-maintenance|cli-exit-codes|pipeline-conflicts|state-mismatch|store-identity|postgres-behaviours|managed-cluster|ha-forwarding|concurrency|internal-port|audit-actor'
 mapfile -t files < <(find test/unit test/contract test/integration -name '*.test.ts' | grep -Ev "/($node_independent)\.test\.ts$" | sort)
 echo "== unit, contract and integration tests on Node $(node --version) (${#files[@]} files; not here: ${node_independent//|/, })"
 node --import tsx --test --test-concurrency=1 --test-reporter="${SEQD_TEST_REPORTER:-tap}" "${files[@]}"
