@@ -252,6 +252,16 @@ export const configSchema = z.strictObject({
           { id: 'site-1', partitions: ['partition-a', 'partition-b'] },
           { id: 'site-2', partitions: ['partition-a', 'partition-b'] },
         ]),
+      sqlite: z
+        .strictObject({
+          /**
+           * A file up to this size is checked whole before anything is served; a larger one has
+           * its serving tables checked before and the whole file right after start, while serving
+           * (damage found then stops every read and commit). 0: always after start.
+           */
+          'full-check-at-start-max-mb': z.number().int().min(0).max(1024 * 1024).default(64),
+        })
+        .prefault({}),
       etcd: etcd.prefault({}),
       postgres: postgresStore.prefault({}),
       demo: z

@@ -36,7 +36,12 @@ const requestWindowMs = (config: SeqdConfig) => config.sequence.core['idempotenc
 /** Opens the configured store; for etcd with `embedded: true` starts or reuses the local cluster. */
 export async function openStore(config: SeqdConfig, logger: Logger): Promise<OpenedStore> {
   if (config.sequence.storage === 'sqlite') {
-    const store = new SqliteStore({ dataDir: dataDirOf(config), requestWindowMs: requestWindowMs(config) });
+    const store = new SqliteStore({
+      dataDir: dataDirOf(config),
+      requestWindowMs: requestWindowMs(config),
+      fullCheckMaxBytes: config.sequence.sqlite['full-check-at-start-max-mb'] * 1024 * 1024,
+      onIntegrityCheck: (o) => (o.ok ? logger.info(o.message) : logger.error(o.message)),
+    });
     return { store, cluster: null, clusterInfo: async () => null, announce: () => undefined, peers: null, close: () => store.close() };
   }
   if (config.sequence.storage === 'postgres') {

@@ -31,10 +31,14 @@ export class SqliteCommitter {
 
   private lastSweep = 0;
 
-  /** `requestWindowMs`: how long idempotency records are kept (older ones are deleted). */
+  /**
+   * `requestWindowMs`: how long idempotency records are kept (older ones are deleted).
+   * `sweepHeld`: no record is deleted until {@link allowSweep} (the file's check is still running).
+   */
   constructor(
     private readonly db: Database.Database,
     private readonly requestWindowMs = 24 * 3600_000,
+    private sweepHeld = false,
   ) {
     this.stmt = {
       batch: db.prepare<[string], { version: number }>('SELECT version FROM batches WHERE batch_id = ?'),
@@ -91,7 +95,7 @@ export class SqliteCommitter {
     return this.db.transaction(() => {
       const now = Date.now();
       // Expired idempotency records go once a minute, inside a commit that is being made anyway.
-      if (now - this.lastSweep > 60_000) {
+      if (!this.sweepHeld && now - this.lastSweep > 60_000) {
         this.lastSweep = now;
         this.stmt.sweepRequests.run(now - this.requestWindowMs);
       }
@@ -109,6 +113,14 @@ export class SqliteCommitter {
         return outcome;
       });
     }).immediate();
+  }
+
+  /**
+   * Deleting records frees pages; until the whole file was checked, a damaged page the check has
+   * not reached yet could give a live page of another table to the allocator.
+   */
+  allowSweep(): void {
+    this.sweepHeld = false;
   }
 
   private apply(plan: CommitPlan): CommitOutcome {

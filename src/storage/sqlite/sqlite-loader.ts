@@ -13,7 +13,11 @@ const DATA_TABLES = ['series', 'events', 'numbers', 'batches', 'totals', 'reques
  * (each fsync'd). Run only on a data directory no seqd serves: the caller holds its lock.
  */
 export class SqliteLoader implements StoreLoader {
-  constructor(private readonly db: Database.Database) {}
+  /** `freeable`: settles once pages may be freed (the file's check after start passed). */
+  constructor(
+    private readonly db: Database.Database,
+    private readonly freeable: () => Promise<void> = () => Promise.resolve(),
+  ) {}
 
   async contents(): Promise<StoreContents> {
     const heads = new Map(this.db.prepare<[], { name: string; event_seq: number }>('SELECT name, event_seq FROM series').all().map((r) => [r.name, r.event_seq]));
@@ -23,6 +27,8 @@ export class SqliteLoader implements StoreLoader {
   }
 
   async begin(replace: boolean): Promise<void> {
+    // Emptying the tables frees their pages: not before the whole file is known to be sound.
+    if (replace) await this.freeable();
     this.db.transaction(() => {
       if (replace) {
         for (const t of DATA_TABLES) this.db.exec(`DELETE FROM ${t}`);

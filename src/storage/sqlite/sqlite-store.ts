@@ -1,4 +1,4 @@
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { GENESIS_HASH } from '../../domain/audit-chain.js';
@@ -22,6 +22,7 @@ import { decodeRequest } from '../request-record-codec.js';
 import { configure } from './sqlite-committer.js';
 import { ADDED_COLUMNS, RANGE_LOOKUP_SQL, SCHEMA_VERSION, SQLITE_SCHEMA } from './sqlite-schema.js';
 import { SqliteWriter } from './sqlite-writer.js';
+import { checkBeforeServing, checkWholeFileInBackground, damagedError, fileBytes, FULL_CHECK_MAX_BYTES } from './sqlite-integrity.js';
 import { SqliteLoader } from './sqlite-loader.js';
 import { SqliteSnapshot } from './sqlite-snapshot.js';
 import { MAINTENANCE_MESSAGE, migratedMessage, RESTORE_UNFINISHED, type StoreLoader, type StoreSnapshot } from '../store-transfer.js';
@@ -33,6 +34,10 @@ export interface SqliteStoreOptions {
   readonly dataDir: string;
   /** How long idempotency records are kept (default 24 h). */
   readonly requestWindowMs?: number | undefined;
+  /** Larger files are checked whole after start, not before (default `FULL_CHECK_MAX_BYTES`). */
+  readonly fullCheckMaxBytes?: number | undefined;
+  /** Told how the check of the whole file ended when it ran after start (for the log). */
+  readonly onIntegrityCheck?: ((outcome: { readonly ok: boolean; readonly message: string }) => void) | undefined;
 }
 
 export const SQLITE_FILE = 'seqd.sqlite';
@@ -62,18 +67,35 @@ export class SqliteStore implements SequenceStore {
   private readonly stmt;
   private readonly writer: SqliteWriter;
   private readonly unlock: () => void;
+  /** Set once the check after start found damage: from then on nothing is read or written. */
+  private damage: StoreUnavailableError | null = null;
+  private integrityCheck: 'whole file at start' | 'running after start' | 'passed after start' | 'failed after start';
+  private readonly stopCheck: () => void = () => undefined;
+  /**
+   * Settles once the whole file passed its check (at once when it was checked before serving);
+   * rejects with the damage found, or at close. Whatever frees pages waits for it.
+   */
+  private readonly wholeFileChecked: Promise<void> = Promise.resolve();
 
   constructor(options: SqliteStoreOptions) {
     mkdirSync(options.dataDir, { recursive: true });
     this.path = join(options.dataDir, SQLITE_FILE);
     this.unlock = lockDataDir(join(options.dataDir, LOCK_FILE));
+    let opened: { db: Database.Database; trailUnchecked: boolean };
     try {
-      this.db = openDatabase(this.path);
+      opened = openDatabase(this.path, options.fullCheckMaxBytes ?? FULL_CHECK_MAX_BYTES);
     } catch (error) {
       this.unlock();
       throw error;
     }
-    this.writer = new SqliteWriter(this.path, options.requestWindowMs ?? 24 * 3600_000);
+    this.db = opened.db;
+    this.writer = new SqliteWriter(this.path, options.requestWindowMs ?? 24 * 3600_000, opened.trailUnchecked);
+    this.integrityCheck = opened.trailUnchecked ? 'running after start' : 'whole file at start';
+    if (opened.trailUnchecked) {
+      const check = this.checkAfterStart(options.onIntegrityCheck ?? (() => undefined));
+      this.stopCheck = check.stop;
+      this.wholeFileChecked = check.checked;
+    }
     const db = this.db;
     this.stmt = {
       series: db.prepare<[string], SeriesRow>('SELECT * FROM series WHERE name = ?'),
@@ -264,6 +286,7 @@ export class SqliteStore implements SequenceStore {
   }
 
   async purgeArchived(series: string): Promise<number> {
+    await this.wholeFileChecked;
     return this.guard(() => {
       const purge = this.db.transaction(() => {
         const mark = archiveMarkOf(this.stmt.series.get(series));
@@ -281,11 +304,13 @@ export class SqliteStore implements SequenceStore {
   }
 
   async health(): Promise<StoreHealth> {
+    const integrityCheck = this.integrityCheck;
+    if (this.damage) return { kind: this.kind, healthy: false, detail: { path: this.path, integrityCheck, error: this.damage.message } };
     try {
       this.db.prepare('SELECT 1').get();
-      return { kind: this.kind, healthy: true, detail: { path: this.path, sizeBytes: this.sizeBytes() } };
+      return { kind: this.kind, healthy: true, detail: { path: this.path, sizeBytes: fileBytes(this.path), integrityCheck } };
     } catch (error) {
-      return { kind: this.kind, healthy: false, detail: { path: this.path, error: String(error) } };
+      return { kind: this.kind, healthy: false, detail: { path: this.path, integrityCheck, error: String(error) } };
     }
   }
 
@@ -294,25 +319,54 @@ export class SqliteStore implements SequenceStore {
   }
 
   openLoader(): StoreLoader {
-    return new SqliteLoader(this.db);
+    return new SqliteLoader(this.db, () => this.wholeFileChecked);
   }
 
   async close(): Promise<void> {
+    this.stopCheck();
     await this.writer.close();
     if (this.db.open) this.db.close();
     this.unlock();
   }
 
-  private sizeBytes(): number {
-    let total = 0;
-    for (const suffix of ['', '-wal']) {
-      try {
-        total += statSync(this.path + suffix).size;
-      } catch {
-        // the WAL file exists only while the database is open in WAL mode
+  /**
+   * The whole file is read once on a thread of its own while seqd serves. Damage found there
+   * stops every read and commit from then on (fail closed): the file is restored from a backup.
+   * A check that could not run counts as damage, since nothing then says the file is sound.
+   */
+  private checkAfterStart(report: NonNullable<SqliteStoreOptions['onIntegrityCheck']>): { stop(): void; checked: Promise<void> } {
+    const check = checkWholeFileInBackground(this.path);
+    let settle: (error?: Error) => void = () => undefined;
+    const checked = new Promise<void>((resolve, reject) => {
+      settle = (error) => (error ? reject(error) : resolve());
+    });
+    // Awaited only by what frees pages; the damage itself is reported by health() and the log.
+    checked.catch(() => undefined);
+    let stopped = false;
+    void check.result.then((reply) => {
+      if (stopped) return;
+      if (reply.ok && reply.problems.length === 0) {
+        this.integrityCheck = 'passed after start';
+        this.writer.allowSweep();
+        settle();
+        report({ ok: true, message: `integrity check of ${this.path} passed (the whole file, ${reply.ms} ms, while serving)` });
+        return;
       }
-    }
-    return total;
+      const problems = reply.ok ? reply.problems : [`the check could not run: ${reply.error}`];
+      this.damage = damagedError(this.path, problems, 'after start');
+      this.integrityCheck = 'failed after start';
+      this.writer.refuse(this.damage);
+      settle(this.damage);
+      report({ ok: false, message: this.damage.message });
+    });
+    return {
+      checked,
+      stop: () => {
+        stopped = true;
+        settle(new StoreUnavailableError('embedded store closed'));
+        check.stop();
+      },
+    };
   }
 
   private readState(series: string): SeriesState {
@@ -327,6 +381,7 @@ export class SqliteStore implements SequenceStore {
 
   /** Any SQLite failure (disk full, I/O error, locked) becomes a retryable 503: nothing was committed. */
   private guard<T>(work: () => T): Promise<T> {
+    if (this.damage) return Promise.reject(this.damage);
     try {
       return Promise.resolve(work());
     } catch (error) {
@@ -340,11 +395,11 @@ export class SqliteStore implements SequenceStore {
  * Opens the file and brings its schema up to this version. A file written by a newer seqd, or one
  * that is not a readable SQLite database, is refused with the path and what to do.
  */
-function openDatabase(path: string): Database.Database {
+function openDatabase(path: string, fullCheckMaxBytes: number): { db: Database.Database; trailUnchecked: boolean } {
   let db: Database.Database | null = null;
   try {
     db = configure(new Database(path));
-    checkIntegrity(db, path);
+    const { trailUnchecked } = checkBeforeServing(db, path, fullCheckMaxBytes);
     db.exec(SQLITE_SCHEMA);
     const stored = db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'").get();
     if (stored && Number(stored.value) > Number(SCHEMA_VERSION)) {
@@ -352,24 +407,11 @@ function openDatabase(path: string): Database.Database {
     }
     addMissingColumns(db);
     db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run('schema_version', SCHEMA_VERSION);
-    return db;
+    return { db, trailUnchecked };
   } catch (error) {
     if (db?.open) db.close();
     if (error instanceof StoreUnavailableError) throw error;
     throw new StoreUnavailableError(`${path} cannot be opened as a seqd database (${(error as Error).message}): it is damaged or not a database; restore it from a backup`, { cause: error });
-  }
-}
-
-/**
- * A file damaged while seqd was stopped (a bad disk, a copy cut short, an edit) is refused before
- * anything is read from it: serving from it could give numbers again or lose the trail. SQLite's
- * quick check reads every page once (about a second per few hundred MB).
- */
-function checkIntegrity(db: Database.Database, path: string): void {
-  const rows = db.pragma('quick_check(5)') as { quick_check: string }[];
-  const problems = rows.map((r) => r.quick_check).filter((p) => p !== 'ok');
-  if (problems.length > 0) {
-    throw new StoreUnavailableError(`${path} failed its integrity check at start (${problems.join('; ')}): it is damaged and seqd does not serve from it; restore it from a backup (seqd restore)`);
   }
 }
 

@@ -9,6 +9,10 @@ export interface WriterRequest {
   readonly id: number;
   readonly plan: CommitPlan;
 }
+/** Sent once the whole file passed its check: deleting expired records may free pages from now on. */
+export interface AllowSweep {
+  readonly allowSweep: true;
+}
 /** One reply message answers every request committed by one transaction, in request order. */
 export type WriterReply =
   | { readonly ids: readonly number[]; readonly ok: true; readonly outcomes: readonly CommitOutcome[] }
@@ -17,14 +21,18 @@ export type WriterReply =
 // Entry of the writer thread: owns the only write connection and commits until nothing waits.
 if (parentPort) {
   const port: MessagePort = parentPort;
-  const data = workerData as { path: string; requestWindowMs: number };
-  const committer = new SqliteCommitter(configure(new Database(data.path)), data.requestWindowMs);
+  const data = workerData as { path: string; requestWindowMs: number; sweepHeld: boolean };
+  const committer = new SqliteCommitter(configure(new Database(data.path)), data.requestWindowMs, data.sweepHeld);
   const backlog: WriterRequest[] = [];
-  const drainPort = () => {
-    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) backlog.push(m.message as WriterRequest);
+  const take = (message: WriterRequest | AllowSweep) => {
+    if ('allowSweep' in message) committer.allowSweep();
+    else backlog.push(message);
   };
-  port.on('message', (first: WriterRequest) => {
-    backlog.push(first);
+  const drainPort = () => {
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) take(m.message as WriterRequest | AllowSweep);
+  };
+  port.on('message', (first: WriterRequest | AllowSweep) => {
+    take(first);
     drainPort();
     while (backlog.length > 0) {
       const requests = nextTransaction(backlog);

@@ -1,21 +1,9 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { OutcomeUnknownError, StoreFullError, StoreUnavailableError } from '../../domain/errors/index.js';
 import type { CommitPlan } from '../../domain/planner.js';
 import type { CommitOutcome } from './sqlite-committer.js';
-import type { WriterReply } from './sqlite-writer-thread.js';
-
-// From src/ (run by tsx, in tests) the thread's entry is the .ts file and needs the tsx loader;
-// from dist/ it is the .js file.
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
-const ENTRY = new URL(FROM_SOURCE ? './sqlite-writer-thread.ts' : './sqlite-writer-thread.js', import.meta.url);
-
-function startThread(path: string, requestWindowMs: number): Worker {
-  const workerData = { path, requestWindowMs };
-  if (!FROM_SOURCE) return new Worker(ENTRY, { workerData });
-  // A worker does not inherit the tsx loader: register it in the thread, then load the entry.
-  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(ENTRY.href)}); })`;
-  return new Worker(boot, { eval: true, workerData });
-}
+import { startSqliteThread } from './sqlite-thread.js';
+import type { AllowSweep, WriterReply } from './sqlite-writer-thread.js';
 
 /** Main-thread handle of the writer thread: commits go out in order; replies come back per transaction. */
 export class SqliteWriter {
@@ -24,8 +12,9 @@ export class SqliteWriter {
   private nextId = 1;
   private failed: Error | null = null;
 
-  constructor(path: string, requestWindowMs: number) {
-    this.worker = startThread(path, requestWindowMs);
+  /** `sweepHeld`: expired idempotency records stay until {@link allowSweep}. */
+  constructor(path: string, requestWindowMs: number, sweepHeld = false) {
+    this.worker = startSqliteThread('sqlite-writer-thread', { path, requestWindowMs, sweepHeld });
     const fail = (error: Error) => {
       this.failed = new StoreUnavailableError(`embedded store writer stopped: ${error.message}`, { cause: error });
       // Commits sent to a thread that died may have reached COMMIT before it did.
@@ -69,6 +58,16 @@ export class SqliteWriter {
       // The open gaps are the planner's business and may be many: the writer does not get them.
       this.worker.postMessage({ id, plan: { ...plan, next: { ...plan.next, openGaps: [] } } });
     });
+  }
+
+  /** From now on every commit is refused with `error` (commits already sent are answered as usual). */
+  refuse(error: Error): void {
+    this.failed ??= error;
+  }
+
+  allowSweep(): void {
+    const message: AllowSweep = { allowSweep: true };
+    this.worker.postMessage(message);
   }
 
   async close(): Promise<void> {

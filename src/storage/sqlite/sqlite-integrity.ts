@@ -1,0 +1,111 @@
+import { statSync } from 'node:fs';
+import type Database from 'better-sqlite3';
+import { StoreUnavailableError } from '../../domain/errors/index.js';
+import { mapPages, type TreeToMap } from './sqlite-page-map.js';
+import { startSqliteThread } from './sqlite-thread.js';
+
+/** The one message the check thread sends before it ends. */
+export type CheckReply = { readonly ok: true; readonly problems: readonly string[]; readonly ms: number } | { readonly ok: false; readonly error: string };
+
+/**
+ * Files up to this size are checked whole before anything is served (about 0.2 s here; the
+ * configuration's `sequence.sqlite.full-check-at-start-max-mb`). A larger file is checked in two
+ * steps, so that start-up does not grow with the trail: its structure and the tables numbers are
+ * planned from before serving (see {@link checkBeforeServing}), the whole file on a thread of its
+ * own after.
+ */
+export const FULL_CHECK_MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The tables seqd plans numbers from: its series (high-water mark, version, chain head), the open
+ * and void numbers a refill takes, settings, totals and identity. They grow with series and gaps,
+ * not with the trail, and are read whole before serving. `events`, `batches` and `requests` grow
+ * with traffic: their leaves are left to the check after start.
+ */
+const SERVING_TABLES: ReadonlySet<string> = new Set(['meta', 'series', 'totals', 'settings', 'numbers']);
+
+/** The findings of one integrity pragma (`quick_check(5)`, `quick_check('series')`), 'ok' left out. */
+export function problemsOf(db: Database.Database, pragma: string): string[] {
+  try {
+    return (db.pragma(pragma) as { quick_check: string }[]).map((r) => r.quick_check).filter((p) => p !== 'ok');
+  } catch (error) {
+    // Damage bad enough that the check cannot walk the table is itself the finding.
+    if ((error as { code?: unknown }).code === 'SQLITE_CORRUPT') return [(error as Error).message];
+    throw error;
+  }
+}
+
+/** The error every start and every commit gives once damage was found. */
+export function damagedError(path: string, problems: readonly string[], when: string): StoreUnavailableError {
+  return new StoreUnavailableError(
+    `${path} failed its integrity check ${when} (${problems.join('; ')}): it is damaged and seqd does not serve from it; restore it from a backup (seqd restore)`,
+  );
+}
+
+/**
+ * A file damaged while seqd was stopped (a bad disk, a copy cut short, an edit) is refused before
+ * anything is served from it: serving from it could give numbers again or lose the trail. A file
+ * up to `fullCheckMaxBytes` gets SQLite's quick check (every page, about 1.8 s per GB here).
+ *
+ * A larger one gets, before serving: every commit checkpointed into the main file, then the page
+ * map ({@link mapPages}: every interior page of every tree, the freelist, every page of the serving
+ * tables and their overflow chains; no page may be claimed twice), then SQLite's quick check of
+ * each serving table. What the writer can then touch without the map having seen it: the leaves
+ * of the trail's trees, into which it appends. It frees no page of them (no sweep, no purge) until
+ * the whole file has passed the check after start (answered `trailUnchecked`), so a damaged leaf
+ * cannot hand a page of a serving table to the allocator.
+ */
+export function checkBeforeServing(db: Database.Database, path: string, fullCheckMaxBytes: number): { readonly trailUnchecked: boolean; readonly pagesRead?: number } {
+  if (fileBytes(path) <= fullCheckMaxBytes) return checkWhole(db, path);
+  // The map reads the main file: it must hold every commit (a WAL left by an unclean stop).
+  const checkpoint = (db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[])[0];
+  if (checkpoint?.busy !== 0) return checkWhole(db, path);
+  let trees: TreeToMap[];
+  try {
+    trees = db
+      .prepare<[], { name: string; tbl_name: string; rootpage: number }>('SELECT name, tbl_name, rootpage FROM sqlite_schema WHERE rootpage > 0')
+      .all()
+      .map((t) => ({ name: t.name, root: t.rootpage, readLeaves: SERVING_TABLES.has(t.tbl_name) }));
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'SQLITE_CORRUPT') throw damagedError(path, [(error as Error).message], 'at start');
+    throw error;
+  }
+  const map = mapPages(path, [{ name: 'sqlite_schema', root: 1, readLeaves: true }, ...trees]);
+  if (map.unsupported !== null) return checkWhole(db, path);
+  const serving = trees.filter((t) => SERVING_TABLES.has(t.name)).map((t) => t.name);
+  const problems = map.problems.length > 0 ? map.problems : serving.flatMap((t) => problemsOf(db, `quick_check('${t}')`));
+  if (problems.length > 0) throw damagedError(path, problems, 'at start');
+  return { trailUnchecked: true, pagesRead: map.pagesRead };
+}
+
+function checkWhole(db: Database.Database, path: string): { readonly trailUnchecked: false } {
+  const problems = problemsOf(db, 'quick_check(5)');
+  if (problems.length > 0) throw damagedError(path, problems, 'at start');
+  return { trailUnchecked: false };
+}
+
+/** Checks the whole file on a thread of its own; resolves with what it found (never rejects). */
+export function checkWholeFileInBackground(path: string): { readonly result: Promise<CheckReply>; stop(): void } {
+  const worker = startSqliteThread('sqlite-check-thread', { path });
+  // The check must never keep a stopping process alive; a check still running at close is dropped.
+  worker.unref();
+  const result = new Promise<CheckReply>((resolve) => {
+    worker.once('message', (reply: CheckReply) => resolve(reply));
+    worker.once('error', (error) => resolve({ ok: false, error: String(error) }));
+    worker.once('exit', (code) => resolve({ ok: false, error: `the check thread ended (exit code ${code})` }));
+  });
+  return { result, stop: () => void worker.terminate() };
+}
+
+/** The database file and its WAL, in bytes. */
+export function fileBytes(path: string): number {
+  let total = 0;
+  for (const suffix of ['', '-wal']) {
+    try {
+      total += statSync(path + suffix).size;
+    } catch {
+      // no WAL file: the database was closed cleanly
+    }
+  }
+  return total;
+}

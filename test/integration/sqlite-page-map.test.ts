@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, truncateSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { mapPages, type TreeToMap } from '../../src/storage/sqlite/sqlite-page-map.js';
+import { SQLITE_SCHEMA } from '../../src/storage/sqlite/sqlite-schema.js';
+
+const dirs: string[] = [];
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const SERVING = ['meta', 'series', 'totals', 'settings', 'numbers'];
+
+/**
+ * A file with seqd's schema: a trail three levels deep, rows long enough to overflow in a
+ * serving table and in the trail, and a freelist (trail rows deleted).
+ */
+function ledgerFile(options: { autoVacuum?: boolean } = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), 'seqd-page-map-'));
+  dirs.push(dir);
+  const path = join(dir, 'seqd.sqlite');
+  const db = new Database(path);
+  if (options.autoVacuum) db.pragma('auto_vacuum = FULL');
+  db.exec(SQLITE_SCHEMA);
+  db.prepare('INSERT INTO series (name, start, hwm, version, event_seq, last_hash, archive) VALUES (?, 1, 9000, 1, 9000, ?, ?)').run('global', 'h', 'a'.repeat(12_000));
+  const event = db.prepare(
+    `INSERT INTO events (series, seq, ts, type, first, last, batch_id, node, prev_hash, hash, reason) VALUES ('global', ?, 0, 'issue', ?, ?, ?, 'n', ?, ?, ?)`,
+  );
+  db.transaction(() => {
+    for (let i = 1; i <= 9000; i++) event.run(i, i, i, `batch-${i}`, 'p'.repeat(64), 'h'.repeat(64), i % 1000 === 0 ? 'r'.repeat(6000) : null);
+  })();
+  db.prepare('DELETE FROM events WHERE seq BETWEEN 2000 AND 3500').run();
+  db.close();
+  return path;
+}
+
+function treesOf(path: string, readAllLeaves = false): TreeToMap[] {
+  const db = new Database(path, { readonly: true });
+  try {
+    const trees = db.prepare<[], { name: string; tbl_name: string; rootpage: number }>('SELECT name, tbl_name, rootpage FROM sqlite_schema WHERE rootpage > 0').all();
+    return [{ name: 'sqlite_schema', root: 1, readLeaves: true }, ...trees.map((t) => ({ name: t.name, root: t.rootpage, readLeaves: readAllLeaves || SERVING.includes(t.tbl_name) }))];
+  } finally {
+    db.close();
+  }
+}
+
+/** Page numbers of `name` of one kind (`internal`, `leaf`, `overflow`), from SQLite's own view. */
+function pagesOf(path: string, name: string, kind: string): number[] {
+  const db = new Database(path, { readonly: true });
+  try {
+    return db.prepare<[string, string], { pageno: number }>('SELECT pageno FROM dbstat WHERE name = ? AND pagetype = ? ORDER BY pageno').all(name, kind).map((r) => r.pageno);
+  } finally {
+    db.close();
+  }
+}
+
+const PAGE = 4096;
+function readPage(path: string, n: number): Buffer {
+  const fd = openSync(path, 'r');
+  const page = Buffer.alloc(PAGE);
+  readSync(fd, page, 0, PAGE, (n - 1) * PAGE);
+  closeSync(fd);
+  return page;
+}
+function writePage(path: string, n: number, page: Buffer): void {
+  const fd = openSync(path, 'r+');
+  writeSync(fd, page, 0, PAGE, (n - 1) * PAGE);
+  closeSync(fd);
+}
+const first = (pages: number[], what: string): number => {
+  const n = pages[0];
+  assert.ok(n !== undefined, `the file has ${what}`);
+  return n;
+};
+
+describe('SQLite page map: who owns each page, without reading the trail leaves', () => {
+  it('a sound file: no problem; unread is exactly the trail leaves’ overflow pages', () => {
+    const path = ledgerFile();
+    assert.ok(pagesOf(path, 'events', 'internal').length > 10, 'the trail has interior pages');
+    assert.ok(pagesOf(path, 'series', 'overflow').length >= 3, 'a serving row overflows');
+    const trailOverflow = pagesOf(path, 'events', 'overflow').length;
+    assert.ok(trailOverflow > 0, 'trail rows overflow');
+    const map = mapPages(path, treesOf(path));
+    assert.deepEqual(map.problems, []);
+    assert.equal(map.unsupported, null);
+    assert.equal(map.unclaimed, trailOverflow);
+    assert.ok(map.pagesRead < map.pageCount / 3, `read ${map.pagesRead} of ${map.pageCount} pages`);
+    const whole = mapPages(path, treesOf(path, true));
+    assert.deepEqual(whole.problems, []);
+    assert.equal(whole.unclaimed, 0, 'with every leaf read, every page has an owner');
+  });
+
+  it('the freelist names the series table’s page (the allocator would hand it out and a commit overwrite it): found', () => {
+    const path = ledgerFile();
+    const header = readPage(path, 1);
+    const trunk = header.readUInt32BE(32);
+    assert.ok(trunk > 0, 'the file has a freelist');
+    const series = first(pagesOf(path, 'series', 'leaf'), 'a series leaf');
+    const page = readPage(path, trunk);
+    const leaves = page.readUInt32BE(4);
+    page.copy(page, 12, 8, 8 + 4 * leaves);
+    page.writeUInt32BE(series, 8);
+    page.writeUInt32BE(leaves + 1, 4);
+    writePage(path, trunk, page);
+    header.writeUInt32BE(header.readUInt32BE(36) + 1, 36);
+    writePage(path, 1, header);
+    // SQLite's check of the series table alone does not see it.
+    const db = new Database(path, { readonly: true });
+    assert.deepEqual(db.pragma("quick_check('series')", { simple: false }), [{ quick_check: 'ok' }]);
+    db.close();
+    const map = mapPages(path, treesOf(path));
+    assert.match(map.problems.join('; '), new RegExp(`page ${series} is claimed by the freelist and by series`));
+  });
+
+  it('a trail interior page names a page of the series table as its child: found', () => {
+    const path = ledgerFile();
+    const interior = first(pagesOf(path, 'events', 'internal'), 'a trail interior page');
+    const series = first(pagesOf(path, 'series', 'leaf'), 'a series leaf');
+    const page = readPage(path, interior);
+    page.writeUInt32BE(series, 8);
+    writePage(path, interior, page);
+    assert.match(mapPages(path, treesOf(path)).problems.join('; '), new RegExp(`page ${series} is claimed by (series and by events|events and by series)`));
+  });
+
+  it('an overflow chain of a serving row runs into a trail page: found', () => {
+    const path = ledgerFile();
+    const overflow = first(pagesOf(path, 'series', 'overflow'), 'a series overflow page');
+    const interior = first(pagesOf(path, 'events', 'internal'), 'a trail interior page');
+    const page = readPage(path, overflow);
+    page.writeUInt32BE(interior, 0);
+    writePage(path, overflow, page);
+    assert.match(mapPages(path, treesOf(path)).problems.join('; '), new RegExp(`page ${interior} is claimed by`));
+  });
+
+  it('a trail interior page zeroed: found', () => {
+    const path = ledgerFile();
+    const interior = pagesOf(path, 'events', 'internal').at(-1) ?? 0;
+    writePage(path, interior, Buffer.alloc(PAGE));
+    assert.match(mapPages(path, treesOf(path)).problems.join('; '), new RegExp(`events: page ${interior} has page type 0`));
+  });
+
+  it('a file cut short, and a freelist shorter than its header says: found', () => {
+    const cut = ledgerFile();
+    const trees = treesOf(cut);
+    truncateSync(cut, 20 * PAGE);
+    assert.match(mapPages(cut, trees).problems.join('; '), /the header says \d+ pages but the file holds 20/);
+    const path = ledgerFile();
+    const header = readPage(path, 1);
+    header.writeUInt32BE(header.readUInt32BE(36) + 1, 36);
+    writePage(path, 1, header);
+    assert.match(mapPages(path, treesOf(path)).problems.join('; '), /the freelist holds \d+ pages but the header says/);
+  });
+
+  it('an auto-vacuum file (pointer-map pages) is left to the whole check', () => {
+    const path = ledgerFile({ autoVacuum: true });
+    assert.match(mapPages(path, treesOf(path)).unsupported ?? '', /auto-vacuum/);
+  });
+});
