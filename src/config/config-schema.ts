@@ -256,8 +256,9 @@ export const configSchema = z.strictObject({
         .strictObject({
           /**
            * A file up to this size is checked whole before anything is served; a larger one has
-           * its serving tables checked before and the whole file right after start, while serving
-           * (damage found then stops every read and commit). 0: always after start.
+           * its structure and the tables numbers are planned from checked before, and the whole
+           * file right after start, while serving (nothing frees space until it passed; damage
+           * found then stops every read and commit). 0: always in two steps.
            */
           'full-check-at-start-max-mb': z.number().int().min(0).max(1024 * 1024).default(64),
         })
