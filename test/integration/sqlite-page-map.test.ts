@@ -9,7 +9,6 @@ import { SQLITE_SCHEMA } from '../../src/storage/sqlite/sqlite-schema.js';
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-const SERVING = ['meta', 'series', 'totals', 'settings', 'numbers'];
 
 /**
  * A file with seqd's schema: a trail three levels deep, rows long enough to overflow in a
@@ -30,15 +29,18 @@ function ledgerFile(options: { autoVacuum?: boolean } = {}): string {
     for (let i = 1; i <= 9000; i++) event.run(i, i, i, `batch-${i}`, 'p'.repeat(64), 'h'.repeat(64), i % 1000 === 0 ? 'r'.repeat(6000) : null);
   })();
   db.prepare('DELETE FROM events WHERE seq BETWEEN 2000 AND 3500').run();
+  // An idempotency record long enough to overflow, among short ones.
+  const request = db.prepare("INSERT INTO requests (series, key, record, committed_at) VALUES ('global', ?, ?, 0)");
+  for (let i = 0; i < 300; i++) request.run(`key-${i}`, i === 150 ? 'x'.repeat(1500) : '{}');
   db.close();
   return path;
 }
 
-function treesOf(path: string, readAllLeaves = false): TreeToMap[] {
+function treesOf(path: string): TreeToMap[] {
   const db = new Database(path, { readonly: true });
   try {
-    const trees = db.prepare<[], { name: string; tbl_name: string; rootpage: number }>('SELECT name, tbl_name, rootpage FROM sqlite_schema WHERE rootpage > 0').all();
-    return [{ name: 'sqlite_schema', root: 1, readLeaves: true }, ...trees.map((t) => ({ name: t.name, root: t.rootpage, readLeaves: readAllLeaves || SERVING.includes(t.tbl_name) }))];
+    const trees = db.prepare<[], { name: string; rootpage: number }>('SELECT name, rootpage FROM sqlite_schema WHERE rootpage > 0').all();
+    return [{ name: 'sqlite_schema', root: 1 }, ...trees.map((t) => ({ name: t.name, root: t.rootpage }))];
   } finally {
     db.close();
   }
@@ -73,21 +75,22 @@ const first = (pages: number[], what: string): number => {
   return n;
 };
 
-describe('SQLite page map: who owns each page, without reading the trail leaves', () => {
-  it('a sound file: no problem; unread is exactly the trail leaves’ overflow pages', () => {
+describe('SQLite page map: who owns each page, from one front-to-back read of the file', () => {
+  it('a sound file, read once front to back: every page has one owner', () => {
     const path = ledgerFile();
     assert.ok(pagesOf(path, 'events', 'internal').length > 10, 'the trail has interior pages');
     assert.ok(pagesOf(path, 'series', 'overflow').length >= 3, 'a serving row overflows');
-    const trailOverflow = pagesOf(path, 'events', 'overflow').length;
-    assert.ok(trailOverflow > 0, 'trail rows overflow');
+    assert.ok(pagesOf(path, 'events', 'overflow').length > 0, 'trail rows overflow');
+    assert.ok(pagesOf(path, 'requests', 'overflow').length > 0, 'a request record overflows');
     const map = mapPages(path, treesOf(path));
     assert.deepEqual(map.problems, []);
     assert.equal(map.unsupported, null);
-    assert.equal(map.unclaimed, trailOverflow);
-    assert.ok(map.pagesRead < map.pageCount / 3, `read ${map.pagesRead} of ${map.pageCount} pages`);
-    const whole = mapPages(path, treesOf(path, true));
-    assert.deepEqual(whole.problems, []);
-    assert.equal(whole.unclaimed, 0, 'with every leaf read, every page has an owner');
+  });
+
+  it('a page nothing names: found (SQLite calls it never used)', () => {
+    const path = ledgerFile();
+    const trees = treesOf(path).filter((t) => t.name !== 'numbers_status');
+    assert.match(mapPages(path, trees).problems.join('; '), /page\(s\) belong to no tree, overflow chain or the freelist/);
   });
 
   it('the freelist names the series table’s page (the allocator would hand it out and a commit overwrite it): found', () => {
@@ -154,5 +157,40 @@ describe('SQLite page map: who owns each page, without reading the trail leaves'
   it('an auto-vacuum file (pointer-map pages) is left to the whole check', () => {
     const path = ledgerFile({ autoVacuum: true });
     assert.match(mapPages(path, treesOf(path)).unsupported ?? '', /auto-vacuum/);
+  });
+
+  it('a trail leaf turned into an interior page whose child is the numbers table (SQLite would insert trail rows there): found', () => {
+    const path = ledgerFile();
+    const leaf = pagesOf(path, 'events', 'leaf').at(-1) ?? 0;
+    const numbers = first(pagesOf(path, 'numbers', 'leaf'), 'a numbers leaf');
+    const page = readPage(path, leaf);
+    page.writeUInt8(2, 0);
+    page.writeUInt32BE(numbers, 8);
+    writePage(path, leaf, page);
+    assert.match(mapPages(path, treesOf(path)).problems.join('; '), new RegExp(`events: page ${leaf} has page type 2 where type 10 belongs`));
+  });
+
+  it('the overflow pointer of a request record names the series table’s page (replacing the record would free it): found', () => {
+    const path = ledgerFile();
+    const series = first(pagesOf(path, 'series', 'leaf'), 'a series leaf');
+    let patched = false;
+    for (const n of pagesOf(path, 'requests', 'leaf')) {
+      const page = readPage(path, n);
+      for (let i = 0; i < page.readUInt16BE(3) && !patched; i++) {
+        const cell = page.readUInt16BE(8 + 2 * i);
+        // The long record: a two-byte payload size over the index cells' local maximum (1002 here).
+        const payload = ((page.readUInt8(cell) & 0x7f) << 7) | page.readUInt8(cell + 1);
+        if ((page.readUInt8(cell) & 0x80) === 0 || payload <= 1002) continue;
+        const minLocal = Math.floor(((PAGE - 12) * 32) / 255) - 23;
+        let local = minLocal + ((payload - minLocal) % (PAGE - 4));
+        if (local > 1002) local = minLocal;
+        page.writeUInt32BE(series, cell + 2 + local);
+        writePage(path, n, page);
+        patched = true;
+      }
+      if (patched) break;
+    }
+    assert.ok(patched, 'found the long record');
+    assert.match(mapPages(path, treesOf(path)).problems.join('; '), new RegExp(`page ${series} is claimed by .*`));
   });
 });

@@ -19,10 +19,10 @@ export const FULL_CHECK_MAX_BYTES = 64 * 1024 * 1024;
 /**
  * The tables seqd plans numbers from: its series (high-water mark, version, chain head), the open
  * and void numbers a refill takes, settings, totals and identity. They grow with series and gaps,
- * not with the trail, and are read whole before serving. `events`, `batches` and `requests` grow
- * with traffic: their leaves are left to the check after start.
+ * not with the trail, and SQLite's own check reads them before serving. `events`, `batches` and
+ * `requests` grow with traffic: the page map covers their structure, the check after start the rest.
  */
-const SERVING_TABLES: ReadonlySet<string> = new Set(['meta', 'series', 'totals', 'settings', 'numbers']);
+const SERVING_TABLES: readonly string[] = ['meta', 'series', 'totals', 'settings', 'numbers'];
 
 /** The findings of one integrity pragma (`quick_check(5)`, `quick_check('series')`), 'ok' left out. */
 export function problemsOf(db: Database.Database, pragma: string): string[] {
@@ -48,14 +48,15 @@ export function damagedError(path: string, problems: readonly string[], when: st
  * up to `fullCheckMaxBytes` gets SQLite's quick check (every page, about 1.8 s per GB here).
  *
  * A larger one gets, before serving: every commit checkpointed into the main file, then the page
- * map ({@link mapPages}: every interior page of every tree, the freelist, every page of the serving
- * tables and their overflow chains; no page may be claimed twice), then SQLite's quick check of
- * each serving table. What the writer can then touch without the map having seen it: the leaves
- * of the trail's trees, into which it appends. It frees no page of them (no sweep, no purge) until
- * the whole file has passed the check after start (answered `trailUnchecked`), so a damaged leaf
- * cannot hand a page of a serving table to the allocator.
+ * map ({@link mapPages}: the file read once front to back, every page's owner found from the
+ * roots and the freelist; no page claimed twice or by nothing, every page the kind its tree needs
+ * where it is reached), then SQLite's quick check of each serving table. What that leaves to the
+ * whole-file check after start (answered `trailUnchecked`) is what lies inside the pages of the
+ * other tables (key order, records, free space), which a write keeps inside that page. Until that
+ * check passed, nothing frees pages anyway (no sweep, no purge, no replacing restore) and no
+ * snapshot is read.
  */
-export function checkBeforeServing(db: Database.Database, path: string, fullCheckMaxBytes: number): { readonly trailUnchecked: boolean; readonly pagesRead?: number } {
+export function checkBeforeServing(db: Database.Database, path: string, fullCheckMaxBytes: number): { readonly trailUnchecked: boolean } {
   if (fileBytes(path) <= fullCheckMaxBytes) return checkWhole(db, path);
   // The map reads the main file: it must hold every commit (a WAL left by an unclean stop).
   const checkpoint = (db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[])[0];
@@ -63,19 +64,19 @@ export function checkBeforeServing(db: Database.Database, path: string, fullChec
   let trees: TreeToMap[];
   try {
     trees = db
-      .prepare<[], { name: string; tbl_name: string; rootpage: number }>('SELECT name, tbl_name, rootpage FROM sqlite_schema WHERE rootpage > 0')
+      .prepare<[], { name: string; rootpage: number }>('SELECT name, rootpage FROM sqlite_schema WHERE rootpage > 0')
       .all()
-      .map((t) => ({ name: t.name, root: t.rootpage, readLeaves: SERVING_TABLES.has(t.tbl_name) }));
+      .map((t) => ({ name: t.name, root: t.rootpage }));
   } catch (error) {
     if ((error as { code?: unknown }).code === 'SQLITE_CORRUPT') throw damagedError(path, [(error as Error).message], 'at start');
     throw error;
   }
-  const map = mapPages(path, [{ name: 'sqlite_schema', root: 1, readLeaves: true }, ...trees]);
+  const map = mapPages(path, [{ name: 'sqlite_schema', root: 1 }, ...trees]);
   if (map.unsupported !== null) return checkWhole(db, path);
-  const serving = trees.filter((t) => SERVING_TABLES.has(t.name)).map((t) => t.name);
+  const serving = trees.filter((t) => SERVING_TABLES.includes(t.name)).map((t) => t.name);
   const problems = map.problems.length > 0 ? map.problems : serving.flatMap((t) => problemsOf(db, `quick_check('${t}')`));
   if (problems.length > 0) throw damagedError(path, problems, 'at start');
-  return { trailUnchecked: true, pagesRead: map.pagesRead };
+  return { trailUnchecked: true };
 }
 
 function checkWhole(db: Database.Database, path: string): { readonly trailUnchecked: false } {

@@ -1,11 +1,9 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
-/** One b-tree of the file: its root page, and whether its leaves are read too. */
+/** One b-tree of the file, by its root page. */
 export interface TreeToMap {
   readonly name: string;
   readonly root: number;
-  /** Leaves read as well, and the overflow pages their cells name claimed. */
-  readonly readLeaves: boolean;
 }
 
 /** What {@link mapPages} found. */
@@ -14,29 +12,35 @@ export interface PageMap {
   readonly problems: readonly string[];
   /**
    * Set when this file's layout is outside what the map understands (auto-vacuum pointer-map
-   * pages): the caller checks the whole file instead.
+   * pages): the caller checks the file with SQLite's own check instead.
    */
   readonly unsupported: string | null;
   readonly pageCount: number;
-  readonly pagesRead: number;
-  /** Pages no tree, freelist or overflow chain that was read names: overflow pages of unread leaves (or lost pages). */
-  readonly unclaimed: number;
 }
 
 const MAX_PROBLEMS = 5;
 const HEADER = Buffer.from('SQLite format 3\0', 'latin1');
-const LEAF = { index: 10, table: 13 } as const;
-const INTERIOR = { index: 2, table: 5 } as const;
+const INDEX_INTERIOR = 2;
+const TABLE_INTERIOR = 5;
+const INDEX_LEAF = 10;
+const TABLE_LEAF = 13;
+/** Pages read per call: the file is read front to back once, in large sequential reads. */
+const CHUNK_PAGES = 1024;
 
 /**
- * Maps which b-tree, freelist or overflow chain owns every page of a SQLite file it can reach
- * without reading the leaves of the large trees: every interior page of every tree, every page of
- * the trees marked `readLeaves` (with their overflow chains) and the whole freelist are read.
- * Finds a page claimed twice (by two trees, or by a tree and the freelist: the allocator would
- * hand a live page out and a commit would overwrite it), a page out of range, an interior page
- * that is not one, a malformed cell pointer, a freelist whose length is not the header's, and a
- * file shorter than its header says. It does not read the leaves of the other trees, nor check
- * that keys are in order: those are left to SQLite's own check.
+ * Maps which b-tree, freelist or overflow chain owns every page of a SQLite file, reading the file
+ * once, front to back (what the disk reads fastest; SQLite's own check follows the trees and reads
+ * in their order). Every page is parsed as a b-tree page on the way; then the trees are walked
+ * from their roots over what was parsed. Finds: a page claimed twice (by two trees, a tree and an
+ * overflow chain, or a tree and the freelist: the allocator would hand a live page out and a
+ * commit would overwrite it), a page claimed by nothing, a reference outside the file, a page of
+ * the wrong kind where a tree reaches it (a leaf where an interior page belongs, or the reverse; a
+ * page of a table tree in an index tree), a cell pointer or overflow pointer outside its page, a
+ * freelist whose length is not the header's, a file shorter than its header says.
+ *
+ * It does not check what lies inside a page beyond that (the order of keys, the records, the free
+ * space): damage there stays inside that page when SQLite writes to it, and SQLite's own check
+ * finds it.
  *
  * The file must not change while it is read, and must hold every commit (no WAL frames left).
  */
@@ -49,12 +53,31 @@ export function mapPages(path: string, trees: readonly TreeToMap[]): PageMap {
   }
 }
 
+/** What a page says about other pages, read as a b-tree page (whether or not it is one). */
+interface ParsedPage {
+  /** Child pages of an interior page, the right-most last. */
+  readonly children: readonly number[];
+  /** Overflow chains that start in this page's cells: first page, number of pages. */
+  readonly overflow: readonly (readonly [number, number])[];
+  /** Why this page cannot be the b-tree page its type byte says, if it cannot. */
+  readonly malformed: string | null;
+}
+
+const NOTHING: ParsedPage = { children: [], overflow: [], malformed: null };
+
 class PageMapper {
   private readonly problems: string[] = [];
   private pageSize = 0;
   private usable = 0;
   private pageCount = 0;
-  private pagesRead = 0;
+  private lockPage = 0;
+  private freelistHead = 0;
+  private freelistCount = 0;
+  /** Type byte of every page read as a b-tree page. */
+  private type = new Uint8Array(0);
+  /** First four bytes of every page: the next page of an overflow chain. */
+  private next = new Uint32Array(0);
+  private readonly parsed = new Map<number, ParsedPage>();
   /** Owner of each page, as an index into `owners` plus one (0: no owner yet). */
   private owner = new Int32Array(0);
   private readonly owners: string[] = [];
@@ -67,18 +90,18 @@ class PageMapper {
   map(trees: readonly TreeToMap[]): PageMap {
     const unsupported = this.readHeader();
     if (unsupported !== null || this.problems.length > 0) return this.result(unsupported);
+    this.scan();
     this.mapFreelist();
     for (const tree of trees) {
       if (this.problems.length >= MAX_PROBLEMS) break;
       this.mapTree(tree);
     }
+    if (this.problems.length === 0) this.findUnclaimed();
     return this.result(null);
   }
 
   private result(unsupported: string | null): PageMap {
-    let unclaimed = 0;
-    for (let p = 1; p <= this.pageCount; p++) if (this.owner[p] === 0) unclaimed++;
-    return { problems: this.problems.slice(0, MAX_PROBLEMS), unsupported, pageCount: this.pageCount, pagesRead: this.pagesRead, unclaimed };
+    return { problems: this.problems.slice(0, MAX_PROBLEMS), unsupported, pageCount: this.pageCount };
   }
 
   private problem(message: string): void {
@@ -100,6 +123,7 @@ class PageMapper {
     }
     this.usable = this.pageSize - header.readUInt8(20);
     if (header.readUInt32BE(52) !== 0) return 'the file uses auto-vacuum (pointer-map pages)';
+    if (this.fileBytes % this.pageSize !== 0) this.problem(`the file's length is not a whole number of ${this.pageSize}-byte pages`);
     const filePages = Math.floor(this.fileBytes / this.pageSize);
     // The header's count is valid only when written by the same change as the change counter.
     const headerPages = header.readUInt32BE(92) === header.readUInt32BE(24) ? header.readUInt32BE(28) : 0;
@@ -107,25 +131,87 @@ class PageMapper {
       this.problem(`the header says ${headerPages} pages but the file holds ${filePages} (cut short or grown outside SQLite)`);
     }
     this.pageCount = headerPages !== 0 ? Math.min(headerPages, filePages) : filePages;
+    this.type = new Uint8Array(this.pageCount + 1);
+    this.next = new Uint32Array(this.pageCount + 1);
     this.owner = new Int32Array(this.pageCount + 1);
     // SQLite never uses the page holding the lock bytes at 1 GiB.
-    const lockPage = Math.floor(0x40000000 / this.pageSize) + 1;
-    if (lockPage <= this.pageCount) this.claim(lockPage, 'the lock-byte page');
+    this.lockPage = Math.floor(0x40000000 / this.pageSize) + 1;
+    if (this.lockPage <= this.pageCount) this.claim(this.lockPage, 'the lock-byte page');
     this.freelistHead = header.readUInt32BE(32);
     this.freelistCount = header.readUInt32BE(36);
     return null;
   }
 
-  private freelistHead = 0;
-  private freelistCount = 0;
+  /** Reads every page once, in file order, and keeps what each says about other pages. */
+  private scan(): void {
+    const buffer = Buffer.alloc(CHUNK_PAGES * this.pageSize);
+    for (let first = 1; first <= this.pageCount; first += CHUNK_PAGES) {
+      const pages = Math.min(CHUNK_PAGES, this.pageCount - first + 1);
+      const bytes = readSync(this.fd, buffer, 0, pages * this.pageSize, (first - 1) * this.pageSize);
+      for (let i = 0; i < pages && (i + 1) * this.pageSize <= bytes; i++) {
+        const n = first + i;
+        if (n === this.lockPage) continue;
+        const page = buffer.subarray(i * this.pageSize, (i + 1) * this.pageSize);
+        const at = n === 1 ? 100 : 0;
+        this.next[n] = page.readUInt32BE(0);
+        const type = page.readUInt8(at);
+        this.type[n] = type;
+        const parsed = this.parse(page, at, type);
+        if (parsed !== NOTHING) this.parsed.set(n, parsed);
+      }
+    }
+  }
+
+  /** What a page of this type says about other pages; NOTHING when it names none. */
+  private parse(page: Buffer, at: number, type: number): ParsedPage {
+    const interior = type === INDEX_INTERIOR || type === TABLE_INTERIOR;
+    if (!interior && type !== INDEX_LEAF && type !== TABLE_LEAF) return NOTHING;
+    const cells = page.readUInt16BE(at + 3);
+    const pointers = at + (interior ? 12 : 8);
+    if (pointers + 2 * cells > this.usable) return { children: [], overflow: [], malformed: `it claims ${cells} cells, more than fit` };
+    const children: number[] = [];
+    const overflow: (readonly [number, number])[] = [];
+    for (let i = 0; i < cells; i++) {
+      const cell = page.readUInt16BE(pointers + 2 * i);
+      if (cell < pointers + 2 * cells || cell + 4 > this.usable) return { children: [], overflow: [], malformed: `its cell ${i} lies outside the cell area` };
+      let payloadAt = cell;
+      if (interior) {
+        children.push(page.readUInt32BE(cell));
+        payloadAt += 4;
+      }
+      // Interior cells of table trees hold only a rowid: no payload, no overflow.
+      if (type === TABLE_INTERIOR) continue;
+      const [payload, size] = varint(page, payloadAt);
+      payloadAt += size;
+      if (type === TABLE_LEAF) payloadAt += varint(page, payloadAt)[1];
+      const chain = this.overflowOf(page, payloadAt, payload, type === TABLE_LEAF);
+      if (chain === 'outside') return { children: [], overflow: [], malformed: `the overflow pointer of its cell ${i} lies outside the page` };
+      if (chain) overflow.push(chain);
+    }
+    if (interior) children.push(page.readUInt32BE(at + 8));
+    return children.length === 0 && overflow.length === 0 ? NOTHING : { children, overflow, malformed: null };
+  }
+
+  /** A cell whose payload does not fit in its page continues on a chain of overflow pages. */
+  private overflowOf(page: Buffer, payloadAt: number, payload: number, tableLeaf: boolean): readonly [number, number] | 'outside' | null {
+    const u = this.usable;
+    const maxLocal = tableLeaf ? u - 35 : Math.floor(((u - 12) * 64) / 255) - 23;
+    if (payload <= maxLocal) return null;
+    const minLocal = Math.floor(((u - 12) * 32) / 255) - 23;
+    let local = minLocal + ((payload - minLocal) % (u - 4));
+    if (local > maxLocal) local = minLocal;
+    if (payloadAt + local + 4 > u) return 'outside';
+    return [page.readUInt32BE(payloadAt + local), Math.ceil((payload - local) / (u - 4))];
+  }
 
   /** Trunk pages list leaf pages; both are free and must belong to nothing else. */
   private mapFreelist(): void {
     let seen = 0;
     const perTrunk = this.usable / 4 - 2;
+    const page = Buffer.alloc(this.pageSize);
     for (let trunk = this.freelistHead; trunk !== 0; ) {
       if (!this.claim(trunk, 'the freelist')) return;
-      const page = this.read(trunk);
+      readSync(this.fd, page, 0, this.pageSize, (trunk - 1) * this.pageSize);
       const leaves = page.readUInt32BE(4);
       if (leaves > perTrunk) {
         this.problem(`freelist trunk page ${trunk} names ${leaves} leaves (at most ${perTrunk} fit)`);
@@ -139,23 +225,35 @@ class PageMapper {
   }
 
   /**
-   * Level by level from the root (each level read in page order, which the disk reads fastest).
-   * SQLite's b-trees are balanced: the depth of the leftmost leaf is every leaf's depth, so the
-   * leaves of a tree whose leaves are not read are claimed from their parents without reading them.
+   * Level by level from the root. SQLite's b-trees are balanced: the depth of the leftmost leaf is
+   * every leaf's depth, so every page above it must be an interior page and every page at it a leaf.
    */
   private mapTree(tree: TreeToMap): void {
     if (!this.claim(tree.root, tree.name)) return;
+    const family = familyOf(this.type[tree.root] ?? 0);
+    if (family === null) {
+      this.problem(`${tree.name}: its root page ${tree.root} has page type ${this.type[tree.root]}`);
+      return;
+    }
     const depth = this.depthOf(tree);
     if (depth === null) return;
     let level = [tree.root];
     for (let d = 0; d <= depth && level.length > 0; d++) {
-      const leaves = d === depth;
-      if (leaves && !tree.readLeaves) return;
       const next: number[] = [];
-      for (const n of level.sort((a, b) => a - b)) {
+      const want = d === depth ? family.leaf : family.interior;
+      for (const n of level) {
         if (this.problems.length >= MAX_PROBLEMS) return;
-        const children = this.cellsOf(tree, n, leaves);
-        for (const child of children) if (this.claim(child, tree.name)) next.push(child);
+        if (this.type[n] !== want) {
+          this.problem(`${tree.name}: page ${n} has page type ${this.type[n]} where type ${want} belongs`);
+          continue;
+        }
+        const parsed = this.parsed.get(n) ?? NOTHING;
+        if (parsed.malformed !== null) {
+          this.problem(`${tree.name}: page ${n} is malformed (${parsed.malformed})`);
+          continue;
+        }
+        for (const child of parsed.children) if (this.claim(child, tree.name)) next.push(child);
+        for (const [start, pages] of parsed.overflow) this.claimChain(tree.name, start, pages);
       }
       level = next;
     }
@@ -165,84 +263,36 @@ class PageMapper {
   private depthOf(tree: TreeToMap): number | null {
     let n = tree.root;
     for (let depth = 0; depth < 64; depth++) {
-      const page = this.read(n);
-      const at = n === 1 ? 100 : 0;
-      const type = page.readUInt8(at);
-      if (type === LEAF.index || type === LEAF.table) return depth;
-      if (type !== INTERIOR.index && type !== INTERIOR.table) {
-        this.problem(`${tree.name}: page ${n} has page type ${type}`);
+      const type = this.type[n] ?? 0;
+      if (type === INDEX_LEAF || type === TABLE_LEAF) return depth;
+      const first = this.parsed.get(n)?.children[0];
+      if (first === undefined || first < 1 || first > this.pageCount) {
+        this.problem(`${tree.name}: the leftmost path from page ${tree.root} breaks at page ${n} (type ${type})`);
         return null;
       }
-      const cells = page.readUInt16BE(at + 3);
-      n = cells > 0 ? this.u32At(page, page.readUInt16BE(at + 12)) : page.readUInt32BE(at + 8);
-      if (n < 1 || n > this.pageCount) {
-        this.problem(`${tree.name}: page ${tree.root}'s leftmost path names page ${n}, outside the file`);
-        return null;
-      }
+      n = first;
     }
     this.problem(`${tree.name}: deeper than 64 levels`);
     return null;
   }
 
-  private u32At(page: Buffer, offset: number): number {
-    return offset + 4 <= page.length ? page.readUInt32BE(offset) : 0;
+  private claimChain(owner: string, start: number, pages: number): void {
+    let n = start;
+    for (let left = pages; left > 0; left--) {
+      if (!this.claim(n, `${owner} (overflow)`)) return;
+      n = this.next[n] ?? 0;
+    }
   }
 
-  /** The child pages of an interior page (its overflow chains claimed), or the overflow of a leaf's cells. */
-  private cellsOf(tree: TreeToMap, n: number, leaf: boolean): number[] {
-    const page = this.read(n);
-    const at = n === 1 ? 100 : 0;
-    const type = page.readUInt8(at);
-    const expected = leaf ? [LEAF.index, LEAF.table] : [INTERIOR.index, INTERIOR.table];
-    if (!(expected as number[]).includes(type)) {
-      this.problem(`${tree.name}: page ${n} has page type ${type} where ${leaf ? 'a leaf' : 'an interior page'} belongs`);
-      return [];
+  /** SQLite's own check calls a page that nothing names "never used": the file is not what SQLite wrote. */
+  private findUnclaimed(): void {
+    let count = 0;
+    let first = 0;
+    for (let n = 1; n <= this.pageCount; n++) {
+      if (this.owner[n] !== 0) continue;
+      if (count++ === 0) first = n;
     }
-    const cells = page.readUInt16BE(at + 3);
-    const pointers = at + (leaf ? 8 : 12);
-    if (pointers + 2 * cells > this.usable) {
-      this.problem(`${tree.name}: page ${n} claims ${cells} cells, more than fit`);
-      return [];
-    }
-    const children: number[] = leaf ? [] : [page.readUInt32BE(at + 8)];
-    for (let i = 0; i < cells; i++) {
-      const cell = page.readUInt16BE(pointers + 2 * i);
-      if (cell < pointers + 2 * cells || cell + 4 > this.usable) {
-        this.problem(`${tree.name}: page ${n} cell ${i} lies outside the page's cell area`);
-        return [];
-      }
-      let payloadAt = cell;
-      if (!leaf) {
-        children.push(page.readUInt32BE(cell));
-        payloadAt += 4;
-      }
-      // Interior cells of table trees hold only a rowid: no payload, no overflow.
-      if (type === INTERIOR.table) continue;
-      const [payload, size] = varint(page, payloadAt);
-      payloadAt += size;
-      if (type === LEAF.table) payloadAt += varint(page, payloadAt)[1];
-      this.claimOverflow(tree, n, page, payloadAt, payload, type === LEAF.table);
-    }
-    return children;
-  }
-
-  /** A cell whose payload does not fit in its page continues on a chain of overflow pages. */
-  private claimOverflow(tree: TreeToMap, n: number, page: Buffer, payloadAt: number, payload: number, tableLeaf: boolean): void {
-    const u = this.usable;
-    const maxLocal = tableLeaf ? u - 35 : Math.floor(((u - 12) * 64) / 255) - 23;
-    if (payload <= maxLocal) return;
-    const minLocal = Math.floor(((u - 12) * 32) / 255) - 23;
-    let local = minLocal + ((payload - minLocal) % (u - 4));
-    if (local > maxLocal) local = minLocal;
-    if (payloadAt + local + 4 > u) {
-      this.problem(`${tree.name}: page ${n} has a cell whose overflow pointer lies outside the page`);
-      return;
-    }
-    let next = page.readUInt32BE(payloadAt + local);
-    for (let left = Math.ceil((payload - local) / (u - 4)); left > 0; left--) {
-      if (!this.claim(next, `${tree.name} (overflow)`)) return;
-      next = this.read(next).readUInt32BE(0);
-    }
+    if (count > 0) this.problem(`${count} page(s) belong to no tree, overflow chain or the freelist (the first: page ${first})`);
   }
 
   /** Records `owner` as the page's owner; false (and a problem) when it is out of range or owned already. */
@@ -261,13 +311,12 @@ class PageMapper {
     this.owner[n] = id + 1;
     return true;
   }
+}
 
-  private read(n: number): Buffer {
-    const page = Buffer.alloc(this.pageSize);
-    readSync(this.fd, page, 0, this.pageSize, (n - 1) * this.pageSize);
-    this.pagesRead++;
-    return page;
-  }
+function familyOf(rootType: number): { readonly interior: number; readonly leaf: number } | null {
+  if (rootType === INDEX_INTERIOR || rootType === INDEX_LEAF) return { interior: INDEX_INTERIOR, leaf: INDEX_LEAF };
+  if (rootType === TABLE_INTERIOR || rootType === TABLE_LEAF) return { interior: TABLE_INTERIOR, leaf: TABLE_LEAF };
+  return null;
 }
 
 /** SQLite's big-endian varint (1 to 9 bytes): its value and length. */

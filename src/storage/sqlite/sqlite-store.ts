@@ -315,6 +315,8 @@ export class SqliteStore implements SequenceStore {
   }
 
   async openSnapshot(): Promise<StoreSnapshot> {
+    // A backup or a migration copies what the whole-file check has passed, not what it may refuse.
+    await this.wholeFileChecked;
     return this.guard(() => new SqliteSnapshot(this.path));
   }
 
