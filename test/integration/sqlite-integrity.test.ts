@@ -45,13 +45,20 @@ function damagePageOf(dir: string, table: string): void {
   closeSync(fd);
 }
 
-/** Miscounts the fragmented bytes of a leaf of `table`: damage to its free space, inside one page. */
-function miscountFreeSpaceOf(dir: string, table: string): void {
+/**
+ * Turns the first column of a row in a leaf of `table` into NULL (its record header's serial type),
+ * as a bit flip inside a row would: damage inside one page, which leaves the page's layout intact.
+ */
+function nullAColumnOf(dir: string, table: string): void {
   const { file, page, pageSize } = middleLeafOf(dir, table);
   const fd = openSync(file, 'r+');
   const bytes = Buffer.alloc(pageSize);
   readSync(fd, bytes, 0, pageSize, (page - 1) * pageSize);
-  bytes.writeUInt8((bytes.readUInt8(7) + 40) % 256, 7);
+  const cell = bytes.readUInt16BE(8);
+  // The payload size (a varint), then the record: its header size, then the first serial type.
+  let at = cell;
+  while ((bytes.readUInt8(at) & 0x80) !== 0) at++;
+  bytes.writeUInt8(0, at + 2);
   writeSync(fd, bytes, 0, pageSize, (page - 1) * pageSize);
   closeSync(fd);
 }
@@ -112,9 +119,9 @@ describe('SQLite integrity check of a large file: its structure and serving tabl
     }
   });
 
-  it('a trail page whose free space is miscounted (inside one page, which the map does not look into): found after start, then every read and commit is refused and /ready says why', async () => {
+  it('a trail row damaged inside (a NOT NULL column read as NULL: inside one page, whose layout the map checks but not its rows): found after start, then every read and commit is refused and /ready says why', async () => {
     const dir = await ledger();
-    miscountFreeSpaceOf(dir, 'events');
+    nullAColumnOf(dir, 'events');
     const s = await startTestServer(CHECK_AFTER_START, dir);
     try {
       const ready = await integrityCheckEnds(s);
@@ -161,7 +168,7 @@ describe('SQLite integrity check of a large file: its structure and serving tabl
 
   it('nothing frees pages and no snapshot is read before the check after start has passed: both wait for it, and get its damage', async () => {
     const dir = await ledger();
-    miscountFreeSpaceOf(dir, 'events');
+    nullAColumnOf(dir, 'events');
     const store = new SqliteStore({ dataDir: dir, fullCheckMaxBytes: 0 });
     try {
       // No archive mark: once allowed, a purge removes nothing and answers 0 at once.

@@ -193,4 +193,25 @@ describe('SQLite page map: who owns each page, from one front-to-back read of th
     assert.ok(patched, 'found the long record');
     assert.match(mapPages(path, treesOf(path)).problems.join('; '), new RegExp(`page ${series} is claimed by .*`));
   });
+
+  it('a free block laid over a cell of a trail interior page (SQLite would write a new cell over it, and its bytes could become a child pointer): found', () => {
+    const path = ledgerFile();
+    const interior = first(pagesOf(path, 'events', 'internal'), 'a trail interior page');
+    const page = readPage(path, interior);
+    const cell = page.readUInt16BE(12);
+    page.writeUInt16BE(cell + 8, 1);
+    page.writeUInt16BE(0, cell + 8);
+    page.writeUInt16BE(16, cell + 10);
+    writePage(path, interior, page);
+    assert.match(mapPages(path, treesOf(path)).problems.join('; '), new RegExp(`events: page ${interior} is malformed \\(byte ${cell + 8} is used twice\\)`));
+  });
+
+  it('a fragment count that does not add up with the cells and free blocks: found', () => {
+    const path = ledgerFile();
+    const leaf = pagesOf(path, 'events', 'leaf').at(-2) ?? 0;
+    const page = readPage(path, leaf);
+    page.writeUInt8((page.readUInt8(7) + 7) % 256, 7);
+    writePage(path, leaf, page);
+    assert.match(mapPages(path, treesOf(path)).problems.join('; '), new RegExp(`events: page ${leaf} is malformed \\(its fragmented bytes are \\d+, reported as \\d+\\)`));
+  });
 });

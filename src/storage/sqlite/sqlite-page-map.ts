@@ -64,6 +64,7 @@ interface ParsedPage {
 }
 
 const NOTHING: ParsedPage = { children: [], overflow: [], malformed: null };
+const malformed = (why: string): ParsedPage => ({ children: [], overflow: [], malformed: why });
 
 class PageMapper {
   private readonly problems: string[] = [];
@@ -162,46 +163,95 @@ class PageMapper {
     }
   }
 
-  /** What a page of this type says about other pages; NOTHING when it names none. */
+  /**
+   * What a page of this type says about other pages; NOTHING when it names none. Its space must
+   * add up as SQLite's own check requires (cells and free blocks inside the content area, none
+   * overlapping, the gaps between them equal to the fragment count of the header): a free block
+   * laid over a cell, say, would let SQLite write a new cell over an old one, and the bytes it
+   * writes could then be read as a child or overflow pointer nobody checked.
+   */
   private parse(page: Buffer, at: number, type: number): ParsedPage {
     const interior = type === INDEX_INTERIOR || type === TABLE_INTERIOR;
     if (!interior && type !== INDEX_LEAF && type !== TABLE_LEAF) return NOTHING;
+    const u = this.usable;
     const cells = page.readUInt16BE(at + 3);
     const pointers = at + (interior ? 12 : 8);
-    if (pointers + 2 * cells > this.usable) return { children: [], overflow: [], malformed: `it claims ${cells} cells, more than fit` };
+    const contentStart = page.readUInt16BE(at + 5) || 65536;
+    if (pointers + 2 * cells > contentStart || contentStart > u) return malformed(`its ${cells} cell pointers and content start ${contentStart} do not fit`);
     const children: number[] = [];
     const overflow: (readonly [number, number])[] = [];
+    const spans = this.spans.length >= cells + u / 4 ? this.spans : (this.spans = new Float64Array(cells + u / 4));
+    let n = 0;
     for (let i = 0; i < cells; i++) {
       const cell = page.readUInt16BE(pointers + 2 * i);
-      if (cell < pointers + 2 * cells || cell + 4 > this.usable) return { children: [], overflow: [], malformed: `its cell ${i} lies outside the cell area` };
-      let payloadAt = cell;
+      if (cell < contentStart || cell > u - 4) return malformed(`its cell ${i} at ${cell} lies outside the content area`);
+      let at2 = cell;
       if (interior) {
         children.push(page.readUInt32BE(cell));
-        payloadAt += 4;
+        at2 += 4;
       }
-      // Interior cells of table trees hold only a rowid: no payload, no overflow.
-      if (type === TABLE_INTERIOR) continue;
-      const [payload, size] = varint(page, payloadAt);
-      payloadAt += size;
-      if (type === TABLE_LEAF) payloadAt += varint(page, payloadAt)[1];
-      const chain = this.overflowOf(page, payloadAt, payload, type === TABLE_LEAF);
-      if (chain === 'outside') return { children: [], overflow: [], malformed: `the overflow pointer of its cell ${i} lies outside the page` };
-      if (chain) overflow.push(chain);
+      let size: number;
+      if (type === TABLE_INTERIOR) {
+        size = at2 + varint(page, at2)[1] - cell;
+      } else {
+        const [payload, length] = varint(page, at2);
+        at2 += length;
+        if (type === TABLE_LEAF) at2 += varint(page, at2)[1];
+        const chain = this.overflowOf(payload, type === TABLE_LEAF);
+        if (chain === null) {
+          size = Math.max(4, at2 + payload - cell);
+        } else {
+          size = at2 + chain.local + 4 - cell;
+          if (cell + size > u) return malformed(`the overflow pointer of its cell ${i} lies outside the page`);
+          overflow.push([page.readUInt32BE(cell + size - 4), chain.pages]);
+        }
+      }
+      if (cell + size > u) return malformed(`its cell ${i} at ${cell} runs past the end of the page`);
+      spans[n++] = cell * 65536 + (cell + size - 1);
     }
+    for (let free = page.readUInt16BE(at + 1); free !== 0; ) {
+      if (free < contentStart || free > u - 4) return malformed(`a free block at ${free} lies outside the content area`);
+      const next = page.readUInt16BE(free);
+      const size = page.readUInt16BE(free + 2);
+      if (size < 4 || free + size > u) return malformed(`the free block at ${free} has size ${size}`);
+      if (next !== 0 && next <= free + size + 3) return malformed(`its free blocks are not in ascending order at ${free}`);
+      if (n >= spans.length) return malformed('it has more free blocks than fit');
+      spans[n++] = free * 65536 + (free + size - 1);
+      free = next;
+    }
+    // Cells are mostly laid down from the page's end in pointer order: sorting is then a reversal.
+    let descending = true;
+    for (let i = 1; i < n && descending; i++) descending = (spans[i] ?? 0) < (spans[i - 1] ?? 0);
+    const sorted = descending ? spans.subarray(0, n).reverse() : spans.subarray(0, n).sort();
+    let end = contentStart - 1;
+    let gaps = 0;
+    for (const span of sorted) {
+      const start = Math.floor(span / 65536);
+      if (start <= end) return malformed(`byte ${start} is used twice`);
+      gaps += start - end - 1;
+      end = span % 65536;
+    }
+    gaps += u - end - 1;
+    if (gaps !== page.readUInt8(at + 7)) return malformed(`its fragmented bytes are ${gaps}, reported as ${page.readUInt8(at + 7)}`);
     if (interior) children.push(page.readUInt32BE(at + 8));
     return children.length === 0 && overflow.length === 0 ? NOTHING : { children, overflow, malformed: null };
   }
 
-  /** A cell whose payload does not fit in its page continues on a chain of overflow pages. */
-  private overflowOf(page: Buffer, payloadAt: number, payload: number, tableLeaf: boolean): readonly [number, number] | 'outside' | null {
+  /** Spans (start × 65536 + end) of one page's cells and free blocks, reused from page to page. */
+  private spans = new Float64Array(0);
+
+  /**
+   * A cell whose payload does not fit in its page keeps `local` bytes there and continues on a
+   * chain of `pages` overflow pages (SQLite's cell size rules: table leaves keep more).
+   */
+  private overflowOf(payload: number, tableLeaf: boolean): { readonly local: number; readonly pages: number } | null {
     const u = this.usable;
     const maxLocal = tableLeaf ? u - 35 : Math.floor(((u - 12) * 64) / 255) - 23;
     if (payload <= maxLocal) return null;
     const minLocal = Math.floor(((u - 12) * 32) / 255) - 23;
     let local = minLocal + ((payload - minLocal) % (u - 4));
     if (local > maxLocal) local = minLocal;
-    if (payloadAt + local + 4 > u) return 'outside';
-    return [page.readUInt32BE(payloadAt + local), Math.ceil((payload - local) / (u - 4))];
+    return { local, pages: Math.ceil((payload - local) / (u - 4)) };
   }
 
   /** Trunk pages list leaf pages; both are free and must belong to nothing else. */
@@ -265,7 +315,12 @@ class PageMapper {
     for (let depth = 0; depth < 64; depth++) {
       const type = this.type[n] ?? 0;
       if (type === INDEX_LEAF || type === TABLE_LEAF) return depth;
-      const first = this.parsed.get(n)?.children[0];
+      const parsed = this.parsed.get(n);
+      if (parsed?.malformed) {
+        this.problem(`${tree.name}: page ${n} is malformed (${parsed.malformed})`);
+        return null;
+      }
+      const first = parsed?.children[0];
       if (first === undefined || first < 1 || first > this.pageCount) {
         this.problem(`${tree.name}: the leftmost path from page ${tree.root} breaks at page ${n} (type ${type})`);
         return null;
