@@ -225,6 +225,7 @@ export function connectEtcd(o: EtcdConnectionOptions): EtcdKvClient {
   };
   return {
     txn: (req, retry) => {
+      const txnVia = (via: Etcd3, capMs?: number) => paced(retry, (options) => via.kv.txn(req as never, options) as unknown as Promise<TxnRes>, capMs);
       const leader = route?.current() ?? null;
       if (leader === null && route?.recovering()) {
         // No member known to lead since the leader failed: round the other members, short deadlines.
@@ -232,10 +233,10 @@ export function connectEtcd(o: EtcdConnectionOptions): EtcdKvClient {
         const others = perMember.filter((_, i) => i !== avoided);
         const m = others[nextMember++ % others.length];
         const capMs = Math.max(RECOVERY_CALL_MS, 2 * pace.recentMs());
-        if (m) return paced(retry, (options) => m.client.kv.txn(req as never, options) as unknown as Promise<TxnRes>, capMs);
+        if (m) return txnVia(m.client, capMs);
       }
       const via = (leader === null ? undefined : perMember[leader.member]?.client) ?? client;
-      return paced(retry, (options) => via.kv.txn(req as never, options) as unknown as Promise<TxnRes>).catch((error: unknown) => {
+      return txnVia(via).catch((error: unknown) => {
         if (leader !== null && isTransientEtcdError(error)) route?.failed(leader.member, leader.generation);
         throw error;
       });
