@@ -14,12 +14,13 @@ after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
  * A file with seqd's schema: a trail three levels deep, rows long enough to overflow in a
  * serving table and in the trail, and a freelist (trail rows deleted).
  */
-function ledgerFile(options: { autoVacuum?: boolean } = {}): string {
+function ledgerFile(options: { autoVacuum?: boolean; pageSize?: number } = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'seqd-page-map-'));
   dirs.push(dir);
   const path = join(dir, 'seqd.sqlite');
   const db = new Database(path);
   if (options.autoVacuum) db.pragma('auto_vacuum = FULL');
+  if (options.pageSize) db.pragma(`page_size = ${options.pageSize}`);
   db.exec(SQLITE_SCHEMA);
   db.prepare('INSERT INTO series (name, start, hwm, version, event_seq, last_hash, archive) VALUES (?, 1, 9000, 1, 9000, ?, ?)').run('global', 'h', 'a'.repeat(12_000));
   const event = db.prepare(
@@ -85,6 +86,23 @@ describe('SQLite page map: who owns each page, from one front-to-back read of th
     const map = mapPages(path, treesOf(path));
     assert.deepEqual(map.problems, []);
     assert.equal(map.unsupported, null);
+  });
+
+  it('sound files of other shapes: no false alarm (64 KiB pages, every other row deleted, after VACUUM)', () => {
+    const big = ledgerFile({ pageSize: 65536 });
+    const holes = ledgerFile();
+    const vacuumed = ledgerFile();
+    for (const [path, sql] of [[holes, "DELETE FROM events WHERE seq % 2 = 0; DELETE FROM requests WHERE key LIKE '%3'"], [vacuumed, 'VACUUM']] as const) {
+      const db = new Database(path);
+      db.exec(sql);
+      db.close();
+    }
+    for (const path of [big, holes, vacuumed]) {
+      const db = new Database(path, { readonly: true });
+      assert.deepEqual(db.pragma('quick_check', { simple: true }), 'ok', 'SQLite finds the file sound');
+      db.close();
+      assert.deepEqual(mapPages(path, treesOf(path)).problems, [], path);
+    }
   });
 
   it('a page nothing names: found (SQLite calls it never used)', () => {
@@ -213,5 +231,15 @@ describe('SQLite page map: who owns each page, from one front-to-back read of th
     page.writeUInt8((page.readUInt8(7) + 7) % 256, 7);
     writePage(path, leaf, page);
     assert.match(mapPages(path, treesOf(path)).problems.join('; '), new RegExp(`events: page ${leaf} is malformed \\(its fragmented bytes are \\d+, reported as \\d+\\)`));
+  });
+
+  it('a payload size in 5 or more bytes (SQLite reads a ninth byte as 7 bits; the map would see another cell extent): refused', () => {
+    const path = ledgerFile();
+    const leaf = pagesOf(path, 'events', 'leaf').at(-3) ?? 0;
+    const page = readPage(path, leaf);
+    const cell = page.readUInt16BE(8);
+    for (let i = 0; i < 4; i++) page.writeUInt8(0x81, cell + i);
+    writePage(path, leaf, page);
+    assert.match(mapPages(path, treesOf(path)).problems.join('; '), new RegExp(`events: page ${leaf} is malformed \\(its cell 0 claims a payload of more than`));
   });
 });

@@ -24,6 +24,8 @@ const INDEX_INTERIOR = 2;
 const TABLE_INTERIOR = 5;
 const INDEX_LEAF = 10;
 const TABLE_LEAF = 13;
+/** Payloads above this (a 5-byte size varint or more) are refused: see `payloadSize`. */
+const MAX_PAYLOAD = 2 ** 28 - 1;
 /** Pages read per call: the file is read front to back once, in large sequential reads. */
 const CHUNK_PAGES = 1024;
 
@@ -192,11 +194,13 @@ class PageMapper {
       }
       let size: number;
       if (type === TABLE_INTERIOR) {
-        size = at2 + varint(page, at2)[1] - cell;
+        size = at2 + varintLength(page, at2) - cell;
       } else {
-        const [payload, length] = varint(page, at2);
+        const sized = payloadSize(page, at2);
+        if (sized === null) return malformed(`its cell ${i} claims a payload of more than ${MAX_PAYLOAD} bytes`);
+        const [payload, length] = sized;
         at2 += length;
-        if (type === TABLE_LEAF) at2 += varint(page, at2)[1];
+        if (type === TABLE_LEAF) at2 += varintLength(page, at2);
         const chain = this.overflowOf(payload, type === TABLE_LEAF);
         if (chain === null) {
           size = Math.max(4, at2 + payload - cell);
@@ -374,13 +378,25 @@ function familyOf(rootType: number): { readonly interior: number; readonly leaf:
   return null;
 }
 
-/** SQLite's big-endian varint (1 to 9 bytes): its value and length. */
-function varint(page: Buffer, at: number): [number, number] {
+/**
+ * A cell's payload size and the length of its varint, as SQLite's cell-size code reads it, or null
+ * above {@link MAX_PAYLOAD}. SQLite reads the ninth byte of this varint as 7 bits, not 8, and
+ * keeps 32 bits: a size the map read differently from SQLite would give the cell a different
+ * extent, and a write based on SQLite's extent could land in a cell the map took as checked. SQLite
+ * never writes a payload this large (its default length limit is 10^9 bytes), so none is accepted.
+ */
+function payloadSize(page: Buffer, at: number): [number, number] | null {
   let value = 0;
-  for (let i = 0; i < 8; i++) {
+  for (let i = 0; i < 4; i++) {
     const byte = page[at + i] ?? 0;
     value = value * 128 + (byte & 0x7f);
     if ((byte & 0x80) === 0) return [value, i + 1];
   }
-  return [value * 256 + (page[at + 8] ?? 0), 9];
+  return null;
+}
+
+/** Bytes of a rowid varint (1 to 9: SQLite stops after the ninth whatever its high bit). */
+function varintLength(page: Buffer, at: number): number {
+  for (let i = 0; i < 8; i++) if (((page[at + i] ?? 0) & 0x80) === 0) return i + 1;
+  return 9;
 }
