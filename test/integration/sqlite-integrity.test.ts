@@ -92,6 +92,30 @@ function freeTheSeriesPage(dir: string): void {
   closeSync(fd);
 }
 
+/**
+ * Three more series, then one bit of one series' name flipped so that it sorts after the next:
+ * the table's rows out of primary-key order. A lookup of the next series then misses its row,
+ * and seqd would create it again from its start, giving its numbers a second time.
+ */
+function disorderSeries(dir: string): void {
+  const file = join(dir, SQLITE_FILE);
+  const db = new Database(file);
+  const add = db.prepare("INSERT INTO series (name, start, hwm, version, event_seq, last_hash) VALUES (?, 1, 0, 0, 0, '')");
+  for (const name of ['zz-series-b', 'zz-series-c', 'zz-series-d']) add.run(name);
+  const leaf = db.prepare<[], { pageno: number }>("SELECT pageno FROM dbstat WHERE name = 'series' AND pagetype = 'leaf'").get();
+  const pageSize = Number(db.pragma('page_size', { simple: true }));
+  db.close();
+  assert.ok(leaf, 'the series table has a leaf');
+  const fd = openSync(file, 'r+');
+  const page = Buffer.alloc(pageSize);
+  readSync(fd, page, 0, pageSize, (leaf.pageno - 1) * pageSize);
+  const at = page.indexOf('zz-series-b', 0, 'latin1');
+  assert.ok(at > 0, 'found the row');
+  page.writeUInt8('zz-series-b'.charCodeAt(10) ^ 0x06, at + 10); // 'b' to 'd'
+  writeSync(fd, page, 0, pageSize, (leaf.pageno - 1) * pageSize);
+  closeSync(fd);
+}
+
 interface Ready {
   status: string;
   store: { healthy: boolean; detail: { integrityCheck?: string; error?: string } };
@@ -176,6 +200,17 @@ describe('SQLite integrity check of a large file: its structure and serving tabl
       await assert.rejects(store.openSnapshot(), /failed its integrity check after start/);
     } finally {
       await store.close();
+    }
+  });
+
+  it('series rows out of primary-key order (SQLite’s quick check does not look at key order in tables without rowid): refused at start, small file or large', async () => {
+    for (const config of [{}, CHECK_AFTER_START]) {
+      const dir = await ledger();
+      disorderSeries(dir);
+      await assert.rejects(
+        startTestServer(config, dir),
+        (e: unknown) => e instanceof StoreUnavailableError && /failed its integrity check at start \(.*row not in PRIMARY KEY order for series/s.test(e.message),
+      );
     }
   });
 });

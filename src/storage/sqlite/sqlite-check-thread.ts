@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { problemsOf, type CheckReply } from './sqlite-integrity.js';
+import { integrityPragma, problemsOf, type CheckReply } from './sqlite-integrity.js';
 
 // Entry of the check thread: reads the whole file once on its own read-only connection, so the
 // requests served meanwhile never wait for it.
@@ -11,7 +11,7 @@ if (parentPort) {
   try {
     const db = new Database(path, { readonly: true, fileMustExist: true });
     try {
-      reply = { ok: true, problems: problemsOf(db, 'quick_check(5)'), ms: Date.now() - started };
+      reply = { ok: true, problems: problemsOf(db, integrityPragma()), ms: Date.now() - started };
     } finally {
       db.close();
     }
