@@ -70,6 +70,14 @@ function writePage(path: string, n: number, page: Buffer): void {
   writeSync(fd, page, 0, PAGE, (n - 1) * PAGE);
   closeSync(fd);
 }
+/** Reads page `n`, lets `edit` change it, writes it back: damage as a bad disk or an edit makes it. */
+function editPage(path: string, n: number, edit: (page: Buffer) => void): void {
+  const page = readPage(path, n);
+  edit(page);
+  writePage(path, n, page);
+}
+/** What the map finds in the file, one string. */
+const problemsOf = (path: string): string => mapPages(path, treesOf(path)).problems.join('; ');
 const first = (pages: number[], what: string): number => {
   const n = pages[0];
   assert.ok(n !== undefined, `the file has ${what}`);
@@ -117,12 +125,12 @@ describe('SQLite page map: who owns each page, from one front-to-back read of th
     const trunk = header.readUInt32BE(32);
     assert.ok(trunk > 0, 'the file has a freelist');
     const series = first(pagesOf(path, 'series', 'leaf'), 'a series leaf');
-    const page = readPage(path, trunk);
-    const leaves = page.readUInt32BE(4);
-    page.copy(page, 12, 8, 8 + 4 * leaves);
-    page.writeUInt32BE(series, 8);
-    page.writeUInt32BE(leaves + 1, 4);
-    writePage(path, trunk, page);
+    editPage(path, trunk, (page) => {
+      const leaves = page.readUInt32BE(4);
+      page.copy(page, 12, 8, 8 + 4 * leaves);
+      page.writeUInt32BE(series, 8);
+      page.writeUInt32BE(leaves + 1, 4);
+    });
     header.writeUInt32BE(header.readUInt32BE(36) + 1, 36);
     writePage(path, 1, header);
     // SQLite's check of the series table alone does not see it.
@@ -137,27 +145,27 @@ describe('SQLite page map: who owns each page, from one front-to-back read of th
     const path = ledgerFile();
     const interior = first(pagesOf(path, 'events', 'internal'), 'a trail interior page');
     const series = first(pagesOf(path, 'series', 'leaf'), 'a series leaf');
-    const page = readPage(path, interior);
-    page.writeUInt32BE(series, 8);
-    writePage(path, interior, page);
-    assert.match(mapPages(path, treesOf(path)).problems.join('; '), new RegExp(`page ${series} is claimed by (series and by events|events and by series)`));
+    editPage(path, interior, (page) => {
+      page.writeUInt32BE(series, 8);
+    });
+    assert.match(problemsOf(path), new RegExp(`page ${series} is claimed by (series and by events|events and by series)`));
   });
 
   it('an overflow chain of a serving row runs into a trail page: found', () => {
     const path = ledgerFile();
     const overflow = first(pagesOf(path, 'series', 'overflow'), 'a series overflow page');
     const interior = first(pagesOf(path, 'events', 'internal'), 'a trail interior page');
-    const page = readPage(path, overflow);
-    page.writeUInt32BE(interior, 0);
-    writePage(path, overflow, page);
-    assert.match(mapPages(path, treesOf(path)).problems.join('; '), new RegExp(`page ${interior} is claimed by`));
+    editPage(path, overflow, (page) => {
+      page.writeUInt32BE(interior, 0);
+    });
+    assert.match(problemsOf(path), new RegExp(`page ${interior} is claimed by`));
   });
 
   it('a trail interior page zeroed: found', () => {
     const path = ledgerFile();
     const interior = pagesOf(path, 'events', 'internal').at(-1) ?? 0;
     writePage(path, interior, Buffer.alloc(PAGE));
-    assert.match(mapPages(path, treesOf(path)).problems.join('; '), new RegExp(`events: page ${interior} has page type 0`));
+    assert.match(problemsOf(path), new RegExp(`events: page ${interior} has page type 0`));
   });
 
   it('a file cut short, and a freelist shorter than its header says: found', () => {
@@ -169,7 +177,7 @@ describe('SQLite page map: who owns each page, from one front-to-back read of th
     const header = readPage(path, 1);
     header.writeUInt32BE(header.readUInt32BE(36) + 1, 36);
     writePage(path, 1, header);
-    assert.match(mapPages(path, treesOf(path)).problems.join('; '), /the freelist holds \d+ pages but the header says/);
+    assert.match(problemsOf(path), /the freelist holds \d+ pages but the header says/);
   });
 
   it('an auto-vacuum file (pointer-map pages) is left to the whole check', () => {
@@ -181,11 +189,11 @@ describe('SQLite page map: who owns each page, from one front-to-back read of th
     const path = ledgerFile();
     const leaf = pagesOf(path, 'events', 'leaf').at(-1) ?? 0;
     const numbers = first(pagesOf(path, 'numbers', 'leaf'), 'a numbers leaf');
-    const page = readPage(path, leaf);
-    page.writeUInt8(2, 0);
-    page.writeUInt32BE(numbers, 8);
-    writePage(path, leaf, page);
-    assert.match(mapPages(path, treesOf(path)).problems.join('; '), new RegExp(`events: page ${leaf} has page type 2 where type 10 belongs`));
+    editPage(path, leaf, (page) => {
+      page.writeUInt8(2, 0);
+      page.writeUInt32BE(numbers, 8);
+    });
+    assert.match(problemsOf(path), new RegExp(`events: page ${leaf} has page type 2 where type 10 belongs`));
   });
 
   it('the overflow pointer of a request record names the series table’s page (replacing the record would free it): found', () => {
@@ -209,37 +217,37 @@ describe('SQLite page map: who owns each page, from one front-to-back read of th
       if (patched) break;
     }
     assert.ok(patched, 'found the long record');
-    assert.match(mapPages(path, treesOf(path)).problems.join('; '), new RegExp(`page ${series} is claimed by .*`));
+    assert.match(problemsOf(path), new RegExp(`page ${series} is claimed by .*`));
   });
 
   it('a free block laid over a cell of a trail interior page (SQLite would write a new cell over it, and its bytes could become a child pointer): found', () => {
     const path = ledgerFile();
     const interior = first(pagesOf(path, 'events', 'internal'), 'a trail interior page');
-    const page = readPage(path, interior);
-    const cell = page.readUInt16BE(12);
-    page.writeUInt16BE(cell + 8, 1);
-    page.writeUInt16BE(0, cell + 8);
-    page.writeUInt16BE(16, cell + 10);
-    writePage(path, interior, page);
-    assert.match(mapPages(path, treesOf(path)).problems.join('; '), new RegExp(`events: page ${interior} is malformed \\(byte ${cell + 8} is used twice\\)`));
+    const cell = readPage(path, interior).readUInt16BE(12);
+    editPage(path, interior, (page) => {
+      page.writeUInt16BE(cell + 8, 1);
+      page.writeUInt16BE(0, cell + 8);
+      page.writeUInt16BE(16, cell + 10);
+    });
+    assert.match(problemsOf(path), new RegExp(`events: page ${interior} is malformed \\(byte ${cell + 8} is used twice\\)`));
   });
 
   it('a fragment count that does not add up with the cells and free blocks: found', () => {
     const path = ledgerFile();
     const leaf = pagesOf(path, 'events', 'leaf').at(-2) ?? 0;
-    const page = readPage(path, leaf);
-    page.writeUInt8((page.readUInt8(7) + 7) % 256, 7);
-    writePage(path, leaf, page);
-    assert.match(mapPages(path, treesOf(path)).problems.join('; '), new RegExp(`events: page ${leaf} is malformed \\(its fragmented bytes are \\d+, reported as \\d+\\)`));
+    editPage(path, leaf, (page) => {
+      page.writeUInt8((page.readUInt8(7) + 7) % 256, 7);
+    });
+    assert.match(problemsOf(path), new RegExp(`events: page ${leaf} is malformed \\(its fragmented bytes are \\d+, reported as \\d+\\)`));
   });
 
   it('a payload size in 5 or more bytes (SQLite reads a ninth byte as 7 bits; the map would see another cell extent): refused', () => {
     const path = ledgerFile();
     const leaf = pagesOf(path, 'events', 'leaf').at(-3) ?? 0;
-    const page = readPage(path, leaf);
-    const cell = page.readUInt16BE(8);
-    for (let i = 0; i < 4; i++) page.writeUInt8(0x81, cell + i);
-    writePage(path, leaf, page);
-    assert.match(mapPages(path, treesOf(path)).problems.join('; '), new RegExp(`events: page ${leaf} is malformed \\(its cell 0 claims a payload of more than`));
+    editPage(path, leaf, (page) => {
+      const cell = page.readUInt16BE(8);
+      for (let i = 0; i < 4; i++) page.writeUInt8(0x81, cell + i);
+    });
+    assert.match(problemsOf(path), new RegExp(`events: page ${leaf} is malformed \\(its cell 0 claims a payload of more than`));
   });
 });
