@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { StoreUnavailableError } from '../../src/domain/errors/index.js';
 import { SQLITE_FILE, SqliteStore } from '../../src/storage/sqlite/sqlite-store.js';
-import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
+import { spawnSeqd } from '../helpers/seqd-process.js';
+import { http, startTestServer } from '../helpers/seqd-server.js';
 
 const body = { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle' };
 /** Every file is "large": the serving tables are checked before serving, the whole file after. */
@@ -121,7 +122,7 @@ interface Ready {
   store: { healthy: boolean; detail: { integrityCheck?: string; error?: string } };
 }
 
-async function integrityCheckEnds(s: TestServer): Promise<Ready> {
+async function integrityCheckEnds(s: { readonly url: string }): Promise<Ready> {
   for (const until = Date.now() + 30_000; Date.now() < until; ) {
     const r = await http<Ready>(s.url, 'GET', '/ready');
     if (r.body.store.detail.integrityCheck !== 'running after start') return r.body;
@@ -211,6 +212,34 @@ describe('SQLite integrity check of a large file: its structure and serving tabl
         startTestServer(config, dir),
         (e: unknown) => e instanceof StoreUnavailableError && /failed its integrity check at start \(.*row not in PRIMARY KEY order for series/s.test(e.message),
       );
+    }
+  });
+
+  it('killed with SIGKILL after acknowledged commits (their WAL left behind): checkpointed into the file, mapped, served, and numbering goes on after the last acknowledged number', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'seqd-integrity-'));
+    dirs.push(dir);
+    const config = join(dir, 'two-step.yml');
+    writeFileSync(config, 'sequence:\n  sqlite:\n    full-check-at-start-max-mb: 0\n');
+    const env = { SEQ_DATA_DIR: dir, SEQ_PROFILE: 'poc' };
+    const first = await spawnSeqd(['--config', config], env);
+    let last = 0;
+    try {
+      for (let i = 0; i < 200; i++) last = (await http<{ numbers: number[] }>(first.url, 'POST', '/api/v1/sequence/next', body)).body.numbers[0] ?? 0;
+    } finally {
+      first.child.kill('SIGKILL');
+      await first.exited;
+    }
+    assert.equal(last, 200);
+    assert.ok(statSync(join(dir, `${SQLITE_FILE}-wal`)).size > 0, 'the kill left commits in the WAL');
+    const second = await spawnSeqd(['--config', config], env);
+    try {
+      assert.equal((await integrityCheckEnds(second)).store.detail.integrityCheck, 'passed after start');
+      // The map read the file only after every commit of the WAL was in it (nothing committed since).
+      assert.equal(statSync(join(dir, `${SQLITE_FILE}-wal`)).size, 0, 'the WAL was checkpointed before the map');
+      assert.deepEqual((await http<{ numbers: number[] }>(second.url, 'POST', '/api/v1/sequence/next', body)).body.numbers, [201]);
+    } finally {
+      second.child.kill('SIGKILL');
+      await second.exited;
     }
   });
 });
