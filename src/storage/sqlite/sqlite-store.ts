@@ -20,7 +20,8 @@ import { canonical } from '../../domain/numbering-profile.js';
 import { decodeSettings } from '../settings-codec.js';
 import { decodeRequest } from '../request-record-codec.js';
 import { configure } from './sqlite-committer.js';
-import { ADDED_COLUMNS, RANGE_LOOKUP_SQL, SCHEMA_VERSION, SQLITE_SCHEMA } from './sqlite-schema.js';
+import { RANGE_LOOKUP_SQL, SCHEMA_VERSION, SQLITE_SCHEMA } from './sqlite-schema.js';
+import { addMissingColumns, checkSchema } from './sqlite-schema-check.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import { checkBeforeServing, checkWholeFileInBackground, damagedError, fileBytes, FULL_CHECK_MAX_BYTES } from './sqlite-integrity.js';
 import { SqliteLoader } from './sqlite-loader.js';
@@ -394,38 +395,27 @@ export class SqliteStore implements SequenceStore {
 }
 
 /**
- * Opens the file and brings its schema up to this version. A file written by a newer seqd, or one
- * that is not a readable SQLite database, is refused with the path and what to do.
+ * Opens the file and brings its schema up to this version. A file written by a newer seqd, one whose
+ * schema is not the one seqd makes (see `checkSchema`), or one that is not a readable SQLite
+ * database, is refused with the path and what to do.
  */
 function openDatabase(path: string, fullCheckMaxBytes: number): { db: Database.Database; trailUnchecked: boolean } {
   let db: Database.Database | null = null;
   try {
     db = configure(new Database(path));
     const { trailUnchecked } = checkBeforeServing(db, path, fullCheckMaxBytes);
-    db.exec(SQLITE_SCHEMA);
-    const stored = db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'").get();
-    if (stored && Number(stored.value) > Number(SCHEMA_VERSION)) {
-      throw new StoreUnavailableError(`${path} was written by a newer seqd (schema ${stored.value}; this one knows ${SCHEMA_VERSION}): upgrade this instance`);
-    }
-    addMissingColumns(db);
-    db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run('schema_version', SCHEMA_VERSION);
+    checkSchema(db, path);
+    const open = db;
+    // One transaction: a file is either not made yet or made whole, with its version.
+    open.transaction(() => {
+      open.exec(SQLITE_SCHEMA);
+      addMissingColumns(open);
+      open.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run('schema_version', SCHEMA_VERSION);
+    })();
     return { db, trailUnchecked };
   } catch (error) {
     if (db?.open) db.close();
     if (error instanceof StoreUnavailableError) throw error;
     throw new StoreUnavailableError(`${path} cannot be opened as a seqd database (${(error as Error).message}): it is damaged or not a database; restore it from a backup`, { cause: error });
-  }
-}
-
-function addMissingColumns(db: Database.Database): void {
-  for (const { table, column, ddl } of ADDED_COLUMNS) {
-    const columns = db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('${table}')`).all();
-    if (columns.some((c) => c.name === column)) continue;
-    try {
-      db.exec(ddl);
-    } catch (error) {
-      // Another instance opening the same file added it between the look and the ALTER.
-      if (!/duplicate column name/i.test(String(error))) throw error;
-    }
   }
 }

@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { StoreUnavailableError } from '../../src/domain/errors/index.js';
+import { planBatch } from '../../src/domain/planner.js';
+import { SqliteStore } from '../../src/storage/sqlite/sqlite-store.js';
+
+const SERIES = 'global@2026';
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A data dir whose series issued 1..3 (one allocation, committed and closed). */
+async function issuedThree(): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'seqd-schema-check-'));
+  dirs.push(dir);
+  const store = new SqliteStore({ dataDir: dir });
+  try {
+    const state = await store.loadSeries(SERIES, 1);
+    const ctx = { batchId: 'b-1', node: 'test', now: Date.now(), gapPolicy: 'lowest-first' as const, settings: { simulatedEnabled: true } };
+    const plan = planBatch(state, [{ kind: 'allocate', siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', count: 3 }], new Map(), ctx);
+    assert.ok(plan.commit);
+    assert.equal((await store.commit(plan.commit)).status, 'committed');
+  } finally {
+    await store.close();
+  }
+  return dir;
+}
+
+/** Edits the file with seqd stopped, as damage (or a hand) would. */
+function edit(dir: string, work: (db: Database.Database) => void): void {
+  const db = new Database(join(dir, 'seqd.sqlite'));
+  try {
+    work(db);
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Rewrites the SQL text SQLite builds a schema object from (a damaged `sqlite_schema` row);
+ * `renamed` also renames the row, as SQLite refuses a row whose name differs from its text's.
+ */
+function rewriteSchemaText(dir: string, name: string, from: string, to: string, renamed?: string): void {
+  edit(dir, (db) => {
+    // better-sqlite3 opens in SQLite's defensive mode, which forbids writing the schema table.
+    db.unsafeMode(true);
+    db.pragma('writable_schema = ON');
+    const r = db.prepare('UPDATE sqlite_schema SET sql = replace(sql, ?, ?), name = ?, tbl_name = ? WHERE name = ?').run(from, to, renamed ?? name, renamed ?? name, name);
+    assert.equal(r.changes, 1, `no schema row named ${name}`);
+    db.pragma('writable_schema = OFF');
+  });
+}
+
+const refused = (dir: string, why: RegExp) =>
+  assert.throws(
+    () => new SqliteStore({ dataDir: dir }),
+    (e: unknown) => e instanceof StoreUnavailableError && why.test(e.message) && /restore it from a backup/.test(e.message),
+  );
+
+async function nextHwm(dir: string): Promise<number> {
+  const store = new SqliteStore({ dataDir: dir });
+  try {
+    return (await store.loadSeries(SERIES, 1)).hwm;
+  } finally {
+    await store.close();
+  }
+}
+
+describe('SQLite schema check on open: the tables numbers are planned from are the ones seqd made', () => {
+  it('a sound file, and a file just made, open', async () => {
+    const dir = await issuedThree();
+    assert.equal(await nextHwm(dir), 3);
+  });
+
+  it('the series table renamed in its schema text (the integrity check passes it): refused, where creating a new empty table would give 1, 2, 3 again', async () => {
+    const dir = await issuedThree();
+    rewriteSchemaText(dir, 'series', 'TABLE series', 'TABLE serieZ', 'serieZ');
+    edit(dir, (db) => assert.equal(db.pragma('integrity_check', { simple: true }), 'ok'));
+    refused(dir, /table series is missing.*a table seqd does not make \(serieZ\)|a table seqd does not make \(serieZ\).*table series is missing/);
+  });
+
+  it('the idempotency records renamed: refused (a retry of a lost reply would get new numbers)', async () => {
+    const dir = await issuedThree();
+    edit(dir, (db) => db.exec('DROP INDEX requests_age; DROP INDEX requests_key'));
+    rewriteSchemaText(dir, 'requests', 'TABLE requests', 'TABLE requestZ', 'requestZ');
+    refused(dir, /requests/);
+  });
+
+  it('two columns of the series table swapped in its text (hwm read from start): refused', async () => {
+    const dir = await issuedThree();
+    rewriteSchemaText(dir, 'series', 'start      INTEGER NOT NULL,\n  hwm ', 'hwm        INTEGER NOT NULL,\n  start ');
+    edit(dir, (db) => assert.equal(db.prepare<[string], { hwm: number }>('SELECT hwm FROM series WHERE name = ?').get(SERIES)?.hwm, 1));
+    refused(dir, /columns of table series are in another order/);
+  });
+
+  it('a column renamed (archive): refused at the current schema version, where adding it again would read every series as never archived', async () => {
+    const dir = await issuedThree();
+    rewriteSchemaText(dir, 'series', 'archive    TEXT', 'archivf    TEXT');
+    refused(dir, /table series has a column seqd does not make \(archivf\).*column archive of table series is missing/);
+  });
+
+  it('a column missing from a file of the current version: refused; from an older version: added, as an upgrade does', async () => {
+    const dir = await issuedThree();
+    edit(dir, (db) => db.exec('ALTER TABLE events DROP COLUMN actor'));
+    refused(dir, /column actor of table events is missing/);
+    edit(dir, (db) => db.prepare("UPDATE meta SET value = '2' WHERE key = 'schema_version'").run());
+    assert.equal(await nextHwm(dir), 3);
+    edit(dir, (db) => assert.ok(db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('events')").all().some((c) => c.name === 'actor')));
+  });
+
+  it('an object seqd does not make (a table, an index or a trigger): refused', async () => {
+    for (const ddl of ['CREATE TABLE extra (x)', 'CREATE INDEX numbers_extra ON numbers (status)', "CREATE TRIGGER t AFTER INSERT ON events BEGIN DELETE FROM numbers WHERE series = 'x'; END"]) {
+      const dir = await issuedThree();
+      edit(dir, (db) => db.exec(ddl));
+      refused(dir, /does not make|unknown/i);
+    }
+  });
+
+  it('a file with seqd tables but no schema version: refused', async () => {
+    const dir = await issuedThree();
+    edit(dir, (db) => db.prepare("DELETE FROM meta WHERE key = 'schema_version'").run());
+    refused(dir, /schema version/i);
+  });
+
+  it('a file of schema version 1 (no idempotency records, none of the added columns or indexes) is brought up to date, and opens again after', async () => {
+    const dir = await issuedThree();
+    edit(dir, (db) => {
+      db.exec('DROP INDEX requests_key; DROP INDEX requests_age; DROP TABLE requests');
+      for (const [table, column] of [['series', 'closed_at'], ['series', 'archive'], ['series', 'last_ts'], ['numbers', 'grant_seq'], ['numbers', 'previous'], ['events', 'allocation'], ['events', 'actor']]) {
+        db.exec(`ALTER TABLE ${table} DROP COLUMN ${column}`);
+      }
+      db.prepare("UPDATE meta SET value = '1' WHERE key = 'schema_version'").run();
+    });
+    assert.equal(await nextHwm(dir), 3);
+    // Added back in the order of the upgrade (closed_at, last_ts, archive), not of a new file.
+    edit(dir, (db) => assert.deepEqual(db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('series')").all().slice(-3).map((c) => c.name), ['closed_at', 'last_ts', 'archive']));
+    assert.equal(await nextHwm(dir), 3);
+  });
+
+  it('a creation that stopped before its version was written (empty tables), and the index of one earlier build: opened', async () => {
+    const dir = await issuedThree();
+    edit(dir, (db) => db.exec("CREATE INDEX events_import_first ON events (series, first) WHERE type = 'import'"));
+    assert.equal(await nextHwm(dir), 3);
+    const fresh = mkdtempSync(join(tmpdir(), 'seqd-schema-check-'));
+    dirs.push(fresh);
+    edit(fresh, (db) => db.exec('CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID'));
+    assert.equal(await nextHwm(fresh), 0);
+  });
+});
