@@ -66,14 +66,19 @@ export NO_COLOR=1
 #   compose and Kubernetes schemas, systemd), not the Node seqd runs on;
 # - the CLI's exit codes (its verbs and the client run here);
 # - the admin commands built on backup and restore (migration, maintenance, legacy import,
-#   archives), whose Node-dependent parts the backup and restore tests cover;
+#   archives) and the backup and restore commands themselves, whose Node-dependent parts (the
+#   backup file, its walk, the SQLite snapshot, restore into every store) the store transfer
+#   contract suites cover;
+# - reservation expiry on the embedded store (the sweeper's timers and the planner; nothing in
+#   it depends on the Node version beyond what the API and metrics tests run here);
+# - the schema check of a SQLite file (SQLite's own answers, the same on every Node);
 # - a store's or a cluster's behaviour under faults, clocks and upgrades (etcd partitions;
 #   expiry, rollover, skew and tampering on etcd; data-format upgrade; PostgreSQL failover,
 #   synchronous replication, schema, expiry, rollover and tampering; pipelined conflicts; stores
 #   whose state contradicts their trail or whose identity changed), whose Node-dependent parts
 #   (the etcd and PostgreSQL clients, HTTP, TLS, forwarding) run here in the store contract
 #   suites and the forwarding, TLS and PostgreSQL service tests.
-node_independent='ha-faults|network-partitions|clock-jumps|clock-skew|expiry-etcd|rollover-etcd|tamper-etcd|store-upgrade|ha-forwarding-auth|postgres-failover|postgres-commit-safety|postgres-schema|alert-rules|load-balancer|load-balancer-nginx|compose-stack|kubernetes-manifests|systemd-unit|backup-transfer|migrate|maintenance|import-legacy|archive|postgres-maintenance|cli-exit-codes|pipeline-conflicts|state-mismatch|store-identity|postgres-behaviours|managed-cluster|ha-forwarding|concurrency|internal-port|audit-actor'
+node_independent='ha-faults|network-partitions|clock-jumps|clock-skew|expiry-etcd|rollover-etcd|tamper-etcd|store-upgrade|ha-forwarding-auth|postgres-failover|postgres-commit-safety|postgres-schema|alert-rules|load-balancer|load-balancer-nginx|compose-stack|kubernetes-manifests|systemd-unit|backup-transfer|migrate|maintenance|import-legacy|archive|postgres-maintenance|cli-exit-codes|pipeline-conflicts|state-mismatch|store-identity|postgres-behaviours|managed-cluster|ha-forwarding|concurrency|internal-port|audit-actor|backup-restore|expiry|sqlite-schema-check'
 mapfile -t files < <(find test/unit test/contract test/integration -name '*.test.ts' | grep -Ev "/($node_independent)\.test\.ts$" | sort)
 echo "== unit, contract and integration tests on Node $(node --version) (${#files[@]} files; not here: ${node_independent//|/, })"
 node --import tsx --test --test-concurrency=1 --test-reporter="${SEQD_TEST_REPORTER:-tap}" "${files[@]}"
