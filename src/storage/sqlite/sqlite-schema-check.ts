@@ -2,62 +2,115 @@ import Database from 'better-sqlite3';
 import { StoreUnavailableError } from '../../domain/errors/index.js';
 import { ADDED_COLUMNS, SCHEMA_VERSION, SQLITE_SCHEMA } from './sqlite-schema.js';
 
+/** Versions a seqd wrote into `meta`; anything else there is damage. */
+const KNOWN_VERSIONS: ReadonlySet<string> = new Set(Array.from({ length: Number(SCHEMA_VERSION) }, (_, i) => String(i + 1)));
 /**
- * Objects an earlier seqd made that this one no longer makes: kept as they are (SQLite keeps them
- * up to date; nothing reads them). `events_import_first` was a partial index of one build.
+ * Objects an earlier seqd made that this one no longer makes, by type and name, with their SQL:
+ * kept as they are (SQLite keeps them up to date; nothing reads them).
  */
-const RETIRED_OBJECTS: ReadonlySet<string> = new Set(['events_import_first']);
+const RETIRED_OBJECTS: ReadonlyMap<string, string> = new Map([['index events_import_first', "CREATE INDEX events_import_first ON events (series, first) WHERE type = 'import'"]]);
 /** Tables a file of schema version 1 may lack: the first build had no idempotency records. */
 const LATER_THAN_V1: ReadonlySet<string> = new Set(['requests']);
 
-interface Column {
+interface SchemaRow {
+  readonly type: string;
   readonly name: string;
-  /** Declared type, NOT NULL, default and primary-key position: what reading a row depends on. */
-  readonly shape: string;
+  readonly sql: string;
 }
 
-interface Schema {
-  /** name → type ('table', 'index', 'trigger', 'view'), internal objects (`sqlite_*`) left out. */
-  readonly objects: ReadonlyMap<string, string>;
-  readonly columns: ReadonlyMap<string, readonly Column[]>;
-  /** Tables without rowid. */
-  readonly withoutRowid: ReadonlySet<string>;
-  /** Index name → its CREATE text, whitespace folded. */
+const fold = (sql: string): string => sql.replace(/\s+/g, ' ').trim();
+
+/**
+ * A CREATE TABLE text cut into its head (up to the opening parenthesis), its items (column
+ * definitions and table constraints, whitespace folded) and its tail (after the closing one).
+ * Null when it is not of that shape.
+ */
+function partsOf(sql: string): { head: string; items: string[]; tail: string } | null {
+  const open = sql.indexOf('(');
+  const close = sql.lastIndexOf(')');
+  if (open < 0 || close < open) return null;
+  const items: string[] = [];
+  let depth = 0;
+  let from = open + 1;
+  for (let i = from; i < close; i++) {
+    const c = sql[i];
+    if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (c === ',' && depth === 0) {
+      items.push(fold(sql.slice(from, i)));
+      from = i + 1;
+    }
+  }
+  items.push(fold(sql.slice(from, close)));
+  return { head: fold(sql.slice(0, open)), items, tail: fold(sql.slice(close + 1)) };
+}
+
+interface TableShape {
+  readonly head: string;
+  readonly tail: string;
+  /** Column definitions every version made, in order. */
+  readonly first: readonly string[];
+  /** The orders in which a file may hold the columns added since (see `addedOrders`). */
+  readonly addedOrders: readonly (readonly string[])[];
+  readonly constraints: readonly string[];
+}
+
+interface Expected {
+  readonly tables: ReadonlyMap<string, TableShape>;
+  /** `type name` → SQL, whitespace folded (indexes). */
   readonly indexes: ReadonlyMap<string, string>;
 }
 
-const fold = (sql: string | null): string => (sql ?? '').replace(/\s+/g, ' ').trim();
+const isConstraint = (item: string): boolean => /^(PRIMARY KEY|UNIQUE|CHECK|FOREIGN KEY|CONSTRAINT)\b/i.test(item);
+const columnOf = (item: string): string => item.split(' ')[0] ?? '';
 
-function describe(db: Database.Database): Schema {
-  const rows = db.prepare<[], { type: string; name: string; sql: string | null }>("SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").all();
-  const columns = new Map<string, Column[]>();
-  const withoutRowid = new Set<string>();
-  for (const t of db.prepare<[], { name: string; wr: number }>("SELECT name, wr FROM pragma_table_list WHERE schema = 'main' AND type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").all()) {
-    if (t.wr) withoutRowid.add(t.name);
-    const info = db.prepare<[string], { name: string; type: string; notnull: number; dflt_value: string | null; pk: number }>('SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(?) ORDER BY cid').all(t.name);
-    columns.set(t.name, info.map((c) => ({ name: c.name, shape: `${c.type} notnull=${c.notnull} default=${c.dflt_value ?? 'none'} pk=${c.pk}` })));
-  }
-  return {
-    objects: new Map(rows.map((r) => [r.name, r.type])),
-    columns,
-    withoutRowid,
-    indexes: new Map(rows.filter((r) => r.type === 'index').map((r) => [r.name, fold(r.sql)])),
-  };
+/**
+ * Added columns reach a file in the order of ADDED_COLUMNS (each version appends its own), except
+ * those the file's first version already wrote inline, which come first, in the order of the
+ * current CREATE text (every earlier text held a leading part of them).
+ */
+function addedOrders(table: string, inline: readonly string[]): string[][] {
+  const added = ADDED_COLUMNS.filter((a) => a.table === table).map((a) => a.column);
+  return Array.from({ length: inline.length + 1 }, (_, k) => [...inline.slice(0, k), ...added.filter((c) => !inline.slice(0, k).includes(c))]);
 }
 
-let expected: Schema | null = null;
-/** The schema a new file gets, read from a database made in memory the way `openDatabase` makes one. */
-function seqdSchema(): Schema {
+let expected: Expected | null = null;
+/** The schema a new file gets, from a database made in memory the way `openDatabase` makes one. */
+function seqdSchema(): Expected {
   if (expected) return expected;
   const db = new Database(':memory:');
   try {
     db.exec(SQLITE_SCHEMA);
+    const inlineBeforeAdding = new Map(rowsOf(db).map((r) => [r.name, partsOf(r.sql)?.items.map(columnOf) ?? []]));
     addMissingColumns(db);
-    expected = describe(db);
+    const tables = new Map<string, TableShape>();
+    const indexes = new Map<string, string>();
+    for (const row of rowsOf(db)) {
+      if (row.type === 'index') indexes.set(`index ${row.name}`, fold(row.sql));
+      const parts = row.type === 'table' ? partsOf(row.sql) : null;
+      if (!parts) continue;
+      const columns = parts.items.filter((i) => !isConstraint(i));
+      const added = new Set(ADDED_COLUMNS.filter((a) => a.table === row.name).map((a) => a.column));
+      const inline = (inlineBeforeAdding.get(row.name) ?? []).filter((c) => added.has(c));
+      const defs = new Map(columns.map((c) => [columnOf(c), c]));
+      tables.set(row.name, {
+        head: parts.head,
+        tail: parts.tail,
+        first: columns.filter((c) => !added.has(columnOf(c))),
+        addedOrders: addedOrders(row.name, inline).map((order) => order.map((c) => defs.get(c) ?? c)),
+        constraints: parts.items.filter(isConstraint),
+      });
+    }
+    expected = { tables, indexes };
   } finally {
     db.close();
   }
   return expected;
+}
+
+/** Every row of the schema table, internal ones too: a file seqd made has none of those. */
+function rowsOf(db: Database.Database): SchemaRow[] {
+  return db.prepare<[], { type: string; name: string; sql: string | null }>('SELECT type, name, sql FROM sqlite_schema').all().map((r) => ({ type: r.type, name: r.name, sql: r.sql ?? '' }));
 }
 
 /** Columns a store created before them gets on open (CREATE TABLE IF NOT EXISTS leaves an existing table as it is). */
@@ -74,74 +127,80 @@ export function addMissingColumns(db: Database.Database): void {
   }
 }
 
-const isAdded = (table: string, column: string): boolean => ADDED_COLUMNS.some((a) => a.table === table && a.column === column);
-
-/** What differs in one table's columns; `older`: a file of an earlier version may lack the added ones. */
-function columnProblems(table: string, actual: readonly Column[], wanted: readonly Column[], older: boolean): string[] {
-  const problems: string[] = [];
-  const want = new Map(wanted.map((c) => [c.name, c.shape]));
-  const have = new Set(actual.map((c) => c.name));
-  for (const c of actual) {
-    const shape = want.get(c.name);
-    if (shape === undefined) problems.push(`table ${table} has a column seqd does not make (${c.name})`);
-    else if (shape !== c.shape) problems.push(`column ${c.name} of table ${table} is ${c.shape}, not ${shape}`);
-  }
-  for (const c of wanted) if (!have.has(c.name) && !(older && isAdded(table, c.name))) problems.push(`column ${c.name} of table ${table} is missing`);
-  // A row is read by position: the first columns stay in the order the first version made them,
-  // and the ones added since come after them (in the order each file got them).
-  const first = wanted.filter((c) => !isAdded(table, c.name)).map((c) => c.name);
-  const leading = actual.slice(0, first.length).map((c) => c.name);
-  if (problems.length === 0 && leading.join() !== first.join()) problems.push(`the columns of table ${table} are in another order (${leading.join(', ')})`);
-  return problems;
+/** What differs between a table's CREATE text and seqd's; `older`: it may lack added columns. */
+function tableProblems(row: SchemaRow, shape: TableShape, older: boolean): string[] {
+  const parts = partsOf(row.sql);
+  if (!parts || parts.head !== shape.head || parts.tail !== shape.tail) return [`table ${row.name} is not defined as seqd defines it`];
+  const columns = parts.items.filter((i) => !isConstraint(i));
+  const constraints = parts.items.filter(isConstraint);
+  if (constraints.join() !== shape.constraints.join()) return [`the constraints of table ${row.name} are not seqd's (${constraints.join(', ') || 'none'})`];
+  // A row is read by position: the columns every version made, in their order, then the added
+  // ones in an order a file can have got them in, each defined exactly as seqd defines it.
+  const first = columns.slice(0, shape.first.length);
+  if (first.join() !== shape.first.join()) return [`the columns of table ${row.name} are not seqd's (${first.join(', ')})`];
+  const added = columns.slice(shape.first.length);
+  const fits = shape.addedOrders.some((order) => (older ? added.length <= order.length : added.length === order.length) && added.every((c, i) => c === order[i]));
+  return fits ? [] : [`the added columns of table ${row.name} are not seqd's (${added.join(', ') || 'none'})`];
 }
 
 /**
  * Compares the schema of an opened file with the one seqd makes, before anything is created in
- * it. `CREATE TABLE IF NOT EXISTS` and the added columns would otherwise cover damage to
- * `sqlite_schema` that no integrity check reports: a table renamed in its row would be made again
- * empty (a series table made again restarts every series: numbers given twice), a column renamed
- * would be added again with its default (every series read as never archived), columns swapped in
- * the text would read one field as another (the HWM from the start). A file written by a newer
- * seqd is refused as such. An empty file (or one whose creation stopped before its first commit)
+ * it: every row of `sqlite_schema`, by its type, name and SQL text (what SQLite builds the table
+ * from: column order, types, constraints, collations, WITHOUT ROWID). `CREATE TABLE IF NOT EXISTS`
+ * and the added columns would otherwise cover damage that no integrity check reports: a table
+ * renamed in its row would be made again empty (a series table made again restarts every series:
+ * numbers given twice), a column renamed would be added again with its default, columns swapped in
+ * the text would read one field as another, a collation or a trigger would change which
+ * idempotency record a key finds. A file written by a newer seqd is refused as such. An empty file
  * passes: it is about to be made.
  *
- * A file of the current version must match exactly; one of an earlier version may lack what was
- * added since (tables, added columns, indexes), which opening adds.
+ * A file of the current version must match exactly; one of an earlier version (or one whose
+ * creation by an earlier seqd stopped before its version was written, all its tables empty) may
+ * lack what was added since, which opening adds.
  */
 export function checkSchema(db: Database.Database, path: string): void {
-  const actual = describe(db);
-  if (actual.objects.size === 0) return;
-  const version = actual.objects.get('meta') === 'table' ? db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'").get()?.value : undefined;
-  if (version !== undefined && Number(version) > Number(SCHEMA_VERSION)) {
+  const rows = rowsOf(db);
+  if (rows.length === 0) return;
+  const hasMeta = rows.some((r) => r.type === 'table' && r.name === 'meta');
+  const version = hasMeta ? db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'").get()?.value : undefined;
+  if (version !== undefined && /^[0-9]+$/.test(version) && Number(version) > Number(SCHEMA_VERSION)) {
     throw new StoreUnavailableError(`${path} was written by a newer seqd (schema ${version}; this one knows ${SCHEMA_VERSION}): upgrade this instance`);
   }
   const wanted = seqdSchema();
   const problems: string[] = [];
-  for (const [name, type] of actual.objects) {
-    if (wanted.objects.get(name) !== type && !RETIRED_OBJECTS.has(name)) problems.push(`it has a ${type} seqd does not make (${name})`);
+  const seen = new Set<string>();
+  for (const row of rows) {
+    const key = `${row.type} ${row.name}`;
+    if (seen.has(key)) problems.push(`it has two ${row.type}s named ${row.name}`);
+    seen.add(key);
+    const table = row.type === 'table' ? wanted.tables.get(row.name) : undefined;
+    const sql = wanted.indexes.get(key) ?? RETIRED_OBJECTS.get(key);
+    if (table === undefined && sql === undefined) problems.push(`it has a ${row.type} seqd does not make (${row.name})`);
+    else if (sql !== undefined && fold(row.sql) !== sql) problems.push(`${key} is not the one seqd makes (${fold(row.sql)})`);
   }
+  let older: boolean;
+  let tablesMayLack: (table: string) => boolean;
   if (version === undefined) {
     // seqd makes its tables and writes the version in one transaction; a build before that did
     // it in steps, and may have stopped between them: empty tables are a creation to finish.
-    const empty = [...actual.columns.keys()].every((t) => wanted.columns.has(t) && db.prepare(`SELECT 1 FROM "${t}" LIMIT 1`).get() === undefined);
-    if (problems.length === 0 && empty) return;
-    problems.push('it has seqd tables but no schema version');
+    const tables = rows.filter((r) => r.type === 'table' && wanted.tables.has(r.name));
+    if (tables.some((t) => db.prepare(`SELECT 1 FROM "${t.name}" LIMIT 1`).get() !== undefined)) problems.push('it has seqd tables but no schema version');
+    older = true;
+    tablesMayLack = () => true;
+  } else if (!KNOWN_VERSIONS.has(version)) {
+    problems.push(`its schema version "${version}" is not one seqd wrote`);
+    older = false;
+    tablesMayLack = () => false;
   } else {
-    const older = version !== SCHEMA_VERSION;
-    for (const [table, columns] of wanted.columns) {
-      const have = actual.columns.get(table);
-      if (have === undefined) {
-        if (!(version === '1' && LATER_THAN_V1.has(table))) problems.push(`table ${table} is missing`);
-        continue;
-      }
-      if (!actual.withoutRowid.has(table)) problems.push(`table ${table} has a rowid`);
-      problems.push(...columnProblems(table, have, columns, older));
-    }
-    for (const [index, sql] of wanted.indexes) {
-      const have = actual.indexes.get(index);
-      if (have === undefined ? !older : have !== sql) problems.push(have === undefined ? `index ${index} is missing` : `index ${index} is not the one seqd makes (${have})`);
-    }
+    older = version !== SCHEMA_VERSION;
+    tablesMayLack = (table) => version === '1' && LATER_THAN_V1.has(table);
   }
+  for (const [name, shape] of wanted.tables) {
+    const row = rows.find((r) => r.type === 'table' && r.name === name);
+    if (row) problems.push(...tableProblems(row, shape, older));
+    else if (!tablesMayLack(name)) problems.push(`table ${name} is missing`);
+  }
+  for (const key of wanted.indexes.keys()) if (!older && !seen.has(key)) problems.push(`${key} is missing`);
   if (problems.length > 0) {
     throw new StoreUnavailableError(
       `${path} does not have the schema seqd makes (${problems.slice(0, 5).join('; ')}): it is damaged and seqd does not serve from it; restore it from a backup (seqd restore)`,
