@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { StoreUnavailableError } from '../../src/domain/errors/index.js';
 import { planBatch } from '../../src/domain/planner.js';
 import { SqliteStore } from '../../src/storage/sqlite/sqlite-store.js';
+import { http, startTestServer } from '../helpers/seqd-server.js';
 
 const SERIES = 'global@2026';
 const dirs: string[] = [];
@@ -77,7 +78,7 @@ describe('SQLite schema check on open: the tables numbers are planned from are t
     assert.equal(await nextHwm(dir), 3);
   });
 
-  it('the series table renamed in its schema text (the integrity check passes it): refused, where creating a new empty table would give 1, 2, 3 again', async () => {
+  it('the series table renamed in its schema text (the integrity check passes it): refused (seqd made an empty one, and the trail check stopped the series at its first use)', async () => {
     const dir = await issuedThree();
     rewriteSchemaText(dir, 'series', 'TABLE series', 'TABLE serieZ', 'serieZ');
     edit(dir, (db) => assert.equal(db.pragma('integrity_check', { simple: true }), 'ok'));
@@ -171,6 +172,22 @@ describe('SQLite schema check on open: the tables numbers are planned from are t
       edit(dir, damage);
       assert.throws(() => new SqliteStore({ dataDir: dir }), (e: unknown) => e instanceof StoreUnavailableError && why.test(e.message), what);
     }
+  });
+});
+
+describe('SQLite schema check through a real server', () => {
+  it('a collation on the idempotency key (a new invoice with key INV-A was answered with the number of inv-a, as a replay): seqd does not start', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'seqd-schema-check-'));
+    dirs.push(dir);
+    const body = { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle', count: 1 };
+    const first = await startTestServer({}, dir);
+    try {
+      assert.equal((await http(first.url, 'POST', '/api/v1/sequence/next', body, { 'idempotency-key': 'inv-a' })).body.sequenceNumber, 1);
+    } finally {
+      await first.close();
+    }
+    edit(dir, (db) => schemaSql(db, 'requests', 'key          TEXT NOT NULL', 'key          TEXT NOT NULL COLLATE NOCASE'));
+    await assert.rejects(startTestServer({}, dir), (e: unknown) => e instanceof StoreUnavailableError && /the columns of table requests are not seqd's/.test(e.message));
   });
 });
 

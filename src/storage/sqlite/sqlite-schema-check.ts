@@ -148,10 +148,11 @@ function tableProblems(row: SchemaRow, shape: TableShape, older: boolean): strin
  * it: every row of `sqlite_schema`, by its type, name and SQL text (what SQLite builds the table
  * from: column order, types, constraints, collations, WITHOUT ROWID). `CREATE TABLE IF NOT EXISTS`
  * and the added columns would otherwise cover damage that no integrity check reports: a table
- * renamed in its row would be made again empty (a series table made again restarts every series:
- * numbers given twice), a column renamed would be added again with its default, columns swapped in
- * the text would read one field as another, a collation or a trigger would change which
- * idempotency record a key finds. A file written by a newer seqd is refused as such. An empty file
+ * renamed in its row would be made again empty (the idempotency records: a retry of a lost reply
+ * takes new numbers; the series: only the trail check stops it), a column renamed would be added
+ * again with its default, columns swapped in the text would read one field as another, a
+ * collation or a trigger would change which idempotency record a key finds (with NOCASE, a new
+ * invoice keyed INV-A got the number of inv-a). A file written by a newer seqd is refused as such. An empty file
  * passes: it is about to be made.
  *
  * A file of the current version must match exactly; one of an earlier version (or one whose
