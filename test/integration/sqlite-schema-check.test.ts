@@ -122,6 +122,15 @@ describe('SQLite schema check on open: the tables numbers are planned from are t
     }
   });
 
+  it('an older file whose added column SQLite reads under another name (a no-break space in its text): refused, before and after what opening adds', async () => {
+    const dir = await issuedThree();
+    edit(dir, (db) => {
+      db.prepare("UPDATE meta SET value = '3' WHERE key = 'schema_version'").run();
+      schemaSql(db, 'series', 'closed_at  INTEGER', 'closed_at\u00a0 INTEGER');
+    });
+    refused(dir, /characters seqd never writes/);
+  });
+
   it('a file with seqd tables but no schema version: refused', async () => {
     const dir = await issuedThree();
     edit(dir, (db) => db.prepare("DELETE FROM meta WHERE key = 'schema_version'").run());
@@ -143,9 +152,9 @@ describe('SQLite schema check on open: the tables numbers are planned from are t
     assert.equal(await nextHwm(dir), 3);
   });
 
-  it('a creation that stopped before its version was written (empty tables), and the index of one earlier build: opened', async () => {
+  it('a creation that stopped before its version was written (empty tables), the index of one earlier build, and the statistics of an ANALYZE: opened', async () => {
     const dir = await issuedThree();
-    edit(dir, (db) => db.exec("CREATE INDEX events_import_first ON events (series, first) WHERE type = 'import'"));
+    edit(dir, (db) => db.exec("CREATE INDEX events_import_first ON events (series, first) WHERE type = 'import'; ANALYZE"));
     assert.equal(await nextHwm(dir), 3);
     const fresh = mkdtempSync(join(tmpdir(), 'seqd-schema-check-'));
     dirs.push(fresh);
@@ -165,6 +174,8 @@ describe('SQLite schema check on open: the tables numbers are planned from are t
       }, /trigger seqd does not make \(sqlite_keep\)/],
       ['collation', (db) => schemaSql(db, 'requests', 'key          TEXT NOT NULL', 'key          TEXT NOT NULL COLLATE NOCASE'), /the columns of table requests are not seqd's/],
       ['added swapped', (db) => schemaSql(db, 'events', 'allocation INTEGER, actor TEXT', 'actor TEXT, allocation INTEGER'), /the added columns of table events are not seqd's \(actor TEXT, allocation INTEGER\)/],
+      // SQLite reads "grant_seq<no-break space>INTEGER" as a column of that name: grant_seq would be added again, 0 everywhere, and a release with an old allocation token would free a number handed out since.
+      ['no-break space', (db) => schemaSql(db, 'numbers', 'grant_seq INTEGER', 'grant_seq\u00a0INTEGER'), /table numbers has characters seqd never writes/],
       ['version', (db) => db.prepare("UPDATE meta SET value = '4.0' WHERE key = 'schema_version'").run(), /schema version "4.0" is not one seqd wrote/],
     ];
     for (const [what, damage, why] of cases) {

@@ -5,10 +5,15 @@ import { ADDED_COLUMNS, SCHEMA_VERSION, SQLITE_SCHEMA } from './sqlite-schema.js
 /** Versions a seqd wrote into `meta`; anything else there is damage. */
 const KNOWN_VERSIONS: ReadonlySet<string> = new Set(Array.from({ length: Number(SCHEMA_VERSION) }, (_, i) => String(i + 1)));
 /**
- * Objects an earlier seqd made that this one no longer makes, by type and name, with their SQL:
- * kept as they are (SQLite keeps them up to date; nothing reads them).
+ * Objects seqd does not make but leaves as they are, by type and name, with their SQL: an index
+ * of one earlier build (SQLite keeps it up to date; nothing reads it), and the statistics tables
+ * of an operator's ANALYZE (they steer SQLite's choice of index, not what a query returns).
  */
-const RETIRED_OBJECTS: ReadonlyMap<string, string> = new Map([['index events_import_first', "CREATE INDEX events_import_first ON events (series, first) WHERE type = 'import'"]]);
+const TOLERATED_OBJECTS: ReadonlyMap<string, string> = new Map([
+  ['index events_import_first', "CREATE INDEX events_import_first ON events (series, first) WHERE type = 'import'"],
+  ['table sqlite_stat1', 'CREATE TABLE sqlite_stat1(tbl,idx,stat)'],
+  ['table sqlite_stat4', 'CREATE TABLE sqlite_stat4(tbl,idx,neq,nlt,ndlt,sample)'],
+]);
 /** Tables a file of schema version 1 may lack: the first build had no idempotency records. */
 const LATER_THAN_V1: ReadonlySet<string> = new Set(['requests']);
 
@@ -18,7 +23,10 @@ interface SchemaRow {
   readonly sql: string;
 }
 
-const fold = (sql: string): string => sql.replace(/\s+/g, ' ').trim();
+/** SQLite's whitespace only: to SQLite any other character (a no-break space) is part of a name. */
+const fold = (sql: string): string => sql.replace(/[ \t\n\f\r]+/g, ' ').trim();
+/** seqd writes its schema in printable ASCII; anything else in it is damage. */
+const FOREIGN_CHARACTER = /[^\x20-\x7e\t\n\f\r]/;
 
 /**
  * A CREATE TABLE text cut into its head (up to the opening parenthesis), its items (column
@@ -57,6 +65,8 @@ interface TableShape {
 
 interface Expected {
   readonly tables: ReadonlyMap<string, TableShape>;
+  /** Table → column → what SQLite made of its definition (type, NOT NULL, default, key position). */
+  readonly columns: ReadonlyMap<string, ReadonlyMap<string, string>>;
   /** `type name` → SQL, whitespace folded (indexes). */
   readonly indexes: ReadonlyMap<string, string>;
 }
@@ -101,11 +111,17 @@ function seqdSchema(): Expected {
         constraints: parts.items.filter(isConstraint),
       });
     }
-    expected = { tables, indexes };
+    expected = { tables, indexes, columns: new Map([...tables.keys()].map((t) => [t, columnsAsSqliteReads(db, t)])) };
   } finally {
     db.close();
   }
   return expected;
+}
+
+/** How SQLite reads each column of a table: the check of the text, seen from SQLite's side. */
+function columnsAsSqliteReads(db: Database.Database, table: string): Map<string, string> {
+  const rows = db.prepare<[string], { name: string; type: string; notnull: number; dflt_value: string | null; pk: number; hidden: number }>('SELECT * FROM pragma_table_xinfo(?)').all(table);
+  return new Map(rows.map((c) => [c.name, `${c.type} notnull=${c.notnull} default=${c.dflt_value ?? 'none'} pk=${c.pk} hidden=${c.hidden}`]));
 }
 
 /** Every row of the schema table, internal ones too: a file seqd made has none of those. */
@@ -143,6 +159,14 @@ function tableProblems(row: SchemaRow, shape: TableShape, older: boolean): strin
   return fits ? [] : [`the added columns of table ${row.name} are not seqd's (${added.join(', ') || 'none'})`];
 }
 
+/** The same from SQLite's side: every column as SQLite reads it is one of seqd's, defined as seqd defines it. */
+function sqliteColumnProblems(db: Database.Database, table: string, wanted: ReadonlyMap<string, string> | undefined, older: boolean): string[] {
+  const have = columnsAsSqliteReads(db, table);
+  const problems = [...have].filter(([name, shape]) => wanted?.get(name) !== shape).map(([name, shape]) => `SQLite reads column "${name}" of table ${table} as ${shape}`);
+  if (!older) for (const name of wanted?.keys() ?? []) if (!have.has(name)) problems.push(`SQLite finds no column ${name} in table ${table}`);
+  return problems;
+}
+
 /**
  * Compares the schema of an opened file with the one seqd makes, before anything is created in
  * it: every row of `sqlite_schema`, by its type, name and SQL text (what SQLite builds the table
@@ -175,7 +199,8 @@ export function checkSchema(db: Database.Database, path: string): void {
     if (seen.has(key)) problems.push(`it has two ${row.type}s named ${row.name}`);
     seen.add(key);
     const table = row.type === 'table' ? wanted.tables.get(row.name) : undefined;
-    const sql = wanted.indexes.get(key) ?? RETIRED_OBJECTS.get(key);
+    if (FOREIGN_CHARACTER.test(row.name + row.sql)) problems.push(`${key} has characters seqd never writes in its definition`);
+    const sql = wanted.indexes.get(key) ?? TOLERATED_OBJECTS.get(key);
     if (table === undefined && sql === undefined) problems.push(`it has a ${row.type} seqd does not make (${row.name})`);
     else if (sql !== undefined && fold(row.sql) !== sql) problems.push(`${key} is not the one seqd makes (${fold(row.sql)})`);
   }
@@ -198,7 +223,7 @@ export function checkSchema(db: Database.Database, path: string): void {
   }
   for (const [name, shape] of wanted.tables) {
     const row = rows.find((r) => r.type === 'table' && r.name === name);
-    if (row) problems.push(...tableProblems(row, shape, older));
+    if (row) problems.push(...tableProblems(row, shape, older), ...sqliteColumnProblems(db, name, wanted.columns.get(name), older));
     else if (!tablesMayLack(name)) problems.push(`table ${name} is missing`);
   }
   for (const key of wanted.indexes.keys()) if (!older && !seen.has(key)) problems.push(`${key} is missing`);

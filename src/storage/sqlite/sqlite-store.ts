@@ -411,6 +411,9 @@ function openDatabase(path: string, fullCheckMaxBytes: number): { db: Database.D
       open.exec(SQLITE_SCHEMA);
       addMissingColumns(open);
       open.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run('schema_version', SCHEMA_VERSION);
+      // Now of this version, it must be exactly seqd's: what opening added included. A refusal
+      // rolls all of it back.
+      checkSchema(open, path);
     })();
     return { db, trailUnchecked };
   } catch (error) {
