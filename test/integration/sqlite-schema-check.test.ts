@@ -176,6 +176,12 @@ describe('SQLite schema check on open: the tables numbers are planned from are t
       ['added swapped', (db) => schemaSql(db, 'events', 'allocation INTEGER, actor TEXT', 'actor TEXT, allocation INTEGER'), /the added columns of table events are not seqd's \(actor TEXT, allocation INTEGER\)/],
       // SQLite reads "grant_seq<no-break space>INTEGER" as a column of that name: grant_seq would be added again, 0 everywhere, and a release with an old allocation token would free a number handed out since.
       ['no-break space', (db) => schemaSql(db, 'numbers', 'grant_seq INTEGER', 'grant_seq\u00a0INTEGER'), /table numbers has characters seqd never writes/],
+      ['a definition stored as a blob', (db) => {
+        db.unsafeMode(true);
+        db.pragma('writable_schema = ON');
+        db.exec("UPDATE sqlite_schema SET sql = CAST(sql AS BLOB) WHERE name = 'events_first'");
+      }, /index events_first is not the one seqd makes/],
+      ['a version stored as a blob', (db) => db.exec("UPDATE meta SET value = CAST('4' AS BLOB) WHERE key = 'schema_version'"), /schema version "<object>" is not one seqd wrote/],
       ['version', (db) => db.prepare("UPDATE meta SET value = '4.0' WHERE key = 'schema_version'").run(), /schema version "4.0" is not one seqd wrote/],
     ];
     for (const [what, damage, why] of cases) {

@@ -126,7 +126,10 @@ function columnsAsSqliteReads(db: Database.Database, table: string): Map<string,
 
 /** Every row of the schema table, internal ones too: a file seqd made has none of those. */
 function rowsOf(db: Database.Database): SchemaRow[] {
-  return db.prepare<[], { type: string; name: string; sql: string | null }>('SELECT type, name, sql FROM sqlite_schema').all().map((r) => ({ type: r.type, name: r.name, sql: r.sql ?? '' }));
+  // A definition stored as a blob is parsed by SQLite all the same; seqd writes text, so the
+  // blob reads here as a definition that matches nothing.
+  const text = (v: unknown): string => (typeof v === 'string' ? v : v === null ? '' : `<${typeof v} ${String(v)}>`);
+  return db.prepare<[], { type: string; name: string; sql: unknown }>('SELECT type, name, sql FROM sqlite_schema').all().map((r) => ({ type: r.type, name: r.name, sql: text(r.sql) }));
 }
 
 /** Columns a store created before them gets on open (CREATE TABLE IF NOT EXISTS leaves an existing table as it is). */
@@ -187,7 +190,9 @@ export function checkSchema(db: Database.Database, path: string): void {
   const rows = rowsOf(db);
   if (rows.length === 0) return;
   const hasMeta = rows.some((r) => r.type === 'table' && r.name === 'meta');
-  const version = hasMeta ? db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'").get()?.value : undefined;
+  const stored = hasMeta ? db.prepare<[], { value: unknown }>("SELECT value FROM meta WHERE key = 'schema_version'").get() : undefined;
+  // seqd writes its version as text: a number or a blob there is damage, shown as such.
+  const version = stored === undefined ? undefined : typeof stored.value === 'string' ? stored.value : `<${typeof stored.value}>`;
   if (version !== undefined && /^[0-9]+$/.test(version) && Number(version) > Number(SCHEMA_VERSION)) {
     throw new StoreUnavailableError(`${path} was written by a newer seqd (schema ${version}; this one knows ${SCHEMA_VERSION}): upgrade this instance`);
   }
@@ -229,7 +234,7 @@ export function checkSchema(db: Database.Database, path: string): void {
   for (const key of wanted.indexes.keys()) if (!older && !seen.has(key)) problems.push(`${key} is missing`);
   if (problems.length > 0) {
     throw new StoreUnavailableError(
-      `${path} does not have the schema seqd makes (${problems.slice(0, 5).join('; ')}): it is damaged and seqd does not serve from it; restore it from a backup (seqd restore)`,
+      `${path} does not have the schema seqd makes (${problems.slice(0, 5).join('; ')}): it is damaged, or a program other than seqd changed it, and seqd does not serve from it; restore it from a backup (seqd restore)`,
     );
   }
 }
