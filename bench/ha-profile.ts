@@ -21,6 +21,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { freePortBase } from '../test/helpers/etcd-cluster.js';
 import { loadTool, runHttpLoad } from './lib/http-load.js';
 import { histogramMean, metricSum, scrape, type Scrape } from './lib/prometheus-text.js';
 import { startHa } from './lib/seqd-instances.js';
@@ -61,7 +62,8 @@ function cpuTicks(): Map<number, { ticks: number; cmd: string }> {
 }
 
 const work = mkdtempSync(join(tmpdir(), 'seqd-ha-profile-'));
-const portBase = 43000 + Math.floor(Math.random() * 200) * 20;
+// Below the kernel's ephemeral range (32768 on), so no outgoing connection takes one of them midway.
+const portBase = await freePortBase(13, 21000, Math.floor(11_700 / 13));
 const instances = await withProgress('starting 3 etcd members and two seqd instances', 0, startHa(ROOT, join(work, 'ha'), portBase, values.etcd, values['split-by'].split(',').filter((d) => d !== '')));
 try {
   const targets = instances.map((i) => ({ url: i.url, path: '/api/v1/sequence/next' }));

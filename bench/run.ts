@@ -37,6 +37,7 @@ import { postgresCounter } from './alternatives/postgres-counter.js';
 import { startBenchPostgres } from './alternatives/postgres-server.js';
 import { redisIncr } from './alternatives/redis-incr.js';
 import { findProgram } from './alternatives/run-tool.js';
+import { freePortBase } from '../test/helpers/etcd-cluster.js';
 import { loadTool, runHttpLoad, type Target } from './lib/http-load.js';
 import { haCluster, startEmbedded, startHa, startOnPostgres, type Instance } from './lib/seqd-instances.js';
 import { leaderKills } from './lib/failover.js';
@@ -183,7 +184,8 @@ const sweep: SweepPoint[] = [];
 let failover = null as FailoverResult | null;
 const skipped: Skipped[] = [];
 let memory: { rssMbAfter100k: number; rssMbAfter1M: number } | null = null;
-const portBase = 41000 + Math.floor(Math.random() * 400) * 20;
+// Below the kernel's ephemeral range (32768 on), so no outgoing connection takes one of them midway.
+const portBase = await freePortBase(24, 21000, Math.floor(11_700 / 24));
 console.log(`seqd bench: ${SECONDS} s per scenario; HTTP load generator: ${loadTool()}${loadTool() === 'autocannon' ? ' (install wrk for a lighter one)' : ''}; work dir ${work}\n`);
 
 try {

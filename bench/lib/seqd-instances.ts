@@ -22,8 +22,10 @@ export async function startInstance(root: string, args: readonly string[], env: 
     env: { ...process.env, ...env },
   });
   let out = '';
+  // The start-up output, then the last 20 kB: enough to tell why an instance died.
   const collect = (d: Buffer) => {
-    if (out.length < 20_000) out += d.toString();
+    out += d.toString();
+    if (out.length > 40_000) out = out.slice(-20_000);
   };
   child.stderr.on('data', collect);
   const url = await new Promise<string>((resolve, reject) => {
@@ -42,7 +44,19 @@ export async function startInstance(root: string, args: readonly string[], env: 
     });
   });
   child.stdout.resume();
-  return { url, pid: child.pid ?? 0, stop: () => stopChild(child) };
+  let stopping = false;
+  // An instance that dies during a measurement is a finding, not noise: say so, with its last words.
+  child.on('exit', (code, signal) => {
+    if (!stopping) console.error(`\nseqd instance ${url} (pid ${child.pid}) exited during the bench (${signal ?? code}); its last output:\n${out.slice(-4000)}`);
+  });
+  return {
+    url,
+    pid: child.pid ?? 0,
+    stop: () => {
+      stopping = true;
+      return stopChild(child);
+    },
+  };
 }
 
 function stopChild(child: ChildProcess): Promise<void> {
