@@ -17,6 +17,9 @@
  * - failover: the etcd leader killed 5 times under load from clients with idempotency keys
  *   (`--failover-kills`): the stall of each kill, drawn as a histogram.
  *
+ * Every seqd row of the table is measured right after the no-op route of the same server(s) at
+ * the same connections ("× ceiling just before"), besides its ratio to the first row.
+ *
  * The HTTP load generator is wrk when installed (native, one thread), else autocannon.
  * Prints a table and writes bench/results/latest.json; `--compare FILE` prints the change
  * against an earlier result.
@@ -94,6 +97,17 @@ async function measure(scenario: string, targets: Target[], bodies: string[], nu
   };
 }
 
+/**
+ * A seqd row measured right after the no-op route of the same server(s) at the same connections
+ * and seconds: the row carries its ratio to that paired ceiling.
+ */
+async function measurePaired(scenario: string, targets: Target[], bodies: string[], numbersPerRequest: number, connections = CONNECTIONS): Promise<Row> {
+  const noop = targets.map((t) => ({ ...t, path: '/api/v1/noop' }));
+  const ceiling = await measure(`${scenario}: its ceiling`, noop, bodies, 0, connections);
+  const row = await measure(scenario, targets, bodies, numbersPerRequest, connections);
+  return { ...row, pairedCeilingRps: ceiling.requestsPerSec, ratioToPairedCeiling: round2(row.requestsPerSec / ceiling.requestsPerSec) };
+}
+
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m?.[1] ? Math.round(Number(m[1]) / 1024) : NaN;
@@ -138,8 +152,8 @@ async function postgresScenarios(): Promise<void> {
       const at: Target[] = [{ url: seqd.url, path: '/api/v1/sequence/next' }];
       const warm = SMOKE ? 1 : 2;
       await withProgress('warm-up seqd on PostgreSQL', warm, runHttpLoad({ targets: at, bodies: ONE, connections: CONNECTIONS, seconds: warm }));
-      rows.push(await measure('seqd on PostgreSQL next count=1', at, ONE, 1));
-      rows.push(await measure('seqd on PostgreSQL next count=100', at, HUNDRED, 100));
+      rows.push(await measurePaired('seqd on PostgreSQL next count=1', at, ONE, 1));
+      rows.push(await measurePaired('seqd on PostgreSQL next count=100', at, HUNDRED, 100));
       for (const c of SWEEP) sweep.push(sweepPoint(await measure('seqd on PostgreSQL count=1', at, ONE, 1, c, SWEEP_SECONDS)));
     } finally {
       await seqd.stop();
@@ -157,7 +171,7 @@ async function haScenarios(): Promise<void> {
     // The cluster and both instances have just started: 2 s of the same load, not measured.
     await withProgress('HA warm-up', 2, runHttpLoad({ targets, bodies: ONE, connections: HA_CONNECTIONS, seconds: 2 }));
     const ha = `HA next count=1, two instances${depth > 1 ? `, pipeline depth ${depth}` : ''}`;
-    rows.push(await measure(ha, targets, ONE, 1, HA_CONNECTIONS));
+    rows.push(await measurePaired(ha, targets, ONE, 1, HA_CONNECTIONS));
     for (const c of SWEEP) sweep.push(sweepPoint(await measure('HA count=1, two instances', targets, ONE, 1, c, SWEEP_SECONDS)));
     if (ALTERNATIVES) {
       const endpoints = [0, 1, 2].map((i) => `http://127.0.0.1:${portBase + i}`);
@@ -201,9 +215,9 @@ try {
     }
     ceiling = await measure('no-op route (ceiling)', at('/api/v1/noop'), ONE, 0);
     rows.push(ceiling);
-    rows.push(await measure('embedded next count=1', at('/api/v1/sequence/next'), ONE, 1));
-    rows.push(await measure('embedded next count=100', at('/api/v1/sequence/next'), HUNDRED, 100));
-    rows.push(await measure('embedded mixed: 10 % suppressed (release + refill)', at('/api/v1/sequence/next'), MIXED, 1));
+    rows.push(await measurePaired('embedded next count=1', at('/api/v1/sequence/next'), ONE, 1));
+    rows.push(await measurePaired('embedded next count=100', at('/api/v1/sequence/next'), HUNDRED, 100));
+    rows.push(await measurePaired('embedded mixed: 10 % suppressed (release + refill)', at('/api/v1/sequence/next'), MIXED, 1));
     for (const c of SWEEP) {
       sweep.push(sweepPoint(await measure('no-op route (ceiling)', at('/api/v1/noop'), ONE, 0, c, SWEEP_SECONDS)));
       sweep.push(sweepPoint(await measure('embedded count=1', at('/api/v1/sequence/next'), ONE, 1, c, SWEEP_SECONDS)));

@@ -4,13 +4,13 @@ import type { FailoverResult, SweepPoint } from './sweep.js';
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 /**
- * The side-by-side table: every seqd row with its ratio to the no-op ceiling and to each
- * alternative (numbers/s of seqd over numbers/s of the alternative).
+ * The side-by-side table: every seqd row with its ratio to the no-op ceiling (the first row, and the
+ * no-op route of the same server measured just before the row) and to each alternative (numbers/s of seqd over numbers/s of the alternative).
  */
 export function printTable(rows: readonly Row[], skipped: readonly Skipped[], memory: { rssMbAfter100k: number; rssMbAfter1M: number } | null): void {
   const alternatives = rows.filter((r) => r.scenario.startsWith('alternative'));
   const short = (r: Row) => r.scenario.replace('alternative: ', '').split(/[ ,(]/)[0] ?? r.scenario;
-  const head = ['scenario', 'tool', 'conns', 'req/s', 'numbers/s', 'avg ms', 'p50 ms', 'p99 ms', '× ceiling', ...alternatives.map((a) => `× ${short(a)}`), 'errors'];
+  const head = ['scenario', 'tool', 'conns', 'req/s', 'numbers/s', 'avg ms', 'p50 ms', 'p99 ms', '× ceiling', '× ceiling just before', ...alternatives.map((a) => `× ${short(a)}`), 'errors'];
   console.log(`\n| ${head.join(' | ')} |`);
   console.log(`|${head.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`);
   for (const r of rows) {
@@ -25,6 +25,7 @@ export function printTable(rows: readonly Row[], skipped: readonly Skipped[], me
       r.latencyMs.p50.toFixed(2),
       r.latencyMs.p99.toFixed(2),
       r.ratioToCeiling === undefined ? '-' : r.ratioToCeiling.toFixed(2),
+      r.ratioToPairedCeiling === undefined ? '-' : `${r.ratioToPairedCeiling.toFixed(2)} (of ${fmt(r.pairedCeilingRps ?? NaN)})`,
       ...alternatives.map((a) => (seqdRow && a.numbersPerSec > 0 ? `${(r.numbersPerSec / a.numbersPerSec).toFixed(1)}` : '-')),
       String(r.errors),
     ];

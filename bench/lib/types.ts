@@ -11,6 +11,14 @@ export interface Row {
   errors: number;
   /** Set on seqd rows: requests/s over the no-op route of the same run. */
   ratioToCeiling?: number | undefined;
+  /**
+   * Set on seqd rows: requests/s over the no-op route of the same seqd server(s), measured right
+   * before this row with the same connections and seconds. On shared cores the machine's speed
+   * drifts over minutes; a ratio of two measurements taken side by side drifts much less.
+   */
+  ratioToPairedCeiling?: number | undefined;
+  /** The no-op route's requests/s of that paired measurement. */
+  pairedCeilingRps?: number | undefined;
   note?: string | undefined;
 }
 
