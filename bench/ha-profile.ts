@@ -6,8 +6,8 @@
  *   member, the load generator;
  * - the steps of a batch from seqd's own histograms (queue wait, plan, forward round trip, store
  *   commit) and the requests per commit, for each instance;
- * - etcd's side of a commit from the leader's metrics (WAL fsync, backend commit, proposals
- *   committed per second, peer round trip).
+ * - etcd's side of a commit from each member's metrics (its own time for a Txn call, WAL fsync,
+ *   backend commit, proposals committed per second, peer round trip), and etcd's CPU per proposal.
  *
  *   npm run bench:ha-profile -- --seconds 10 --connections 64 [--split-by site] [--etcd 'KEY: VALUE']
  *
@@ -61,6 +61,9 @@ function cpuTicks(): Map<number, { ticks: number; cmd: string }> {
   return out;
 }
 
+// etcd reads flags from ETCD_* variables, and the members inherit them through the instances that
+// start them: extensive metrics time each gRPC call inside etcd (Txn: the server's side of a commit).
+process.env.ETCD_METRICS = 'extensive';
 const work = mkdtempSync(join(tmpdir(), 'seqd-ha-profile-'));
 // Below the kernel's ephemeral range (32768 on), so no outgoing connection takes one of them midway.
 const portBase = await freePortBase(13, 21000, Math.floor(11_700 / 13));
@@ -121,6 +124,7 @@ try {
       txnCallsPerSec: Math.round((metricSum(b, 'grpc_server_handled_total', { grpc_method: 'Txn' }) - metricSum(a, 'grpc_server_handled_total', { grpc_method: 'Txn' })) / elapsed),
       proposalsPerSec: Math.round((metricSum(b, 'etcd_server_proposals_committed_total') - metricSum(a, 'etcd_server_proposals_committed_total')) / elapsed),
       peerRoundTripMs: delta(a, b, 'etcd_network_peer_round_trip_time_seconds') * 1000,
+      txnHandledMs: delta(a, b, 'grpc_server_handling_seconds', { grpc_method: 'Txn' }) * 1000,
     };
   });
   const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
@@ -131,8 +135,11 @@ try {
   console.log(`\nCPU per request in seqd and etcd: ${Math.round(((totalCpu / 100) * 1e6) / Math.max(1, load.requestsPerSec))} µs\n`);
   console.log('| instance | commits/s | requests per commit | queue ms | plan ms | forward ms | store commit ms | conflicts |\n|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of perInstance) console.log(`| ${r.instance} | ${r.commitsPerSec} | ${r.opsPerCommit} | ${f1(r.queueMs)} | ${f1(r.planMs)} | ${f1(r.forwardMs)} | ${f1(r.commitMs)} | ${r.conflicts} |`);
-  console.log('\n| etcd member | leader | Txn calls/s | WAL fsync ms | fsyncs/s | backend commit ms | proposals committed/s | peer round trip ms |\n|---|---|---:|---:|---:|---:|---:|---:|');
-  for (const e of etcd) console.log(`| ${e.member} | ${e.leader ? 'yes' : ''} | ${e.txnCallsPerSec} | ${f1(e.walFsyncMs)} | ${e.fsyncsPerSec} | ${f1(e.backendCommitMs)} | ${e.proposalsPerSec} | ${f1(e.peerRoundTripMs)} |`);
+  console.log('\n| etcd member | leader | Txn calls/s | Txn handled ms | WAL fsync ms | fsyncs/s | backend commit ms | proposals committed/s | peer round trip ms |\n|---|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const e of etcd) console.log(`| ${e.member} | ${e.leader ? 'yes' : ''} | ${e.txnCallsPerSec} | ${f1(e.txnHandledMs)} | ${f1(e.walFsyncMs)} | ${e.fsyncsPerSec} | ${f1(e.backendCommitMs)} | ${e.proposalsPerSec} | ${f1(e.peerRoundTripMs)} |`);
+  const etcdCpu = Object.entries(cpuPct).filter(([k]) => k.startsWith('etcd ')).reduce((a, [, v]) => a + v, 0);
+  const proposals = Math.max(...etcd.map((e) => e.proposalsPerSec), 1);
+  console.log(`\netcd CPU per committed proposal (the members together): ${f1((etcdCpu / 100 / proposals) * 1000)} ms; "Txn handled" is etcd's own time for a call, from its handler's start to its answer`);
   const outDir = join(ROOT, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'ha-profile.json'), JSON.stringify({ at: new Date().toISOString(), seconds: elapsed, connections: CONNECTIONS, load, cpuPct, perInstance, etcd }, null, 2));
