@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { EtcdClusterOptions } from '../../src/cluster/etcd-cluster.js';
+import { EtcdCluster, type EtcdClusterOptions } from '../../src/cluster/etcd-cluster.js';
 
 export interface Instance {
   readonly url: string;
@@ -108,12 +108,16 @@ export async function startHa(root: string, dir: string, portBase: number, etcdL
       '',
     ].join('\n'),
   );
-  const one = await startInstance(root, ['--profile', 'ha-poc', '--data-dir', join(dir, 'site-1'), '--config', config], { SEQ_NODE_ID: 'site-1' });
+  let one: Instance | null = null;
   try {
+    one = await startInstance(root, ['--profile', 'ha-poc', '--data-dir', join(dir, 'site-1'), '--config', config], { SEQ_NODE_ID: 'site-1' });
     const two = await startInstance(root, ['--profile', 'ha-poc', '--data-dir', join(dir, 'site-2'), '--config', config], { SEQ_NODE_ID: 'site-2' });
     return [one, two];
   } catch (error) {
-    await one.stop();
+    await one?.stop();
+    // An instance that failed to start leaves the members it started running (they are detached):
+    // one left from a failed run kept calling its peers through every later measurement.
+    await new EtcdCluster(cluster).stop();
     throw error;
   }
 }
