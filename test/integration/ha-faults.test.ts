@@ -19,8 +19,9 @@ import { rng } from '../helpers/rng.js';
  * draws from two pools: crashes and pauses (etcd leader or follower, quorum, seqd instances, lost
  * answers) and network faults (a minority leader, an instance cut off from etcd but not from its
  * peer, a slow member, a one-way link, cut forwarding, resets, a partition healing under load).
- * Four random seeds per run (the CI's time budget); SEQD_FAULT_SEEDS="1,2" replays given ones. `npm run soak` runs every
- * kind in turn for as long as asked.
+ * Three random seeds per run (the CI's time budget: a fourth took 37 s of a run that reached 24.7
+ * of its 25 minutes); SEQD_FAULT_SEEDS="1,2" replays given ones. `npm run soak` runs every kind
+ * in turn for as long as asked.
  */
 const RESERVATION_TIMEOUT_S = 4;
 /** The instances' clocks reach a new year this long after start-up, 300 ms apart (faketime). */
@@ -28,7 +29,7 @@ const NEW_YEAR_AFTER_MS = 16_000;
 /** Faults of each family in one seed's schedule, drawn at random from the harness's pools. */
 const PROCESS_FAULTS = 2;
 const NETWORK_FAULTS = 2;
-const SEEDS = (process.env.SEQD_FAULT_SEEDS ?? [1, 7, 13, 19].map((k) => (Date.now() * k) % 100000).join(','))
+const SEEDS = (process.env.SEQD_FAULT_SEEDS ?? [1, 7, 13].map((k) => (Date.now() * k) % 100000).join(','))
   .split(',')
   .map((s) => Number(s.trim()))
   .filter((n) => Number.isInteger(n));
