@@ -30,12 +30,12 @@ async function portFree(port: number): Promise<boolean> {
 }
 
 /**
- * A base port with `count` consecutive free ports after it, away from etcd's usual 2379/2380:
- * drawn from `slots` slots of `count` ports from `from` on.
+ * A base port with `count` consecutive free ports after it, all within [`from`, `until`), away
+ * from etcd's usual 2379/2380.
  */
-export async function freePortBase(count: number, from = 31000, slots = Math.floor(20_000 / count)): Promise<number> {
+export async function freePortBase(count: number, from = 31000, until = 51000): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = from + Math.floor(Math.random() * slots) * count;
+    const base = from + Math.floor(Math.random() * Math.floor((until - from) / count)) * count;
     const free = await Promise.all(Array.from({ length: count }, (_, i) => portFree(base + i)));
     if (free.every(Boolean)) return base;
   }
