@@ -20,6 +20,7 @@ case "${1:-}" in
 esac
 cd "$(dirname "$0")/.."
 source scripts/lib/ensure.sh
+source scripts/lib/node-tests.sh
 ensure_node
 # The machine's Node's install first: its better-sqlite3 must stay built for that Node.
 ensure_npm_deps
@@ -81,4 +82,4 @@ export NO_COLOR=1
 node_independent='ha-faults|network-partitions|clock-jumps|clock-skew|expiry-etcd|rollover-etcd|tamper-etcd|store-upgrade|ha-forwarding-auth|postgres-failover|postgres-commit-safety|postgres-schema|alert-rules|load-balancer|load-balancer-nginx|compose-stack|kubernetes-manifests|systemd-unit|backup-transfer|migrate|maintenance|import-legacy|archive|postgres-maintenance|cli-exit-codes|pipeline-conflicts|state-mismatch|store-identity|postgres-behaviours|managed-cluster|ha-forwarding|concurrency|internal-port|audit-actor|backup-restore|expiry|sqlite-schema-check'
 mapfile -t files < <(find test/unit test/contract test/integration -name '*.test.ts' | grep -Ev "/($node_independent)\.test\.ts$" | sort)
 echo "== unit, contract and integration tests on Node $(node --version) (${#files[@]} files; not here: ${node_independent//|/, })"
-node --import tsx --test --test-concurrency=1 --test-reporter="${SEQD_TEST_REPORTER:-tap}" "${files[@]}"
+run_node_tests "${files[@]}"

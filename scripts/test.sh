@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/ensure.sh
+source scripts/lib/node-tests.sh
 
 ensure_node
 ensure_npm_deps
@@ -34,7 +35,7 @@ npx --no-install tsc -p tsconfig.build.json
 echo "== tests"
 export NO_COLOR=1
 mapfile -t files < <(find test -name '*.test.ts' | sort)
-node --import tsx --test --test-concurrency=1 --test-reporter=tap "${files[@]}"
+run_node_tests "${files[@]}"
 
 # A short run of the benchmark keeps it working; its figures are not checked (no timing asserts).
 echo "== bench smoke (1 s per scenario)"
