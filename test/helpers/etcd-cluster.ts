@@ -31,9 +31,10 @@ async function portFree(port: number): Promise<boolean> {
 
 /**
  * A base port with `count` consecutive free ports after it, all within [`from`, `until`), away
- * from etcd's usual 2379/2380.
+ * from etcd's usual 2379/2380. The default range ends below Linux's ephemeral ports (32768 on):
+ * a port found free there can be taken by any outgoing connection before the server binds it.
  */
-export async function freePortBase(count: number, from = 31000, until = 51000): Promise<number> {
+export async function freePortBase(count: number, from = 10000, until = 32700): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = from + Math.floor(Math.random() * Math.floor((until - from) / count)) * count;
     const free = await Promise.all(Array.from({ length: count }, (_, i) => portFree(base + i)));

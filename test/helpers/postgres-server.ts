@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -60,9 +60,9 @@ export async function startTestPostgres(settings: Record<string, string> = {}, f
   } else {
     run('initdb', ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale', 'C']);
   }
-  const port = await freePortBase(1);
+  let port = await freePortBase(1);
   let child: ChildProcess | null = null;
-  const options = {
+  const options: Record<string, string> = {
     listen_addresses: '127.0.0.1',
     port: String(port),
     unix_socket_directories: root,
@@ -73,18 +73,52 @@ export async function startTestPostgres(settings: Record<string, string> = {}, f
     max_connections: '100',
     ...settings,
   };
-  const start = async () => {
+  // The server's own words: a start that fails says why (a CI run once showed only "failed").
+  const logPath = join(root, 'server.log');
+  const logTail = () => (existsSync(logPath) ? readFileSync(logPath, 'utf8').split('\n').slice(-15).join('\n') : '(no log)');
+  const startOnce = async (): Promise<'ready' | 'exited' | 'timed out'> => {
     const args = ['-D', dataDir, ...Object.entries(options).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
-    child = asRoot ? spawn('runuser', ['-u', 'postgres', '--', join(PG_BIN, 'postgres'), ...args], { stdio: 'ignore' }) : spawn(join(PG_BIN, 'postgres'), args, { stdio: 'ignore' });
-    for (let i = 0; i < 200; i++) {
-      if (spawnSync(join(PG_BIN, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-q']).status === 0) return;
+    const log = openSync(logPath, 'a');
+    const stdio: ['ignore', number, number] = ['ignore', log, log];
+    const started = asRoot ? spawn('runuser', ['-u', 'postgres', '--', join(PG_BIN, 'postgres'), ...args], { stdio }) : spawn(join(PG_BIN, 'postgres'), args, { stdio });
+    closeSync(log);
+    child = started;
+    // A loaded machine can take seconds for the first start (recovery, fsync of a new cluster).
+    for (let i = 0; i < 600; i++) {
+      if (started.exitCode !== null || started.signalCode !== null) return 'exited';
+      if (spawnSync(join(PG_BIN, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-q']).status === 0) return 'ready';
       await sleep(50);
     }
-    throw new Error(`PostgreSQL did not start on port ${port}`);
+    return 'timed out';
   };
-  await start();
+  const start = async (): Promise<void> => {
+    const outcome = await startOnce();
+    if (outcome !== 'ready') throw new Error(`PostgreSQL did not start on port ${port} (${outcome}):\n${logTail()}`);
+  };
   // runuser's child is the server: kill the whole group's server by its pid file.
   const serverPid = () => Number(execFileSync('head', ['-1', join(dataDir, 'postmaster.pid')], { encoding: 'utf8' }).trim());
+  const quit = async () => {
+    try {
+      process.kill(serverPid(), 'SIGQUIT');
+    } catch {
+      // already gone
+    }
+    for (let i = 0; i < 100 && child?.exitCode === null; i++) await sleep(50);
+  };
+  // The port was free when chosen, but another program may bind it first: a new one, twice.
+  for (let attempt = 1; ; attempt++) {
+    const outcome = await startOnce();
+    if (outcome === 'ready') break;
+    if (outcome === 'exited' && attempt < 3 && /could not (bind|create listen)|already in use/i.test(logTail())) {
+      port = await freePortBase(1);
+      options.port = String(port);
+      continue;
+    }
+    const error = new Error(`PostgreSQL did not start on port ${port} (${outcome}):\n${logTail()}`);
+    await quit();
+    rmSync(root, { recursive: true, force: true });
+    throw error;
+  }
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
@@ -104,12 +138,7 @@ export async function startTestPostgres(settings: Record<string, string> = {}, f
     promote: () => run('pg_ctl', ['promote', '-w', '-D', dataDir]),
     restart: start,
     dispose: async () => {
-      try {
-        process.kill(serverPid(), 'SIGQUIT');
-      } catch {
-        // already gone
-      }
-      for (let i = 0; i < 100 && child?.exitCode === null; i++) await sleep(50);
+      await quit();
       rmSync(root, { recursive: true, force: true });
     },
   };
