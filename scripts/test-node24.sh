@@ -78,8 +78,10 @@ export NO_COLOR=1
 #   synchronous replication, schema, expiry, rollover and tampering; pipelined conflicts; stores
 #   whose state contradicts their trail or whose identity changed), whose Node-dependent parts
 #   (the etcd and PostgreSQL clients, HTTP, TLS, forwarding) run here in the store contract
-#   suites and the forwarding, TLS and PostgreSQL service tests.
-node_independent='ha-faults|network-partitions|clock-jumps|clock-skew|expiry-etcd|rollover-etcd|tamper-etcd|store-upgrade|ha-forwarding-auth|postgres-failover|postgres-commit-safety|postgres-schema|alert-rules|load-balancer|load-balancer-nginx|compose-stack|kubernetes-manifests|systemd-unit|backup-transfer|migrate|maintenance|import-legacy|archive|postgres-maintenance|cli-exit-codes|pipeline-conflicts|state-mismatch|store-identity|postgres-behaviours|managed-cluster|ha-forwarding|concurrency|internal-port|audit-actor|backup-restore|expiry|sqlite-schema-check'
+#   suites and the forwarding, TLS and PostgreSQL service tests;
+# - the etcd client's keepalive pings on idle connections (grpc-js settings checked against etcd's
+#   policy; the same client runs here in every etcd test).
+node_independent='etcd-keepalive|ha-faults|network-partitions|clock-jumps|clock-skew|expiry-etcd|rollover-etcd|tamper-etcd|store-upgrade|ha-forwarding-auth|postgres-failover|postgres-commit-safety|postgres-schema|alert-rules|load-balancer|load-balancer-nginx|compose-stack|kubernetes-manifests|systemd-unit|backup-transfer|migrate|maintenance|import-legacy|archive|postgres-maintenance|cli-exit-codes|pipeline-conflicts|state-mismatch|store-identity|postgres-behaviours|managed-cluster|ha-forwarding|concurrency|internal-port|audit-actor|backup-restore|expiry|sqlite-schema-check'
 mapfile -t files < <(find test/unit test/contract test/integration -name '*.test.ts' | grep -Ev "/($node_independent)\.test\.ts$" | sort)
 echo "== unit, contract and integration tests on Node $(node --version) (${#files[@]} files; not here: ${node_independent//|/, })"
 run_node_tests "${files[@]}"

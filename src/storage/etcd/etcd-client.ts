@@ -116,6 +116,8 @@ export interface EtcdConnectionOptions {
   readonly tls?: { readonly ca?: string | undefined; readonly cert?: string | undefined; readonly key?: string | undefined } | undefined;
   /** Send transactions to the member that leads (see EtcdLeaderRoute); false: spread over all. */
   readonly routeToLeader?: boolean | undefined;
+  /** Keepalive ping interval while calls are open (6 s; tests shorten it to see the policy). */
+  readonly keepaliveMs?: number | undefined;
 }
 
 /** A call that ran out of its deadline (the next try of it gets a longer one). */
@@ -152,10 +154,12 @@ function clientOptions(o: EtcdConnectionOptions, hosts: string[], pace: EtcdCall
     },
     defaultCallOptions: () => ({ deadline: Date.now() + pace.timeoutMs() }),
     grpcOptions: {
-      // etcd refuses pings more often than every 5 s (--grpc-keepalive-min-time).
-      'grpc.keepalive_time_ms': 6000,
+      // etcd refuses pings more often than every 5 s (--grpc-keepalive-min-time), and any ping
+      // on a connection without an open call (it counts them against a 2-hour minimum): a
+      // client that pinged its idle connections was cut off after about 24 s of quiet.
+      'grpc.keepalive_time_ms': o.keepaliveMs ?? 6000,
       'grpc.keepalive_timeout_ms': 2000,
-      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.keepalive_permit_without_calls': 0,
       // Audit pages and gap chunks can exceed gRPC's 4 MiB default reply size.
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
       'grpc.initial_reconnect_backoff_ms': 100,
