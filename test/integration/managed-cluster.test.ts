@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
-import { EtcdCluster, memberHealthy } from '../../src/cluster/etcd-cluster.js';
+import { EtcdCluster, memberHealthy, memberProcs } from '../../src/cluster/etcd-cluster.js';
 import { etcdMissing, freePortBase } from '../helpers/etcd-cluster.js';
 import { http, startTestServer } from '../helpers/seqd-server.js';
 
@@ -21,6 +21,9 @@ describe('managed local etcd cluster (sequence.etcd.embedded: true)', { skip: mi
     await a.start();
     const pids = a.members.map((m) => a.pidOf(m));
     assert.ok(pids.every((p) => p !== null));
+    // Each member's Go runtime is sized to its share of the machine (or to the operator's GOMAXPROCS).
+    const procs = process.env.GOMAXPROCS ?? String(memberProcs(availableParallelism(), 3));
+    for (const pid of pids) assert.ok(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`GOMAXPROCS=${procs}`), `member ${pid} runs with GOMAXPROCS=${procs}`);
     const b = new EtcdCluster({ ...opts, supervise: false });
     await b.start();
     assert.deepEqual(b.members.map((m) => b.pidOf(m)), pids, 'the running members were reused, not started again');
