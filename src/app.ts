@@ -148,6 +148,14 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
   const demo = config.sequence.demo;
   const internalPort = config.server['internal-port'];
   const internal = internalPort === undefined ? undefined : new InternalListener();
+  const started = service;
+  // A port in use (or any failure before serving) leaves nothing running: the store is closed and
+  // managed etcd members started for this instance are stopped.
+  const abandon = async (error: unknown): Promise<never> => {
+    await started.close().catch(() => undefined);
+    await opened.close().catch((e: unknown) => logger.warn({ err: e }, 'closing the store after a failed start'));
+    throw error;
+  };
   const app = await buildServer(service, {
     bodyLimit: config.server['body-limit-bytes'],
     gapReportLimit: core['gap-report-limit'],
@@ -167,8 +175,11 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
       maxRequestsPerThread: demo['max-requests-per-thread'],
       runsPerMinute: config.security['demo-runs-per-minute'],
     },
+  }).catch(abandon);
+  await app.listen({ host: config.server.host, port }).catch(async (error: unknown) => {
+    await app.close().catch(() => undefined);
+    return abandon(error);
   });
-  await app.listen({ host: config.server.host, port });
   const marker = new StoreMarkerKeeper(dataDirOf(config), identity, opened.store.kind, () => service.committedHeads(), (error) =>
     logger.warn({ err: error }, 'could not update the store marker; retried'),
   );
@@ -179,7 +190,16 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
   const host = config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host;
   const urlOf = (p: number) => `${scheme}://${host.includes(':') ? `[${host}]` : host}:${p}`;
   const url = urlOf(boundPort);
-  const internalUrl = internal && internalPort !== undefined ? urlOf(await internal.listen(app, config.server.host, internalPort, tls)) : url;
+  const internalUrl =
+    internal && internalPort !== undefined
+      ? urlOf(
+          await internal.listen(app, config.server.host, internalPort, tls).catch(async (error: unknown) => {
+            marker.stop();
+            await Promise.all([app.close(), internal.close()]).catch(() => undefined);
+            return abandon(error);
+          }),
+        )
+      : url;
   // Other instances forward commits to this URL: on several machines it must be reachable there.
   opened.announce(service.node, config.server['advertise-url'] ?? internalUrl);
   await forwarder?.start();

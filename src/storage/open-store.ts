@@ -64,7 +64,11 @@ export async function openStore(config: SeqdConfig, logger: Logger): Promise<Ope
       onEvent: (message) => logger.warn(message),
     });
     logger.info(`starting or reusing the local etcd cluster in ${resolve(e['data-directory'])}`);
-    await cluster.start();
+    const starting = cluster;
+    await starting.start().catch(async (error: unknown) => {
+      await stopUnlessShared(starting, e['data-directory'], logger);
+      throw error;
+    });
     unregister = registerInstance(e['data-directory']);
     endpoints = cluster.endpoints;
   } else if (endpoints.length === 0) {
@@ -81,9 +85,19 @@ export async function openStore(config: SeqdConfig, logger: Logger): Promise<Ope
     tls: e.tls,
     requestWindowMs: requestWindowMs(config),
   });
-  const moved = await store.upgradeFormat((n) => logger.info(`etcd data upgrade: ${n} idempotency records moved so far`));
-  if (moved > 0) logger.info(`etcd data upgraded: ${moved} idempotency records now span series`);
   const managed = cluster;
+  const close = async () => {
+    await store.close();
+    unregister();
+    if (managed) await stopUnlessShared(managed, e['data-directory'], logger);
+  };
+  try {
+    const moved = await store.upgradeFormat((n) => logger.info(`etcd data upgrade: ${n} idempotency records moved so far`));
+    if (moved > 0) logger.info(`etcd data upgraded: ${moved} idempotency records now span series`);
+  } catch (error) {
+    await close();
+    throw error;
+  }
   return {
     store,
     cluster,
@@ -103,17 +117,19 @@ export async function openStore(config: SeqdConfig, logger: Logger): Promise<Ope
         callsRanOut: store.callsRanOut(),
       };
     },
-    close: async () => {
-      await store.close();
-      unregister();
-      if (managed) {
-        if (liveInstances(e['data-directory']).length === 0) {
-          logger.info('last seqd instance on the local etcd cluster: stopping its members');
-          await managed.stop();
-        } else {
-          managed.stopSupervising();
-        }
-      }
-    },
+    close,
   };
+}
+
+/**
+ * Stops the managed members when no other live seqd instance uses them (they were started for
+ * this one, or it was the last); otherwise only this instance's supervision ends.
+ */
+async function stopUnlessShared(cluster: EtcdCluster, dataDir: string, logger: Logger): Promise<void> {
+  if (liveInstances(dataDir).length === 0) {
+    logger.info('last seqd instance on the local etcd cluster: stopping its members');
+    await cluster.stop();
+  } else {
+    cluster.stopSupervising();
+  }
 }

@@ -6,6 +6,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { EtcdCluster, memberHealthy, memberProcs } from '../../src/cluster/etcd-cluster.js';
 import { etcdMissing, freePortBase } from '../helpers/etcd-cluster.js';
+import { createServer } from 'node:net';
+import pino from 'pino';
+import { startSeqd } from '../../src/app.js';
+import { loadConfig } from '../../src/config/config-loader.js';
 import { http, startTestServer } from '../helpers/seqd-server.js';
 
 const missing = etcdMissing();
@@ -79,5 +83,32 @@ describe('managed local etcd cluster (sequence.etcd.embedded: true)', { skip: mi
     }
     const check = new EtcdCluster({ dataDir: clusterDir, clientPortBase: base, peerPortBase: base + 3 });
     assert.deepEqual(check.members.map((m) => check.isRunning(m.name)), [false, false, false], 'the last instance stopped the members');
+  });
+
+  it('seqd that cannot listen (its port taken) stops the etcd members it started, and says why', async () => {
+    const base = await freePortBase(6);
+    const clusterDir = join(dir, 'c3');
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const address = taken.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const { config } = loadConfig({
+        profile: 'poc',
+        env: {},
+        port,
+        dataDir: join(dir, 'd3'),
+        overrides: {
+          logging: { console: false },
+          server: { host: '127.0.0.1' },
+          sequence: { storage: 'etcd', etcd: { embedded: true, 'data-directory': clusterDir, 'client-port-base': base, 'peer-port-base': base + 3, 'heartbeat-interval-ms': 50, 'election-timeout-ms': 500 } },
+        },
+      });
+      await assert.rejects(startSeqd(config, { logger: pino({ level: 'silent' }) }), /EADDRINUSE/);
+    } finally {
+      taken.close();
+    }
+    const check = new EtcdCluster({ dataDir: clusterDir, clientPortBase: base, peerPortBase: base + 3 });
+    assert.deepEqual(check.members.map((m) => check.isRunning(m.name)), [false, false, false], 'no member left running');
   });
 });
