@@ -43,6 +43,18 @@ apt_install() {
   fi
 }
 
+# apt_prefetch PACKAGE...: those of the Debian packages not installed yet, in one apt-get run
+# (root only, else nothing). A head start, not a check: whoever needs a package still checks it.
+apt_prefetch() {
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 || return 0
+  local missing=() pkg
+  for pkg in "$@"; do dpkg -s "$pkg" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$pkg"); done
+  [ ${#missing[@]} = 0 ] && return 0
+  echo "== installing ${missing[*]} (apt)"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
 # etcd for the HA mode and its tests (Debian's etcd-server: /usr/bin/etcd). ETCD_BIN overrides.
 ensure_etcd() {
   if [ -n "${ETCD_BIN:-}" ] && [ -x "$ETCD_BIN" ]; then return 0; fi
