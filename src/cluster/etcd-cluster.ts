@@ -98,7 +98,11 @@ export class EtcdCluster {
   /** Starts the members that are not running, waits until the cluster answers, then supervises. */
   async start(timeoutMs = 30_000): Promise<void> {
     mkdirSync(resolve(this.o.dataDir), { recursive: true });
-    await Promise.all(this.members.map((m) => this.ensureMember(m)));
+    // Every member's start settles before a failure is reported: one still spawning would
+    // otherwise write its pid file after a caller's stop() had looked for it.
+    const started = await Promise.allSettled(this.members.map((m) => this.ensureMember(m)));
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     await this.waitHealthy(timeoutMs);
     if (this.o.supervise !== false && !this.timer) {
       this.timer = setInterval(() => void this.superviseOnce(), 500);

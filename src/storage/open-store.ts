@@ -65,11 +65,14 @@ export async function openStore(config: SeqdConfig, logger: Logger): Promise<Ope
     });
     logger.info(`starting or reusing the local etcd cluster in ${resolve(e['data-directory'])}`);
     const starting = cluster;
+    // Registered before the members are waited for: an instance that fails meanwhile must see
+    // this one as a user of the members, not stop them under it.
+    unregister = registerInstance(e['data-directory']);
     await starting.start().catch(async (error: unknown) => {
-      await stopUnlessShared(starting, e['data-directory'], logger);
+      unregister();
+      await stopUnlessShared(starting, e['data-directory'], logger).catch((stopError: unknown) => logger.warn({ err: stopError }, 'stopping the local etcd members after a failed start'));
       throw error;
     });
-    unregister = registerInstance(e['data-directory']);
     endpoints = cluster.endpoints;
   } else if (endpoints.length === 0) {
     throw new ConfigError('sequence.etcd.endpoints', 'list the etcd endpoints when sequence.etcd.embedded is false');
@@ -95,7 +98,7 @@ export async function openStore(config: SeqdConfig, logger: Logger): Promise<Ope
     const moved = await store.upgradeFormat((n) => logger.info(`etcd data upgrade: ${n} idempotency records moved so far`));
     if (moved > 0) logger.info(`etcd data upgraded: ${moved} idempotency records now span series`);
   } catch (error) {
-    await close();
+    await close().catch((closeError: unknown) => logger.warn({ err: closeError }, 'closing the store after a failed start'));
     throw error;
   }
   return {

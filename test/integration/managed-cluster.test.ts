@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -85,30 +86,71 @@ describe('managed local etcd cluster (sequence.etcd.embedded: true)', { skip: mi
     assert.deepEqual(check.members.map((m) => check.isRunning(m.name)), [false, false, false], 'the last instance stopped the members');
   });
 
-  it('seqd that cannot listen (its port taken) stops the etcd members it started, and says why', async () => {
+  /** A managed-cluster seqd on a port some other program holds: its start fails. */
+  const failedStart = async (name: string, prepare: (clusterDir: string) => void = () => undefined) => {
     const base = await freePortBase(6);
-    const clusterDir = join(dir, 'c3');
+    const clusterDir = join(dir, name);
     const taken = createServer();
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
     const address = taken.address();
     const port = typeof address === 'object' && address ? address.port : 0;
+    let error: unknown = null;
+    let registeredEarly = false;
     try {
+      prepare(clusterDir);
       const { config } = loadConfig({
         profile: 'poc',
         env: {},
         port,
-        dataDir: join(dir, 'd3'),
+        dataDir: join(dir, `${name}-data`),
         overrides: {
           logging: { console: false },
           server: { host: '127.0.0.1' },
           sequence: { storage: 'etcd', etcd: { embedded: true, 'data-directory': clusterDir, 'client-port-base': base, 'peer-port-base': base + 3, 'heartbeat-interval-ms': 50, 'election-timeout-ms': 500 } },
         },
       });
-      await assert.rejects(startSeqd(config, { logger: pino({ level: 'silent' }) }), /EADDRINUSE/);
+      const starting = startSeqd(config, { logger: pino({ level: 'silent' }) });
+      starting.catch(() => undefined); // awaited below; not unhandled while polling
+      // This instance counts as a user of the members from the start, before they are healthy,
+      // so that another instance failing meanwhile does not stop them under it.
+      const own = join(clusterDir, 'instances', `${process.pid}.pid`);
+      for (let i = 0; i < 20 && !existsSync(own); i++) await sleep(10);
+      registeredEarly = existsSync(own) && !(await memberHealthy(`http://127.0.0.1:${base}`));
+      await starting;
+    } catch (e) {
+      error = e;
     } finally {
       taken.close();
     }
-    const check = new EtcdCluster({ dataDir: clusterDir, clientPortBase: base, peerPortBase: base + 3 });
-    assert.deepEqual(check.members.map((m) => check.isRunning(m.name)), [false, false, false], 'no member left running');
+    return { error, registeredEarly, cluster: new EtcdCluster({ dataDir: clusterDir, clientPortBase: base, peerPortBase: base + 3 }) };
+  };
+
+  it('seqd that cannot listen (its port taken) stops the etcd members it started, and says why', async () => {
+    const { error, cluster, registeredEarly } = await failedStart('c3');
+    assert.match(String(error), /EADDRINUSE/);
+    assert.ok(registeredEarly, 'the instance registered itself before its members were healthy');
+    assert.deepEqual(cluster.members.map((m) => cluster.isRunning(m.name)), [false, false, false], 'no member left running');
+  });
+
+  it('a failed start leaves the members running while another instance uses them', async () => {
+    // Another live seqd process registered on the same folder (its pid file), as one still starting.
+    const other = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const { error, cluster } = await failedStart('c4', (clusterDir) => {
+        mkdirSync(join(clusterDir, 'instances'), { recursive: true });
+        writeFileSync(join(clusterDir, 'instances', `${other.pid}.pid`), String(other.pid));
+      });
+      assert.match(String(error), /EADDRINUSE/);
+      assert.deepEqual(cluster.members.map((m) => cluster.isRunning(m.name)), [true, true, true], 'the other instance keeps its members');
+      await cluster.stop();
+    } finally {
+      other.kill();
+    }
+  });
+
+  it('a data directory that cannot be made fails the start with its own error', async () => {
+    const { error, cluster } = await failedStart('c5', (clusterDir) => writeFileSync(clusterDir, 'a file, not a folder'));
+    assert.match(String(error), /ENOTDIR|EEXIST/);
+    assert.deepEqual(cluster.members.map((m) => cluster.isRunning(m.name)), [false, false, false]);
   });
 });
