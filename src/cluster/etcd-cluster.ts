@@ -110,10 +110,12 @@ export class EtcdCluster {
     }
   }
 
-  /** Stops supervising and stops every member (SIGTERM, then SIGKILL after 5 s). */
+  /** Stops supervising and stops every member, one at a time (SIGTERM, then SIGKILL after 5 s). */
   async stop(): Promise<void> {
     this.stopSupervising();
-    await Promise.all(this.members.map((m) => this.stopMember(m.name)));
+    // One after another: a leader stopped gracefully hands its leadership to a live member first,
+    // and waited 5 s for one that was stopping beside it.
+    for (const m of this.members) await this.stopMember(m.name);
   }
 
   stopSupervising(): void {

@@ -45,6 +45,12 @@ describe('managed local etcd cluster (sequence.etcd.embedded: true)', { skip: mi
 
     await a.stop();
     assert.deepEqual(a.members.map((m) => a.isRunning(m.name)), [false, false, false]);
+    // Each member closed itself; stopped all at once, one of them waited for a peer that was
+    // going away too and was killed after 5 s.
+    for (const m of a.members) {
+      const last = readFileSync(m.logFile, 'utf8').trim().split('\n').at(-1) ?? '';
+      assert.match(last, /closed etcd server/, `${m.name} stopped gracefully: ${last.slice(0, 200)}`);
+    }
   });
 
   it('seqd on the managed cluster: allocates, reports members and instances, runs the failover demo, stops the members', async () => {
