@@ -19,6 +19,7 @@ export interface TapFailure {
 }
 
 const STACK_LINES = 6;
+const PRINTED_LINES = 10;
 
 /** Every failure in a node:test TAP log, except those cancelled by a failed parent. */
 export function tapFailures(tap: string): TapFailure[] {
@@ -27,6 +28,9 @@ export function tapFailures(tap: string): TapFailure[] {
   // Subtests print before their parent's "ok"/"not ok" line, but their "# Subtest:" headers
   // come first and nest by indent: that gives the path of names.
   const open: string[] = [];
+  // What a test file printed on stderr outside any test (an uncaught error, say) comes as
+  // top-level comments before the file's own result.
+  let printed: string[] = [];
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] ?? '';
     const indent = line.length - line.trimStart().length;
@@ -37,15 +41,23 @@ export function tapFailures(tap: string): TapFailure[] {
       open[depth] = header[1] ?? '';
       continue;
     }
+    if (depth === 0 && line.startsWith('# ')) {
+      printed.push(line.slice(2));
+      continue;
+    }
     const result = /^\s*(not )?ok \d+ - (.*?)(?: # (?:SKIP|TODO).*)?$/.exec(line);
     if (!result) continue;
     const name = [...open.slice(0, depth), result[2] ?? ''].join(' > ');
     open.length = depth;
+    const filePrinted = depth === 0 ? printed : [];
+    if (depth === 0) printed = [];
     if (!result[1]) continue;
     const block = yamlBlock(lines, i + 1, indent + 2);
     const failureType = field(block, 'failureType') ?? 'unknown';
     if (failureType === 'cancelledByParent' || failureType === 'subtestsFailed') continue;
-    failures.push({ name, failureType, detail: detailOf(block) });
+    // A whole file failed (its process exited badly): what it printed is the reason.
+    const whole = field(block, 'exitCode') !== undefined ? filePrinted.slice(-PRINTED_LINES).map((l) => `printed: ${l}`) : [];
+    failures.push({ name, failureType, detail: [...detailOf(block), ...whole] });
   }
   return failures;
 }

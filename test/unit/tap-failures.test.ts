@@ -99,6 +99,38 @@ describe('TAP failure summary (the end of a CI log)', () => {
     assert.match(formatFailures(failures), /^2 failed:\n1\. suite A \(hookFailed\)\n {3}location/);
   });
 
+  it('gives a whole file that failed outside its tests with what it printed', () => {
+    const tap = `TAP version 13
+# Subtest: suite B
+ok 1 - suite B
+  ---
+  duration_ms: 1006.108942
+  type: 'suite'
+  ...
+# Error: Test hook "before" at b.test.mjs:3:3 generated asynchronous activity after the test ended.
+# Subtest: /t/b.test.mjs
+not ok 2 - /t/b.test.mjs
+  ---
+  duration_ms: 1146.838179
+  location: '/t/b.test.mjs:1:1'
+  failureType: 'testCodeFailure'
+  exitCode: 1
+  signal: ~
+  error: 'test failed'
+  code: 'ERR_TEST_FAILURE'
+  ...
+1..2
+# tests 3
+`;
+    assert.deepEqual(tapFailures(tap), [
+      {
+        name: '/t/b.test.mjs',
+        failureType: 'testCodeFailure',
+        detail: ["location: '/t/b.test.mjs:1:1'", "error: 'test failed'", 'printed: Error: Test hook "before" at b.test.mjs:3:3 generated asynchronous activity after the test ended.'],
+      },
+    ]);
+  });
+
   it('says so when the log has no failed test', () => {
     assert.deepEqual(tapFailures(TAP.replace(/not ok/g, 'ok')), []);
     assert.match(formatFailures([]), /no failed test/);
