@@ -143,6 +143,12 @@ export class SequenceService {
   readonly recent = new RecentRing<RecentAllocation>(50);
   readonly events = new EventEmitter<ServiceEvents>();
   readonly startedAt: number;
+  /**
+   * The configured first number of a series (`global-counter-start`). Every load passes it, reads
+   * included: `loadSeries` creates a missing series there, and a read can be the first to load one
+   * (a series whose first allocation failed to load it is already taken to exist).
+   */
+  readonly firstNumber: number;
   private readonly workers = new Map<string, SeriesWorker>();
   private readonly mismatched = new Map<string, string>();
   private readonly verified = new Map<string, { valid: boolean; at: number }>();
@@ -162,9 +168,11 @@ export class SequenceService {
       defaultKey: { siteId: first?.id ?? '', partitionId: first?.partitions[0] ?? '', invoiceType: 'on-cycle' },
       format: o.format,
       formats: o.formats,
+      start: o.start,
     });
     this.perf = new PerfRecorder(this.now);
     this.startedAt = this.now();
+    this.firstNumber = o.start;
     this.settings = { simulatedEnabled: o.simulatedEnabled };
     this.sites = new Map(o.sites.map((s) => [s.id, new Set(s.partitions)]));
   }
@@ -725,10 +733,11 @@ export class SequenceService {
         now: this.now,
         requestWindowMs: this.o.requestWindowMs,
         forwarder: this.o.forwarder,
+        // Known to exist once loaded, not before: a first load that failed created nothing, and
+        // a read must not take the series for existing (and create it) meanwhile.
+        onLoaded: () => this.directory.noteExists(series),
       });
       this.workers.set(series, w);
-      // A worker loads (and so creates) its series before its first commit.
-      this.directory.noteExists(series);
     }
     return w;
   }

@@ -37,7 +37,7 @@ function notArchivable(service: SequenceService, state: SeriesState): Error | nu
  * the archive's checksum and head: {@link removeArchivedSeries} accepts only an archive it streamed.
  */
 export async function archiveLines(service: SequenceService, series: string): Promise<AsyncGenerator<string>> {
-  const refusal = notArchivable(service, await service.store.loadSeries(await service.readSeries(series), 1));
+  const refusal = notArchivable(service, await service.store.loadSeries(await service.readSeries(series), service.firstNumber));
   if (refusal) throw refusal;
   return remembered(service, series, await storeBackup(service.store, { requestWindowMs: 0, series }));
 }
@@ -79,7 +79,7 @@ export async function removeArchivedSeries(
   actor: string | null,
   onProgress?: (removed: number) => void,
 ): Promise<{ archive: ArchiveMark; removed: number }> {
-  const state = await service.store.loadSeries(await service.readSeries(series), 1);
+  const state = await service.store.loadSeries(await service.readSeries(series), service.firstNumber);
   let archive: ArchiveMark;
   if (state.archived?.sha256 === r.sha256) {
     // Marked already by this archive (an earlier run that stopped): go on with the removal.
@@ -110,7 +110,7 @@ export async function removeArchivedSeries(
   }
   // A purge stops at nothing left, or at a state that lost its mark (written by a seqd that does
   // not know archives): the second must not pass for a finished removal.
-  const after = await service.store.loadSeries(series, 1);
+  const after = await service.store.loadSeries(series, service.firstNumber);
   if (after.archived?.sha256 !== archive.sha256) {
     throw new StoreUnavailableError(`series ${series} lost its archive mark while it was removed (an older seqd still serving it?): upgrade every instance, then run the removal again`);
   }
@@ -119,6 +119,6 @@ export async function removeArchivedSeries(
 
 /** Refuses (410, naming the archive) a read of number records of a series that left with its archive. */
 export async function refuseArchived(service: SequenceService, series: string): Promise<void> {
-  const mark = (await service.store.loadSeries(series, 1)).archived;
+  const mark = (await service.store.loadSeries(series, service.firstNumber)).archived;
   if (mark) throw archivedError(series, mark);
 }

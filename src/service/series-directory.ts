@@ -23,6 +23,8 @@ export interface SeriesDirectoryOptions {
   readonly format?: NumberFormat | undefined;
   /** Formats by series base name (`site-1`, `global`), overriding `format`. */
   readonly formats?: ReadonlyMap<string, NumberFormat> | undefined;
+  /** The configured first number (`global-counter-start`): a series a read loads, and so may create, starts there. */
+  readonly start: number;
 }
 
 /** A series closed less than this long ago still counts when a release names no series. */
@@ -170,7 +172,7 @@ export class SeriesDirectory {
     const out: string[] = [];
     for (const name of [previous, current]) {
       if (!this.known.has(name) && (await this.o.store.seriesVersion(name)) === null) continue;
-      const s = await this.o.store.loadSeries(name, 1);
+      const s = await this.o.store.loadSeries(name, this.o.start);
       const recent = s.closedAt === null || at - s.closedAt < RECENTLY_CLOSED_MS;
       if (recent && n >= s.start && n <= s.hwm) out.push(name);
     }

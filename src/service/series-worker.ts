@@ -61,6 +61,8 @@ export interface SeriesWorkerOptions {
    * it consistent again (null). Called on changes only.
    */
   readonly onStateMismatch?: ((problem: string | null) => void) | undefined;
+  /** The series was loaded (and so exists in the store, created at `start` if it was missing). */
+  readonly onLoaded?: (() => void) | undefined;
   /** Resolving an unknown outcome failed (the store is still unavailable); it is tried again. */
   readonly onResolveError?: ((error: unknown) => void) | undefined;
   /** How long idempotency records count (ms); older ones are treated as absent. */
@@ -183,6 +185,7 @@ export class SeriesWorker {
     this.ownGaps.clear();
     this.state = state;
     this.committed = state;
+    this.o.onLoaded?.();
     return state;
   }
 

@@ -41,7 +41,7 @@ export function seriesSummary(s: SeriesState) {
  */
 export async function seriesReport(service: SequenceService, name: string) {
   const series = await service.readSeries(name);
-  const state = await service.store.loadSeries(series, 1);
+  const state = await service.store.loadSeries(series, service.firstNumber);
   // Archived: the close event went with the archive, the archive event stays (it names the file).
   const [totals, closeEvents] = await Promise.all([
     service.totals(series),

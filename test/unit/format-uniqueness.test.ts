@@ -44,6 +44,7 @@ function printerOf(config: SeqdConfig) {
   const directory = new SeriesDirectory({
     strategy,
     store: {} as SequenceStore, // formatting reads no store
+    start: config.sequence.core['global-counter-start'],
     defaultKey: { siteId: first?.id ?? '', partitionId: first?.partitions[0] ?? '', invoiceType: 'on-cycle' },
     format: config.sequence.format && toFormat(config.sequence.format),
     formats: new Map(Object.entries(s.formats).map(([base, f]) => [base, toFormat(f)])),

@@ -81,7 +81,7 @@ export function exportRoutes(app: FastifyInstance, service: SequenceService, sch
       // An archived series holds only the events after its archive's head.
       const counts = await Promise.all(
         names.map(async (name) => {
-          const s = await service.store.loadSeries(name, 1);
+          const s = await service.store.loadSeries(name, service.firstNumber);
           return s.eventSeq - (s.archived?.headSeq ?? 0);
         }),
       );

@@ -71,7 +71,7 @@ export function sequenceRoutes(
     // One more than the page: whether anything follows it, without a count.
     const [rows, state] = await Promise.all([
       service.store.listNumbers({ series, statuses: statusesOf(status), limit: limit + 1, afterNumber: cursor }),
-      service.store.loadSeries(series, 1),
+      service.store.loadSeries(series, service.firstNumber),
     ]);
     // Its number records left with its archive: an empty report would claim it had no gaps.
     if (state.archived) throw archivedError(series, state.archived);

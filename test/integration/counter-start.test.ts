@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { StoreUnavailableError } from '../../src/domain/errors/store-unavailable-error.js';
+import type { SequenceStore } from '../../src/storage/sequence-store.js';
+import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
+
+// Split by type: the off-cycle series does not exist until its first number (the default one does).
+const holder = { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'off-cycle' };
+
+/**
+ * `global-counter-start` keeps a store's numbers clear of those an older system printed. When the
+ * first allocation's load of a new series failed, the series was already taken to exist, and a
+ * read of it (gaps, series report) created it at 1: 1, 2, ... followed. Reads now create nothing
+ * there, and any load (reads included) creates a missing series at the configured start.
+ */
+describe('global-counter-start holds for a series first touched by a read', () => {
+  let server: TestServer;
+  let down = false;
+  let failedSeries: string | null = null;
+  const flaky = (store: SequenceStore): SequenceStore =>
+    new Proxy(store, {
+      get(target, prop) {
+        if (prop === 'loadSeries') {
+          return (series: string, start: number) => {
+            if (down && !series.startsWith('_')) {
+              failedSeries = series;
+              return Promise.reject(new StoreUnavailableError('test: the store is down'));
+            }
+            return target.loadSeries(series, start);
+          };
+        }
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+  before(async () => {
+    server = await startTestServer({ sequence: { core: { 'global-counter-start': 1000 }, series: { 'split-by': ['invoice-type'] } } }, undefined, { wrapStore: flaky });
+  });
+  after(async () => server?.dispose());
+
+  it('the first number is the configured start after a failed first load and a read of the series', async () => {
+    down = true;
+    const failed = await http(server.url, 'POST', '/api/v1/sequence/next', holder);
+    down = false;
+    assert.equal(failed.status, 503, JSON.stringify(failed.body));
+    assert.ok(failedSeries, 'the allocation tried to load its series');
+    for (const path of [`/api/v1/sequence/gaps?series=${failedSeries}`, `/api/v1/sequence/series/${failedSeries}`]) {
+      const read = await http(server.url, 'GET', path);
+      // Nothing was created by the failed load: the read says so, and creates nothing either.
+      assert.equal(read.status, 404, `${path}: ${JSON.stringify(read.body)}`);
+    }
+    const next = await http<{ numbers: number[] }>(server.url, 'POST', '/api/v1/sequence/next', holder);
+    assert.equal(next.status, 200, JSON.stringify(next.body));
+    assert.deepEqual(next.body.numbers, [1000]);
+  });
+});
