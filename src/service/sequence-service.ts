@@ -145,8 +145,8 @@ export class SequenceService {
   readonly startedAt: number;
   /**
    * The configured first number of a series (`global-counter-start`). Every load passes it, reads
-   * included: `loadSeries` creates a missing series there, and a read can be the first to load one
-   * (a series whose first allocation failed to load it is already taken to exist).
+   * included: `loadSeries` creates a missing series there, so whichever load comes first (another
+   * instance's read, a series listed but not yet loaded here) creates it where allocation would.
    */
   readonly firstNumber: number;
   private readonly workers = new Map<string, SeriesWorker>();
