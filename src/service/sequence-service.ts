@@ -148,7 +148,9 @@ export class SequenceService {
    * included: `loadSeries` creates a missing series there, so whichever load comes first (another
    * instance's read, a series listed but not yet loaded here) creates it where allocation would.
    */
-  readonly firstNumber: number;
+  get firstNumber(): number {
+    return this.o.start;
+  }
   private readonly workers = new Map<string, SeriesWorker>();
   private readonly mismatched = new Map<string, string>();
   private readonly verified = new Map<string, { valid: boolean; at: number }>();
@@ -172,7 +174,6 @@ export class SequenceService {
     });
     this.perf = new PerfRecorder(this.now);
     this.startedAt = this.now();
-    this.firstNumber = o.start;
     this.settings = { simulatedEnabled: o.simulatedEnabled };
     this.sites = new Map(o.sites.map((s) => [s.id, new Set(s.partitions)]));
   }

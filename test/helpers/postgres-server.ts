@@ -91,9 +91,10 @@ export async function startTestPostgres(settings: Record<string, string> = {}, f
     }
     return 'timed out';
   };
+  const notStarted = (outcome: string) => new Error(`PostgreSQL did not start on port ${port} (${outcome}):\n${logTail()}`);
   const start = async (): Promise<void> => {
     const outcome = await startOnce();
-    if (outcome !== 'ready') throw new Error(`PostgreSQL did not start on port ${port} (${outcome}):\n${logTail()}`);
+    if (outcome !== 'ready') throw notStarted(outcome);
   };
   // runuser's child is the server: kill the whole group's server by its pid file.
   const serverPid = () => Number(execFileSync('head', ['-1', join(dataDir, 'postmaster.pid')], { encoding: 'utf8' }).trim());
@@ -114,7 +115,7 @@ export async function startTestPostgres(settings: Record<string, string> = {}, f
       options.port = String(port);
       continue;
     }
-    const error = new Error(`PostgreSQL did not start on port ${port} (${outcome}):\n${logTail()}`);
+    const error = notStarted(outcome);
     await quit();
     rmSync(root, { recursive: true, force: true });
     throw error;
