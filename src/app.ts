@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { ApiKeys } from './security/api-keys.js';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { dataDirOf, logFileOf } from './config/config-loader.js';
+import { dataDirOf, logFileOf, printingSeriesOf, seriesBasesOf } from './config/config-loader.js';
 import type { SeqdConfig } from './config/config-schema.js';
 import { buildServer } from './http/server.js';
 import { createLogger } from './logging/logger.js';
@@ -96,6 +96,8 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
       store: opened.store,
       dataDir: dataDirOf(config),
       numbering: profile,
+      bases: seriesBasesOf(config),
+      printing: printingSeriesOf(config),
       start: core['global-counter-start'],
       log: (message) => logger.info(message),
     });

@@ -2,9 +2,12 @@ import type { Command } from 'commander';
 import pino from 'pino';
 import { numberingOf } from '../app.js';
 import { SYSTEM_ACTORS } from '../domain/actors.js';
-import { loadConfig } from '../config/config-loader.js';
-import { numberingChanges, seriesFits, type NumberingChange } from '../domain/numbering-profile.js';
+import { loadConfig, printingSeriesOf, seriesBasesOf } from '../config/config-loader.js';
+import { ConfigError } from '../domain/errors/index.js';
+import { formatUniquenessProblem } from '../domain/format-uniqueness.js';
+import { numberingChanges, printedFormats, seriesFits, type NumberingChange } from '../domain/numbering-profile.js';
 import { isInternalSeries } from '../domain/series-strategy.js';
+import { reportStoreCommandError } from './exit-codes.js';
 import { toolService } from './tool-service.js';
 import { openStore } from '../storage/open-store.js';
 
@@ -31,13 +34,17 @@ export function changeNumberingCommand(program: Command): void {
     .option('--data-dir <dir>', 'data directory (env SEQ_DATA_DIR)')
     .option('--apply', 'close the old series and record the change (default: only show it)')
     .action(async (o: Options) => {
-      const { config } = loadConfig({ profile: o.profile, configFile: o.config, dataDir: o.dataDir });
-      const logger = pino({ level: 'warn' });
-      const opened = await openStore(config, logger);
       try {
-        process.exitCode = await run(o, config, opened);
-      } finally {
-        await opened.close();
+        const { config } = loadConfig({ profile: o.profile, configFile: o.config, dataDir: o.dataDir });
+        const logger = pino({ level: 'warn' });
+        const opened = await openStore(config, logger);
+        try {
+          process.exitCode = await run(o, config, opened);
+        } finally {
+          await opened.close();
+        }
+      } catch (error) {
+        reportStoreCommandError(error);
       }
     });
 }
@@ -53,12 +60,20 @@ async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], 
   }
   const names = (await store.listSeries()).filter((n) => !isInternalSeries(n));
   const states = await Promise.all(names.map((n) => store.loadSeries(n, start)));
-  const issued = states.filter((s) => s.hwm >= s.start).map((s) => s.series);
-  const changes = numberingChanges(identity.numbering, profile, issued);
+  const issued = states.filter((s) => s.hwm >= s.start);
+  const changes = numberingChanges(
+    identity.numbering,
+    profile,
+    issued.map((s) => s.series),
+  );
   if (changes.length === 0) {
     console.log('the configured numbering is the store\'s: nothing to change');
     return 0;
   }
+  // A new series must not print again what a closed one printed (same frame, counting from the start again).
+  const printed = printedFormats(identity.numbering, profile, seriesBasesOf(config), issued.map((s) => ({ series: s.series, hwm: s.hwm })));
+  const problem = formatUniquenessProblem(strategy, [...printingSeriesOf(config), ...printed]);
+  if (problem) throw new ConfigError(problem.key, problem.message);
   const toClose = states.filter((s) => s.closedAt === null && !seriesFits(strategy, s.series));
   const summary = describe(changes, start);
   console.log(`store ${identity.storeId}: ${summary}`);

@@ -1,5 +1,6 @@
 import type { CommanderError } from 'commander';
 import { SeqdApiError } from '../client/seqd-api-error.js';
+import { ConfigError, StoreIdentityError, StoreUnavailableError } from '../domain/errors/index.js';
 
 /**
  * Exit codes of the client verbs, so that a script can tell what went wrong without parsing
@@ -56,4 +57,15 @@ export function reportApiError(error: SeqdApiError, json: boolean): void {
 export function reportFailure(message: string, code: number): void {
   console.error(`seqd: ${message}`);
   process.exitCode = code;
+}
+
+/**
+ * For the commands that open the store themselves (as `serve` does): a configuration refused is
+ * 2, a store that refuses or cannot be reached is 3, each with its one-line message. Anything
+ * else is rethrown (a defect: its stack helps).
+ */
+export function reportStoreCommandError(error: unknown): void {
+  if (!(error instanceof ConfigError || error instanceof StoreUnavailableError || error instanceof StoreIdentityError)) throw error;
+  // The codes of serve's start (see the README).
+  reportFailure(error.message, error instanceof ConfigError ? 2 : 3);
 }

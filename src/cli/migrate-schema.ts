@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/config-loader.js';
-import { ConfigError, StoreUnavailableError } from '../domain/errors/index.js';
+import { reportStoreCommandError } from './exit-codes.js';
 import { postgresStoreOf } from '../storage/postgres/postgres-open.js';
 
 interface Options {
@@ -25,10 +25,7 @@ export function migrateSchemaCommand(program: Command): void {
       try {
         await run(o);
       } catch (error) {
-        // As serve: 2 for the configuration, 3 when the database refuses or cannot be reached.
-        if (!(error instanceof ConfigError || error instanceof StoreUnavailableError)) throw error;
-        console.error(`seqd: ${error.message}`);
-        process.exitCode = error instanceof ConfigError ? 2 : 3;
+        reportStoreCommandError(error);
       }
     });
 }

@@ -157,10 +157,7 @@ function checkSeriesFormats(config: SeqdConfig): void {
     splitBy: s['split-by'],
     rollover: s.rollover.enabled ? { period: s.rollover.period, timeZone: s.rollover['time-zone'] } : null,
   };
-  const combos = config.sequence.sites.flatMap((site) =>
-    site.partitions.flatMap((partitionId) => INVOICE_TYPES.map((invoiceType) => ({ siteId: site.id, partitionId, invoiceType }))),
-  );
-  const bases = new Set(combos.map((k) => seriesBase({ splitBy: s['split-by'], rollover: null }, k)));
+  const bases = seriesBasesOf(config);
   for (const name of Object.keys(s.formats)) {
     if (!bases.has(name)) {
       const some = [...bases].slice(0, 10).join(', ');
@@ -172,16 +169,32 @@ function checkSeriesFormats(config: SeqdConfig): void {
     ...(fallback ? [{ key: 'sequence.format', format: numberFormatOf(fallback) }] : []),
     ...Object.entries(s.formats).map(([base, f]) => ({ key: `sequence.series.formats.${base}`, format: numberFormatOf(f) })),
   ];
+  const problem = formatTokenProblem(strategy, configured) ?? formatUniquenessProblem(strategy, printingSeriesOf(config));
+  if (problem) throw new ConfigError(problem.key, problem.message);
+}
+
+/** Every series base a request can map to under the configuration (its sites, partitions, types). */
+export function seriesBasesOf(config: SeqdConfig): Set<string> {
+  const splitBy = config.sequence.series['split-by'];
+  const combos = config.sequence.sites.flatMap((site) =>
+    site.partitions.flatMap((partitionId) => INVOICE_TYPES.map((invoiceType) => ({ siteId: site.id, partitionId, invoiceType }))),
+  );
+  return new Set(combos.map((k) => seriesBase({ splitBy, rollover: null }, k)));
+}
+
+/** The configured series bases that print numbers, each with its format (bases without one print none). */
+export function printingSeriesOf(config: SeqdConfig): SeriesFormat[] {
+  const s = config.sequence.series;
+  const fallback = config.sequence.format;
   const printing: SeriesFormat[] = [];
-  for (const base of bases) {
+  for (const base of seriesBasesOf(config)) {
     const own = s.formats[base];
     const f = own ?? fallback;
-    if (!f) continue; // no format: its numbers are not printed
+    if (!f) continue;
     const key = own ? `sequence.series.formats.${base}` : 'sequence.format';
     printing.push({ base, values: seriesValuesOf(s['split-by'], base), key, format: numberFormatOf(f) });
   }
-  const problem = formatTokenProblem(strategy, configured) ?? formatUniquenessProblem(strategy, printing);
-  if (problem) throw new ConfigError(problem.key, problem.message);
+  return printing;
 }
 
 function numberFormatOf(f: NonNullable<SeqdConfig['sequence']['format']>): NumberFormat {

@@ -1,4 +1,5 @@
-import type { NumberFormat } from './number-format.js';
+import type { PrintedSeries, SeriesFormat } from './format-uniqueness.js';
+import { seriesValuesOf, type NumberFormat } from './number-format.js';
 import { parseSeriesName, type SeriesStrategy } from './series-strategy.js';
 
 /** Key of the default format (`sequence.format`) in {@link NumberingProfile.formats}. */
@@ -93,4 +94,46 @@ export function seriesFits(strategy: SeriesStrategy, name: string): boolean {
   if (!strategy.rollover) return period === null;
   if (period === null) return false;
   return strategy.rollover.period === 'yearly' ? /^\d{4}$/.test(period) : /^\d{4}-\d{2}$/.test(period);
+}
+
+/** A stored series and the highest number it issued. */
+export interface IssuedSeries {
+  readonly series: string;
+  readonly hwm: number;
+}
+
+/**
+ * What stored series printed, as entries for the uniqueness check beside the configured series
+ * (`formatUniquenessProblem`), so that no configured series prints a number again that one of
+ * them printed. `issued` are the series that issued numbers, numbered under `stored`; `current`
+ * and `configuredBases` (every base a request can map to, printing or not) say what the
+ * configuration numbers further. Each series the configuration numbers no further (its site,
+ * partition or type renamed or removed, or closed by a change of numbering) is an entry, and so
+ * is a series numbered further under another format (what it printed before). A series whose name
+ * the stored strategy cannot produce is left out: its token values are unknown (it was closed by
+ * an earlier change of numbering, which checked it). One entry per base: the frames of its series
+ * are the same.
+ */
+export function printedFormats(
+  stored: NumberingProfile,
+  current: NumberingProfile,
+  configuredBases: ReadonlySet<string>,
+  issued: readonly IssuedSeries[],
+): SeriesFormat[] {
+  const out = new Map<string, SeriesFormat>();
+  for (const { series, hwm } of issued) {
+    if (!seriesFits(stored.strategy, series)) continue;
+    const { base } = parseSeriesName(series);
+    const format = formatOf(stored, base);
+    if (!format) continue;
+    const continued = seriesFits(current.strategy, series) && configuredBases.has(base);
+    // Numbered further as it printed: the check of the configured series covers it.
+    if (continued && canonical(format) === canonical(formatOf(current, base))) continue;
+    const id = `${continued}:${base}`;
+    if (out.has(id)) continue;
+    const printed: PrintedSeries = { series, hwm, continued };
+    const key = stored.formats[base] ? `sequence.series.formats.${base}` : 'sequence.format';
+    out.set(id, { base, values: seriesValuesOf(stored.strategy.splitBy, base), key, format, printed });
+  }
+  return [...out.values()];
 }

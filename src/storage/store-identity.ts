@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { ConfigError, StoreIdentityError } from '../domain/errors/index.js';
-import { canonical, numberingChanges, seriesFits, type NumberingChange, type NumberingProfile } from '../domain/numbering-profile.js';
-import { isInternalSeries } from '../domain/series-strategy.js';
+import { formatUniquenessProblem, type SeriesFormat } from '../domain/format-uniqueness.js';
+import { canonical, numberingChanges, printedFormats, seriesFits, type IssuedSeries, type NumberingChange, type NumberingProfile } from '../domain/numbering-profile.js';
+import { isInternalSeries, parseSeriesName } from '../domain/series-strategy.js';
 import type { SequenceStore, StoreIdentity } from './sequence-store.js';
 import { markerPath, readMarker, writeMarker, type SeriesHead, type StoreMarker } from './store-marker.js';
 
@@ -11,6 +12,10 @@ export interface IdentityCheckOptions {
   readonly dataDir: string;
   /** The numbering the configuration asks for. */
   readonly numbering: NumberingProfile;
+  /** Every series base a request can map to under the configuration. */
+  readonly bases: ReadonlySet<string>;
+  /** The configured bases that print numbers, with their formats. */
+  readonly printing: readonly SeriesFormat[];
   /** The counter start: a series whose HWM is below it has issued nothing. */
   readonly start: number;
   readonly now?: number | undefined;
@@ -25,7 +30,9 @@ export interface IdentityCheckOptions {
  * - a store with another id, or without an event the marker saw committed (rolled back, or its
  *   history rewritten), is refused;
  * - a numbering different from the stored one is refused once numbers were issued
- *   (`seqd change-numbering` records such a change in the trail first).
+ *   (`seqd change-numbering` records such a change in the trail first);
+ * - a configured series that would print numbers a stored series printed is refused (a renamed
+ *   site whose format does not print the site starts over with the old site's printed numbers).
  * A new store gets an identity; a store from before identities is adopted when its series fit.
  * Answers the identity, and writes the marker.
  */
@@ -68,6 +75,7 @@ export async function checkStoreIdentity(o: IdentityCheckOptions): Promise<Store
     identity = await o.store.saveIdentity({ ...identity, numbering: o.numbering }, identity);
     o.log?.(`store ${identity.storeId}: no number issued yet, numbering set to the configured one (${changes.map((c) => c.key).join(', ')})`);
   }
+  await checkPrintedAgain(o, names);
   writeMarker(o.dataDir, { storeId: identity.storeId, kind: o.store.kind, createdAt: identity.createdAt, heads: marker?.heads ?? {}, writtenAt: now });
   return identity;
 }
@@ -106,6 +114,28 @@ async function checkHeads(store: SequenceStore, marker: StoreMarker, dataDir: st
         'Restore the latest copy; numbers after that event would be handed out twice.',
     );
   }
+}
+
+/**
+ * No configured series may print a number a stored series printed. The numbering is the store's
+ * here, so only series the configuration numbers no further (their base is not configured) can
+ * have printed another series' frame; one issued series per base is enough to know its frame.
+ */
+async function checkPrintedAgain(o: IdentityCheckOptions, names: readonly string[]): Promise<void> {
+  const strategy = o.numbering.strategy;
+  const issued: IssuedSeries[] = [];
+  const seen = new Set<string>();
+  for (const name of names) {
+    const { base } = parseSeriesName(name);
+    if (isInternalSeries(name) || seen.has(base) || o.bases.has(base) || !seriesFits(strategy, name)) continue;
+    const state = await o.store.loadSeries(name, o.start);
+    if (state.hwm < state.start) continue;
+    issued.push({ series: name, hwm: state.hwm });
+    seen.add(base);
+  }
+  if (issued.length === 0) return;
+  const problem = formatUniquenessProblem(strategy, [...o.printing, ...printedFormats(o.numbering, o.numbering, o.bases, issued)]);
+  if (problem) throw new ConfigError(problem.key, problem.message);
 }
 
 async function issuedSeries(store: SequenceStore, names: readonly string[], start: number): Promise<string[]> {

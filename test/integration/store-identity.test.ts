@@ -181,6 +181,36 @@ describe('numbering never restarts by a configuration change (issue 13, item 2)'
   });
 });
 
+describe('a printed number is never printed again by a series that replaced another', () => {
+  const format = { prefix: 'INV', padding: 6, year: true };
+  const oneSite = (id: string) => [{ id, partitions: ['partition-a'] }];
+  const bySite = (id: string, prefix = 'INV') => ({ sequence: { format: { ...format, prefix }, sites: oneSite(id), series: { 'split-by': ['site'] } } });
+
+  it('refuses a renamed site whose numbers would print like those the old site printed', async () => {
+    const dir = await ledger(3, bySite('site-1'));
+    await assert.rejects(
+      startTestServer(bySite('site-9'), dir),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.key === 'sequence.format.prefix' &&
+        /"site-9" would print numbers such as "INV-\d{4}-000001" that series "site-1" of this store already printed/.test(e.message) &&
+        /\{site\}/.test(e.message),
+    );
+    // The old site still starts and continues its own numbers.
+    const s = await startTestServer(bySite('site-1'), dir);
+    assert.deepEqual((await http<{ numbers: number[] }>(s.url, 'POST', '/api/v1/sequence/next', body)).body.numbers, [4]);
+    await s.close();
+  });
+
+  it('takes a renamed site when the site is part of every printed number', async () => {
+    const dir = await ledger(3, bySite('site-1', 'INV-{site}'));
+    const s = await startTestServer(bySite('site-9', 'INV-{site}'), dir);
+    const r = await http<{ formatted: string[] }>(s.url, 'POST', '/api/v1/sequence/next', { ...body, siteId: 'site-9' });
+    assert.match(r.body.formatted[0] ?? '', /^INV-site-9-\d{4}-000001$/);
+    await s.close();
+  });
+});
+
 describe('seqd change-numbering: the audited way to a new numbering (issue 13, item 2)', () => {
   const run = (args: string[]) => {
     const r = spawnSync(process.execPath, [...seqdCommand(), 'change-numbering', '--profile', 'poc', ...args], { encoding: 'utf8', env: { ...process.env, SEQ_PROFILE: '' } });
@@ -216,5 +246,31 @@ describe('seqd change-numbering: the audited way to a new numbering (issue 13, i
     // The old series is closed: a release there is refused, nothing is issued from it again.
     await s.close();
     await assert.rejects(startTestServer({}, dir), (e: unknown) => e instanceof ConfigError && e.key === 'sequence.series.split-by');
+  });
+
+  it('refuses a new series that would print the numbers a closed one printed, until the site is printed too', async () => {
+    const format = { prefix: 'INV', padding: 6, year: true };
+    const dir = await ledger(3, { sequence: { format } });
+    const yml = (prefix: string) => {
+      const file = join(dir, `split-${prefix.length}.yml`);
+      writeFileSync(
+        file,
+        `sequence:\n  format: { prefix: "${prefix}", padding: 6, year: true }\n  sites: [{ id: site-1, partitions: [partition-a] }]\n  series:\n    split-by: [site]\n`,
+      );
+      return file;
+    };
+    const same = run(['--data-dir', dir, '--config', yml('INV'), '--apply']);
+    assert.equal(same.code, 2, same.out);
+    assert.match(same.out, /"site-1" would print numbers such as "INV-\d{4}-000001" that series "global" of this store already printed/);
+    const old = await startTestServer({ sequence: { format } }, dir);
+    assert.deepEqual((await http<{ numbers: number[] }>(old.url, 'POST', '/api/v1/sequence/next', body)).body.numbers, [4], 'nothing was closed');
+    await old.close();
+
+    const withSite = run(['--data-dir', dir, '--config', yml('INV-{site}'), '--apply']);
+    assert.equal(withSite.code, 0, withSite.out);
+    const s = await startTestServer({ sequence: { format: { ...format, prefix: 'INV-{site}' }, sites: [{ id: 'site-1', partitions: ['partition-a'] }], series: { 'split-by': ['site'] } } }, dir);
+    const r = await http<{ formatted: string[] }>(s.url, 'POST', '/api/v1/sequence/next', body);
+    assert.match(r.body.formatted[0] ?? '', /^INV-site-1-\d{4}-000001$/);
+    await s.close();
   });
 });
