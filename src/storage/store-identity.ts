@@ -102,12 +102,19 @@ function strategyMismatch(misfits: readonly string[], numbering: NumberingProfil
   );
 }
 
-/** Every event the marker saw committed must still be there, with the same hash. */
+/**
+ * Every event the marker saw committed must still be there, with the same hash, or have gone to
+ * an archive: the store's `archive` event follows the archived head, so a head at or before it
+ * was seen before the archive (its hash is checked when it is the archived head itself; earlier
+ * ones are in the archive file, which `seqd archive verify` checks).
+ */
 async function checkHeads(store: SequenceStore, marker: StoreMarker, dataDir: string): Promise<void> {
   for (const [series, head] of Object.entries(marker.heads)) {
     const [event] = await store.readEvents(series, head.seq - 1, 1);
     if (event?.seq === head.seq && event.hash === head.hash) continue;
     const state = (await store.listSeries()).includes(series) ? await store.loadSeries(series, 1) : null;
+    const mark = state?.archived;
+    if (mark && (head.seq < mark.headSeq || (head.seq === mark.headSeq && head.hash === mark.headHash))) continue;
     throw new StoreIdentityError(
       `series ${series} of store ${marker.storeId} is older than ${markerPath(dataDir)} says: event ${head.seq} (hash ${head.hash.slice(0, 12)}…) was committed, ` +
         `but the store ${event ? `has another event there (hash ${event.hash.slice(0, 12)}…)` : `ends at event ${state?.eventSeq ?? 0}`}: the database was rolled back or rewritten. ` +

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { StoreIdentityError } from '../../src/domain/errors/index.js';
 import { SqliteStore } from '../../src/storage/sqlite/sqlite-store.js';
+import { MARKER_FILE } from '../../src/storage/store-marker.js';
 import { browserMissing, openDesktopPage } from '../helpers/browser.js';
 import { runCli } from '../helpers/cli.js';
 import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
@@ -219,5 +221,70 @@ describe('seqd archive', () => {
     const intoEmpty = await runCli(['restore', file, '--data-dir', join(dir, 'never')]);
     assert.equal(intoEmpty.code, 1);
     assert.match(intoEmpty.stderr, /an archive of series .*, not a backup/);
+  });
+});
+
+/**
+ * A data directory whose marker saw a head of a series that was archived afterwards (an instance
+ * stopped before the archive, or one that crashed within the marker's 10 s): the head's event
+ * left the store with the archive, and the store is still the same ledger.
+ */
+describe('seqd restarts after an archive removed the head its marker saw', () => {
+  const monthly = { sequence: { series: { rollover: { enabled: true, period: 'monthly', 'time-zone': 'UTC', 'close-after-seconds': 60 } } } };
+  let clock = Date.parse('2026-10-30T12:00:00.000Z');
+  const dirs: string[] = [];
+  after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  /** Numbers in October, the month closed and archived; answers the data directory and the marker from before the archive. */
+  async function archivedAfterMarker(): Promise<{ data: string; before: string; archiveHead: { seq: number; hash: string } }> {
+    const dir = mkdtempSync(join(tmpdir(), 'seqd-archive-marker-'));
+    dirs.push(dir);
+    const data = join(dir, 'store');
+    clock = Date.parse('2026-10-30T12:00:00.000Z');
+    const a = await startTestServer(monthly, data, { now: () => clock });
+    await http(a.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle', count: 5 });
+    await a.close();
+    const before = readFileSync(join(data, MARKER_FILE), 'utf8');
+    assert.ok((JSON.parse(before) as { heads: Record<string, unknown> }).heads[OLD], 'the marker saw the October head');
+    const b = await startTestServer(monthly, data, { now: () => clock });
+    // The closer closes the series this instance numbers.
+    await http(b.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle' });
+    clock = Date.parse('2026-11-01T00:05:00.000Z');
+    await b.rollover?.tick();
+    clock = Date.parse('2026-11-02T00:06:00.000Z');
+    const out = join(dir, `${OLD}.seqd-archive`);
+    const r = await runCli(['archive', OLD, '--out', out, '--reason', 'retention', '--url', b.url]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const m = /head (\d+):([0-9a-f]{64})/.exec(r.stdout);
+    assert.ok(m, r.stdout);
+    await b.close();
+    return { data, before, archiveHead: { seq: Number(m[1]), hash: m[2] ?? '' } };
+  }
+
+  it('starts with a marker whose head is in the archived range, and numbers on', async () => {
+    const { data, before } = await archivedAfterMarker();
+    writeFileSync(join(data, MARKER_FILE), before);
+    const s = await startTestServer(monthly, data, { now: () => clock });
+    try {
+      const next = await http<{ series: string; numbers: number[] }>(s.url, 'POST', '/api/v1/sequence/next', { ...holder, invoiceType: 'on-cycle' });
+      assert.deepEqual([next.body.series, next.body.numbers], [CURRENT, [1]]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('still refuses a marker whose head at the last archived event has another hash, or lies past the archive event', async () => {
+    const { data, before, archiveHead } = await archivedAfterMarker();
+    const marker = JSON.parse(before) as { heads: Record<string, { seq: number; hash: string }> };
+    marker.heads[OLD] = { seq: archiveHead.seq, hash: 'f'.repeat(64) };
+    writeFileSync(join(data, MARKER_FILE), JSON.stringify(marker));
+    await assert.rejects(startTestServer(monthly, data, { now: () => clock }), (e: unknown) => e instanceof StoreIdentityError && /older than/.test(e.message));
+    // The archive event follows the archived head: a marker that saw beyond it saw events that are gone.
+    marker.heads[OLD] = { seq: archiveHead.seq + 2, hash: archiveHead.hash };
+    writeFileSync(join(data, MARKER_FILE), JSON.stringify(marker));
+    await assert.rejects(startTestServer(monthly, data, { now: () => clock }), (e: unknown) => e instanceof StoreIdentityError && /older than/.test(e.message));
+    marker.heads[OLD] = archiveHead;
+    writeFileSync(join(data, MARKER_FILE), JSON.stringify(marker));
+    await (await startTestServer(monthly, data, { now: () => clock })).close();
   });
 });
