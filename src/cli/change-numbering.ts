@@ -4,12 +4,13 @@ import { numberingOf } from '../app.js';
 import { SYSTEM_ACTORS } from '../domain/actors.js';
 import { loadConfig, printingSeriesOf, seriesBasesOf } from '../config/config-loader.js';
 import { ConfigError } from '../domain/errors/index.js';
-import { formatUniquenessProblem } from '../domain/format-uniqueness.js';
-import { numberingChanges, printedFormats, seriesFits, type NumberingChange } from '../domain/numbering-profile.js';
+import { numberingChanges, seriesFits, type NumberingChange } from '../domain/numbering-profile.js';
+import { printedAgainProblem, printedFormats } from '../domain/printed-frames.js';
 import { isInternalSeries } from '../domain/series-strategy.js';
 import { reportStoreCommandError } from './exit-codes.js';
 import { toolService } from './tool-service.js';
 import { openStore } from '../storage/open-store.js';
+import { historyOf, withNumbering } from '../storage/store-identity.js';
 
 interface Options {
   profile?: string;
@@ -61,18 +62,15 @@ async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], 
   const names = (await store.listSeries()).filter((n) => !isInternalSeries(n));
   const states = await Promise.all(names.map((n) => store.loadSeries(n, start)));
   const issued = states.filter((s) => s.hwm >= s.start);
-  const changes = numberingChanges(
-    identity.numbering,
-    profile,
-    issued.map((s) => s.series),
-  );
+  const changes = numberingChanges(identity.numbering, profile, issued.map((s) => s.series), seriesBasesOf(config));
   if (changes.length === 0) {
     console.log('the configured numbering is the store\'s: nothing to change');
     return 0;
   }
   // A new series must not print again what a closed one printed (same frame, counting from the start again).
-  const printed = printedFormats(identity.numbering, profile, seriesBasesOf(config), issued.map((s) => ({ series: s.series, hwm: s.hwm })));
-  const problem = formatUniquenessProblem(strategy, [...printingSeriesOf(config), ...printed]);
+  const now = Date.now();
+  const printed = printedFormats(historyOf(identity), profile, seriesBasesOf(config), issued, now);
+  const problem = printedAgainProblem(printingSeriesOf(config), printed, now);
   if (problem) throw new ConfigError(problem.key, problem.message);
   const toClose = states.filter((s) => s.closedAt === null && !seriesFits(strategy, s.series));
   const summary = describe(changes, start);
@@ -92,7 +90,7 @@ async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], 
   } finally {
     await service.close();
   }
-  await store.saveIdentity({ ...identity, numbering: profile }, identity);
+  await store.saveIdentity(withNumbering(identity, profile), identity);
   console.log('recorded: seqd now starts with the new numbering');
   return 0;
 }

@@ -35,23 +35,6 @@ export interface SeriesFormat {
   /** Configuration key of the format: `sequence.format` or `sequence.series.formats.<base>`. */
   readonly key: string;
   readonly format: NumberFormat;
-  /**
-   * Set for a stored series that printed numbers and that the configuration does not number any
-   * further (its site was renamed, or a change of numbering closed it): its frames are taken, so
-   * no configured series may print them; printed series are never compared with each other (what
-   * they printed is history).
-   */
-  readonly printed?: PrintedSeries | undefined;
-}
-
-/** A stored series that printed numbers (see {@link SeriesFormat.printed}). */
-export interface PrintedSeries {
-  /** Full series name, with its period. */
-  readonly series: string;
-  /** The highest number it issued. */
-  readonly hwm: number;
-  /** Numbered further by the configuration (under another format): not compared with its own base. */
-  readonly continued: boolean;
 }
 
 /** Why a configuration is refused: the key to change and what is wrong. */
@@ -92,8 +75,7 @@ interface Entry extends SeriesFormat {
 
 /**
  * The first reason why two series could print the same number, or null. `series` holds every
- * series base that can exist and prints numbers (bases without a format print none), and the
- * stored series that printed numbers under bases no longer configured ({@link SeriesFormat.printed}).
+ * series base that can exist and prints numbers (bases without a format print none).
  */
 export function formatUniquenessProblem(strategy: SeriesStrategy, series: readonly SeriesFormat[]): FormatProblem | null {
   const entries: Entry[] = series.map((s) => {
@@ -110,7 +92,7 @@ function periodProblem(strategy: SeriesStrategy, entries: readonly Entry[]): For
   if (!rollover) return null;
   const checked = new Set<string>();
   for (const e of entries) {
-    if (e.printed || checked.has(e.key)) continue;
+    if (checked.has(e.key)) continue;
     checked.add(e.key);
     const has = (t: TimeToken) => e.frame.some((p) => 'time' in p && p.time === t);
     const f = e.format;
@@ -201,19 +183,12 @@ function collisionIn(strategy: SeriesStrategy, group: readonly Entry[], all: rea
       for (const month of hasMonth ? MONTHS : ['']) {
         const frame = renderFrame(e.frame, year, month);
         const prev = seen.get(frame);
-        if (prev && !(prev.e.printed && e.printed) && identityOf(prev.e) !== identityOf(e)) {
-          return collision(strategy, prev, { e, year, month }, frame, all);
-        }
+        if (prev && prev.e.base !== e.base) return collision(strategy, prev, { e, year, month }, frame, all);
         if (!prev) seen.set(frame, { e, year, month });
       }
     }
   }
   return null;
-}
-
-/** One series family: a configured base (all its periods), or one printed series. */
-function identityOf(e: Entry): string {
-  return e.printed && !e.printed.continued ? `printed ${e.printed.series}` : e.base;
 }
 
 function collision(
@@ -250,22 +225,8 @@ function collision(
   } else {
     hint = `the values print alike: separate the tokens in ${a.e.key}.prefix with a character ids cannot hold, e.g. "/"`;
   }
-  const via = a.e.key === b.e.key ? `${a.e.key}` : `${a.e.key} and ${b.e.key}`;
-  const old = a.e.printed ? a : b.e.printed ? b : null;
-  if (old?.e.printed) {
-    // The configured side is the one to change: what the stored series printed is history.
-    const now = old === a ? b : a;
-    return {
-      key: `${now.e.key}.prefix`,
-      message:
-        `series "${name(now)}" would print numbers such as "${printed}" that series "${old.e.printed.series}" of this store already printed ` +
-        `(up to number ${old.e.printed.hwm}, after the frame "${frame}", by ${via}), ` +
-        (old.e.printed.continued
-          ? `before its format changed: ${hint}`
-          : `and this configuration numbers "${old.e.printed.series}" no further (a site, partition or type was renamed or removed, or the numbering changed): ${hint}, or keep the old configuration`),
-    };
-  }
   const key = `${(b.e.key.startsWith('sequence.series.formats.') ? b.e : a.e).key}.prefix`;
+  const via = a.e.key === b.e.key ? `${a.e.key}` : `${a.e.key} and ${b.e.key}`;
   return {
     key,
     message: `series "${name(a)}" and "${name(b)}" can print the same number "${printed}" (both print the frame "${frame}" before the number, by ${via}): ${hint}`,
@@ -283,7 +244,7 @@ function digitEndProblem(entries: readonly Entry[]): FormatProblem | null {
   for (const e of entries) {
     const last = e.cells[e.cells.length - 1];
     if (last === undefined || (last !== null && !/\d/.test(last))) continue;
-    const other = entries.find((o) => o.cells.length !== e.cells.length && !(o.printed && e.printed));
+    const other = entries.find((o) => o.cells.length !== e.cells.length);
     if (!other) continue;
     const mine = renderFrame(e.frame, '2026', '01');
     const theirs = renderFrame(other.frame, '2026', '01');

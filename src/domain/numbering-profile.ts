@@ -1,5 +1,4 @@
-import type { PrintedSeries, SeriesFormat } from './format-uniqueness.js';
-import { seriesValuesOf, type NumberFormat } from './number-format.js';
+import type { NumberFormat } from './number-format.js';
 import { parseSeriesName, type SeriesStrategy } from './series-strategy.js';
 
 /** Key of the default format (`sequence.format`) in {@link NumberingProfile.formats}. */
@@ -38,10 +37,17 @@ export function formatOf(profile: NumberingProfile, base: string): NumberFormat 
 
 /**
  * The differences that matter for a store whose series with issued numbers are `issuedSeries`:
- * any change of series mapping or rollover zone, and a format change only for a base that already
- * printed numbers (a format for series that never issued changes nothing printed).
+ * any change of series mapping or rollover zone, and a format change only for a configured base
+ * (`configuredBases`) that already printed numbers (a format for series that never issued changes
+ * nothing printed; a base no request maps to any more prints nothing further, and what it printed
+ * stays taken: see `printed-frames.ts`).
  */
-export function numberingChanges(stored: NumberingProfile, current: NumberingProfile, issuedSeries: readonly string[]): NumberingChange[] {
+export function numberingChanges(
+  stored: NumberingProfile,
+  current: NumberingProfile,
+  issuedSeries: readonly string[],
+  configuredBases: ReadonlySet<string>,
+): NumberingChange[] {
   const changes: NumberingChange[] = [];
   const a = stored.strategy;
   const b = current.strategy;
@@ -53,7 +59,7 @@ export function numberingChanges(stored: NumberingProfile, current: NumberingPro
   } else if (a.rollover && b.rollover && a.rollover.timeZone !== b.rollover.timeZone) {
     changes.push({ key: 'sequence.series.rollover.time-zone', was: a.rollover.timeZone, now: b.rollover.timeZone, kind: 'zone' });
   }
-  const bases = new Set(issuedSeries.map((s) => parseSeriesName(s).base));
+  const bases = new Set(issuedSeries.map((s) => parseSeriesName(s).base).filter((base) => configuredBases.has(base)));
   for (const base of [...bases].sort()) {
     const was = formatOf(stored, base);
     const now = formatOf(current, base);
@@ -94,46 +100,4 @@ export function seriesFits(strategy: SeriesStrategy, name: string): boolean {
   if (!strategy.rollover) return period === null;
   if (period === null) return false;
   return strategy.rollover.period === 'yearly' ? /^\d{4}$/.test(period) : /^\d{4}-\d{2}$/.test(period);
-}
-
-/** A stored series and the highest number it issued. */
-export interface IssuedSeries {
-  readonly series: string;
-  readonly hwm: number;
-}
-
-/**
- * What stored series printed, as entries for the uniqueness check beside the configured series
- * (`formatUniquenessProblem`), so that no configured series prints a number again that one of
- * them printed. `issued` are the series that issued numbers, numbered under `stored`; `current`
- * and `configuredBases` (every base a request can map to, printing or not) say what the
- * configuration numbers further. Each series the configuration numbers no further (its site,
- * partition or type renamed or removed, or closed by a change of numbering) is an entry, and so
- * is a series numbered further under another format (what it printed before). A series whose name
- * the stored strategy cannot produce is left out: its token values are unknown (it was closed by
- * an earlier change of numbering, which checked it). One entry per base: the frames of its series
- * are the same.
- */
-export function printedFormats(
-  stored: NumberingProfile,
-  current: NumberingProfile,
-  configuredBases: ReadonlySet<string>,
-  issued: readonly IssuedSeries[],
-): SeriesFormat[] {
-  const out = new Map<string, SeriesFormat>();
-  for (const { series, hwm } of issued) {
-    if (!seriesFits(stored.strategy, series)) continue;
-    const { base } = parseSeriesName(series);
-    const format = formatOf(stored, base);
-    if (!format) continue;
-    const continued = seriesFits(current.strategy, series) && configuredBases.has(base);
-    // Numbered further as it printed: the check of the configured series covers it.
-    if (continued && canonical(format) === canonical(formatOf(current, base))) continue;
-    const id = `${continued}:${base}`;
-    if (out.has(id)) continue;
-    const printed: PrintedSeries = { series, hwm, continued };
-    const key = stored.formats[base] ? `sequence.series.formats.${base}` : 'sequence.format';
-    out.set(id, { base, values: seriesValuesOf(stored.strategy.splitBy, base), key, format, printed });
-  }
-  return [...out.values()];
 }

@@ -102,6 +102,12 @@ export interface StoreIdentity {
   readonly adopted: boolean;
   /** The numbering the store's series follow (changed only by `seqd change-numbering`). */
   readonly numbering: NumberingProfile;
+  /**
+   * Every numbering the store had before, oldest first, each once: what its series printed under
+   * them stays printed, so no series may print it again (see `printed-frames.ts`). Absent in
+   * stores from before this was kept.
+   */
+  readonly formerNumbering?: readonly NumberingProfile[] | undefined;
 }
 
 export interface StoreHealth {

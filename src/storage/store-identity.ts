@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { ConfigError, StoreIdentityError } from '../domain/errors/index.js';
-import { formatUniquenessProblem, type SeriesFormat } from '../domain/format-uniqueness.js';
-import { canonical, numberingChanges, printedFormats, seriesFits, type IssuedSeries, type NumberingChange, type NumberingProfile } from '../domain/numbering-profile.js';
+import type { SeriesFormat } from '../domain/format-uniqueness.js';
+import { canonical, numberingChanges, seriesFits, type NumberingChange, type NumberingProfile } from '../domain/numbering-profile.js';
+import { printedAgainProblem, printedFormats, type IssuedSeries } from '../domain/printed-frames.js';
 import { isInternalSeries, parseSeriesName } from '../domain/series-strategy.js';
 import type { SequenceStore, StoreIdentity } from './sequence-store.js';
 import { markerPath, readMarker, writeMarker, type SeriesHead, type StoreMarker } from './store-marker.js';
@@ -68,14 +69,15 @@ export async function checkStoreIdentity(o: IdentityCheckOptions): Promise<Store
   // of them) to find which issued is needed only when the configuration differs.
   const same = canonical(identity.numbering) === canonical(o.numbering);
   const issued = same ? [] : await issuedSeries(o.store, names, o.start);
-  const changes = same ? [] : numberingChanges(identity.numbering, o.numbering, issued);
-  if (changes.length > 0) {
-    if (issued.length > 0) throw new NumberingChangedError(changes);
-    // Nothing was numbered yet: the new numbering simply becomes the store's.
-    identity = await o.store.saveIdentity({ ...identity, numbering: o.numbering }, identity);
-    o.log?.(`store ${identity.storeId}: no number issued yet, numbering set to the configured one (${changes.map((c) => c.key).join(', ')})`);
+  const changes = same ? [] : numberingChanges(identity.numbering, o.numbering, issued, o.bases);
+  if (changes.length > 0 && issued.length > 0) throw new NumberingChangedError(changes);
+  await checkPrintedAgain(o, names, historyOf(identity), now);
+  if (!same) {
+    // Nothing numbered changes (no number issued yet, or only formats of series that never
+    // printed): the configured numbering becomes the store's, the one before it kept.
+    identity = await o.store.saveIdentity(withNumbering(identity, o.numbering), identity);
+    if (changes.length > 0) o.log?.(`store ${identity.storeId}: no number issued yet, numbering set to the configured one (${changes.map((c) => c.key).join(', ')})`);
   }
-  await checkPrintedAgain(o, names);
   writeMarker(o.dataDir, { storeId: identity.storeId, kind: o.store.kind, createdAt: identity.createdAt, heads: marker?.heads ?? {}, writtenAt: now });
   return identity;
 }
@@ -123,25 +125,42 @@ async function checkHeads(store: SequenceStore, marker: StoreMarker, dataDir: st
   }
 }
 
+/** Every numbering a store had, oldest first, its current one last. */
+export function historyOf(identity: StoreIdentity): NumberingProfile[] {
+  return [...(identity.formerNumbering ?? []), identity.numbering];
+}
+
+/** The identity under a new numbering, the one before it kept in its history (each numbering once). */
+export function withNumbering(identity: StoreIdentity, numbering: NumberingProfile): StoreIdentity {
+  const text = canonical(numbering);
+  const former = historyOf(identity).filter((p, i, all) => canonical(p) !== text && all.findIndex((q) => canonical(q) === canonical(p)) === i);
+  return { ...identity, numbering, formerNumbering: former };
+}
+
 /**
- * No configured series may print a number a stored series printed. The numbering is the store's
- * here, so only series the configuration numbers no further (their base is not configured) can
- * have printed another series' frame; one issued series per base is enough to know its frame.
+ * No configured series may print a number a stored series printed. Only series that printed
+ * otherwise than the configuration would print them now are loaded: those the configuration
+ * numbers no further, and those of a base whose format changed. Of one base, the series after
+ * the first that issued are taken as printed without loading them (at worst a refusal too many).
  */
-async function checkPrintedAgain(o: IdentityCheckOptions, names: readonly string[]): Promise<void> {
-  const strategy = o.numbering.strategy;
+async function checkPrintedAgain(o: IdentityCheckOptions, names: readonly string[], history: readonly NumberingProfile[], now: number): Promise<void> {
+  const byBase = new Map<string, string[]>();
+  for (const name of [...names].sort().reverse()) {
+    if (isInternalSeries(name) || printedFormats(history, o.numbering, o.bases, [{ series: name, hwm: null }], now).length === 0) continue;
+    const base = parseSeriesName(name).base;
+    byBase.set(base, [...(byBase.get(base) ?? []), name]);
+  }
   const issued: IssuedSeries[] = [];
-  const seen = new Set<string>();
-  for (const name of names) {
-    const { base } = parseSeriesName(name);
-    if (isInternalSeries(name) || seen.has(base) || o.bases.has(base) || !seriesFits(strategy, name)) continue;
-    const state = await o.store.loadSeries(name, o.start);
-    if (state.hwm < state.start) continue;
-    issued.push({ series: name, hwm: state.hwm });
-    seen.add(base);
+  for (const group of byBase.values()) {
+    for (const [i, name] of group.entries()) {
+      const state = await o.store.loadSeries(name, o.start);
+      if (state.hwm < state.start) continue;
+      issued.push({ series: name, hwm: state.hwm }, ...group.slice(i + 1).map((series) => ({ series, hwm: null })));
+      break;
+    }
   }
   if (issued.length === 0) return;
-  const problem = formatUniquenessProblem(strategy, [...o.printing, ...printedFormats(o.numbering, o.numbering, o.bases, issued)]);
+  const problem = printedAgainProblem(o.printing, printedFormats(history, o.numbering, o.bases, issued, now), now);
   if (problem) throw new ConfigError(problem.key, problem.message);
 }
 

@@ -202,6 +202,27 @@ describe('a printed number is never printed again by a series that replaced anot
     await s.close();
   });
 
+  it('a site added with a format of its own restarts under it, and its printed numbers stay taken when it is renamed', async () => {
+    const dir = await ledger(1, bySite('site-1', 'INV-{site}'));
+    const twoSites = (second: string) => ({
+      sequence: {
+        format: { ...format, prefix: 'INV-{site}' },
+        sites: [...oneSite('site-1'), ...oneSite(second)],
+        series: { 'split-by': ['site'], formats: { [second]: { ...format, prefix: 'X' } } },
+      },
+    });
+    const a = await startTestServer(twoSites('site-2'), dir);
+    const printed = await http<{ formatted: string[] }>(a.url, 'POST', '/api/v1/sequence/next', { ...body, siteId: 'site-2', count: 3 });
+    assert.match(printed.body.formatted[0] ?? '', /^X-\d{4}-000001$/);
+    await a.close();
+    // The same configuration again: the store took site-2's format when it started.
+    await (await startTestServer(twoSites('site-2'), dir)).close();
+    await assert.rejects(
+      startTestServer(twoSites('site-3'), dir),
+      (e: unknown) => e instanceof ConfigError && /"site-3" would print numbers such as "X-\d{4}-000001" that series "site-2" of this store already printed \(up to number 3/.test(e.message),
+    );
+  });
+
   it('takes a renamed site when the site is part of every printed number', async () => {
     const dir = await ledger(3, bySite('site-1', 'INV-{site}'));
     const s = await startTestServer(bySite('site-9', 'INV-{site}'), dir);
@@ -272,5 +293,10 @@ describe('seqd change-numbering: the audited way to a new numbering (issue 13, i
     const r = await http<{ formatted: string[] }>(s.url, 'POST', '/api/v1/sequence/next', body);
     assert.match(r.body.formatted[0] ?? '', /^INV-site-1-\d{4}-000001$/);
     await s.close();
+
+    // The store remembers what global printed under the first numbering: going back to INV for site-1 is refused.
+    const back = run(['--data-dir', dir, '--config', yml('INV'), '--apply']);
+    assert.equal(back.code, 2, back.out);
+    assert.match(back.out, /"site-1" would print numbers such as "INV-\d{4}-000001" that series "global" of this store already printed/);
   });
 });

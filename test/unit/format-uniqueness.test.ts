@@ -4,8 +4,6 @@ import fc from 'fast-check';
 import { loadConfig } from '../../src/config/config-loader.js';
 import type { SeqdConfig } from '../../src/config/config-schema.js';
 import { ConfigError } from '../../src/domain/errors/index.js';
-import { formatUniquenessProblem } from '../../src/domain/format-uniqueness.js';
-import { DEFAULT_FORMAT, printedFormats, type IssuedSeries, type NumberingProfile } from '../../src/domain/numbering-profile.js';
 import { numberFormatter, seriesValuesOf, type NumberFormat } from '../../src/domain/number-format.js';
 import { seriesFor, type SeriesStrategy } from '../../src/domain/series-strategy.js';
 import { INVOICE_TYPES } from '../../src/domain/types.js';
@@ -389,74 +387,5 @@ describe('property: for random configurations accepted at start, no two series p
       { numRuns: 300 },
     );
     assert.ok(accepted >= total * 0.1 && accepted <= total * 0.9, `${accepted} of ${total} configurations accepted`);
-  });
-});
-
-describe('what stored series printed is never printed again (printedFormats)', () => {
-  const inv: NumberFormat = { prefix: 'INV', year: true, padding: 6, separator: '-', timeZone: 'UTC' };
-  const bySite: SeriesStrategy = { splitBy: ['site'], rollover: null };
-  const profile = (strategy: SeriesStrategy, formats: Record<string, NumberFormat>): NumberingProfile => ({ strategy, formats });
-  const configured = (strategy: SeriesStrategy, bases: string[], format: NumberFormat, key = 'sequence.format') =>
-    bases.map((base) => ({ base, values: seriesValuesOf(strategy.splitBy, base), key, format }));
-  const check = (stored: NumberingProfile, current: NumberingProfile, bases: string[], issued: IssuedSeries[]) => {
-    const fallback = current.formats[DEFAULT_FORMAT];
-    assert.ok(fallback);
-    const printing = configured(current.strategy, bases, fallback);
-    return formatUniquenessProblem(current.strategy, [...printing, ...printedFormats(stored, current, new Set(bases), issued)]);
-  };
-
-  it('a renamed site whose frame is the old one is refused; with the site printed it is not', () => {
-    const p = profile(bySite, { [DEFAULT_FORMAT]: inv });
-    assert.match(check(p, p, ['site-9'], [{ series: 'site-1', hwm: 3 }])?.message ?? '', /"site-9" would print .* "site-1" of this store already printed \(up to number 3/);
-    const withSite = profile(bySite, { [DEFAULT_FORMAT]: { ...inv, prefix: 'INV-{site}' } });
-    assert.equal(check(withSite, withSite, ['site-9'], [{ series: 'site-1', hwm: 3 }]), null);
-  });
-
-  it('series numbered further as they printed, and printed series among themselves, are not compared', () => {
-    const rolling: SeriesStrategy = { splitBy: ['site'], rollover: { period: 'yearly', timeZone: 'UTC' } };
-    const p = profile(rolling, { [DEFAULT_FORMAT]: { ...inv, prefix: 'INV-{site}' } });
-    // Last year's period of a configured site, and two removed sites that printed the same frame long ago.
-    const issued = [
-      { series: 'site-1@2025', hwm: 9 },
-      { series: 'old-a@2024', hwm: 4 },
-      { series: 'old-b@2024', hwm: 4 },
-    ];
-    assert.equal(check(p, p, ['site-1'], issued), null);
-    assert.deepEqual(
-      printedFormats(p, p, new Set(['site-1']), issued).map((e) => e.printed?.series),
-      ['old-a@2024', 'old-b@2024'],
-    );
-  });
-
-  it('a new series of another split or with a rollover must not print what the closed one printed', () => {
-    const global = profile({ splitBy: [], rollover: null }, { [DEFAULT_FORMAT]: inv });
-    const split = profile(bySite, { [DEFAULT_FORMAT]: inv });
-    assert.match(check(global, split, ['site-1'], [{ series: 'global', hwm: 8 }])?.message ?? '', /"site-1" would print .*"global"/);
-    // Same base, now rolling: site-1@2026 would start over at 1 under the frame site-1 printed.
-    const rolling = profile({ splitBy: ['site'], rollover: { period: 'yearly', timeZone: 'UTC' } }, { [DEFAULT_FORMAT]: inv });
-    assert.match(check(split, rolling, ['site-1'], [{ series: 'site-1', hwm: 8 }])?.message ?? '', /"site-1@\d{4}" would print .*"site-1" of this store/);
-  });
-
-  it('a series numbered further under a new format keeps its old frame from the others', () => {
-    const two = ['site-1', 'site-2'];
-    const before = profile(bySite, { 'site-1': { ...inv, prefix: 'A' }, 'site-2': { ...inv, prefix: 'B' }, [DEFAULT_FORMAT]: inv });
-    const swapped = profile(bySite, { 'site-1': { ...inv, prefix: 'B' }, 'site-2': { ...inv, prefix: 'A' } });
-    const printing = [
-      { base: 'site-1', values: { site: 'site-1' }, key: 'sequence.series.formats.site-1', format: { ...inv, prefix: 'B' } },
-      { base: 'site-2', values: { site: 'site-2' }, key: 'sequence.series.formats.site-2', format: { ...inv, prefix: 'A' } },
-    ];
-    const issued = [
-      { series: 'site-1', hwm: 5 },
-      { series: 'site-2', hwm: 5 },
-    ];
-    const problem = formatUniquenessProblem(bySite, [...printing, ...printedFormats(before, swapped, new Set(two), issued)]);
-    assert.match(problem?.message ?? '', /before its format changed/);
-    // Its own new padding alone is no collision with itself: it numbers on.
-    const padded = profile(bySite, { 'site-1': { ...inv, prefix: 'A', padding: 8 }, 'site-2': { ...inv, prefix: 'B' } });
-    const own = [
-      { ...printing[0]!, format: { ...inv, prefix: 'A', padding: 8 } },
-      { ...printing[1]!, format: { ...inv, prefix: 'B' } },
-    ];
-    assert.equal(formatUniquenessProblem(bySite, [...own, ...printedFormats(before, padded, new Set(two), issued)]), null);
   });
 });
