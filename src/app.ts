@@ -228,6 +228,9 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
       }, KEY_SWEEP_EVERY_MS).unref()
     : null;
   if (service.settingsKept) logger.warn(service.settingsKept);
+  if (service.startsMoved.length > 0) {
+    logger.info(`series that had issued nothing now begin at sequence.core.global-counter-start: ${service.startsMoved.join(', ')}`);
+  }
   // Toggles committed by another instance take effect here within a few seconds.
   const settingsRefresh = setInterval(() => {
     service.refreshSettings().catch((error: unknown) => logger.debug({ err: error }, 'settings refresh failed; retried'));

@@ -5,7 +5,7 @@ import { ConfigError, RequestInOtherSeriesError, SeqdError, SeriesStateMismatchE
 import { formatAllocationToken, parseAllocationToken } from '../domain/allocation-token.js';
 import { SYSTEM_ACTORS } from '../domain/actors.js';
 import { isLiveSeries } from '../domain/live-series.js';
-import { parseSeriesName, PLAIN_STRATEGY, type SeriesStrategy } from '../domain/series-strategy.js';
+import { isInternalSeries, parseSeriesName, PLAIN_STRATEGY, type SeriesStrategy } from '../domain/series-strategy.js';
 import type { AllocateResult, BatchPlan, Outcome } from '../domain/planner.js';
 import type {
   AllocationRef,
@@ -185,6 +185,14 @@ export class SequenceService {
   static async start(options: ServiceOptions): Promise<SequenceService> {
     const service = new SequenceService(options);
     const dir = service.directory;
+    // Before any worker holds a state: a series created empty under another start (by a seqd
+    // started before global-counter-start was set, or by a read of an older version) has issued
+    // nothing, so it begins where the configuration says, not where it was created.
+    for (const state of await service.seriesStates()) {
+      if (state.closedAt !== null || state.eventSeq > 0 || state.start === options.start || isInternalSeries(state.series)) continue;
+      const moved = await options.store.moveEmptySeriesStart(state.series, options.start, state.version);
+      if (moved.start === options.start) service.startsMoved.push(`${state.series}: ${state.start} → ${options.start}`);
+    }
     for (const name of [dir.defaultSeries(service.now()), dir.control]) await service.checkedLoad(name);
     // Through the cache of every series: what it keeps makes the first stats, scrape and dashboard
     // snapshot (and the rollover's first pass) read only what changed since.
@@ -221,6 +229,9 @@ export class SequenceService {
 
   /** Why a stored setting was kept over the configured one at start (for the log), if it was. */
   settingsKept: string | null = null;
+
+  /** Empty series whose start moved to the configured one at start (for the log): `name: from → to`. */
+  readonly startsMoved: string[] = [];
 
   /** The latest audited change of a setting. */
   private async lastSettingEvent(key: keyof Settings): Promise<AuditEvent | undefined> {

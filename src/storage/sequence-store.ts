@@ -166,6 +166,13 @@ export interface SequenceStore {
   /** The series' state, creating it empty at `start` when it does not exist yet. */
   loadSeries(series: string, start: number): Promise<SeriesState>;
   /**
+   * Moves a series that holds no event yet (created empty by a load, nothing issued, imported or
+   * closed) to begin at `start`, compared on `version`, the state it was read at: a series that
+   * committed anything since is left as it is. Answers the state after, either way. Any plan made
+   * on the earlier state can no longer commit (the version moves).
+   */
+  moveEmptySeriesStart(series: string, start: number, version: string): Promise<SeriesState>;
+  /**
    * Records of numbers at or below the series HWM: the holder of a counter number, or the
    * state of a released, void or refilled one. Numbers never issued are absent from the map.
    */

@@ -80,6 +80,24 @@ export function sequenceStoreContract(name: string, factory: () => StoreFactory)
       assert.ok((await store.listSeries()).includes('c-empty'));
     });
 
+    it('moves the start of a series that holds no event, on its version only; never one that committed', async () => {
+      const s0 = await store.loadSeries('c-move', 1);
+      const moved = await store.moveEmptySeriesStart('c-move', 1000, s0.version);
+      assert.deepEqual([moved.start, moved.hwm, moved.eventSeq], [1000, 999, 0]);
+      assert.notEqual(moved.version, s0.version, 'a plan made on the state before cannot commit');
+      const stalePlan = planBatch(s0, [alloc(1)], new Map(), { batchId: 'c-move-stale', node: 'contract', now: Date.now(), gapPolicy: 'lowest-first', settings: { simulatedEnabled: true } }).commit;
+      assert.ok(stalePlan);
+      assert.equal((await store.commit(stalePlan)).status, 'conflict');
+      // On a version it no longer has: nothing moves.
+      const again = await store.moveEmptySeriesStart('c-move', 5, s0.version);
+      assert.equal(again.start, 1000);
+      const { state } = await apply(store, moved, [alloc(2)]);
+      assert.equal(state.hwm, 1001);
+      const after = await store.moveEmptySeriesStart('c-move', 1, state.version);
+      assert.deepEqual([after.start, after.hwm], [1000, 1001], 'a series that committed keeps its start');
+      assert.equal((await verify(store, 'c-move')).valid, true);
+    });
+
     it('commits a plan atomically and loads back exactly the planned state', async () => {
       const s0 = await store.loadSeries('c-commit', 1);
       const { state } = await apply(store, s0, [alloc(3), alloc(2, B)]);

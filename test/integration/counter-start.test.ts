@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { StoreUnavailableError } from '../../src/domain/errors/store-unavailable-error.js';
 import type { SequenceStore } from '../../src/storage/sequence-store.js';
@@ -52,5 +55,32 @@ describe('global-counter-start holds for a series first touched by a read', () =
     const next = await http<{ numbers: number[] }>(server.url, 'POST', '/api/v1/sequence/next', holder);
     assert.equal(next.status, 200, JSON.stringify(next.body));
     assert.deepEqual(next.body.numbers, [1000]);
+  });
+});
+
+/**
+ * The default series exists from the first start. An operator who starts seqd once, then sets
+ * `global-counter-start` (an older system printed the numbers below it) before any number was
+ * issued, expects the first number at that start, not at the one the empty series was created at.
+ */
+describe('global-counter-start set after the first start, before any number', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'seqd-counter-start-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const body = { siteId: 'site-1', partitionId: 'partition-a', invoiceType: 'on-cycle' };
+
+  it('an empty series begins at the configured start; one that issued keeps its own', async () => {
+    await (await startTestServer({}, dir)).close();
+    const moved = await startTestServer({ sequence: { core: { 'global-counter-start': 1000 } } }, dir);
+    try {
+      assert.deepEqual((await http<{ numbers: number[] }>(moved.url, 'POST', '/api/v1/sequence/next', body)).body.numbers, [1000]);
+      const report = await http<{ start: number }>(moved.url, 'GET', '/api/v1/sequence/series/global');
+      assert.equal(report.body.start, 1000);
+      const verify = await http<{ valid: boolean }>(moved.url, 'GET', '/api/v1/audit/verify?series=global');
+      assert.equal(verify.body.valid, true, JSON.stringify(verify.body));
+    } finally {
+      await moved.close();
+    }
+    // Once it issued, the start is the series' own: moving it now is refused.
+    await assert.rejects(startTestServer({ sequence: { core: { 'global-counter-start': 5000 } } }, dir), /a running series cannot be moved/);
   });
 });

@@ -179,6 +179,25 @@ export class EtcdStore implements SequenceStore {
     return toSeriesState(series, snap.state, snap.version, snap.gaps);
   }
 
+  async moveEmptySeriesStart(series: string, start: number, version: string): Promise<SeriesState> {
+    const key = keys.state(series);
+    const snap = await this.readSeries(series);
+    if (!snap) throw new StoreUnavailableError(`series ${series} missing`);
+    const s = snap.state;
+    const read = parseSeriesVersion(snap.version);
+    if (snap.version === version && read?.kind === 'stored' && s.seq === 0 && s.closedAt === null) {
+      // Compared on the revision read: a commit in between wins, and the state after it is answered.
+      await this.retrying('move the start of an empty series', () =>
+        this.client.txn({
+          compare: [{ key, target: 'Mod', result: 'Equal', mod_revision: read.modRevision }],
+          success: [{ request_put: { key, value: encodeState({ ...s, start, hwm: start - 1 }) } }],
+          failure: [],
+        }),
+      );
+    }
+    return this.loadSeries(series, start);
+  }
+
   async lookupNumbers(series: string, numbers: readonly number[]): Promise<Map<number, NumberRecord>> {
     const found = new Map<number, NumberRecord>();
     if (numbers.length === 0) return found;

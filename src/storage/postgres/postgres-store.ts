@@ -152,6 +152,18 @@ export class PostgresStore implements SequenceStore {
     });
   }
 
+  async moveEmptySeriesStart(series: string, start: number, version: string): Promise<SeriesState> {
+    return this.read(async () => {
+      await this.sql.unsafe(
+        `UPDATE ${this.q}.series SET start = $1, hwm = $2, version = version + 1 WHERE name = $3 AND version = $4 AND event_seq = 0 AND closed_at IS NULL`,
+        [start, start - 1, series, Number(version)],
+      );
+      const state = await this.readState(series);
+      if (!state) throw new Error(`series ${series} missing`);
+      return state;
+    });
+  }
+
   async lookupNumbers(series: string, numbers: readonly number[]): Promise<Map<number, NumberRecord>> {
     return this.read(async () => {
       const found = new Map<number, NumberRecord>();

@@ -101,6 +101,9 @@ export class SqliteStore implements SequenceStore {
     this.stmt = {
       series: db.prepare<[string], SeriesRow>('SELECT * FROM series WHERE name = ?'),
       version: db.prepare<[string], { version: number }>('SELECT version FROM series WHERE name = ?'),
+      moveEmptyStart: db.prepare<[number, number, string, number]>(
+        'UPDATE series SET start = ?, hwm = ?, version = version + 1 WHERE name = ? AND version = ? AND event_seq = 0 AND closed_at IS NULL',
+      ),
       createSeries: db.prepare<[string, number, number, string]>(
         'INSERT OR IGNORE INTO series (name, start, hwm, version, event_seq, last_hash) VALUES (?, ?, ?, 0, 0, ?)',
       ),
@@ -129,6 +132,13 @@ export class SqliteStore implements SequenceStore {
   async loadSeries(series: string, start: number): Promise<SeriesState> {
     return this.guard(() => {
       if (!this.stmt.series.get(series)) this.stmt.createSeries.run(series, start, start - 1, GENESIS_HASH);
+      return this.readState(series);
+    });
+  }
+
+  async moveEmptySeriesStart(series: string, start: number, version: string): Promise<SeriesState> {
+    return this.guard(() => {
+      this.stmt.moveEmptyStart.run(start, start - 1, series, Number(version));
       return this.readState(series);
     });
   }
