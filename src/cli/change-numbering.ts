@@ -10,7 +10,7 @@ import { isInternalSeries } from '../domain/series-strategy.js';
 import { reportStoreCommandError } from './exit-codes.js';
 import { toolService } from './tool-service.js';
 import { openStore } from '../storage/open-store.js';
-import { historyOf, withNumbering } from '../storage/store-identity.js';
+import { historyOf, printedFingerprint, withNumbering } from '../storage/printed-check.js';
 
 interface Options {
   profile?: string;
@@ -62,15 +62,16 @@ async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], 
   const names = (await store.listSeries()).filter((n) => !isInternalSeries(n));
   const states = await Promise.all(names.map((n) => store.loadSeries(n, start)));
   const issued = states.filter((s) => s.hwm >= s.start);
-  const changes = numberingChanges(identity.numbering, profile, issued.map((s) => s.series), seriesBasesOf(config));
+  const changes = numberingChanges(identity.numbering, profile, issued.map((s) => s.series));
   if (changes.length === 0) {
     console.log('the configured numbering is the store\'s: nothing to change');
     return 0;
   }
   // A new series must not print again what a closed one printed (same frame, counting from the start again).
+  const bases = seriesBasesOf(config);
   const now = Date.now();
-  const printed = printedFormats(historyOf(identity), profile, seriesBasesOf(config), issued, now);
-  const problem = printedAgainProblem(printingSeriesOf(config), printed, now);
+  const printed = printedFormats(historyOf(identity), profile, bases, issued, now);
+  const problem = printedAgainProblem(printingSeriesOf(config), printed, now, strategy.rollover?.timeZone ?? null);
   if (problem) throw new ConfigError(problem.key, problem.message);
   const toClose = states.filter((s) => s.closedAt === null && !seriesFits(strategy, s.series));
   const summary = describe(changes, start);
@@ -90,7 +91,8 @@ async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], 
   } finally {
     await service.close();
   }
-  await store.saveIdentity(withNumbering(identity, profile), identity);
+  const next = withNumbering(identity, profile);
+  await store.saveIdentity({ ...next, printedChecked: printedFingerprint(next, bases) }, identity);
   console.log('recorded: seqd now starts with the new numbering');
   return 0;
 }

@@ -37,17 +37,12 @@ export function formatOf(profile: NumberingProfile, base: string): NumberFormat 
 
 /**
  * The differences that matter for a store whose series with issued numbers are `issuedSeries`:
- * any change of series mapping or rollover zone, and a format change only for a configured base
- * (`configuredBases`) that already printed numbers (a format for series that never issued changes
- * nothing printed; a base no request maps to any more prints nothing further, and what it printed
- * stays taken: see `printed-frames.ts`).
+ * any change of series mapping or rollover zone, and a format change only for a base that already
+ * printed numbers (a format for series that never issued changes nothing printed). A base that
+ * printed under a format of its own and is no longer configured counts too: its removal is
+ * recorded (`seqd change-numbering`), so that it cannot come back under another format unseen.
  */
-export function numberingChanges(
-  stored: NumberingProfile,
-  current: NumberingProfile,
-  issuedSeries: readonly string[],
-  configuredBases: ReadonlySet<string>,
-): NumberingChange[] {
+export function numberingChanges(stored: NumberingProfile, current: NumberingProfile, issuedSeries: readonly string[]): NumberingChange[] {
   const changes: NumberingChange[] = [];
   const a = stored.strategy;
   const b = current.strategy;
@@ -59,7 +54,7 @@ export function numberingChanges(
   } else if (a.rollover && b.rollover && a.rollover.timeZone !== b.rollover.timeZone) {
     changes.push({ key: 'sequence.series.rollover.time-zone', was: a.rollover.timeZone, now: b.rollover.timeZone, kind: 'zone' });
   }
-  const bases = new Set(issuedSeries.map((s) => parseSeriesName(s).base).filter((base) => configuredBases.has(base)));
+  const bases = new Set(issuedSeries.map((s) => parseSeriesName(s).base));
   for (const base of [...bases].sort()) {
     const was = formatOf(stored, base);
     const now = formatOf(current, base);

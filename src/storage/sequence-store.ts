@@ -108,6 +108,8 @@ export interface StoreIdentity {
    * stores from before this was kept.
    */
   readonly formerNumbering?: readonly NumberingProfile[] | undefined;
+  /** What the last printed-number check at start ran against (see `printed-check.ts`). */
+  readonly printedChecked?: string | undefined;
 }
 
 export interface StoreHealth {

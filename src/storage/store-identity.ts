@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { ConfigError, StoreIdentityError } from '../domain/errors/index.js';
 import type { SeriesFormat } from '../domain/format-uniqueness.js';
 import { canonical, numberingChanges, seriesFits, type NumberingChange, type NumberingProfile } from '../domain/numbering-profile.js';
-import { printedAgainProblem, printedFormats, type IssuedSeries } from '../domain/printed-frames.js';
-import { isInternalSeries, parseSeriesName } from '../domain/series-strategy.js';
+import { isInternalSeries } from '../domain/series-strategy.js';
+import { checkPrintedAgain, historyOf, printedFingerprint, withNumbering } from './printed-check.js';
 import type { SequenceStore, StoreIdentity } from './sequence-store.js';
 import { markerPath, readMarker, writeMarker, type SeriesHead, type StoreMarker } from './store-marker.js';
 
@@ -38,6 +38,19 @@ export interface IdentityCheckOptions {
  * Answers the identity, and writes the marker.
  */
 export async function checkStoreIdentity(o: IdentityCheckOptions): Promise<StoreIdentity> {
+  for (let attempt = 1; ; attempt++) {
+    const identity = await checkOnce(o);
+    if (identity) return identity;
+    if (attempt === 3) {
+      throw new StoreIdentityError(
+        `the numbering of the ${o.store.kind} store was changed by other instances three times while this one started: instances of one store must run one configuration`,
+      );
+    }
+  }
+}
+
+/** Null when another instance saved another numbering meanwhile (checked again from the start). */
+async function checkOnce(o: IdentityCheckOptions): Promise<StoreIdentity | null> {
   const now = o.now ?? Date.now();
   const marker = readMarker(o.dataDir);
   const names = await o.store.listSeries();
@@ -69,13 +82,17 @@ export async function checkStoreIdentity(o: IdentityCheckOptions): Promise<Store
   // of them) to find which issued is needed only when the configuration differs.
   const same = canonical(identity.numbering) === canonical(o.numbering);
   const issued = same ? [] : await issuedSeries(o.store, names, o.start);
-  const changes = same ? [] : numberingChanges(identity.numbering, o.numbering, issued, o.bases);
+  const changes = same ? [] : numberingChanges(identity.numbering, o.numbering, issued);
   if (changes.length > 0 && issued.length > 0) throw new NumberingChangedError(changes);
-  await checkPrintedAgain(o, names, historyOf(identity), now);
-  if (!same) {
+  const next = withNumbering(identity, o.numbering);
+  const fingerprint = printedFingerprint(next, o.bases);
+  if (identity.printedChecked !== fingerprint) {
+    await checkPrintedAgain({ ...o, now }, names, historyOf(identity));
     // Nothing numbered changes (no number issued yet, or only formats of series that never
     // printed): the configured numbering becomes the store's, the one before it kept.
-    identity = await o.store.saveIdentity(withNumbering(identity, o.numbering), identity);
+    const saved = await o.store.saveIdentity({ ...next, printedChecked: fingerprint }, identity);
+    if (canonical(saved.numbering) !== canonical(o.numbering)) return null;
+    identity = saved;
     if (changes.length > 0) o.log?.(`store ${identity.storeId}: no number issued yet, numbering set to the configured one (${changes.map((c) => c.key).join(', ')})`);
   }
   writeMarker(o.dataDir, { storeId: identity.storeId, kind: o.store.kind, createdAt: identity.createdAt, heads: marker?.heads ?? {}, writtenAt: now });
@@ -123,45 +140,6 @@ async function checkHeads(store: SequenceStore, marker: StoreMarker, dataDir: st
         'Restore the latest copy; numbers after that event would be handed out twice.',
     );
   }
-}
-
-/** Every numbering a store had, oldest first, its current one last. */
-export function historyOf(identity: StoreIdentity): NumberingProfile[] {
-  return [...(identity.formerNumbering ?? []), identity.numbering];
-}
-
-/** The identity under a new numbering, the one before it kept in its history (each numbering once). */
-export function withNumbering(identity: StoreIdentity, numbering: NumberingProfile): StoreIdentity {
-  const text = canonical(numbering);
-  const former = historyOf(identity).filter((p, i, all) => canonical(p) !== text && all.findIndex((q) => canonical(q) === canonical(p)) === i);
-  return { ...identity, numbering, formerNumbering: former };
-}
-
-/**
- * No configured series may print a number a stored series printed. Only series that printed
- * otherwise than the configuration would print them now are loaded: those the configuration
- * numbers no further, and those of a base whose format changed. Of one base, the series after
- * the first that issued are taken as printed without loading them (at worst a refusal too many).
- */
-async function checkPrintedAgain(o: IdentityCheckOptions, names: readonly string[], history: readonly NumberingProfile[], now: number): Promise<void> {
-  const byBase = new Map<string, string[]>();
-  for (const name of [...names].sort().reverse()) {
-    if (isInternalSeries(name) || printedFormats(history, o.numbering, o.bases, [{ series: name, hwm: null }], now).length === 0) continue;
-    const base = parseSeriesName(name).base;
-    byBase.set(base, [...(byBase.get(base) ?? []), name]);
-  }
-  const issued: IssuedSeries[] = [];
-  for (const group of byBase.values()) {
-    for (const [i, name] of group.entries()) {
-      const state = await o.store.loadSeries(name, o.start);
-      if (state.hwm < state.start) continue;
-      issued.push({ series: name, hwm: state.hwm }, ...group.slice(i + 1).map((series) => ({ series, hwm: null })));
-      break;
-    }
-  }
-  if (issued.length === 0) return;
-  const problem = printedAgainProblem(o.printing, printedFormats(history, o.numbering, o.bases, issued, now), now);
-  if (problem) throw new ConfigError(problem.key, problem.message);
 }
 
 async function issuedSeries(store: SequenceStore, names: readonly string[], start: number): Promise<string[]> {

@@ -8,6 +8,7 @@ import { ConfigError, StoreIdentityError, StoreUnavailableError } from '../../sr
 import { spawnSeqd } from '../helpers/seqd-process.js';
 import { SQLITE_FILE } from '../../src/storage/sqlite/sqlite-store.js';
 import { MARKER_FILE } from '../../src/storage/store-marker.js';
+import type { SequenceStore, StoreIdentity } from '../../src/storage/sequence-store.js';
 import { http, startTestServer } from '../helpers/seqd-server.js';
 import { seqdCommand } from '../helpers/seqd-command.js';
 
@@ -17,6 +18,12 @@ function freshDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'seqd-identity-'));
   dirs.push(dir);
   return dir;
+}
+
+/** `seqd change-numbering` on the poc profile with `args`. */
+function changeNumbering(args: string[]): { code: number | null; out: string } {
+  const r = spawnSync(process.execPath, [...seqdCommand(), 'change-numbering', '--profile', 'poc', ...args], { encoding: 'utf8', env: { ...process.env, SEQ_PROFILE: '' } });
+  return { code: r.status, out: r.stdout + r.stderr };
 }
 
 /** A data directory whose global series has issued `count` numbers, the server stopped. */
@@ -217,10 +224,47 @@ describe('a printed number is never printed again by a series that replaced anot
     await a.close();
     // The same configuration again: the store took site-2's format when it started.
     await (await startTestServer(twoSites('site-2'), dir)).close();
-    await assert.rejects(
-      startTestServer(twoSites('site-3'), dir),
-      (e: unknown) => e instanceof ConfigError && /"site-3" would print numbers such as "X-\d{4}-000001" that series "site-2" of this store already printed \(up to number 3/.test(e.message),
-    );
+    // Renamed, site-2 leaves its own format: a change of numbering, to record, and refused there.
+    await assert.rejects(startTestServer(twoSites('site-3'), dir), (e: unknown) => e instanceof ConfigError && e.key === 'sequence.series.formats.site-2');
+    const renamed = join(dir, 'renamed.yml');
+    writeFileSync(renamed, JSON.stringify(twoSites('site-3')));
+    const r = changeNumbering(['--data-dir', dir, '--config', renamed, '--apply']);
+    assert.equal(r.code, 2, r.out);
+    assert.match(r.out, /"site-3" would print numbers such as "X-\d{4}-000001" that series "site-2" of this store already printed \(up to number 3/);
+  });
+
+  it('an instance that loses the numbering to another starting at once checks again, and both numberings are kept', async () => {
+    const dir = await ledger(1, bySite('site-1', 'INV-{site}'));
+    const other = { prefix: 'Y', year: true, padding: 6, separator: '-', timeZone: 'UTC' };
+    let raced = false;
+    // Another instance (another configuration, nothing printed under it yet) saves its numbering first.
+    const racing = (store: SequenceStore): SequenceStore =>
+      new Proxy(store, {
+        get(target, prop) {
+          if (prop === 'saveIdentity') {
+            return async (next: StoreIdentity, expected: StoreIdentity | null) => {
+              if (!raced && expected) {
+                raced = true;
+                const theirs = { ...expected.numbering, formats: { ...expected.numbering.formats, 'site-9': { ...other, prefix: 'Y' } } };
+                await target.saveIdentity({ ...expected, numbering: theirs }, expected);
+              }
+              return target.saveIdentity(next, expected);
+            };
+          }
+          const value: unknown = Reflect.get(target, prop, target);
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+    const mine = { sequence: { ...bySite('site-1', 'INV-{site}').sequence, sites: [...oneSite('site-1'), ...oneSite('site-2')] } };
+    const s = await startTestServer(mine, dir, { wrapStore: racing });
+    assert.ok(raced);
+    await s.close();
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(join(dir, SQLITE_FILE), { readonly: true });
+    const identity = JSON.parse((db.prepare("SELECT value FROM meta WHERE key = 'identity'").get() as { value: string }).value) as StoreIdentity;
+    db.close();
+    assert.equal(identity.numbering.formats['site-9'], undefined, 'this instance checked again and saved its own numbering');
+    assert.ok(identity.formerNumbering?.some((p) => p.formats['site-9']?.prefix === 'Y'), 'the other numbering is kept in the history');
   });
 
   it('takes a renamed site when the site is part of every printed number', async () => {
@@ -233,10 +277,7 @@ describe('a printed number is never printed again by a series that replaced anot
 });
 
 describe('seqd change-numbering: the audited way to a new numbering (issue 13, item 2)', () => {
-  const run = (args: string[]) => {
-    const r = spawnSync(process.execPath, [...seqdCommand(), 'change-numbering', '--profile', 'poc', ...args], { encoding: 'utf8', env: { ...process.env, SEQ_PROFILE: '' } });
-    return { code: r.status, out: r.stdout + r.stderr };
-  };
+  const run = changeNumbering;
 
   it('shows, then applies: the old series closed, the change recorded, the new series start at 1', async () => {
     const dir = await ledger(8);

@@ -26,10 +26,12 @@ function configured(current: NumberingProfile, bases: string[]): SeriesFormat[] 
   });
 }
 
-/** The problem of moving a store with `history` (stored profile last) to `current` with `bases`. */
-function check(history: NumberingProfile[], current: NumberingProfile, bases: string[], issued: IssuedSeries[]): string | null {
-  const printed = printedFormats(history, current, new Set(bases), issued, NOW);
-  return printedAgainProblem(configured(current, bases), printed, NOW)?.message ?? null;
+type Issued = Omit<IssuedSeries, 'lastEventAt'> & { lastEventAt?: number };
+
+/** The problem of moving a store with `history` (stored profile last) to `current` with `bases`, at `now`. */
+function check(history: NumberingProfile[], current: NumberingProfile, bases: string[], issued: Issued[], now = NOW): string | null {
+  const printed = printedFormats(history, current, new Set(bases), issued.map((i) => ({ lastEventAt: null, ...i })), now);
+  return printedAgainProblem(configured(current, bases), printed, now, current.strategy.rollover?.timeZone ?? null)?.message ?? null;
 }
 
 describe('no configured series prints what a stored series printed', () => {
@@ -78,7 +80,7 @@ describe('no configured series prints what a stored series printed', () => {
     ];
     assert.equal(check([p], p, ['site-1'], issued), null);
     assert.deepEqual(
-      printedFormats([p], p, new Set(['site-1']), issued, NOW).map((e) => e.series),
+      printedFormats([p], p, new Set(['site-1']), issued.map((i) => ({ ...i, lastEventAt: null })), NOW).map((e) => e.series),
       ['old-a@2024', 'old-b@2024'],
     );
   });
@@ -87,6 +89,29 @@ describe('no configured series prints what a stored series printed', () => {
     const p = profile(YEARLY, inv);
     assert.equal(check([p], p, ['site-one'], [{ series: 'site-1@2025', hwm: 40 }]), null, 'site-one prints 2026 on, site-1 printed 2025');
     assert.match(check([p], p, ['site-one'], [{ series: 'site-1@2026', hwm: 40 }]) ?? '', /"INV-2026-000001"/);
+  });
+
+  it('a monthly series printed its month only: a site renamed in December is taken while November is stored', () => {
+    const monthly: SeriesStrategy = { splitBy: ['site'], rollover: { period: 'monthly', timeZone: 'UTC' } };
+    const p = profile(monthly, fmt('INV-{yyyy}{mm}', { year: false }));
+    assert.equal(check([p], p, ['site-one'], [{ series: 'site-1@2026-11', hwm: 7 }]), null);
+    assert.match(check([p], p, ['site-one'], [{ series: 'site-1@2026-12', hwm: 7 }]) ?? '', /"INV-202612-000001"/);
+  });
+
+  it('on the first morning of a year in UTC, last year is over: a yearly site renamed then is taken', () => {
+    const p = profile(YEARLY, inv);
+    const newYear = Date.parse('2027-01-01T10:00:00Z');
+    assert.equal(check([p], p, ['site-one'], [{ series: 'site-1@2026', hwm: 40 }], newYear), null);
+    // In the hour after midnight an instance whose clock is late may still print 2026.
+    assert.match(check([p], p, ['site-one'], [{ series: 'site-1@2026', hwm: 40 }], Date.parse('2027-01-01T00:30:00Z')) ?? '', /"INV-2026-000001"/);
+  });
+
+  it('a series that did not roll over printed no year after its last event', () => {
+    const old = profile(GLOBAL, fmt('INV'));
+    const sites = profile(BY_SITE, fmt('INV-{site}', { year: false }));
+    const lastIn2026 = { series: 'global', hwm: 5, lastEventAt: Date.parse('2026-06-01T00:00:00Z') };
+    assert.equal(check([old], sites, ['2027'], [lastIn2026], Date.parse('2027-03-01T00:00:00Z')), null);
+    assert.match(check([old], sites, ['2026'], [lastIn2026], Date.parse('2027-03-01T00:00:00Z')) ?? '', /"2026" would print/);
   });
 
   it('frames that run into the number are compared as text', () => {
