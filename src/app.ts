@@ -99,6 +99,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
       bases: seriesBasesOf(config),
       printing: printingSeriesOf(config),
       start: core['global-counter-start'],
+      requestWindowMs: core['idempotency-window-seconds'] * 1000,
       log: (message) => logger.info(message),
     });
   } catch (error) {

@@ -71,7 +71,7 @@ async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], 
   const bases = seriesBasesOf(config);
   const now = Date.now();
   const printed = printedFormats(historyOf(identity), profile, bases, issued, now);
-  const problem = printedAgainProblem(printingSeriesOf(config), printed, now, strategy.rollover?.timeZone ?? null);
+  const problem = printedAgainProblem(printingSeriesOf(config), printed, now - config.sequence.core['idempotency-window-seconds'] * 1000, strategy.rollover?.timeZone ?? null);
   if (problem) throw new ConfigError(problem.key, problem.message);
   const toClose = states.filter((s) => s.closedAt === null && !seriesFits(strategy, s.series));
   const summary = describe(changes, start);

@@ -103,12 +103,14 @@ interface Candidate {
 
 /**
  * The first configured series that could print a number a stored series printed, or null. A
- * configured series prints from `now` on (in its format's zone and the rollover's, `rolloverZone`).
+ * configured series prints what it commits from now on, and what a retried request committed
+ * within the idempotency window before it (an answer again, formatted at its commit time): from
+ * `since` on, in its format's zone and the rollover's (`rolloverZone`).
  */
 export function printedAgainProblem(
   configured: readonly SeriesFormat[],
   printed: readonly PrintedFormat[],
-  now: number,
+  since: number,
   rolloverZone: string | null,
 ): FormatProblem | null {
   if (printed.length === 0) return null;
@@ -116,7 +118,7 @@ export function printedAgainProblem(
     configured.map((c) => {
       const frame = frameOf(c.format, c.values);
       const first = frame[0];
-      const zones = [c.format.timeZone, ...(rolloverZone ? [rolloverZone] : [])].map((z) => calendarOf(now - CLOCK_MARGIN_MS, z));
+      const zones = [c.format.timeZone, ...(rolloverZone ? [rolloverZone] : [])].map((z) => calendarOf(since - CLOCK_MARGIN_MS, z));
       const earliest = zones.reduce((a, b) => (a.year < b.year || (a.year === b.year && a.month <= b.month) ? a : b));
       return { c, frame, lead: first && 'text' in first ? first.text : '', earliest };
     }),

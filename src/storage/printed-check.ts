@@ -39,6 +39,8 @@ export interface PrintedCheckOptions {
   /** The counter start: a series whose HWM is below it has issued nothing. */
   readonly start: number;
   readonly now: number;
+  /** The idempotency window: a retried request is answered again for this long (ms). */
+  readonly requestWindowMs: number;
 }
 
 /**
@@ -64,6 +66,6 @@ export async function checkPrintedAgain(o: PrintedCheckOptions, names: readonly 
     }
   }
   const printed = printedFormats(history, o.numbering, o.bases, issued, o.now);
-  const problem = printedAgainProblem(o.printing, printed, o.now, o.numbering.strategy.rollover?.timeZone ?? null);
+  const problem = printedAgainProblem(o.printing, printed, o.now - o.requestWindowMs, o.numbering.strategy.rollover?.timeZone ?? null);
   if (problem) throw new ConfigError(problem.key, problem.message);
 }

@@ -19,6 +19,8 @@ export interface IdentityCheckOptions {
   readonly printing: readonly SeriesFormat[];
   /** The counter start: a series whose HWM is below it has issued nothing. */
   readonly start: number;
+  /** The idempotency window (ms): answers to retried requests are printed again within it. */
+  readonly requestWindowMs: number;
   readonly now?: number | undefined;
   readonly log?: ((message: string) => void) | undefined;
 }

@@ -29,9 +29,9 @@ function configured(current: NumberingProfile, bases: string[]): SeriesFormat[] 
 type Issued = Omit<IssuedSeries, 'lastEventAt'> & { lastEventAt?: number };
 
 /** The problem of moving a store with `history` (stored profile last) to `current` with `bases`, at `now`. */
-function check(history: NumberingProfile[], current: NumberingProfile, bases: string[], issued: Issued[], now = NOW): string | null {
+function check(history: NumberingProfile[], current: NumberingProfile, bases: string[], issued: Issued[], now = NOW, windowMs = 0): string | null {
   const printed = printedFormats(history, current, new Set(bases), issued.map((i) => ({ lastEventAt: null, ...i })), now);
-  return printedAgainProblem(configured(current, bases), printed, now, current.strategy.rollover?.timeZone ?? null)?.message ?? null;
+  return printedAgainProblem(configured(current, bases), printed, now - windowMs, current.strategy.rollover?.timeZone ?? null)?.message ?? null;
 }
 
 describe('no configured series prints what a stored series printed', () => {
@@ -104,6 +104,8 @@ describe('no configured series prints what a stored series printed', () => {
     assert.equal(check([p], p, ['site-one'], [{ series: 'site-1@2026', hwm: 40 }], newYear), null);
     // In the hour after midnight an instance whose clock is late may still print 2026.
     assert.match(check([p], p, ['site-one'], [{ series: 'site-1@2026', hwm: 40 }], Date.parse('2027-01-01T00:30:00Z')) ?? '', /"INV-2026-000001"/);
+    // A request retried within the idempotency window is answered again as formatted at its commit: 2026.
+    assert.match(check([p], p, ['site-one'], [{ series: 'site-1@2026', hwm: 40 }], newYear, 86_400_000) ?? '', /"INV-2026-000001"/);
   });
 
   it('a series that did not roll over printed no year after its last event', () => {
