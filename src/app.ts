@@ -137,6 +137,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
       now: options.now,
       observer: metrics,
       start: core['global-counter-start'],
+      moveEmptyStarts: true,
       gapPolicy: core['gap-recovery-enabled'] ? (core['gap-policy'] ?? 'lowest-first') : 'none',
       sites: config.sequence.sites,
       maxCount: core['max-count'],

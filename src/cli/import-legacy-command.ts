@@ -3,9 +3,10 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import pino from 'pino';
-import { loadConfig } from '../config/config-loader.js';
+import { loadConfig, seriesBasesOf } from '../config/config-loader.js';
 import { SYSTEM_ACTORS } from '../domain/actors.js';
 import { seriesFits } from '../domain/numbering-profile.js';
+import { parseSeriesName } from '../domain/series-strategy.js';
 import { numberingOf } from '../app.js';
 import { openStore } from '../storage/open-store.js';
 import { failAdmin, UsageProblem } from './admin-api.js';
@@ -56,6 +57,11 @@ async function importLegacy(file: string, o: Options): Promise<void> {
   const { strategy } = numberingOf(config);
   const misfit = legacy.find((l) => !seriesFits(strategy, l.series));
   if (misfit) throw new UsageProblem(`series ${misfit.series} is not one the configured series split can produce; nothing was imported`);
+  // Only into series the configured sites, partitions and types map to: their printed frames are
+  // kept apart from each other at start, which a series of another base would escape.
+  const bases = seriesBasesOf(config);
+  const unknown = legacy.find((l) => !bases.has(parseSeriesName(l.series).base));
+  if (unknown) throw new UsageProblem(`series ${unknown.series} is not one of the configured sites, partitions and types (sequence.sites); nothing was imported`);
   const opened = await openStore(config, pino({ level: 'warn' }));
   try {
     // Checked for every series before any is written: the file is imported whole or not at all.

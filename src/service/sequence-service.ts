@@ -90,6 +90,11 @@ export interface ServiceOptions {
   readonly store: SequenceStore;
   readonly node: string;
   readonly start: number;
+  /**
+   * Move open series that hold no event and begin below `start` up to it when starting (a
+   * server; a command working on the store directly leaves them, see `toolService`).
+   */
+  readonly moveEmptyStarts?: boolean | undefined;
   /** What happens to released numbers (see {@link GapPolicy}). */
   readonly gapPolicy: GapPolicy;
   readonly sites: readonly SiteConfig[];
@@ -185,14 +190,7 @@ export class SequenceService {
   static async start(options: ServiceOptions): Promise<SequenceService> {
     const service = new SequenceService(options);
     const dir = service.directory;
-    // Before any worker holds a state: a series created empty under another start (by a seqd
-    // started before global-counter-start was set, or by a read of an older version) has issued
-    // nothing, so it begins where the configuration says, not where it was created.
-    for (const state of await service.seriesStates()) {
-      if (state.closedAt !== null || state.eventSeq > 0 || state.start === options.start || isInternalSeries(state.series)) continue;
-      const moved = await options.store.moveEmptySeriesStart(state.series, options.start, state.version);
-      if (moved.start === options.start) service.startsMoved.push(`${state.series}: ${state.start} → ${options.start}`);
-    }
+    if (options.moveEmptyStarts) await service.moveEmptyStarts();
     for (const name of [dir.defaultSeries(service.now()), dir.control]) await service.checkedLoad(name);
     // Through the cache of every series: what it keeps makes the first stats, scrape and dashboard
     // snapshot (and the rollover's first pass) read only what changed since.
@@ -222,6 +220,27 @@ export class SequenceService {
       }
     }
     return service;
+  }
+
+  /**
+   * Before any worker holds a state: a series created empty below the configured start (by a
+   * seqd started before global-counter-start was raised, or by a read of an older version) has
+   * issued nothing, so it begins where the configuration says. Only upwards: the numbers below
+   * the start belong to an older system, and a lower start (another instance's configuration, a
+   * key dropped) must never bring them back. A series left below it refuses the start.
+   */
+  private async moveEmptyStarts(): Promise<void> {
+    const start = this.o.start;
+    // A store frozen for a migration or restore is not written to.
+    if ((await this.o.store.loadSettings()).maintenance) return;
+    for (const state of await this.seriesStates()) {
+      if (state.closedAt !== null || state.eventSeq > 0 || state.start >= start || isInternalSeries(state.series)) continue;
+      const moved = await this.o.store.moveEmptySeriesStart(state.series, start, state.version);
+      if (moved.start === start) this.startsMoved.push(`${state.series}: ${state.start} → ${start}`);
+      else if (moved.start < start && moved.eventSeq === 0) {
+        throw new ConfigError('sequence.core.global-counter-start', `is ${start} but series "${state.series}" begins at ${moved.start} and could not be moved (another instance changed it meanwhile): start again`);
+      }
+    }
   }
 
   /** Bumped by every toggle committed (or answered) here; see `refreshSettings`. */

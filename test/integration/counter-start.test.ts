@@ -83,4 +83,19 @@ describe('global-counter-start set after the first start, before any number', ()
     // Once it issued, the start is the series' own: moving it now is refused.
     await assert.rejects(startTestServer({ sequence: { core: { 'global-counter-start': 5000 } } }, dir), /a running series cannot be moved/);
   });
+
+  it('never moves an empty series down: a lower start (another configuration, the key dropped) keeps the older numbers clear', async () => {
+    const fresh = mkdtempSync(join(tmpdir(), 'seqd-counter-down-'));
+    try {
+      await (await startTestServer({ sequence: { core: { 'global-counter-start': 1000 } } }, fresh)).close();
+      const lower = await startTestServer({}, fresh);
+      try {
+        assert.deepEqual((await http<{ numbers: number[] }>(lower.url, 'POST', '/api/v1/sequence/next', body)).body.numbers, [1000]);
+      } finally {
+        await lower.close();
+      }
+    } finally {
+      rmSync(fresh, { recursive: true, force: true });
+    }
+  });
 });

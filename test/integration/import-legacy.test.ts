@@ -82,4 +82,14 @@ describe('seqd import-legacy', () => {
       }
     }
   });
+
+  it('refuses a series of a site that is not configured: its printed numbers would escape the start-up check', async () => {
+    const config = file('by-site.yml', 'sequence:\n  sites: [{ id: site-1, partitions: [partition-a] }]\n  series: { split-by: [site] }\n');
+    const data = join(dir, 'by-site');
+    const r = await runCli(['import-legacy', file('other-site.csv', 'series,number,status,reason\nsite-7,10,last,\n'), '--source', 'test', '--data-dir', data, '--config', config]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /series site-7 is not one of the configured sites/);
+    const ok = await runCli(['import-legacy', file('own-site.csv', 'series,number,status,reason\nsite-1,10,last,\n'), '--source', 'test', '--data-dir', data, '--config', config]);
+    assert.equal(ok.code, 0, ok.stderr);
+  });
 });
