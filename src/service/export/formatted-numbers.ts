@@ -7,9 +7,11 @@ export type NumberFormatter = (n: number, at: number) => string;
 const KEPT = 10_000;
 
 /**
- * The `formatted` column of the exports: a number as its holder was shown it, i.e. formatted at
- * the time of the allocation (`issue` or `refill` event) that gave it out. The row's own time
- * would be wrong for a number released or exported in a later year than it was issued in.
+ * The `formatted` column of the exports: a number formatted at the time of the allocation
+ * (`issue` or `refill` event) that gave it out, so its year is the one its holder was shown (the
+ * row's own time would be wrong for a number released or exported in a later year). It is
+ * formatted with the format configured now: after a recorded change of format (`seqd
+ * change-numbering`) it is not the text the holder was shown.
  * Allocation times come from the events streamed past (`note`) or, for older ones, one read of
  * that event; a bounded cache keeps memory flat for any history.
  */
