@@ -91,8 +91,8 @@ export interface ServiceOptions {
   readonly node: string;
   readonly start: number;
   /**
-   * Move open series that hold no event and begin below `start` up to it when starting (a
-   * server; a command working on the store directly leaves them, see `toolService`).
+   * Move open series that hold no event and begin below `start` up to it, when starting and at
+   * every load (a server; a command working on the store directly leaves them, see `toolService`).
    */
   readonly moveEmptyStarts?: boolean | undefined;
   /** What happens to released numbers (see {@link GapPolicy}). */
@@ -227,12 +227,11 @@ export class SequenceService {
    * seqd started before global-counter-start was raised, or by a read of an older version) has
    * issued nothing, so it begins where the configuration says. Only upwards: the numbers below
    * the start belong to an older system, and a lower start (another instance's configuration, a
-   * key dropped) must never bring them back. A series left below it refuses the start.
+   * key dropped) must never bring them back. A series left below it refuses the start. (Workers
+   * do the same at every load, for series that appear later: see `raiseEmptyStart`.)
    */
   private async moveEmptyStarts(): Promise<void> {
     const start = this.o.start;
-    // A store frozen for a migration or restore is not written to.
-    if ((await this.o.store.loadSettings()).maintenance) return;
     for (const state of await this.seriesStates()) {
       if (state.closedAt !== null || state.eventSeq > 0 || state.start >= start || isInternalSeries(state.series)) continue;
       const moved = await this.o.store.moveEmptySeriesStart(state.series, start, state.version);
@@ -767,6 +766,7 @@ export class SequenceService {
         // Known to exist once loaded, not before: a first load that failed created nothing, and
         // a read must not take the series for existing (and create it) meanwhile.
         onLoaded: () => this.directory.noteExists(series),
+        raiseEmptyStart: (this.o.moveEmptyStarts ?? false) && !isInternalSeries(series),
       });
       this.workers.set(series, w);
     }

@@ -39,6 +39,12 @@ export interface TimedOutcome {
 export interface SeriesWorkerOptions {
   readonly series: string;
   readonly start: number;
+  /**
+   * A load that finds the series holding no event and beginning below `start` moves it up to
+   * `start` first (a server: `global-counter-start` raised after the series was created empty,
+   * or another instance with a lower one created it); one it cannot move is not planned on.
+   */
+  readonly raiseEmptyStart?: boolean | undefined;
   readonly store: SequenceStore;
   readonly node: string;
   readonly gapPolicy: GapPolicy;
@@ -175,7 +181,7 @@ export class SeriesWorker {
     const mismatch = this.mismatch;
     if (mismatch && performance.now() - mismatch.checkedAt < RECHECK_MS) throw mismatch.error;
     const read = () => this.o.store.loadSeries(this.o.series, this.o.start);
-    const { state, problem } = await checkLoadedState(this.o.store, await read(), read);
+    const { state, problem } = await checkLoadedState(this.o.store, await this.raisedStart(await read()), read);
     if (problem !== null) throw this.stop(problem);
     if (mismatch) {
       this.mismatch = null;
@@ -187,6 +193,17 @@ export class SeriesWorker {
     this.committed = state;
     this.o.onLoaded?.();
     return state;
+  }
+
+  /** The loaded state, moved up to the configured start when it holds nothing and begins below it. */
+  private async raisedStart(loaded: SeriesState): Promise<SeriesState> {
+    const start = this.o.start;
+    if (!this.o.raiseEmptyStart || loaded.eventSeq > 0 || loaded.closedAt !== null || loaded.start >= start) return loaded;
+    const moved = await this.o.store.moveEmptySeriesStart(this.o.series, start, loaded.version);
+    if (moved.eventSeq === 0 && moved.start < start) {
+      throw new StoreUnavailableError(`series "${this.o.series}" begins at ${moved.start}, below the configured start ${start}, and another instance changed it while it was moved: try again`);
+    }
+    return moved;
   }
 
   /** Stops the series: its stored state contradicts the trail (see `load`). */

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { StoreUnavailableError } from '../../src/domain/errors/store-unavailable-error.js';
 import type { SequenceStore } from '../../src/storage/sequence-store.js';
+import { SqliteStore } from '../../src/storage/sqlite/sqlite-store.js';
 import { http, startTestServer, type TestServer } from '../helpers/seqd-server.js';
 
 // Split by type: the off-cycle series does not exist until its first number (the default one does).
@@ -82,6 +83,34 @@ describe('global-counter-start set after the first start, before any number', ()
     }
     // Once it issued, the start is the series' own: moving it now is refused.
     await assert.rejects(startTestServer({ sequence: { core: { 'global-counter-start': 5000 } } }, dir), /a running series cannot be moved/);
+  });
+
+  it('an empty series below the start is moved up when it is first used: after maintenance, or created by an instance with a lower start', async () => {
+    const fresh = mkdtempSync(join(tmpdir(), 'seqd-counter-late-'));
+    const split = { 'split-by': ['invoice-type'] };
+    try {
+      const a = await startTestServer({ sequence: { series: split } }, fresh);
+      assert.equal((await http(a.url, 'POST', '/api/v1/admin/maintenance', { enabled: true, reason: 'restore drill' })).status, 200);
+      await a.close();
+      const b = await startTestServer({ sequence: { core: { 'global-counter-start': 1000 }, series: split } }, fresh);
+      try {
+        assert.equal((await http(b.url, 'POST', '/api/v1/admin/maintenance', { enabled: false, reason: 'checked' })).status, 200);
+        assert.deepEqual((await http<{ numbers: number[] }>(b.url, 'POST', '/api/v1/sequence/next', body)).body.numbers, [1000]);
+        // Another instance, configured with the default start, creates a series by a read meanwhile.
+        const other = new SqliteStore({ dataDir: fresh });
+        try {
+          assert.equal((await other.loadSeries('off-cycle', 1)).start, 1);
+        } finally {
+          await other.close();
+        }
+        const late = await http<{ series: string; numbers: number[] }>(b.url, 'POST', '/api/v1/sequence/next', { ...body, invoiceType: 'off-cycle' });
+        assert.deepEqual([late.body.series, late.body.numbers], ['off-cycle', [1000]]);
+      } finally {
+        await b.close();
+      }
+    } finally {
+      rmSync(fresh, { recursive: true, force: true });
+    }
   });
 
   it('never moves an empty series down: a lower start (another configuration, the key dropped) keeps the older numbers clear', async () => {
