@@ -1,26 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { ConfigError, StoreIdentityError } from '../domain/errors/index.js';
-import type { SeriesFormat } from '../domain/format-uniqueness.js';
 import { canonical, numberingChanges, seriesFits, type NumberingChange, type NumberingProfile } from '../domain/numbering-profile.js';
 import { isInternalSeries } from '../domain/series-strategy.js';
-import { checkPrintedAgain, historyOf, printedFingerprint, withNumbering } from './printed-check.js';
+import { checkPrintedAgain, historyOf, printedFingerprint, withNumbering, type PrintedCheckOptions } from './printed-check.js';
 import type { SequenceStore, StoreIdentity } from './sequence-store.js';
 import { markerPath, readMarker, writeMarker, type SeriesHead, type StoreMarker } from './store-marker.js';
 
-export interface IdentityCheckOptions {
-  readonly store: SequenceStore;
+/** What the printed-number check needs (see `printed-check.ts`), and the data directory. */
+export interface IdentityCheckOptions extends Omit<PrintedCheckOptions, 'now'> {
   /** The data directory whose marker names the store it served. */
   readonly dataDir: string;
-  /** The numbering the configuration asks for. */
-  readonly numbering: NumberingProfile;
-  /** Every series base a request can map to under the configuration. */
-  readonly bases: ReadonlySet<string>;
-  /** The configured bases that print numbers, with their formats. */
-  readonly printing: readonly SeriesFormat[];
-  /** The counter start: a series whose HWM is below it has issued nothing. */
-  readonly start: number;
-  /** The idempotency window (ms): answers to retried requests are printed again within it. */
-  readonly requestWindowMs: number;
   readonly now?: number | undefined;
   readonly log?: ((message: string) => void) | undefined;
 }
