@@ -91,8 +91,9 @@ export interface ServiceOptions {
   readonly node: string;
   readonly start: number;
   /**
-   * Move open series that hold no event and begin below `start` up to it, when starting and at
-   * every load (a server; a command working on the store directly leaves them, see `toolService`).
+   * Move open series that hold no event and begin below `start` up to it when their worker loads
+   * them (every open series at start, others when first used): a server. A command working on
+   * the store directly leaves them (see `toolService`).
    */
   readonly moveEmptyStarts?: boolean | undefined;
   /** What happens to released numbers (see {@link GapPolicy}). */
@@ -190,7 +191,6 @@ export class SequenceService {
   static async start(options: ServiceOptions): Promise<SequenceService> {
     const service = new SequenceService(options);
     const dir = service.directory;
-    if (options.moveEmptyStarts) await service.moveEmptyStarts();
     for (const name of [dir.defaultSeries(service.now()), dir.control]) await service.checkedLoad(name);
     // Through the cache of every series: what it keeps makes the first stats, scrape and dashboard
     // snapshot (and the rollover's first pass) read only what changed since.
@@ -222,33 +222,13 @@ export class SequenceService {
     return service;
   }
 
-  /**
-   * Before any worker holds a state: a series created empty below the configured start (by a
-   * seqd started before global-counter-start was raised, or by a read of an older version) has
-   * issued nothing, so it begins where the configuration says. Only upwards: the numbers below
-   * the start belong to an older system, and a lower start (another instance's configuration, a
-   * key dropped) must never bring them back. A series left below it refuses the start. (Workers
-   * do the same at every load, for series that appear later: see `raiseEmptyStart`.)
-   */
-  private async moveEmptyStarts(): Promise<void> {
-    const start = this.o.start;
-    for (const state of await this.seriesStates()) {
-      if (state.closedAt !== null || state.eventSeq > 0 || state.start >= start || isInternalSeries(state.series)) continue;
-      const moved = await this.o.store.moveEmptySeriesStart(state.series, start, state.version);
-      if (moved.start === start) this.startsMoved.push(`${state.series}: ${state.start} → ${start}`);
-      else if (moved.start < start && moved.eventSeq === 0) {
-        throw new ConfigError('sequence.core.global-counter-start', `is ${start} but series "${state.series}" begins at ${moved.start} and could not be moved (another instance changed it meanwhile): start again`);
-      }
-    }
-  }
-
   /** Bumped by every toggle committed (or answered) here; see `refreshSettings`. */
   private settingsGeneration = 0;
 
   /** Why a stored setting was kept over the configured one at start (for the log), if it was. */
   settingsKept: string | null = null;
 
-  /** Empty series whose start moved to the configured one at start (for the log): `name: from → to`. */
+  /** Empty series whose start moved up to the configured one (logged at start): `name: from → to`. */
   readonly startsMoved: string[] = [];
 
   /** The latest audited change of a setting. */
@@ -767,6 +747,7 @@ export class SequenceService {
         // a read must not take the series for existing (and create it) meanwhile.
         onLoaded: () => this.directory.noteExists(series),
         raiseEmptyStart: (this.o.moveEmptyStarts ?? false) && !isInternalSeries(series),
+        onStartRaised: (from, to) => this.startsMoved.push(`${series}: ${from} → ${to}`),
       });
       this.workers.set(series, w);
     }

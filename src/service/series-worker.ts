@@ -43,8 +43,11 @@ export interface SeriesWorkerOptions {
    * A load that finds the series holding no event and beginning below `start` moves it up to
    * `start` first (a server: `global-counter-start` raised after the series was created empty,
    * or another instance with a lower one created it); one it cannot move is not planned on.
+   * Numbers below the start belong to an older system: a series is never moved down.
    */
   readonly raiseEmptyStart?: boolean | undefined;
+  /** The series was moved up from `from` to `to` (see `raiseEmptyStart`). */
+  readonly onStartRaised?: ((from: number, to: number) => void) | undefined;
   readonly store: SequenceStore;
   readonly node: string;
   readonly gapPolicy: GapPolicy;
@@ -203,6 +206,7 @@ export class SeriesWorker {
     if (moved.eventSeq === 0 && moved.start < start) {
       throw new StoreUnavailableError(`series "${this.o.series}" begins at ${moved.start}, below the configured start ${start}, and another instance changed it while it was moved: try again`);
     }
+    if (moved.start === start) this.o.onStartRaised?.(loaded.start, start);
     return moved;
   }
 
