@@ -19,7 +19,7 @@ import { openStore, type OpenedStore } from './storage/open-store.js';
 import type { SequenceStore } from './storage/sequence-store.js';
 import type { StoreIdentity } from './storage/sequence-store.js';
 import { checkStoreIdentity, StoreMarkerKeeper } from './storage/store-identity.js';
-import { DEFAULT_FORMAT, type NumberingProfile } from './domain/numbering-profile.js';
+import { profileOf, type NumberingProfile } from './domain/numbering-profile.js';
 import { InternalListener } from './http/internal-listener.js';
 import { MaintenanceError } from './domain/errors/index.js';
 import { isLiveSeries } from './domain/live-series.js';
@@ -134,6 +134,7 @@ export async function startSeqd(config: SeqdConfig, options: StartOptions = {}):
       format,
       formats,
       strategy,
+      formerNumbering: identity.formerNumbering,
       now: options.now,
       observer: metrics,
       start: core['global-counter-start'],
@@ -352,7 +353,7 @@ export function numberingOf(config: SeqdConfig): {
   };
   const format = fmt && toFormat(fmt);
   const formats = new Map(Object.entries(s.formats).map(([base, f]) => [base, toFormat(f)]));
-  return { strategy, format, formats, profile: { strategy, formats: { ...(format ? { [DEFAULT_FORMAT]: format } : {}), ...Object.fromEntries(formats) } } };
+  return { strategy, format, formats, profile: profileOf(strategy, format, formats) };
 }
 
 /** Background work refused because the store is in maintenance is expected: logged at debug level only. */

@@ -6,6 +6,7 @@ import { loadConfig, printingSeriesOf, seriesBasesOf } from '../config/config-lo
 import { ConfigError } from '../domain/errors/index.js';
 import { numberingChanges, seriesFits, type NumberingChange } from '../domain/numbering-profile.js';
 import { printedAgainProblem, printedFormats } from '../domain/printed-frames.js';
+import { replacementTime } from '../domain/printed-text.js';
 import { isInternalSeries } from '../domain/series-strategy.js';
 import { reportStoreCommandError } from './exit-codes.js';
 import { toolService } from './tool-service.js';
@@ -91,9 +92,12 @@ async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], 
   } finally {
     await service.close();
   }
-  const next = withNumbering(identity, profile);
+  // Every commit stored now prints as before; every later one with the new numbering.
+  const after = await Promise.all(names.map((n) => store.loadSeries(n, start)));
+  const replacedAt = replacementTime(Date.now(), after.map((s) => s.lastEventAt));
+  const next = withNumbering(identity, profile, replacedAt);
   await store.saveIdentity({ ...next, printedChecked: printedFingerprint(next, bases) }, identity);
-  console.log('recorded: seqd now starts with the new numbering');
+  console.log(`recorded: seqd now starts with the new numbering; commits from ${new Date(replacedAt).toISOString()} on print with it`);
   return 0;
 }
 

@@ -11,6 +11,7 @@ import type { SequenceStore } from '../storage/sequence-store.js';
 export async function toolService(config: SeqdConfig, store: SequenceStore, node: string): Promise<SequenceService> {
   const { strategy, format, formats } = numberingOf(config);
   const stored = await store.loadSettings();
+  const identity = await store.loadIdentity();
   return SequenceService.start({
     store,
     node: `${node}:${process.pid}`,
@@ -22,5 +23,6 @@ export async function toolService(config: SeqdConfig, store: SequenceStore, node
     strategy,
     format,
     formats,
+    formerNumbering: identity?.formerNumbering,
   });
 }

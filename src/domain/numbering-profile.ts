@@ -16,6 +16,22 @@ export interface NumberingProfile {
   readonly formats: Readonly<Record<string, NumberFormat>>;
 }
 
+/** A numbering a store had before its current one. */
+export interface FormerNumbering extends NumberingProfile {
+  /**
+   * Epoch ms from which the next numbering printed, set by `seqd change-numbering`: later than
+   * the stamp of every event stored then, and no instance stamps an event earlier afterwards.
+   * Absent for a numbering replaced at a start (it printed nothing differently for any series that
+   * had issued) and in stores from before it was recorded.
+   */
+  readonly replacedAt?: number | undefined;
+}
+
+/** The profile of a series strategy, a default format and formats by base. */
+export function profileOf(strategy: SeriesStrategy, format: NumberFormat | undefined, formats: ReadonlyMap<string, NumberFormat>): NumberingProfile {
+  return { strategy, formats: { ...(format ? { [DEFAULT_FORMAT]: format } : {}), ...Object.fromEntries(formats) } };
+}
+
 /** One difference between the stored and the configured profile. */
 export interface NumberingChange {
   /** The configuration key that differs, e.g. `sequence.series.split-by`. */

@@ -58,6 +58,12 @@ export interface PlanContext {
   readonly requests?: ReadonlyMap<string, RequestRecord> | undefined;
   /** The store's version of each key looked up (see `CommitPlan.requestVersions`). */
   readonly requestVersions?: ReadonlyMap<string, string> | undefined;
+  /**
+   * No event is stamped earlier (epoch ms): the latest change of numbering, so that a clock
+   * behind the one that recorded it cannot date a commit into the numbering before (see
+   * `printed-text.ts`).
+   */
+  readonly stampFloor?: number | undefined;
 }
 
 /** What makes two allocations "the same request" for an idempotency key. */
@@ -215,7 +221,7 @@ const MAX_CLOCK_LEAD_MS = 60_000;
  * further ahead came from a clock that was plainly wrong, and following it would pin every later
  * time of the series there (and keep its numbers from expiring) until the real time caught up.
  */
-const MAX_STAMP_LEAD_MS = 3_600_000;
+export const MAX_STAMP_LEAD_MS = 3_600_000;
 
 /** Whether the event `grant` gave its numbers to the allocation `ref`. */
 const within = (grant: number, ref: AllocationRef) => ref.first <= grant && grant <= ref.last;
@@ -272,7 +278,7 @@ class BatchPlanner {
     // A last event further ahead than any plausible skew came from a clock that jumped: decisions
     // do not follow it (a number would otherwise be judged held for the whole jump).
     this.now = Math.max(ctx.now, Math.min(state.lastEventAt, ctx.now + MAX_CLOCK_LEAD_MS));
-    this.stamp = Math.max(this.now, Math.min(state.lastEventAt, ctx.now + MAX_STAMP_LEAD_MS));
+    this.stamp = Math.max(this.now, Math.min(state.lastEventAt, ctx.now + MAX_STAMP_LEAD_MS), ctx.stampFloor ?? 0);
   }
 
   run(ops: readonly Op[]): BatchPlan {

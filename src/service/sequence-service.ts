@@ -24,6 +24,8 @@ import type { AuditQuery, SequenceStore, StoreHealth, TotalsRow } from '../stora
 import { PerfRecorder } from './perf-recorder.js';
 import { RecentRing } from './recent-ring.js';
 import type { NumberFormat } from '../domain/number-format.js';
+import type { FormerNumbering } from '../domain/numbering-profile.js';
+import { stampFloorOf } from '../domain/printed-text.js';
 import { SeriesStatesCache } from './series-states-cache.js';
 import { SeriesDirectory } from './series-directory.js';
 import { encodeOutcome, type WireOutcome } from './forwarding/outcome-codec.js';
@@ -109,6 +111,12 @@ export interface ServiceOptions {
   readonly formats?: ReadonlyMap<string, NumberFormat> | undefined;
   /** How requests map to series (default: one global series that never rolls over). */
   readonly strategy?: SeriesStrategy | undefined;
+  /**
+   * The store's former numberings (`StoreIdentity.formerNumbering`): replies to retried requests
+   * and exports show numbers as printed under them, and no event is stamped before the latest
+   * change (see `printed-text.ts`).
+   */
+  readonly formerNumbering?: readonly FormerNumbering[] | undefined;
   /** How long an idempotency key returns its original numbers (ms; default 24 h). */
   readonly requestWindowMs?: number | undefined;
   /** HA: sends a series' batches to the one instance committing it (see `CommitForwarder`). */
@@ -163,11 +171,14 @@ export class SequenceService {
   private settings: Settings;
   private readonly sites: ReadonlyMap<string, ReadonlySet<string>>;
   private readonly now: () => number;
+  /** No event is stamped before the store's latest change of numbering (see `printed-text.ts`). */
+  private readonly stampFloor: number;
   readonly directory: SeriesDirectory;
   private readonly allSeries: SeriesStatesCache;
 
   private constructor(private readonly o: ServiceOptions) {
     this.now = o.now ?? Date.now;
+    this.stampFloor = stampFloorOf(o.formerNumbering);
     this.allSeries = new SeriesStatesCache(o.store, o.start);
     const first = o.sites[0];
     this.directory = new SeriesDirectory({
@@ -176,6 +187,7 @@ export class SequenceService {
       defaultKey: { siteId: first?.id ?? '', partitionId: first?.partitions[0] ?? '', invoiceType: 'on-cycle' },
       format: o.format,
       formats: o.formats,
+      formerNumbering: o.formerNumbering,
       start: o.start,
     });
     this.perf = new PerfRecorder(this.now);
@@ -334,7 +346,9 @@ export class SequenceService {
       timestamp: new Date(at).toISOString(),
     };
     const format = this.directory.formatterOf(series);
-    if (format) reply.formatted = r.numbers.map((n) => format(n, at));
+    const formatted = format ? r.numbers.map((n) => format(n, at)) : [];
+    // A number committed with no format in force is shown as it was: without one.
+    if (formatted.length > 0 && formatted.every((f): f is string => f !== null)) reply.formatted = formatted;
     if (req.requestId !== undefined) {
       reply.requestId = req.requestId;
       reply.replayed = replayed;
@@ -741,6 +755,7 @@ export class SequenceService {
           this.events.emit('stateMismatch', series, problem);
         },
         now: this.now,
+        stampFloor: this.stampFloor,
         requestWindowMs: this.o.requestWindowMs,
         forwarder: this.o.forwarder,
         // Known to exist once loaded, not before: a first load that failed created nothing, and

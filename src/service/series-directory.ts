@@ -1,5 +1,7 @@
 import { SeriesAmbiguousError, SeriesNotFoundError, ValidationError } from '../domain/errors/index.js';
-import { numberFormatter, seriesValuesOf, type NumberFormat } from '../domain/number-format.js';
+import type { NumberFormat } from '../domain/number-format.js';
+import { profileOf, type FormerNumbering, type NumberingProfile } from '../domain/numbering-profile.js';
+import { printedTextOf, type NumberFormatter } from '../domain/printed-text.js';
 import {
   controlSeries,
   isInternalSeries,
@@ -23,6 +25,8 @@ export interface SeriesDirectoryOptions {
   readonly format?: NumberFormat | undefined;
   /** Formats by series base name (`site-1`, `global`), overriding `format`. */
   readonly formats?: ReadonlyMap<string, NumberFormat> | undefined;
+  /** The store's former numberings: numbers committed under one print as it printed them. */
+  readonly formerNumbering?: readonly FormerNumbering[] | undefined;
   /** The configured first number (`global-counter-start`): a series a read loads, and so may create, starts there. */
   readonly start: number;
 }
@@ -48,9 +52,13 @@ export class SeriesDirectory {
   private readonly known = new Set<string>();
   /** When the store's series list was last read (refreshes for unknown names are throttled). */
   private listedAt = 0;
-  private readonly formatters = new Map<string, ((n: number, at: number) => string) | null>();
+  private readonly formatters = new Map<string, NumberFormatter | null>();
+  /** The configured numbering. */
+  private readonly profile: NumberingProfile;
 
-  constructor(private readonly o: SeriesDirectoryOptions) {}
+  constructor(private readonly o: SeriesDirectoryOptions) {
+    this.profile = profileOf(o.strategy, o.format, o.formats ?? new Map());
+  }
 
   get strategy(): SeriesStrategy {
     return this.o.strategy;
@@ -210,21 +218,15 @@ export class SeriesDirectory {
   }
 
   /**
-   * Formats a number of `series` as configured, with the series' values for `{site}`,
-   * `{partition}`, `{type}`; year and month of a series with a period are the period's (a number
-   * of 2026 stays `…-2026-…` when it is committed just after midnight).
+   * Formats a number of `series` committed at `at` as it was printed then: with the numbering in
+   * force at that time (see `printed-text.ts`), the series' values for `{site}`, `{partition}`,
+   * `{type}`; year and month of a series with a period are the period's (a number of 2026 stays
+   * `…-2026-…` when it is committed just after midnight).
    */
-  formatterOf(series: string): ((n: number, at: number) => string) | null {
+  formatterOf(series: string): NumberFormatter | null {
     let f = this.formatters.get(series);
     if (f === undefined) {
-      const { base, period } = parseSeriesName(series);
-      const format = this.o.formats?.get(base) ?? this.o.format;
-      if (format) {
-        const plain = numberFormatter(format, seriesValuesOf(this.o.strategy.splitBy, base));
-        f = period ? (n: number, at: number) => plain(n, at, period) : (n: number, at: number) => plain(n, at);
-      } else {
-        f = null;
-      }
+      f = printedTextOf(series, this.profile, this.o.formerNumbering);
       this.formatters.set(series, f);
     }
     return f;

@@ -76,6 +76,8 @@ export interface SeriesWorkerOptions {
   readonly onResolveError?: ((error: unknown) => void) | undefined;
   /** How long idempotency records count (ms); older ones are treated as absent. */
   readonly requestWindowMs?: number | undefined;
+  /** No event is stamped earlier (see `PlanContext.stampFloor`). */
+  readonly stampFloor?: number | undefined;
   /** Sends batches to the instance that commits this series, when it is another one. */
   readonly forwarder?: BatchForwarder | undefined;
   readonly now?: () => number;
@@ -609,6 +611,7 @@ export class SeriesWorker {
         settings: this.o.settings(),
         requests,
         requestVersions: requests.versions,
+        stampFloor: this.o.stampFloor,
       });
       if (plan.commit) await this.checkRefills(state, plan.commit.numberChanges);
       const pipelining = this.o.store.pipelining;

@@ -23,7 +23,10 @@ export interface NextResponse {
   status: 'issued' | 'released';
   node: string;
   timestamp: string;
-  /** The numbers as formatted by `sequence.format`, when one is configured. */
+  /**
+   * The numbers as formatted by `sequence.format`, when one is configured; a retried request gets
+   * the text of its first answer, even after `seqd change-numbering` changed the format.
+   */
   formatted?: string[];
   /** The request's idempotency key, when it had one. */
   requestId?: string;

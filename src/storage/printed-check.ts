@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ConfigError } from '../domain/errors/index.js';
 import type { SeriesFormat } from '../domain/format-uniqueness.js';
-import { canonical, type NumberingProfile } from '../domain/numbering-profile.js';
+import { canonical, type FormerNumbering, type NumberingProfile } from '../domain/numbering-profile.js';
 import { printedAgainProblem, printedFormats, type IssuedSeries } from '../domain/printed-frames.js';
 import { isInternalSeries, parseSeriesName } from '../domain/series-strategy.js';
 import type { SequenceStore, StoreIdentity } from './sequence-store.js';
@@ -11,10 +11,20 @@ export function historyOf(identity: StoreIdentity): NumberingProfile[] {
   return [...(identity.formerNumbering ?? []), identity.numbering];
 }
 
-/** The identity under a new numbering, the one before it kept in its history (each numbering once). */
-export function withNumbering(identity: StoreIdentity, numbering: NumberingProfile): StoreIdentity {
-  const text = canonical(numbering);
-  const former = historyOf(identity).filter((p, i, all) => canonical(p) !== text && all.findIndex((q) => canonical(q) === canonical(p)) === i);
+/**
+ * The identity under a new numbering, the one before it kept in its history. `replacedAt` (from
+ * `seqd change-numbering`) dates the change: such a numbering is kept every time, as it tells
+ * which commits printed with it. One replaced at a start is kept once and not at all when it is
+ * the new one: it printed nothing differently.
+ */
+export function withNumbering(identity: StoreIdentity, numbering: NumberingProfile, replacedAt?: number): StoreIdentity {
+  const bare = (p: NumberingProfile) => canonical({ strategy: p.strategy, formats: p.formats });
+  const text = bare(numbering);
+  const before: FormerNumbering = replacedAt === undefined ? identity.numbering : { ...identity.numbering, replacedAt };
+  const all = [...(identity.formerNumbering ?? []), before];
+  const former = all.filter(
+    (p, i) => p.replacedAt !== undefined || (bare(p) !== text && all.findIndex((q) => q.replacedAt === undefined && bare(q) === bare(p)) === i),
+  );
   return { ...identity, numbering, formerNumbering: former };
 }
 

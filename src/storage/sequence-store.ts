@@ -1,4 +1,4 @@
-import type { NumberingProfile } from '../domain/numbering-profile.js';
+import type { FormerNumbering, NumberingProfile } from '../domain/numbering-profile.js';
 import type { CommitPlan } from '../domain/planner.js';
 import type {
   AuditEvent,
@@ -103,11 +103,13 @@ export interface StoreIdentity {
   /** The numbering the store's series follow (changed only by `seqd change-numbering`). */
   readonly numbering: NumberingProfile;
   /**
-   * Every numbering the store had before, oldest first, each once: what its series printed under
-   * them stays printed, so no series may print it again (see `printed-frames.ts`). Absent in
-   * stores from before this was kept.
+   * Every numbering the store had before, oldest first: what its series printed under them stays
+   * printed, so no series may print it again (see `printed-frames.ts`), and exports and replays
+   * show it as printed (see `printed-text.ts`). One replaced at a start is kept once; one replaced
+   * by `seqd change-numbering` every time, with the time of the change. Absent in stores from
+   * before this was kept.
    */
-  readonly formerNumbering?: readonly NumberingProfile[] | undefined;
+  readonly formerNumbering?: readonly FormerNumbering[] | undefined;
   /** What the last printed-number check at start ran against (see `printed-check.ts`). */
   readonly printedChecked?: string | undefined;
 }

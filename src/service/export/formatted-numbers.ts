@@ -1,7 +1,7 @@
+import type { NumberFormatter } from '../../domain/printed-text.js';
 import type { SequenceStore } from '../../storage/sequence-store.js';
 
-/** How a series shows a number committed at `at` (the `formatted` of `next`). */
-export type NumberFormatter = (n: number, at: number) => string;
+export type { NumberFormatter };
 
 /** Allocation times kept: enough for the allocations a page of rows refers to. */
 const KEPT = 10_000;
@@ -9,9 +9,9 @@ const KEPT = 10_000;
 /**
  * The `formatted` column of the exports: a number formatted at the time of the allocation
  * (`issue` or `refill` event) that gave it out, so its year is the one its holder was shown (the
- * row's own time would be wrong for a number released or exported in a later year). It is
- * formatted with the format configured now: after a recorded change of format (`seqd
- * change-numbering`) it is not the text the holder was shown.
+ * row's own time would be wrong for a number released or exported in a later year), with the
+ * numbering in force then: after a recorded change of format (`seqd change-numbering`) it is
+ * still the text the holder was shown.
  * Allocation times come from the events streamed past (`note`) or, for older ones, one read of
  * that event; a bounded cache keeps memory flat for any history.
  */
@@ -43,7 +43,10 @@ export class FormattedNumbers {
     if (!format || first === null || !allocation) return null;
     const at = await this.timeOf(allocation);
     if (at === null) return null;
-    return last === null || last === first ? format(first, at) : `${format(first, at)}..${format(last, at)}`;
+    const head = format(first, at);
+    if (last === null || last === first || head === null) return head;
+    const tail = format(last, at);
+    return tail === null ? null : `${head}..${tail}`;
   }
 
   private async timeOf(allocation: number): Promise<number | null> {
