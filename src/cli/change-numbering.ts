@@ -3,14 +3,15 @@ import pino from 'pino';
 import { numberingOf } from '../app.js';
 import { SYSTEM_ACTORS } from '../domain/actors.js';
 import { loadConfig, printingSeriesOf, seriesBasesOf } from '../config/config-loader.js';
-import { ConfigError } from '../domain/errors/index.js';
-import { numberingChanges, seriesFits, type NumberingChange } from '../domain/numbering-profile.js';
+import { ConfigError, StoreIdentityError } from '../domain/errors/index.js';
+import { canonical, numberingChanges, seriesFits, type NumberingChange } from '../domain/numbering-profile.js';
 import { printedAgainProblem, printedFormats } from '../domain/printed-frames.js';
-import { replacementTime } from '../domain/printed-text.js';
+import { replacementTime, stampFloorOf, stampLeadProblem } from '../domain/printed-text.js';
 import { isInternalSeries } from '../domain/series-strategy.js';
 import { reportStoreCommandError } from './exit-codes.js';
 import { toolService } from './tool-service.js';
 import { openStore } from '../storage/open-store.js';
+import type { StoreIdentity } from '../storage/sequence-store.js';
 import { historyOf, printedFingerprint, withNumbering } from '../storage/printed-check.js';
 
 interface Options {
@@ -74,6 +75,8 @@ async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], 
   const printed = printedFormats(historyOf(identity), profile, bases, issued, now);
   const problem = printedAgainProblem(printingSeriesOf(config), printed, now - config.sequence.core['idempotency-window-seconds'] * 1000, strategy.rollover?.timeZone ?? null);
   if (problem) throw new ConfigError(problem.key, problem.message);
+  const clockProblem = stampLeadProblem(now, states);
+  if (clockProblem) throw new StoreIdentityError(clockProblem);
   const toClose = states.filter((s) => s.closedAt === null && !seriesFits(strategy, s.series));
   const summary = describe(changes, start);
   console.log(`store ${identity.storeId}: ${summary}`);
@@ -82,6 +85,14 @@ async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], 
     console.log('nothing written: run again with --apply (every seqd on this store stopped) to close these series and record the change');
     return 0;
   }
+  const { instances } = await store.openLoader().contents();
+  if (instances.length > 0) throw new StoreIdentityError(`seqd instances serve this store (${instances.join(', ')}): stop every one, then apply the change`);
+  // Dated after every event stored now (read before this command's own close events, which print
+  // nothing): those print as before, every later commit with the new numbering.
+  const replacedAt = replacementTime(
+    states.map((s) => s.lastEventAt),
+    stampFloorOf(identity.formerNumbering),
+  );
   const service = await toolService(config, store, 'change-numbering');
   try {
     for (const s of toClose) {
@@ -92,11 +103,14 @@ async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], 
   } finally {
     await service.close();
   }
-  // Every commit stored now prints as before; every later one with the new numbering.
-  const after = await Promise.all(names.map((n) => store.loadSeries(n, start)));
-  const replacedAt = replacementTime(Date.now(), after.map((s) => s.lastEventAt));
   const next = withNumbering(identity, profile, replacedAt);
-  await store.saveIdentity({ ...next, printedChecked: printedFingerprint(next, bases) }, identity);
+  const wanted: StoreIdentity = { ...next, printedChecked: printedFingerprint(next, bases) };
+  const saved = await store.saveIdentity(wanted, identity);
+  if (canonical(saved) !== canonical(wanted)) {
+    throw new StoreIdentityError(
+      'another seqd saved its numbering in this store while the command ran: the series above are closed and the change is in the trail, but seqd does not start with the new numbering yet. Stop every seqd on this store and run the command again',
+    );
+  }
   console.log(`recorded: seqd now starts with the new numbering; commits from ${new Date(replacedAt).toISOString()} on print with it`);
   return 0;
 }

@@ -59,13 +59,31 @@ export function stampFloorOf(former: readonly FormerNumbering[] = []): number {
 }
 
 /**
- * The `replacedAt` of a numbering replaced at `now` (with every instance stopped), given the last
- * event stamp of every series: after all of them, so every commit before the change prints with
- * the numbering before. A stamp further ahead of `now` than instances follow a clock (a clock
- * that jumped) is not followed: its events would show with the new numbering.
+ * The `replacedAt` of a numbering replaced with every instance stopped, from the last event stamp
+ * of every series that can still print and the floor instances keep now: after all of them, so
+ * every commit before the change prints with the numbering before. It does not read the clock of
+ * the machine that records the change: one behind the instances would date the change before
+ * commits already made, one ahead would hold every later stamp in the future (and reservations
+ * from expiring) until real time caught up. See {@link stampLeadProblem} for stamps far ahead.
  */
-export function replacementTime(now: number, lastEventAts: Iterable<number>): number {
-  let latest = now;
-  for (const at of lastEventAts) latest = Math.max(latest, Math.min(at, now + MAX_STAMP_LEAD_MS));
+export function replacementTime(lastEventAts: Iterable<number>, floor: number): number {
+  let latest = floor;
+  for (const at of lastEventAts) latest = Math.max(latest, at);
   return latest + 1;
+}
+
+/**
+ * Why a change cannot be dated now (null: it can): a series' last event is stamped further ahead
+ * of `now` than instances follow a series' clock (`MAX_STAMP_LEAD_MS`), so either this machine's
+ * clock is behind the instances' or a clock jumped; dating the change after it would hold every
+ * later stamp there.
+ */
+export function stampLeadProblem(now: number, series: readonly { readonly series: string; readonly lastEventAt: number }[]): string | null {
+  const ahead = series.reduce<{ series: string; lastEventAt: number } | null>((a, s) => (a === null || s.lastEventAt > a.lastEventAt ? s : a), null);
+  if (!ahead || ahead.lastEventAt <= now + MAX_STAMP_LEAD_MS) return null;
+  return (
+    `the last event of series "${ahead.series}" is stamped ${new Date(ahead.lastEventAt).toISOString()}, more than an hour after this machine's clock ` +
+    `(${new Date(now).toISOString()}): the change is dated after every stored event, so this machine's clock and the instances' must agree. ` +
+    'Set the clock that is wrong right and run the command again'
+  );
 }

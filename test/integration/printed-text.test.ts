@@ -14,8 +14,8 @@ type Next = { numbers: number[]; formatted?: string[]; replayed?: boolean };
 
 const dirs: string[] = [];
 
-/** A store whose global series printed 1–2 (key k-1) and 3 (released) as `A-…`, then changed to `B-…` with `seqd change-numbering`. */
-async function changedFromAtoB(): Promise<string> {
+/** A store whose global series printed 1–2 (key k-1) and 3 (released) as `A-…`, the server stopped. */
+async function printedA(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'seqd-printed-'));
   dirs.push(dir);
   const a = await startTestServer(withFormat('A'), dir);
@@ -25,13 +25,25 @@ async function changedFromAtoB(): Promise<string> {
   const released = await http(a.url, 'POST', '/api/v1/sequence/release', { ...body, sequenceNumber: 3, reason: 'cancelled' });
   assert.equal(released.status, 200, JSON.stringify(released.body));
   await a.close();
+  return dir;
+}
+
+/** `seqd change-numbering --apply` to format `B-…`, on a machine whose clock is `skewMs` off. */
+function changeToB(dir: string, skewMs = 0): { code: number | null; out: string } {
   const yml = join(dir, 'b.yml');
   writeFileSync(yml, 'sequence:\n  format: { prefix: "B", padding: 6 }\n');
-  const r = spawnSync(process.execPath, [...seqdCommand(), 'change-numbering', '--profile', 'poc', '--data-dir', dir, '--config', yml, '--apply'], {
+  const clock = skewMs === 0 ? [] : ['--import', `data:text/javascript,const real=Date.now;Date.now=()=>real()+(${skewMs})`];
+  const r = spawnSync(process.execPath, [...clock, ...seqdCommand(), 'change-numbering', '--profile', 'poc', '--data-dir', dir, '--config', yml, '--apply'], {
     encoding: 'utf8',
     env: { ...process.env, SEQ_PROFILE: '' },
   });
-  assert.equal(r.status, 0, r.stdout + r.stderr);
+  return { code: r.status, out: r.stdout + r.stderr };
+}
+
+async function changedFromAtoB(): Promise<string> {
+  const dir = await printedA();
+  const r = changeToB(dir);
+  assert.equal(r.code, 0, r.out);
   return dir;
 }
 
@@ -73,6 +85,35 @@ describe('a number keeps the text it was printed with after a change of format',
     try {
       const fresh = await http<Next>(s.url, 'POST', '/api/v1/sequence/next', body);
       assert.deepEqual(fresh.body.formatted, ['B-000004']);
+      const retried = await http<Next>(s.url, 'POST', '/api/v1/sequence/next', { ...body, count: 2, requestId: 'k-1' });
+      assert.deepEqual(retried.body.formatted, ['A-000001', 'A-000002']);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('dates the change by the stored events, not by the clock of the machine that records it', async () => {
+    // Two hours behind the instances: dating the change by this clock would show A's numbers as B's.
+    const behind = await printedA();
+    const refused = changeToB(behind, -2 * 3_600_000);
+    assert.equal(refused.code, 3, refused.out);
+    assert.match(refused.out, /more than an hour after this machine's clock/);
+    const unchanged = await startTestServer(withFormat('A'), behind);
+    assert.deepEqual((await http<Next>(unchanged.url, 'POST', '/api/v1/sequence/next', body)).body.formatted, ['A-000004'], 'nothing was recorded');
+    await unchanged.close();
+
+    // A day ahead: instances started afterwards do not stamp their events a day ahead (which
+    // would also keep reservations from expiring for a day).
+    const ahead = await printedA();
+    const applied = changeToB(ahead, 24 * 3_600_000);
+    assert.equal(applied.code, 0, applied.out);
+    const s = await startTestServer(withFormat('B'), ahead);
+    try {
+      const fresh = await http<Next & { timestamp: string }>(s.url, 'POST', '/api/v1/sequence/next', body);
+      assert.deepEqual(fresh.body.formatted, ['B-000004']);
+      // The command's own numbering event (in global) carries its clock; instances follow a
+      // series' clock at most an hour ahead, as after any event from a clock ahead.
+      assert.ok(Date.parse(fresh.body.timestamp) - Date.now() <= 3_600_000 + 60_000, `stamped ${fresh.body.timestamp}`);
       const retried = await http<Next>(s.url, 'POST', '/api/v1/sequence/next', { ...body, count: 2, requestId: 'k-1' });
       assert.deepEqual(retried.body.formatted, ['A-000001', 'A-000002']);
     } finally {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { NumberFormat } from '../../src/domain/number-format.js';
 import { DEFAULT_FORMAT, type FormerNumbering, type NumberingProfile } from '../../src/domain/numbering-profile.js';
-import { printedTextOf, replacementTime, stampFloorOf } from '../../src/domain/printed-text.js';
+import { printedTextOf, replacementTime, stampFloorOf, stampLeadProblem } from '../../src/domain/printed-text.js';
 import { PLAIN_STRATEGY } from '../../src/domain/series-strategy.js';
 import { withNumbering } from '../../src/storage/printed-check.js';
 import type { StoreIdentity } from '../../src/storage/sequence-store.js';
@@ -49,9 +49,20 @@ describe('printed text: each commit shows with the numbering in force at its sta
   it('floors stamps at the latest change, and dates a change after every stamp followed', () => {
     assert.equal(stampFloorOf([former('A', T1), former('B'), former('C', T2)]), T2);
     assert.equal(stampFloorOf(undefined), 0);
-    assert.equal(replacementTime(T1, [T1 - 5, T1 + 10]), T1 + 11);
-    // A stamp from a clock that jumped further ahead than instances follow is not followed.
-    assert.equal(replacementTime(T1, [T1 + 10 * 3_600_000]), T1 + 3_600_000 + 1);
+    // After every stored stamp and the floor before; the recording machine's clock plays no part.
+    assert.equal(replacementTime([T1 - 5, T1 + 10], 0), T1 + 11);
+    assert.equal(replacementTime([T1], T2), T2 + 1);
+    assert.equal(replacementTime([], 0), 1);
+  });
+
+  it('refuses to date a change after a stamp more than an hour ahead of the clock', () => {
+    const series = [
+      { series: 'global', lastEventAt: T1 },
+      { series: 'site-1', lastEventAt: T1 + 3_600_000 + 1 },
+    ];
+    assert.match(stampLeadProblem(T1, series) ?? '', /series "site-1" is stamped .* more than an hour after this machine's clock/);
+    assert.equal(stampLeadProblem(T1 + 1, series), null);
+    assert.equal(stampLeadProblem(T1, []), null);
   });
 });
 
