@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, write
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isProcessAlive } from '../os/process-alive.js';
 
 export interface EtcdClusterOptions {
   /** Folder holding one data folder, pid file and log per member. */
@@ -323,9 +324,7 @@ async function waitExit(pid: number, timeoutMs: number): Promise<boolean> {
 function staleLock(lock: string): boolean {
   try {
     const pid = Number(readFileSync(lock, 'utf8').trim());
-    if (!pid) return true;
-    process.kill(pid, 0);
-    return false;
+    return !pid || !isProcessAlive(pid);
   } catch {
     return true;
   }
@@ -339,12 +338,8 @@ export function liveInstances(dataDir: string, exceptPid = process.pid): number[
   for (const f of readdirSync(dir)) {
     const pid = Number(f.replace(/\.pid$/, ''));
     if (!pid || pid === exceptPid) continue;
-    try {
-      process.kill(pid, 0);
-      alive.push(pid);
-    } catch {
-      rmSync(join(dir, f), { force: true });
-    }
+    if (isProcessAlive(pid)) alive.push(pid);
+    else rmSync(join(dir, f), { force: true });
   }
   return alive;
 }

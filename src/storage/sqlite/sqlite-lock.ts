@@ -1,6 +1,7 @@
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { StoreUnavailableError } from '../../domain/errors/index.js';
+import { isProcessAlive } from '../../os/process-alive.js';
 
 /**
  * Lock files this process holds, with how many stores hold each: a lock naming our own pid but
@@ -30,7 +31,7 @@ export function lockDataDir(path: string): () => void {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const owner = readOwner(path);
-      if (owner && owner.host === hostname() && isAlive(owner.pid) && owner.pid !== process.pid) {
+      if (owner && owner.host === hostname() && isProcessAlive(owner.pid) && owner.pid !== process.pid) {
         throw new StoreUnavailableError(
           `another seqd (pid ${owner.pid}, since ${owner.since}) uses this data directory (${path}): stop it first, or give this one its own --data-dir`,
         );
@@ -77,11 +78,3 @@ function readOwner(path: string): { pid: number; host: string; since: string } |
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

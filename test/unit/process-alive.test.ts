@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, it, mock } from 'node:test';
+import { liveInstances } from '../../src/cluster/etcd-cluster.js';
+import { isProcessAlive } from '../../src/os/process-alive.js';
+
+/** Signalling a process of another user is refused with EPERM (as for a non-root seqd). */
+function otherUsersProcess(): void {
+  mock.method(process, 'kill', () => {
+    throw Object.assign(new Error('kill EPERM'), { code: 'EPERM' });
+  });
+}
+
+describe('a process of another user is alive', () => {
+  afterEach(() => mock.restoreAll());
+
+  it('tells a live process from an exited one', () => {
+    assert.equal(isProcessAlive(process.pid), true);
+    const exited = spawnSync(process.execPath, ['-e', '0']).pid;
+    assert.equal(isProcessAlive(exited), false);
+  });
+
+  it('counts a process it may not signal as alive', () => {
+    otherUsersProcess();
+    assert.equal(isProcessAlive(4242), true);
+  });
+
+  it('keeps the registration of another user\'s seqd on a managed cluster', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'seqd-instances-'));
+    try {
+      mkdirSync(join(dir, 'instances'));
+      const file = join(dir, 'instances', '4242.pid');
+      writeFileSync(file, '4242');
+      otherUsersProcess();
+      assert.deepEqual(liveInstances(dir), [4242]);
+      assert.ok(existsSync(file));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
