@@ -76,6 +76,7 @@ export class SqliteCommitter {
         'INSERT OR REPLACE INTO requests (series, key, record, committed_at) VALUES (?, ?, ?, ?)',
       ),
       sweepRequests: db.prepare<[number]>('DELETE FROM requests WHERE committed_at < ?'),
+      newestRequest: db.prepare<[], { at: number | null }>('SELECT MAX(committed_at) AS at FROM requests'),
       keyTaken: db.prepare<[string, number], { series: string }>('SELECT series FROM requests WHERE key = ? AND committed_at >= ? LIMIT 1'),
       maintenance: db.prepare<[], { value: string }>("SELECT value FROM settings WHERE key = 'maintenance'"),
       migrated: db.prepare<[], { value: string }>("SELECT value FROM settings WHERE key = 'migratedTo'"),
@@ -97,7 +98,12 @@ export class SqliteCommitter {
       // Expired idempotency records go once a minute, inside a commit that is being made anyway.
       if (!this.sweepHeld && now - this.lastSweep > 60_000) {
         this.lastSweep = now;
-        this.stmt.sweepRequests.run(now - this.requestWindowMs);
+        // Never later than the window before the newest record: any process that opens the file
+        // commits here, and one whose clock is ahead (an admin command on a machine set a day
+        // forward) would sweep records still within the window for every instance, and their
+        // retried requests would get new numbers.
+        const newest = this.stmt.newestRequest.get()?.at ?? now;
+        this.stmt.sweepRequests.run(Math.min(now, newest) - this.requestWindowMs);
       }
       // Read inside the write transaction: a switch committed before it is seen, and none can
       // commit during it (SQLite has one writer).
