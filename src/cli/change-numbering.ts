@@ -11,7 +11,8 @@ import { isInternalSeries } from '../domain/series-strategy.js';
 import { reportStoreCommandError } from './exit-codes.js';
 import { toolService } from './tool-service.js';
 import { openStore } from '../storage/open-store.js';
-import type { StoreIdentity } from '../storage/sequence-store.js';
+import type { SequenceStore, StoreIdentity } from '../storage/sequence-store.js';
+import type { SeriesState } from '../domain/types.js';
 import { historyOf, printedFingerprint, withNumbering } from '../storage/printed-check.js';
 
 interface Options {
@@ -61,6 +62,11 @@ async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], 
     console.log('this store has no recorded numbering yet: start seqd once and it records the configured one');
     return 0;
   }
+  if (o.apply) {
+    // Before anything is read: the change is dated after the events read below.
+    const { instances } = await store.openLoader().contents();
+    if (instances.length > 0) throw new StoreIdentityError(`seqd instances serve this store (${instances.join(', ')}): stop every one, then apply the change`);
+  }
   const names = (await store.listSeries()).filter((n) => !isInternalSeries(n));
   const states = await Promise.all(names.map((n) => store.loadSeries(n, start)));
   const issued = states.filter((s) => s.hwm >= s.start);
@@ -75,7 +81,8 @@ async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], 
   const printed = printedFormats(historyOf(identity), profile, bases, issued, now);
   const problem = printedAgainProblem(printingSeriesOf(config), printed, now - config.sequence.core['idempotency-window-seconds'] * 1000, strategy.rollover?.timeZone ?? null);
   if (problem) throw new ConfigError(problem.key, problem.message);
-  const clockProblem = stampLeadProblem(now, states);
+  const stamped = await Promise.all(states.map((s) => lastStampOf(store, s)));
+  const clockProblem = stampLeadProblem(now, stamped);
   if (clockProblem) throw new StoreIdentityError(clockProblem);
   const toClose = states.filter((s) => s.closedAt === null && !seriesFits(strategy, s.series));
   const summary = describe(changes, start);
@@ -85,12 +92,10 @@ async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], 
     console.log('nothing written: run again with --apply (every seqd on this store stopped) to close these series and record the change');
     return 0;
   }
-  const { instances } = await store.openLoader().contents();
-  if (instances.length > 0) throw new StoreIdentityError(`seqd instances serve this store (${instances.join(', ')}): stop every one, then apply the change`);
   // Dated after every event stored now (read before this command's own close events, which print
   // nothing): those print as before, every later commit with the new numbering.
   const replacedAt = replacementTime(
-    states.map((s) => s.lastEventAt),
+    stamped.map((s) => s.lastEventAt),
     stampFloorOf(identity.formerNumbering),
   );
   const service = await toolService(config, store, 'change-numbering');
@@ -113,6 +118,16 @@ async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], 
   }
   console.log(`recorded: seqd now starts with the new numbering; commits from ${new Date(replacedAt).toISOString()} on print with it`);
   return 0;
+}
+
+/**
+ * The series' last event stamp. A series stored before seqd kept it has 0 until its next commit:
+ * its last event is read instead (none left in an archived series: its trail is in the archive).
+ */
+async function lastStampOf(store: SequenceStore, s: SeriesState): Promise<{ series: string; lastEventAt: number }> {
+  if (s.lastEventAt > 0 || s.eventSeq === 0) return s;
+  const [last] = await store.readEvents(s.series, s.eventSeq - 1, 1);
+  return { series: s.series, lastEventAt: last?.ts ?? 0 };
 }
 
 function describe(changes: readonly NumberingChange[], start: number): string {

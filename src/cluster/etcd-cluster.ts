@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -200,9 +200,7 @@ export class EtcdCluster {
   pidOf(m: EtcdMember): number | null {
     try {
       const pid = Number(readFileSync(m.pidFile, 'utf8').trim());
-      if (!Number.isInteger(pid) || pid <= 0) return null;
-      process.kill(pid, 0);
-      return pid;
+      return Number.isInteger(pid) && pid > 0 && isProcessAlive(pid) ? pid : null;
     } catch {
       return null;
     }
@@ -311,20 +309,20 @@ export async function memberHealthy(clientUrl: string, timeoutMs = 1000): Promis
 async function waitExit(pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return true;
-    }
+    if (!isProcessAlive(pid)) return true;
     await sleep(50);
   }
   return false;
 }
 
+/** A member start lock is held for one spawn (well under a second): one older is left by a crash. */
+const START_LOCK_MAX_AGE_MS = 30_000;
+
 function staleLock(lock: string): boolean {
   try {
     const pid = Number(readFileSync(lock, 'utf8').trim());
-    return !pid || !isProcessAlive(pid);
+    // Old enough, it is stale even if its pid now names another (user's) process.
+    return !pid || !isProcessAlive(pid) || statSync(lock).mtimeMs < Date.now() - START_LOCK_MAX_AGE_MS;
   } catch {
     return true;
   }

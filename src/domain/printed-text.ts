@@ -83,7 +83,7 @@ export function stampLeadProblem(now: number, series: readonly { readonly series
   if (!ahead || ahead.lastEventAt <= now + MAX_STAMP_LEAD_MS) return null;
   return (
     `the last event of series "${ahead.series}" is stamped ${new Date(ahead.lastEventAt).toISOString()}, more than an hour after this machine's clock ` +
-    `(${new Date(now).toISOString()}): the change is dated after every stored event, so this machine's clock and the instances' must agree. ` +
-    'Set the clock that is wrong right and run the command again'
+    `(${new Date(now).toISOString()}): the change is dated after every stored event. A clock is wrong: this machine's (set it right and run ` +
+    'the command again), or the one that wrote that event (then run it once this machine\'s clock has passed that time)'
   );
 }

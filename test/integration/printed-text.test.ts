@@ -4,6 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { SQLITE_FILE } from '../../src/storage/sqlite/sqlite-store.js';
 import { http, startTestServer } from '../helpers/seqd-server.js';
 import { seqdCommand } from '../helpers/seqd-command.js';
 
@@ -114,6 +116,24 @@ describe('a number keeps the text it was printed with after a change of format',
       // The command's own numbering event (in global) carries its clock; instances follow a
       // series' clock at most an hour ahead, as after any event from a clock ahead.
       assert.ok(Date.parse(fresh.body.timestamp) - Date.now() <= 3_600_000 + 60_000, `stamped ${fresh.body.timestamp}`);
+      const retried = await http<Next>(s.url, 'POST', '/api/v1/sequence/next', { ...body, count: 2, requestId: 'k-1' });
+      assert.deepEqual(retried.body.formatted, ['A-000001', 'A-000002']);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('dates the change after the events of a series stored before seqd kept its last event time', async () => {
+    const dir = await printedA();
+    // As a store written by a seqd before the series' clock was kept: 0 until the next commit.
+    const db = new Database(join(dir, SQLITE_FILE));
+    db.prepare('UPDATE series SET last_ts = 0').run();
+    db.close();
+    const r = changeToB(dir);
+    assert.equal(r.code, 0, r.out);
+    assert.doesNotMatch(r.out, /commits from 1970/);
+    const s = await startTestServer(withFormat('B'), dir);
+    try {
       const retried = await http<Next>(s.url, 'POST', '/api/v1/sequence/next', { ...body, count: 2, requestId: 'k-1' });
       assert.deepEqual(retried.body.formatted, ['A-000001', 'A-000002']);
     } finally {
