@@ -1,15 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { StoreSnapshot } from '../storage/store-transfer.js';
 import { ARCHIVE_FORMAT, BACKUP_FORMAT, BACKUP_VERSION, eventRow, numberRow, type BackupCounts, type BackupLine, type ChainHead } from './backup-format.js';
+import { requestCutoff } from '../storage/request-retention.js';
 
 const EVENTS_PER_LINE = 1000;
 const NUMBERS_PER_LINE = 2000;
 const REQUESTS_PER_LINE = 500;
-/**
- * Records this far past the window are kept too: an instance whose clock lags the one taking the
- * backup still answers them (the stores sweep with the same margin).
- */
-const REQUEST_MARGIN_MS = 10 * 60_000;
 
 export interface BackupProgress {
   readonly series: number;
@@ -44,6 +40,8 @@ export async function* backupLines(o: BackupSource): AsyncGenerator<string> {
   const s = o.snapshot;
   const counts: BackupCounts = { series: 0, events: 0, numbers: 0, requests: 0 };
   const heads: ChainHead[] = [];
+  /** The latest event stamp of any series: idempotency records are stamps of events. */
+  let newestStamp = 0;
   const archive = o.series !== undefined;
   if (archive) {
     // Checked on the snapshot itself: the series may have changed since the caller looked.
@@ -84,8 +82,10 @@ export async function* backupLines(o: BackupSource): AsyncGenerator<string> {
     }
     trails.push({ name, from: archived?.headSeq ?? 0, eventSeq: image.state.eventSeq });
     heads.push({ series: name, seq: image.state.eventSeq, hash: image.state.lastHash, hwm: image.state.hwm });
+    newestStamp = Math.max(newestStamp, image.state.lastEventAt);
   }
-  const notBefore = createdAt - o.requestWindowMs - REQUEST_MARGIN_MS;
+  // Records are event stamps: the newest event bounds them, whatever the clock of this process.
+  const notBefore = requestCutoff(createdAt, newestStamp > 0 ? newestStamp : null, o.requestWindowMs);
   for (let after: string | null = null; !archive; ) {
     const page = await s.requests(after, REQUESTS_PER_LINE);
     const last = page[page.length - 1];

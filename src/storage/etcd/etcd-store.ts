@@ -39,6 +39,7 @@ import { EtcdLoader, RESTORING_KEY } from './etcd-loader.js';
 import { EtcdSnapshot } from './etcd-snapshot.js';
 import { MAINTENANCE_MESSAGE, migratedMessage, RESTORE_UNFINISHED, type StoreLoader, type StoreSnapshot } from '../store-transfer.js';
 import { decodeSettingsValue, gapRecord, readBatches, readNumberPage } from './etcd-reads.js';
+import { requestCutoff } from '../request-retention.js';
 import {
   connectEtcd,
   isTransientEtcdError,
@@ -71,11 +72,6 @@ export interface EtcdStoreOptions extends EtcdConnectionOptions {
 const SWEEP_MAX_BATCHES = 200;
 /** Keys of each kind one call of `purgeArchived` deletes (one delete-range per transaction). */
 const PURGE_PAGE = 1000;
-/**
- * Records are kept this long past the window before the sweep deletes them: more than the clock
- * skew between instances that seqd tolerates (the sweeping instance's clock sets the cutoff).
- */
-const SWEEP_MARGIN_MS = 10 * 60_000;
 
 
 /** etcd's defaults: 128 operations and 1.5 MiB per request; keep a margin. */
@@ -282,7 +278,8 @@ export class EtcdStore implements SequenceStore {
    */
   async sweepRequests(now = Date.now()): Promise<number> {
     const window = this.o.requestWindowMs ?? 24 * 3600_000;
-    const until = keys.keyAge(Math.max(0, now - window - SWEEP_MARGIN_MS), '');
+    // The newest record is not known without reading the whole index: the sweeping instance's clock.
+    const until = keys.keyAge(Math.max(0, requestCutoff(now, null, window)), '');
     const page = await this.range({ key: keys.keyAgePrefix, range_end: until, limit: SWEEP_MAX_BATCHES });
     let deleted = 0;
     for (const entry of page.kvs) {

@@ -23,6 +23,7 @@ import { readReplication } from './postgres-replication.js';
 import { PostgresLoader } from './postgres-loader.js';
 import { PostgresSnapshot } from './postgres-snapshot.js';
 import { MAINTENANCE_MESSAGE, migratedMessage, RESTORE_UNFINISHED, type StoreLoader, type StoreSnapshot } from '../store-transfer.js';
+import { requestCutoff } from '../request-retention.js';
 
 export interface PostgresStoreOptions {
   /** postgres://user@host1:5432,host2:5432/db: several hosts are tried in turn, only a primary is used. */
@@ -274,9 +275,11 @@ export class PostgresStore implements SequenceStore {
    */
   async sweepRequests(now = Date.now()): Promise<number> {
     return this.read(async () => {
+      const [row] = await this.sql.unsafe<{ at: string | null }[]>(`SELECT MAX(committed_at) AS at FROM ${this.q}.requests`);
+      const newest = row?.at == null ? null : Number(row.at);
       const gone = await this.sql.unsafe(
         `DELETE FROM ${this.q}.requests WHERE key IN (SELECT key FROM ${this.q}.requests WHERE committed_at < $1 ORDER BY committed_at LIMIT 1000 FOR UPDATE SKIP LOCKED)`,
-        [now - this.requestWindowMs],
+        [requestCutoff(now, newest, this.requestWindowMs)],
       );
       return gone.count;
     });

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { CommitPlan } from '../../domain/planner.js';
 import { encodeRequest } from '../request-record-codec.js';
+import { requestCutoff } from '../request-retention.js';
 
 /** How far inside the idempotency window a key's record stops guarding it (see `apply`). */
 const KEY_GUARD_MARGIN_MS = 60_000;
@@ -98,12 +99,9 @@ export class SqliteCommitter {
       // Expired idempotency records go once a minute, inside a commit that is being made anyway.
       if (!this.sweepHeld && now - this.lastSweep > 60_000) {
         this.lastSweep = now;
-        // Never later than the window before the newest record: any process that opens the file
-        // commits here, and one whose clock is ahead (an admin command on a machine set a day
-        // forward) would sweep records still within the window for every instance, and their
-        // retried requests would get new numbers.
-        const newest = this.stmt.newestRequest.get()?.at ?? now;
-        this.stmt.sweepRequests.run(Math.min(now, newest) - this.requestWindowMs);
+        // Any process that opens the file commits here: bounded by the newest record too.
+        const newest = this.stmt.newestRequest.get()?.at ?? null;
+        this.stmt.sweepRequests.run(requestCutoff(now, newest, this.requestWindowMs));
       }
       // Read inside the write transaction: a switch committed before it is seen, and none can
       // commit during it (SQLite has one writer).
