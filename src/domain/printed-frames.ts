@@ -80,9 +80,10 @@ export function printedFormats(
       const id = `${continued}|${base}|${period ?? ''}|${canonical(values)}|${canonical(format)}`;
       if (out.has(id)) continue;
       // A rolling series prints its period's year (and month, when monthly), whatever the clock;
-      // another, the years of its commits: none after its last event.
+      // another, the years of its commits: none after its last event (not known, or 0 in a store
+      // from before it was kept: up to now).
       const year = period === null ? null : Number(period.slice(0, 4));
-      const last = calendarOf(Math.min(lastEventAt ?? now, now) + CLOCK_MARGIN_MS, format.timeZone).year;
+      const last = calendarOf(Math.min(lastEventAt || now, now) + CLOCK_MARGIN_MS, format.timeZone).year;
       const years = year === null ? { from: CHECKED_YEARS.from, to: last } : { from: year, to: year };
       const month = period !== null && period.length > 4 ? period.slice(5, 7) : null;
       out.set(id, { series, hwm, base, values, key, format, continued, years, month });

@@ -114,6 +114,9 @@ describe('no configured series prints what a stored series printed', () => {
     const lastIn2026 = { series: 'global', hwm: 5, lastEventAt: Date.parse('2026-06-01T00:00:00Z') };
     assert.equal(check([old], sites, ['2027'], [lastIn2026], Date.parse('2027-03-01T00:00:00Z')), null);
     assert.match(check([old], sites, ['2026'], [lastIn2026], Date.parse('2027-03-01T00:00:00Z')) ?? '', /"2026" would print/);
+    // A store from before the last event's time was kept stores 0: its series may have printed up to now.
+    const unknown = { series: 'global', hwm: 5, lastEventAt: 0 };
+    assert.match(check([old], sites, ['2027'], [unknown], Date.parse('2027-03-01T00:00:00Z')) ?? '', /"2027" would print/);
   });
 
   it('frames that run into the number are compared as text', () => {
