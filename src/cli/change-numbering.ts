@@ -62,11 +62,9 @@ async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], 
     console.log('this store has no recorded numbering yet: start seqd once and it records the configured one');
     return 0;
   }
-  if (o.apply) {
-    // Before anything is read: the change is dated after the events read below.
-    const { instances } = await store.openLoader().contents();
-    if (instances.length > 0) throw new StoreIdentityError(`seqd instances serve this store (${instances.join(', ')}): stop every one, then apply the change`);
-  }
+  // Before anything is read (the change is dated after the events read below), and again before
+  // anything is written.
+  if (o.apply) await refuseRunningInstances(store);
   const names = (await store.listSeries()).filter((n) => !isInternalSeries(n));
   const states = await Promise.all(names.map((n) => store.loadSeries(n, start)));
   const issued = states.filter((s) => s.hwm >= s.start);
@@ -98,6 +96,7 @@ async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], 
     stamped.map((s) => s.lastEventAt),
     stampFloorOf(identity.formerNumbering),
   );
+  await refuseRunningInstances(store);
   const service = await toolService(config, store, 'change-numbering');
   try {
     for (const s of toClose) {
@@ -118,6 +117,12 @@ async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], 
   }
   console.log(`recorded: seqd now starts with the new numbering; commits from ${new Date(replacedAt).toISOString()} on print with it`);
   return 0;
+}
+
+/** etcd lists the instances that serve it (SQLite's lock refuses a second process; PostgreSQL cannot tell). */
+async function refuseRunningInstances(store: SequenceStore): Promise<void> {
+  const { instances } = await store.openLoader().contents();
+  if (instances.length > 0) throw new StoreIdentityError(`seqd instances serve this store (${instances.join(', ')}): stop every one, then apply the change`);
 }
 
 /**

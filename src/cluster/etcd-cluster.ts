@@ -200,7 +200,7 @@ export class EtcdCluster {
   pidOf(m: EtcdMember): number | null {
     try {
       const pid = Number(readFileSync(m.pidFile, 'utf8').trim());
-      return Number.isInteger(pid) && pid > 0 && isProcessAlive(pid) ? pid : null;
+      return Number.isInteger(pid) && pid > 0 && isMemberProcess(pid, m.name) ? pid : null;
     } catch {
       return null;
     }
@@ -313,6 +313,21 @@ async function waitExit(pid: number, timeoutMs: number): Promise<boolean> {
     await sleep(50);
   }
   return false;
+}
+
+/**
+ * Whether `pid` is the etcd member `name`: a pid file outlives its member, and the pid may since
+ * name another process (of any user: one seqd must neither take it for the member, and so never
+ * start it again, nor signal it when stopping the member). Where the command line cannot be
+ * read, the pid is taken at its word.
+ */
+function isMemberProcess(pid: number, name: string): boolean {
+  if (!isProcessAlive(pid)) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(`--name=${name}`);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
 }
 
 /** A member start lock is held for one spawn (well under a second): one older is left by a crash. */

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, it, mock } from 'node:test';
-import { liveInstances } from '../../src/cluster/etcd-cluster.js';
+import { EtcdCluster, liveInstances } from '../../src/cluster/etcd-cluster.js';
 import { isProcessAlive } from '../../src/os/process-alive.js';
 
 /** Signalling a process of another user is refused with EPERM (as for a non-root seqd). */
@@ -37,6 +37,19 @@ describe('a process of another user is alive', () => {
       otherUsersProcess();
       assert.deepEqual(liveInstances(dir), [4242]);
       assert.ok(existsSync(file));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('does not take a process that reuses a dead member\'s pid for the member', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'seqd-members-'));
+    try {
+      const cluster = new EtcdCluster({ dataDir: dir });
+      const m1 = cluster.member('m1');
+      // This test's own process is alive but is no etcd member m1.
+      writeFileSync(m1.pidFile, String(process.pid));
+      assert.equal(cluster.pidOf(m1), null);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
