@@ -40,8 +40,6 @@ export async function* backupLines(o: BackupSource): AsyncGenerator<string> {
   const s = o.snapshot;
   const counts: BackupCounts = { series: 0, events: 0, numbers: 0, requests: 0 };
   const heads: ChainHead[] = [];
-  /** The latest event stamp of any series: idempotency records are stamps of events. */
-  let newestStamp = 0;
   const archive = o.series !== undefined;
   if (archive) {
     // Checked on the snapshot itself: the series may have changed since the caller looked.
@@ -82,10 +80,10 @@ export async function* backupLines(o: BackupSource): AsyncGenerator<string> {
     }
     trails.push({ name, from: archived?.headSeq ?? 0, eventSeq: image.state.eventSeq });
     heads.push({ series: name, seq: image.state.eventSeq, hash: image.state.lastHash, hwm: image.state.hwm });
-    newestStamp = Math.max(newestStamp, image.state.lastEventAt);
   }
-  // Records are event stamps: the newest event bounds them, whatever the clock of this process.
-  const notBefore = requestCutoff(createdAt, newestStamp > 0 ? newestStamp : null, o.requestWindowMs);
+  // Bounded by the newest record, whatever the clock of this process (a pass over the records
+  // first: event stamps would not do, an admin command ahead stamps its own events by its clock).
+  const notBefore = archive ? 0 : requestCutoff(createdAt, await newestRecordAt(s), o.requestWindowMs);
   for (let after: string | null = null; !archive; ) {
     const page = await s.requests(after, REQUESTS_PER_LINE);
     const last = page[page.length - 1];
@@ -110,4 +108,16 @@ export async function* backupLines(o: BackupSource): AsyncGenerator<string> {
   o.onProgress?.({ series: trails.length, seriesTotal: trails.length, events: counts.events });
   const manifest = { t: 'manifest' as const, counts, heads, sha256: sha.digest('hex') };
   yield `${JSON.stringify(manifest)}\n`;
+}
+
+/** The commit time of the newest idempotency record in the snapshot (null: none). */
+async function newestRecordAt(s: StoreSnapshot): Promise<number | null> {
+  let newest: number | null = null;
+  for (let after: string | null = null; ; ) {
+    const page = await s.requests(after, REQUESTS_PER_LINE);
+    const last = page[page.length - 1];
+    if (!last) return newest;
+    for (const r of page) newest = Math.max(newest ?? r.committedAt, r.committedAt);
+    after = last.key;
+  }
 }

@@ -56,7 +56,12 @@ describe('idempotency records are swept by the time of the records, not only by 
     dirs.push(dir);
     const store = new SqliteStore({ dataDir: dir });
     try {
-      await commitKeyed(store, 'global', 'k-1', Date.now());
+      const real = Date.now();
+      await commitKeyed(store, 'global', 'k-1', real - 2 * 3600_000);
+      // seqd migrate on that machine first switches maintenance on: an event stamped by its clock.
+      const tool = planBatch(await store.loadSeries('global', 1), [allocate], new Map(), ctx('b-tool', real + 25 * 3600_000));
+      assert.ok(tool.commit);
+      assert.equal((await store.commit(tool.commit)).status, 'committed');
       const lines: string[] = [];
       const snapshot = await store.openSnapshot();
       try {
