@@ -12,8 +12,7 @@ import { reportStoreCommandError } from './exit-codes.js';
 import { toolService } from './tool-service.js';
 import { openStore } from '../storage/open-store.js';
 import type { SequenceStore, StoreIdentity } from '../storage/sequence-store.js';
-import type { SeriesState } from '../domain/types.js';
-import { historyOf, printedFingerprint, withNumbering } from '../storage/printed-check.js';
+import { historyOf, printedFingerprint, withLastStamp, withNumbering } from '../storage/printed-check.js';
 
 interface Options {
   profile?: string;
@@ -66,7 +65,7 @@ async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], 
   // anything is written.
   if (o.apply) await refuseRunningInstances(store);
   const names = (await store.listSeries()).filter((n) => !isInternalSeries(n));
-  const states = await Promise.all(names.map((n) => store.loadSeries(n, start)));
+  const states = await Promise.all(names.map(async (n) => withLastStamp(store, await store.loadSeries(n, start))));
   const issued = states.filter((s) => s.hwm >= s.start);
   const changes = numberingChanges(identity.numbering, profile, issued.map((s) => s.series));
   if (changes.length === 0) {
@@ -79,8 +78,7 @@ async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], 
   const printed = printedFormats(historyOf(identity), profile, bases, issued, now);
   const problem = printedAgainProblem(printingSeriesOf(config), printed, now - config.sequence.core['idempotency-window-seconds'] * 1000, strategy.rollover?.timeZone ?? null);
   if (problem) throw new ConfigError(problem.key, problem.message);
-  const stamped = await Promise.all(states.map((s) => lastStampOf(store, s)));
-  const clockProblem = stampLeadProblem(now, stamped);
+  const clockProblem = stampLeadProblem(now, states);
   if (clockProblem) throw new StoreIdentityError(clockProblem);
   const toClose = states.filter((s) => s.closedAt === null && !seriesFits(strategy, s.series));
   const summary = describe(changes, start);
@@ -93,7 +91,7 @@ async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], 
   // Dated after every event stored now (read before this command's own close events, which print
   // nothing): those print as before, every later commit with the new numbering.
   const replacedAt = replacementTime(
-    stamped.map((s) => s.lastEventAt),
+    states.map((s) => s.lastEventAt),
     stampFloorOf(identity.formerNumbering),
   );
   await refuseRunningInstances(store);
@@ -123,16 +121,6 @@ async function run(o: Options, config: ReturnType<typeof loadConfig>['config'], 
 async function refuseRunningInstances(store: SequenceStore): Promise<void> {
   const { instances } = await store.openLoader().contents();
   if (instances.length > 0) throw new StoreIdentityError(`seqd instances serve this store (${instances.join(', ')}): stop every one, then apply the change`);
-}
-
-/**
- * The series' last event stamp. A series stored before seqd kept it has 0 until its next commit:
- * its last event is read instead (none left in an archived series: its trail is in the archive).
- */
-async function lastStampOf(store: SequenceStore, s: SeriesState): Promise<{ series: string; lastEventAt: number }> {
-  if (s.lastEventAt > 0 || s.eventSeq === 0) return s;
-  const [last] = await store.readEvents(s.series, s.eventSeq - 1, 1);
-  return { series: s.series, lastEventAt: last?.ts ?? 0 };
 }
 
 function describe(changes: readonly NumberingChange[], start: number): string {

@@ -4,6 +4,7 @@ import type { SeriesFormat } from '../domain/format-uniqueness.js';
 import { canonical, type FormerNumbering, type NumberingProfile } from '../domain/numbering-profile.js';
 import { printedAgainProblem, printedFormats, type IssuedSeries } from '../domain/printed-frames.js';
 import { isInternalSeries, parseSeriesName } from '../domain/series-strategy.js';
+import type { SeriesState } from '../domain/types.js';
 import type { SequenceStore, StoreIdentity } from './sequence-store.js';
 
 /** Every numbering a store had, oldest first, its current one last. */
@@ -54,6 +55,17 @@ export interface PrintedCheckOptions {
 }
 
 /**
+ * The series' state with the stamp of its last event. A series stored before seqd kept it has 0
+ * until its next commit (for good, once closed): its last event is read instead (an archived
+ * series keeps its archive event).
+ */
+export async function withLastStamp(store: SequenceStore, s: SeriesState): Promise<SeriesState> {
+  if (s.lastEventAt > 0 || s.eventSeq === 0) return s;
+  const [last] = await store.readEvents(s.series, s.eventSeq - 1, 1);
+  return { ...s, lastEventAt: last?.ts ?? 0 };
+}
+
+/**
  * No configured series may print a number a stored series printed (see `printed-frames.ts`),
  * under any of the store's numberings (`history`). Only series that printed otherwise than the
  * configuration would print them now are loaded; of one base, the series after the first that
@@ -69,7 +81,7 @@ export async function checkPrintedAgain(o: PrintedCheckOptions, names: readonly 
   const issued: IssuedSeries[] = [];
   for (const group of byBase.values()) {
     for (const [i, name] of group.entries()) {
-      const state = await o.store.loadSeries(name, o.start);
+      const state = await withLastStamp(o.store, await o.store.loadSeries(name, o.start));
       if (state.hwm < state.start) continue;
       issued.push({ series: name, hwm: state.hwm, lastEventAt: state.lastEventAt }, ...group.slice(i + 1).map((series) => ({ series, hwm: null, lastEventAt: null })));
       break;
