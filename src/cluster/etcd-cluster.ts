@@ -200,7 +200,7 @@ export class EtcdCluster {
   pidOf(m: EtcdMember): number | null {
     try {
       const pid = Number(readFileSync(m.pidFile, 'utf8').trim());
-      return Number.isInteger(pid) && pid > 0 && isMemberProcess(pid, m.name) ? pid : null;
+      return Number.isInteger(pid) && pid > 0 && isMemberProcess(pid, m) ? pid : null;
     } catch {
       return null;
     }
@@ -316,15 +316,17 @@ async function waitExit(pid: number, timeoutMs: number): Promise<boolean> {
 }
 
 /**
- * Whether `pid` is the etcd member `name`: a pid file outlives its member, and the pid may since
+ * Whether `pid` is the etcd member `m`: a pid file outlives its member, and the pid may since
  * name another process (of any user: one seqd must neither take it for the member, and so never
  * start it again, nor signal it when stopping the member). Where the command line cannot be
  * read, the pid is taken at its word.
  */
-function isMemberProcess(pid: number, name: string): boolean {
+function isMemberProcess(pid: number, m: EtcdMember): boolean {
   if (!isProcessAlive(pid)) return false;
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(`--name=${name}`);
+    // Every cluster names its members m1, m2, …: the data directory tells this one's.
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return args.includes(`--name=${m.name}`) && args.includes(`--data-dir=${m.dataDir}`);
   } catch (error) {
     return (error as NodeJS.ErrnoException).code !== 'ENOENT';
   }

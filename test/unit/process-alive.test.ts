@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +50,22 @@ describe('a process of another user is alive', () => {
       // This test's own process is alive but is no etcd member m1.
       writeFileSync(m1.pidFile, String(process.pid));
       assert.equal(cluster.pidOf(m1), null);
+      // Nor is member m1 of another cluster (every cluster names its members m1, m2, …).
+      const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30_000)', '--', '--name=m1', `--data-dir=${join(dir, 'elsewhere', 'm1')}`], { stdio: 'ignore' });
+      try {
+        writeFileSync(m1.pidFile, String(other.pid));
+        assert.equal(cluster.pidOf(m1), null);
+        // The same arguments with this cluster's data directory are its member.
+        const same = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30_000)', '--', '--name=m1', `--data-dir=${m1.dataDir}`], { stdio: 'ignore' });
+        try {
+          writeFileSync(m1.pidFile, String(same.pid));
+          assert.equal(cluster.pidOf(m1), same.pid);
+        } finally {
+          same.kill();
+        }
+      } finally {
+        other.kill();
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
