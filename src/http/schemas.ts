@@ -65,7 +65,7 @@ export function buildSchemas(sites: readonly SiteConfig[], maxCount: number) {
           status: { type: 'string', enum: ['issued', 'released'], description: 'released for suppressed invoices' },
           node: { type: 'string', description: 'the instance that answered' },
           timestamp: { type: 'string', format: 'date-time', description: 'commit time (of the original request for a replay)' },
-          formatted: { type: 'array', items: { type: 'string' }, description: 'the numbers as sequence.format shows them' },
+          formatted: { type: 'array', items: { type: 'string' }, description: 'the numbers as sequence.format shows them; a retried request gets the text of its first answer, also after a change of format' },
           requestId: { type: 'string', description: 'the idempotency key of the request' },
           replayed: { type: 'boolean', description: 'true when this answers a retry with the same key' },
           allocation: { type: 'string', description: 'names this allocation: pass it to release and confirm so that they act only while it holds the number' },
