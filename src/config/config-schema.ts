@@ -108,6 +108,8 @@ const postgresStore = z.strictObject({
   schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lowercase letters, digits and _').default('seqd'),
   'pool-size': z.number().int().min(1).max(100).default(10),
   'statement-timeout-ms': z.number().int().min(100).max(600_000).default(5000),
+  /** Commit statements as named prepared statements; false behind a pooler in transaction mode. */
+  'prepared-statements': z.boolean().default(true),
   tls: clientTls,
 });
 

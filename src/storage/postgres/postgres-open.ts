@@ -42,6 +42,7 @@ export function postgresStoreOf(pg: SeqdConfig['sequence']['postgres'], requestW
     schema: pg.schema,
     poolSize: pg['pool-size'],
     statementTimeoutMs: pg['statement-timeout-ms'],
+    preparedStatements: pg['prepared-statements'],
     tls,
     requestWindowMs,
   });

@@ -43,7 +43,16 @@ export interface PostgresStoreOptions {
    * reports an unknown outcome, and how long settling a lost answer may take (ms; default 10 s).
    */
   readonly resolveTimeoutMs?: number | undefined;
+  /**
+   * Named prepared statements for the statements of every commit (default true): the server
+   * parses and plans each once per connection instead of at every batch. False for a pooler in
+   * transaction mode that cannot keep a connection's prepared statements (PgBouncer before 1.21).
+   */
+  readonly preparedStatements?: boolean | undefined;
 }
+
+/** The driver prepares a statement sent with `unsafe` only when asked (and `prepare` is on). */
+const PREPARED = { prepare: true } as const;
 
 /** How far inside the idempotency window a key's record stops guarding it (as the embedded store). */
 const KEY_GUARD_MARGIN_MS = 60_000;
@@ -83,6 +92,7 @@ export class PostgresStore implements SequenceStore {
     this.requestWindowMs = o.requestWindowMs ?? 24 * 3600_000;
     this.sql = postgres(o.url, {
       max: o.poolSize ?? 10,
+      prepare: o.preparedStatements ?? true,
       ...(o.password !== undefined ? { password: o.password } : {}),
       // Only a server that takes writes: after a failover the pool finds the new primary.
       target_session_attrs: 'read-write',
@@ -203,6 +213,7 @@ export class PostgresStore implements SequenceStore {
       const rows = await this.sql.unsafe<{ key: string; series: string; record: string }[]>(
         `SELECT key, series, record FROM ${this.q}.requests WHERE key = ANY($1::text[]) AND committed_at >= $2`,
         [[...keys], notBefore],
+        PREPARED,
       );
       for (const r of rows) found.set(r.key, decodeRequest(r.key, r.record, r.series));
       return found;
@@ -457,7 +468,7 @@ export class PostgresStore implements SequenceStore {
     // compare-and-swap (a statement after the gate: it reads the database as of after it). A switch
     // takes the gate exclusively, so it waits for every batch that passed the gate to end, and
     // every batch after it sees the switch.
-    const gate = tx.unsafe(`SELECT ${plan.maintenance === undefined ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock'}(hashtext($1))`, [this.gateName]);
+    const gate = tx.unsafe(`SELECT ${plan.maintenance === undefined ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock'}(hashtext($1))`, [this.gateName], PREPARED);
     const ordinary =
       plan.maintenance === undefined
         ? ` AND NOT EXISTS (SELECT 1 FROM ${q}.settings WHERE key = 'maintenance' AND value = 'true')`
@@ -468,9 +479,10 @@ export class PostgresStore implements SequenceStore {
       `UPDATE ${q}.series SET hwm = $1, version = $2, event_seq = $3, last_hash = $4, issued = $5, refilled = $6, released = $7, voided = $8,
          closed_at = $9, last_ts = $10 WHERE name = $11 AND version = $12 AND last_hash = $13${ordinary}`,
       [n.hwm, version, n.eventSeq, n.lastHash, c.issued, c.refilled, c.released, c.voided, n.closedAt, n.lastEventAt, plan.series, base, plan.baseHash],
+      PREPARED,
     );
     const writes: PendingQuery<Row[]>[] = [];
-    if (n.archived) writes.push(tx.unsafe(`UPDATE ${q}.series SET archive = $1 WHERE name = $2`, [JSON.stringify(n.archived), plan.series]));
+    if (n.archived) writes.push(tx.unsafe(`UPDATE ${q}.series SET archive = $1 WHERE name = $2`, [JSON.stringify(n.archived), plan.series], PREPARED));
     const ev = plan.events;
     if (ev.length > 0) {
       writes.push(
@@ -483,6 +495,7 @@ export class PostgresStore implements SequenceStore {
             ev.map((e) => e.siteId), ev.map((e) => e.partitionId), ev.map((e) => e.invoiceType), ev.map((e) => e.reason), ev.map((e) => e.requestId),
             ev.map((e) => e.batchId), ev.map((e) => e.node), ev.map((e) => e.allocation), ev.map((e) => e.actor), ev.map((e) => e.prevHash), ev.map((e) => e.hash),
           ],
+          PREPARED,
         ),
       );
     }
@@ -498,6 +511,7 @@ export class PostgresStore implements SequenceStore {
             plan.series, ch.map((x) => x.number), ch.map((x) => x.status), ch.map((x) => x.siteId), ch.map((x) => x.partitionId), ch.map((x) => x.invoiceType),
             ch.map((x) => x.reason), ch.map(() => plan.committedAt), ch.map((x) => x.grant), ch.map((x) => (x.previous ? JSON.stringify(x.previous) : null)),
           ],
+          PREPARED,
         ),
       );
     }
@@ -508,6 +522,7 @@ export class PostgresStore implements SequenceStore {
            ON CONFLICT (series, site_id, partition_id, invoice_type) DO UPDATE SET issued = totals.issued + excluded.issued,
              refilled = totals.refilled + excluded.refilled, released = totals.released + excluded.released`,
           [plan.series, t.siteId, t.partitionId, t.invoiceType, t.issued, t.refilled, t.released],
+          PREPARED,
         ),
       );
     }
@@ -522,6 +537,7 @@ export class PostgresStore implements SequenceStore {
          ON CONFLICT (key) DO UPDATE SET series = excluded.series, record = excluded.record, committed_at = excluded.committed_at
          WHERE requests.committed_at < $5 RETURNING key`,
         [sorted.map((r) => r.key), sorted.map(() => plan.series), sorted.map((r) => encodeRequest(r)), sorted.map((r) => r.committedAt), Date.now() - this.requestWindowMs + KEY_GUARD_MARGIN_MS],
+        PREPARED,
       );
       writes.push(keys);
     }
@@ -531,9 +547,9 @@ export class PostgresStore implements SequenceStore {
       ...(plan.migratedTo === undefined ? {} : { migratedTo: plan.migratedTo }),
     };
     for (const [key, value] of Object.entries(settings)) {
-      writes.push(tx.unsafe(`INSERT INTO ${q}.settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [key, JSON.stringify(value)]));
+      writes.push(tx.unsafe(`INSERT INTO ${q}.settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [key, JSON.stringify(value)], PREPARED));
     }
-    writes.push(tx.unsafe(`INSERT INTO ${q}.batches (batch_id, series, version, committed_at) VALUES ($1, $2, $3, $4)`, [plan.batchId, plan.series, version, plan.committedAt]));
+    writes.push(tx.unsafe(`INSERT INTO ${q}.batches (batch_id, series, version, committed_at) VALUES ($1, $2, $3, $4)`, [plan.batchId, plan.series, version, plan.committedAt], PREPARED));
     const begin = tx.unsafe('BEGIN');
     const statements = [begin, gate, cas, ...writes];
     // One Sync for all: a failing statement skips the rest, and the batch rejects with its error
