@@ -408,7 +408,7 @@ export class PostgresStore implements SequenceStore {
       const replication = await readReplication(this.sql);
       return { kind: this.kind, healthy: true, detail: { server: replication.primary, sizeBytes: replication.sizeBytes }, replication };
     } catch (error) {
-      return { kind: this.kind, healthy: false, detail: { error: describe(error) } };
+      return { kind: this.kind, healthy: false, detail: { error: describeFailure(error) } };
     }
   }
 
@@ -566,7 +566,7 @@ export class PostgresStore implements SequenceStore {
   private async settle(plan: CommitPlan, cause: unknown): Promise<CommitResult> {
     const version = await this.confirmBatch(plan, cause);
     if (version !== null) return { status: 'committed', version };
-    throw new StoreUnavailableError(`PostgreSQL: the commit failed or its answer was lost (${describe(cause)}); its batch did not land: nothing was committed`, { cause });
+    throw new StoreUnavailableError(`PostgreSQL: the commit failed or its answer was lost (${describeFailure(cause)}); its batch did not land: nothing was committed`, { cause });
   }
 
   /**
@@ -596,7 +596,7 @@ export class PostgresStore implements SequenceStore {
         return version;
       } catch (error) {
         if (Date.now() > deadline) {
-          throw new OutcomeUnknownError(`PostgreSQL: the outcome of batch ${plan.batchId} is not known yet (${describe(cause)}; reading it back: ${describe(error)})`, { cause });
+          throw new OutcomeUnknownError(`PostgreSQL: the outcome of batch ${plan.batchId} is not known yet (${describeFailure(cause)}; reading it back: ${describeFailure(error)})`, { cause });
         }
         await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** attempt)));
       }
@@ -659,14 +659,21 @@ export function isSyncWaitCancelled(notice: { readonly routine?: unknown; readon
   return notice.routine === 'SyncRepWaitForLSN' || /synchronous replication/i.test(String(notice.message));
 }
 
-function describe(error: unknown): string {
-  if (error instanceof postgres.PostgresError) return `${error.code} ${error.message}`;
+/**
+ * A store failure as operators read it. 26000 and 42P05 on a commit mean the server connection
+ * did not keep seqd's prepared statements between transactions: a pooler in transaction mode.
+ */
+export function describeFailure(error: unknown): string {
+  if (error instanceof postgres.PostgresError) {
+    const pooled = error.code === '26000' || error.code === '42P05';
+    return `${error.code} ${error.message}${pooled ? '; prepared statements were lost between transactions (a pooler in transaction mode?): set sequence.postgres.prepared-statements: false' : ''}`;
+  }
   return error instanceof Error ? error.message : String(error);
 }
 
 function wrap(error: unknown, what: string): StoreUnavailableError {
   if (error instanceof StoreUnavailableError) return error;
-  return new StoreUnavailableError(`${what}: ${describe(error)}`, { cause: error });
+  return new StoreUnavailableError(`${what}: ${describeFailure(error)}`, { cause: error });
 }
 
 /** int8 values as numbers: seqd stores none above 2^53, and one that is would be misread silently. */
