@@ -44,9 +44,10 @@ export interface PostgresStoreOptions {
    */
   readonly resolveTimeoutMs?: number | undefined;
   /**
-   * Named prepared statements for the statements of every commit (default true): the server
-   * parses and plans each once per connection instead of at every batch. False for a pooler in
-   * transaction mode that cannot keep a connection's prepared statements (PgBouncer before 1.21).
+   * Named prepared statements for the statements of every commit and the key lookup (default
+   * true): the server parses each once per connection instead of at every batch. False behind a
+   * pooler in transaction mode, which loses a connection's prepared statements between
+   * transactions (PgBouncer before 1.21, or later without `max_prepared_statements`).
    */
   readonly preparedStatements?: boolean | undefined;
 }
