@@ -22,6 +22,8 @@ apt_install haproxy haproxy || { [ "${CI:-}" = true ] && exit 1; echo "the load-
 apt_install nginx-light nginx || { [ "${CI:-}" = true ] && exit 1; echo "the nginx load-balancer test will be skipped"; }
 # PostgreSQL 15: the PostgreSQL store's contract suite runs on a throw-away cluster.
 ensure_postgres || { [ "${CI:-}" = true ] && exit 1; echo "the PostgreSQL tests will be skipped"; }
+# PgBouncer (Debian's, 1.18) in front of it: the same contract suite through a pooler.
+apt_install pgbouncer pgbouncer || { [ "${CI:-}" = true ] && exit 1; echo "the tests through PgBouncer will be skipped"; }
 # libfaketime gives the seqd instances of the fault test skewed clocks across a new year.
 apt_install faketime faketime || { [ "${CI:-}" = true ] && exit 1; echo "the HA fault test will be skipped"; }
 

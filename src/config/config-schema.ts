@@ -108,8 +108,13 @@ const postgresStore = z.strictObject({
   schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lowercase letters, digits and _').default('seqd'),
   'pool-size': z.number().int().min(1).max(100).default(10),
   'statement-timeout-ms': z.number().int().min(100).max(600_000).default(5000),
-  /** Commit statements as named prepared statements; false behind a pooler in transaction mode. */
-  'prepared-statements': z.boolean().default(true),
+  /**
+   * A connection pooler between seqd and PostgreSQL (PgBouncer): `session` or `transaction`, its
+   * pool mode. seqd then sets its settings in each transaction, not when it connects.
+   */
+  pooler: z.enum(['none', 'session', 'transaction']).default('none'),
+  /** Commit statements as named prepared statements; default true, false with `pooler: transaction`. */
+  'prepared-statements': z.boolean().optional(),
   tls: clientTls,
 });
 

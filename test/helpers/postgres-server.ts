@@ -47,7 +47,7 @@ function run(binary: string, args: string[]): void {
  * A throw-away PostgreSQL 15 cluster on a free loopback port: initdb into a temporary directory,
  * fsync and synchronous commit on (the settings seqd relies on), sockets in the data directory.
  */
-export async function startTestPostgres(settings: Record<string, string> = {}, from?: { port: number; name: string }): Promise<TestPostgres> {
+export async function startTestPostgres(settings: Record<string, string | null> = {}, from?: { port: number; name: string }): Promise<TestPostgres> {
   const root = mkdtempSync(join(tmpdir(), 'seqd-pg-'));
   const dataDir = join(root, 'data');
   if (asRoot) {
@@ -71,8 +71,12 @@ export async function startTestPostgres(settings: Record<string, string> = {}, f
     wal_level: 'replica',
     max_wal_senders: '5',
     max_connections: '100',
-    ...settings,
   };
+  // null: left to the configuration files, where ALTER SYSTEM can change it (the command line wins over them).
+  for (const [name, value] of Object.entries(settings)) {
+    if (value === null) delete options[name];
+    else options[name] = value;
+  }
   // The server's own words: a start that fails says why (a CI run once showed only "failed").
   const logPath = join(root, 'server.log');
   const logTail = () => (existsSync(logPath) ? readFileSync(logPath, 'utf8').split('\n').slice(-15).join('\n') : '(no log)');

@@ -10,8 +10,14 @@ describe('PostgreSQL failures as operators read them', () => {
     for (const code of ['26000', '42P05']) {
       const text = describeFailure(failure(code, 'prepared statement "s1" does not exist'));
       assert.match(text, new RegExp(`^${code} prepared statement`));
-      assert.match(text, /sequence\.postgres\.prepared-statements: false/);
+      assert.match(text, /set sequence\.postgres\.pooler: transaction$/);
     }
+  });
+
+  it('names the pooler setting when a pooler refused the settings sent at connect', () => {
+    const text = describeFailure(failure('08P01', 'unsupported startup parameter: synchronous_commit'));
+    assert.match(text, /^08P01 unsupported startup parameter: synchronous_commit; a pooler/);
+    assert.match(text, /set sequence\.postgres\.pooler to its pool mode \(session or transaction\)$/);
   });
 
   it('leaves every other failure as the server said it', () => {

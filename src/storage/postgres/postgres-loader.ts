@@ -1,4 +1,4 @@
-import type { Sql } from 'postgres';
+import type { Sql, TransactionSql } from 'postgres';
 import { canonical } from '../../domain/numbering-profile.js';
 import type { AuditEvent, NumberRecord, RequestRecord, Settings } from '../../domain/types.js';
 import { encodeRequest } from '../request-record-codec.js';
@@ -6,6 +6,8 @@ import type { StoreIdentity } from '../sequence-store.js';
 import { restoredVersion, type SeriesImage, type StoreContents, type StoreLoader } from '../store-transfer.js';
 
 type Db = Sql<{ bigint: number }>;
+/** Runs `work` in one transaction with seqd's settings (see `PostgresStore`). */
+export type Begin = <R>(work: (tx: TransactionSql<{ bigint: number }>) => Promise<R>) => Promise<R>;
 type Value = string | number | null;
 
 /** Tables a replacing restore empties (meta keeps the schema version). */
@@ -19,6 +21,7 @@ export class PostgresLoader implements StoreLoader {
     private readonly sql: Db,
     /** The quoted schema. */
     private readonly q: string,
+    private readonly transaction: Begin,
   ) {}
 
   async contents(): Promise<StoreContents> {
@@ -36,7 +39,7 @@ export class PostgresLoader implements StoreLoader {
   async begin(replace: boolean): Promise<void> {
     // One transaction: TRUNCATE locks the tables, so a commit of a seqd still serving waits for it
     // and then finds maintenance on.
-    await this.sql.begin(async (tx) => {
+    await this.transaction(async (tx) => {
       if (replace) {
         await tx.unsafe(`TRUNCATE ${DATA_TABLES.map((t) => `${this.q}.${t}`).join(', ')}`);
         await tx.unsafe(`DELETE FROM ${this.q}.meta WHERE key = 'identity'`);
@@ -57,7 +60,7 @@ export class PostgresLoader implements StoreLoader {
   async putSeries(image: SeriesImage, numbers: readonly NumberRecord[]): Promise<void> {
     const s = image.state;
     const c = s.counters;
-    await this.sql.begin(async (tx) => {
+    await this.transaction(async (tx) => {
       await tx.unsafe(
         `INSERT INTO ${this.q}.series (name, start, hwm, version, event_seq, last_hash, issued, refilled, released, voided, closed_at, last_ts, archive)
          VALUES ($1, $2, $3, $13, $4, $5, $6, $7, $8, $9, $10, $11, $12)
@@ -78,7 +81,7 @@ export class PostgresLoader implements StoreLoader {
       e.series, e.seq, e.ts, e.type, e.first, e.last, e.siteId, e.partitionId, e.invoiceType, e.reason, e.requestId, e.batchId, e.node, e.allocation, e.actor, e.prevHash, e.hash,
     ]);
     const columns = ['series', 'seq', 'ts', 'type', 'first', 'last', 'site_id', 'partition_id', 'invoice_type', 'reason', 'request_id', 'batch_id', 'node', 'allocation', 'actor', 'prev_hash', 'hash'];
-    await this.sql.begin((tx) => this.insert('events', columns, rows, tx));
+    await this.transaction((tx) => this.insert('events', columns, rows, tx));
   }
 
   async putRequests(records: readonly RequestRecord[]): Promise<void> {
@@ -86,7 +89,7 @@ export class PostgresLoader implements StoreLoader {
   }
 
   async finish(maintenance: string | null): Promise<void> {
-    await this.sql.begin(async (tx) => {
+    await this.transaction(async (tx) => {
       await tx.unsafe(`INSERT INTO ${this.q}.settings (key, value) VALUES ('maintenance', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [JSON.stringify(maintenance !== null)]);
       await tx.unsafe(`DELETE FROM ${this.q}.meta WHERE key = 'restoring'`);
     });

@@ -43,6 +43,7 @@ export function postgresStoreOf(pg: SeqdConfig['sequence']['postgres'], requestW
     poolSize: pg['pool-size'],
     statementTimeoutMs: pg['statement-timeout-ms'],
     preparedStatements: pg['prepared-statements'],
+    pooler: pg.pooler,
     tls,
     requestWindowMs,
   });

@@ -22,6 +22,7 @@ import { rangeLookupSql } from './postgres-schema.js';
 import { readReplication } from './postgres-replication.js';
 import { PostgresLoader } from './postgres-loader.js';
 import { PostgresSnapshot } from './postgres-snapshot.js';
+import { connectionSettings, localSettings, synchronousCommitProblem, withLocalSettings, type PoolerMode } from './postgres-session.js';
 import { MAINTENANCE_MESSAGE, migratedMessage, RESTORE_UNFINISHED, type StoreLoader, type StoreSnapshot } from '../store-transfer.js';
 import { requestCutoff } from '../request-retention.js';
 
@@ -44,12 +45,19 @@ export interface PostgresStoreOptions {
    */
   readonly resolveTimeoutMs?: number | undefined;
   /**
-   * Named prepared statements for the statements of every commit and the key lookup (default
-   * true): the server parses each once per connection instead of at every batch. False behind a
-   * pooler in transaction mode, which loses a connection's prepared statements between
-   * transactions (PgBouncer before 1.21, or later without `max_prepared_statements`).
+   * Named prepared statements for the statements of every commit and the key lookup: the server
+   * parses each once per connection instead of at every batch. Default: true, but false with
+   * `pooler: 'transaction'`, which loses a connection's prepared statements between transactions
+   * (PgBouncer before 1.21, or later without `max_prepared_statements`).
    */
   readonly preparedStatements?: boolean | undefined;
+  /**
+   * A connection pooler between seqd and the server (default `none`). Behind one, seqd sends no
+   * settings when it connects (PgBouncer refuses them); each of its transactions sets
+   * `synchronous_commit` and `statement_timeout` itself, and `open` refuses a server whose own
+   * `synchronous_commit` would let a write outside them answer before it is durable.
+   */
+  readonly pooler?: PoolerMode | undefined;
 }
 
 /** The driver prepares a statement sent with `unsafe` only when asked (and `prepare` is on). */
@@ -86,14 +94,22 @@ export class PostgresStore implements SequenceStore {
    * move may be lost by a failover: it is answered as an unknown outcome, never as committed.
    */
   private syncWaitsCancelled = 0;
+  private readonly pooler: PoolerMode;
+  private readonly statementTimeoutMs: number;
 
   constructor(private readonly o: PostgresStoreOptions) {
+    this.pooler = o.pooler ?? 'none';
+    this.statementTimeoutMs = o.statementTimeoutMs ?? 5000;
     this.q = quoteIdent(o.schema ?? 'seqd');
     this.gateName = `seqd maintenance gate ${o.schema ?? 'seqd'}`;
     this.requestWindowMs = o.requestWindowMs ?? 24 * 3600_000;
     this.sql = postgres(o.url, {
       max: o.poolSize ?? 10,
-      prepare: o.preparedStatements ?? true,
+      prepare: o.preparedStatements ?? this.pooler !== 'transaction',
+      // A pooler in transaction mode may hand the server connection to another client once a
+      // statement outside a transaction is answered, while the next one pipelined behind it on the
+      // same connection is on its way (PgBouncer 1.18 then never answers it): one at a time there.
+      ...(this.pooler === 'transaction' ? { max_pipeline: 1 } : {}),
       ...(o.password !== undefined ? { password: o.password } : {}),
       // Only a server that takes writes: after a failover the pool finds the new primary.
       target_session_attrs: 'read-write',
@@ -106,12 +122,8 @@ export class PostgresStore implements SequenceStore {
         if (isSyncWaitCancelled(notice)) this.syncWaitsCancelled++;
       },
       ...(o.tls ? { ssl: { ...(o.tls.ca ? { ca: o.tls.ca } : {}), ...(o.tls.cert ? { cert: o.tls.cert } : {}), ...(o.tls.key ? { key: o.tls.key } : {}) } } : {}),
-      connection: {
-        application_name: 'seqd',
-        // Durable before the reply, whatever the server's default says.
-        synchronous_commit: 'on',
-        statement_timeout: o.statementTimeoutMs ?? 5000,
-      },
+      // Durable before the reply, whatever the server's default says.
+      connection: connectionSettings(this.pooler, this.statementTimeoutMs),
       // bigint columns as numbers: every value seqd stores is below 2^53.
       types: { bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: parseSafeInteger } },
     });
@@ -123,6 +135,11 @@ export class PostgresStore implements SequenceStore {
       const [fsync] = await this.sql.unsafe<{ fsync: string }[]>('SHOW fsync');
       if (fsync?.fsync !== 'on') {
         throw new StoreUnavailableError('PostgreSQL runs with fsync = off: a crash would lose acknowledged numbers; seqd refuses to use it (set fsync = on)');
+      }
+      if (this.pooler !== 'none') {
+        const [row] = await this.sql.unsafe<{ synchronous_commit: string }[]>('SHOW synchronous_commit');
+        const problem = synchronousCommitProblem(row?.synchronous_commit);
+        if (problem) throw new StoreUnavailableError(problem);
       }
       if (hostsOf(this.o.url) > 1) {
         const [sync] = await this.sql.unsafe<{ synchronous_standby_names: string }[]>('SHOW synchronous_standby_names');
@@ -299,7 +316,7 @@ export class PostgresStore implements SequenceStore {
 
   async purgeArchived(series: string): Promise<number> {
     return this.read(() =>
-      this.sql.begin(async (tx) => {
+      this.begin(async (tx) => {
         // Locks the row: the mark read is the one every later commit of the series sees.
         const [row] = await tx.unsafe<{ archive: string | null }[]>(`SELECT archive FROM ${this.q}.series WHERE name = $1 FOR UPDATE`, [series]);
         const mark = archiveMarkOf(row);
@@ -418,7 +435,7 @@ export class PostgresStore implements SequenceStore {
   }
 
   openLoader(): StoreLoader {
-    return new PostgresLoader(this.sql, this.q);
+    return new PostgresLoader(this.sql, this.q, (work) => this.begin(work));
   }
 
   async close(): Promise<void> {
@@ -552,12 +569,12 @@ export class PostgresStore implements SequenceStore {
     }
     writes.push(tx.unsafe(`INSERT INTO ${q}.batches (batch_id, series, version, committed_at) VALUES ($1, $2, $3, $4)`, [plan.batchId, plan.series, version, plan.committedAt], PREPARED));
     const begin = tx.unsafe('BEGIN');
-    const statements = [begin, gate, cas, ...writes];
+    const statements = [begin, ...localSettings(tx, this.pooler, this.statementTimeoutMs), gate, cas, ...writes];
     // One Sync for all: a failing statement skips the rest, and the batch rejects with its error
     // (or with the driver's, when it could not send them: the statements may then never settle).
     const results = tx.batch(statements);
     for (const q of statements) q.catch(() => undefined);
-    const [, , swapped] = await results;
+    const swapped = (await results)[statements.indexOf(cas)];
     if (swapped?.count !== 1) throw new Conflict();
     if (keys && (await keys).count !== reqs.length) throw new Conflict();
     return String(version);
@@ -584,7 +601,7 @@ export class PostgresStore implements SequenceStore {
       const cancelsBefore = this.syncWaitsCancelled;
       try {
         const version = await this.withinDeadline(
-          this.sql.begin(async (tx) => {
+          this.begin(async (tx) => {
             // An update, not only a lock: this transaction's commit waits for the synchronous
             // standbys, and the WAL is one sequence, so once it is confirmed so is the batch's.
             await tx.unsafe(`UPDATE ${this.q}.series SET version = version WHERE name = $1`, [plan.series]);
@@ -625,12 +642,12 @@ export class PostgresStore implements SequenceStore {
 
   /** The series row and its open gaps as of one snapshot; null when the series does not exist. */
   private async readState(series: string): Promise<SeriesState | null> {
-    return this.sql.begin('isolation level repeatable read read only', async (tx) => {
+    return this.begin(async (tx) => {
       const [row] = await tx.unsafe<SeriesRow[]>(`SELECT * FROM ${this.q}.series WHERE name = $1`, [series]);
       if (!row) return null;
       const gaps = await tx.unsafe<NumberRow[]>(`SELECT * FROM ${this.q}.numbers WHERE series = $1 AND status = 'open' ORDER BY number`, [series]);
       return toState(row, gaps);
-    });
+    }, 'isolation level repeatable read read only');
   }
 
   /** The store's maintenance switch and where it migrated to, as stored now. */
@@ -638,6 +655,11 @@ export class PostgresStore implements SequenceStore {
     const rows = await this.sql.unsafe<{ key: string; value: string }[]>(`SELECT key, value FROM ${this.q}.settings WHERE key IN ('maintenance', 'migratedTo')`);
     const s = decodeSettings(rows);
     return { maintenance: s.maintenance ?? false, migratedTo: s.migratedTo ?? null };
+  }
+
+  /** A transaction with seqd's settings, which behind a pooler it sets itself (`mode`: after BEGIN). */
+  private begin<R>(work: (tx: TransactionSql<{ bigint: number }>) => Promise<R>, mode = ''): Promise<R> {
+    return this.sql.begin(mode, (tx) => withLocalSettings(tx, this.pooler, this.statementTimeoutMs, work)) as Promise<R>;
   }
 
   /** Any failure of a read becomes a retryable 503: reads change nothing. */
@@ -661,15 +683,24 @@ export function isSyncWaitCancelled(notice: { readonly routine?: unknown; readon
 }
 
 /**
- * A store failure as operators read it. 26000 and 42P05 on a commit mean the server connection
- * did not keep seqd's prepared statements between transactions: a pooler in transaction mode.
+ * A store failure as operators read it, with the setting to change where a pooler between seqd
+ * and the server explains it: 26000 and 42P05 on a commit mean the server connection did not
+ * keep seqd's prepared statements between transactions (a pooler in transaction mode); a startup
+ * parameter refused is PgBouncer refusing the settings seqd sends when it connects directly.
  */
 export function describeFailure(error: unknown): string {
-  if (error instanceof postgres.PostgresError) {
-    const pooled = error.code === '26000' || error.code === '42P05';
-    return `${error.code} ${error.message}${pooled ? '; prepared statements were lost between transactions (a pooler in transaction mode?): set sequence.postgres.prepared-statements: false' : ''}`;
-  }
+  if (error instanceof postgres.PostgresError) return `${error.code} ${error.message}${poolerHint(error)}`;
   return error instanceof Error ? error.message : String(error);
+}
+
+function poolerHint(error: InstanceType<typeof postgres.PostgresError>): string {
+  if (error.code === '26000' || error.code === '42P05') {
+    return '; prepared statements were lost between transactions (a pooler in transaction mode?): set sequence.postgres.pooler: transaction';
+  }
+  if (/unsupported startup parameter/i.test(error.message)) {
+    return '; a pooler (PgBouncer?) refused the settings seqd sends when it connects: set sequence.postgres.pooler to its pool mode (session or transaction)';
+  }
+  return '';
 }
 
 function wrap(error: unknown, what: string): StoreUnavailableError {
