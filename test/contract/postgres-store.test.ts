@@ -11,18 +11,19 @@ if (missing) {
 } else {
   let schemas = 0;
   /**
-   * A fresh schema per suite: an empty store on a test server of its own; `pooled`: behind
-   * PgBouncer in transaction mode with two server connections for the store's four, so that each
-   * transaction may land on another server connection.
+   * A fresh schema per suite: an empty store on a test server of its own, or behind PgBouncer: in
+   * transaction mode with two server connections for the store's four, so that each transaction
+   * may land on another server connection; in session mode with one for each (a client holds its
+   * server connection while it is connected).
    */
-  const factory = (pooled = false) => (): StoreFactory => {
+  const factory = (pooler?: 'session' | 'transaction') => (): StoreFactory => {
     let pg: TestPostgres | null = null;
-    let pooler: TestPgBouncer | null = null;
+    let bouncer: TestPgBouncer | null = null;
     const schema = `contract_${++schemas}`;
     const open = async () => {
       pg ??= await startTestPostgres();
-      if (pooled) pooler ??= await startTestPgBouncer(pg.port, 'transaction');
-      const store = new PostgresStore({ url: pooler?.url ?? pg.url, schema, poolSize: 4, ...(pooled ? { pooler: 'transaction' as const } : {}) });
+      if (pooler) bouncer ??= await startTestPgBouncer(pg.port, pooler, pooler === 'session' ? 4 : 2);
+      const store = new PostgresStore({ url: bouncer?.url ?? pg.url, schema, poolSize: 4, pooler });
       await store.open();
       return store;
     };
@@ -33,9 +34,9 @@ if (missing) {
         return open();
       },
       cleanup: async () => {
-        await pooler?.dispose();
+        await bouncer?.dispose();
         await pg?.dispose();
-        pooler = null;
+        bouncer = null;
         pg = null;
       },
     };
@@ -45,7 +46,8 @@ if (missing) {
   const noPooler = pgbouncerMissing();
   if (noPooler) describe('SequenceStore contract: postgres through PgBouncer', { skip: noPooler }, () => {});
   else {
-    sequenceStoreContract('postgres through PgBouncer (transaction mode)', factory(true));
-    storeTransferContract('postgres through PgBouncer (transaction mode)', factory(true));
+    sequenceStoreContract('postgres through PgBouncer (transaction mode)', factory('transaction'));
+    storeTransferContract('postgres through PgBouncer (transaction mode)', factory('transaction'));
+    sequenceStoreContract('postgres through PgBouncer (session mode)', factory('session'));
   }
 }
