@@ -24,8 +24,14 @@ describe('PostgreSQL behind PgBouncer (transaction mode, two server connections)
       await admin.unsafe(value === null ? `ALTER SYSTEM RESET ${name}` : `ALTER SYSTEM SET ${name} = '${value}'`);
     }
     await admin.unsafe('SELECT pg_reload_conf()');
-    // Each backend reads the file again at its next command: give the signal time to arrive.
-    await sleep(300);
+    // Each backend reads the files again at its next command once signalled: this one too.
+    const expected = settings.synchronous_commit ?? 'on';
+    for (let i = 0; i < 100; i++) {
+      const [row] = await admin.unsafe<{ synchronous_commit: string }[]>('SHOW synchronous_commit');
+      if (row?.synchronous_commit === expected) return;
+      await sleep(50);
+    }
+    throw new Error(`the server did not take synchronous_commit = ${expected}`);
   };
 
   before(async () => {
@@ -71,8 +77,8 @@ describe('PostgreSQL behind PgBouncer (transaction mode, two server connections)
     }
   });
 
-  it("commits with synchronous_commit = on whatever the server's default has become since the start", async () => {
-    const store = new PostgresStore({ url: pooler.url, schema: 'durable', poolSize: 2, pooler: 'transaction', resolveTimeoutMs: 30_000 });
+  it("commits, and writes outside a batch, with synchronous_commit = on whatever the server's default has become since the start", async () => {
+    const store = new PostgresStore({ url: pooler.url, schema: 'durable', poolSize: 2, pooler: 'transaction', resolveTimeoutMs: 60_000, statementTimeoutMs: 60_000 });
     stores.push(store);
     await store.open();
     const state = await store.loadSeries('durable', 1);
@@ -86,25 +92,37 @@ describe('PostgreSQL behind PgBouncer (transaction mode, two server connections)
     assert.ok(plan);
     // A standby nobody runs is required now, and the server's own default no longer waits for it.
     await serverSettings({ synchronous_standby_names: 'ghost', synchronous_commit: 'local' });
-    let answered = false;
-    const commit = store.commit(plan).finally(() => (answered = true));
+    const answered: string[] = [];
+    const commit = store.commit(plan).finally(() => answered.push('the commit'));
+    // A series made on first use: its row is written outside any batch.
+    const created = store.loadSeries('made-now', 1).finally(() => answered.push('the new series'));
     try {
       await sleep(1500);
-      assert.equal(answered, false, 'the commit answered without the synchronous standby: it ran with the server default (local)');
+      assert.deepEqual(answered, [], 'answered without the synchronous standby: it ran with the server default (local)');
     } finally {
       await serverSettings({ synchronous_standby_names: null, synchronous_commit: null });
     }
     assert.equal((await commit).status, 'committed');
+    assert.equal((await created).hwm, 0);
   });
 
   it('refuses a server whose own synchronous_commit would let a write answer before it is durable', async () => {
-    await serverSettings({ synchronous_commit: 'off' });
-    try {
-      const store = new PostgresStore({ url: pooler.url, schema: 'refused', poolSize: 1, pooler: 'transaction' });
-      stores.push(store);
-      await assert.rejects(store.open(), /synchronous_commit = off: behind a pooler/);
-    } finally {
-      await serverSettings({ synchronous_commit: null });
+    for (const value of ['off', 'local', 'remote_write']) {
+      await serverSettings({ synchronous_commit: value });
+      try {
+        const store = new PostgresStore({ url: pooler.url, schema: 'refused', poolSize: 1, pooler: 'transaction' });
+        stores.push(store);
+        await assert.rejects(store.open(), new RegExp(`synchronous_commit = ${value}: behind a pooler`));
+      } finally {
+        await serverSettings({ synchronous_commit: null });
+      }
     }
+  });
+
+  it('without a pooler, refuses a connection that does not run with the synchronous_commit seqd asked for', async () => {
+    // The URL's setting wins over the one seqd sends; a pooler told to ignore it drops it alike.
+    const store = new PostgresStore({ url: `${pg.url}?synchronous_commit=local`, schema: 'direct', poolSize: 1 });
+    stores.push(store);
+    await assert.rejects(store.open(), /seqd's connections with synchronous_commit = local, not the on seqd asks for/);
   });
 });

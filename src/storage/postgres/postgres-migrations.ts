@@ -36,6 +36,8 @@ export async function migrateSchema(sql: Sql, schema: string, options: { dryRun?
     // Waiting for another instance's migration, and the migration itself, may take longer than
     // the statement timeout of ordinary statements.
     await tx.unsafe('SET LOCAL statement_timeout = 0');
+    // Behind a pooler the connection may not have seqd's settings: the migration waits for its WAL.
+    await tx.unsafe('SET LOCAL synchronous_commit = on');
     await tx.unsafe('SELECT pg_advisory_xact_lock(hashtext($1))', [`seqd-migrate:${schema}`]);
     await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${q}`);
     await tx.unsafe(`CREATE TABLE IF NOT EXISTS ${q}.schema_migrations (version int PRIMARY KEY, description text NOT NULL, applied_at bigint NOT NULL)`);

@@ -51,11 +51,16 @@ export async function withLocalSettings<T extends Record<string, unknown>, R>(
 }
 
 /**
- * Why the server's own `synchronous_commit` is not enough for seqd, or null. Behind a pooler a
- * write outside seqd's transactions (the sweep of old idempotency records, the store identity)
- * runs with it.
+ * Why a connection's `synchronous_commit` is not enough for seqd, or null. Without a pooler seqd
+ * sent `on` when it connected: anything else means a pooler dropped it or the URL set another
+ * value. Behind a pooler it is the server's own, which the few writes outside seqd's transactions
+ * (the migrations set theirs) run with.
  */
-export function synchronousCommitProblem(value: string | undefined): string | null {
+export function synchronousCommitProblem(value: string | undefined, pooler: PoolerMode): string | null {
   if (value !== undefined && DURABLE_ENOUGH.has(value)) return null;
-  return `PostgreSQL runs with synchronous_commit = ${value ?? '(unknown)'}: behind a pooler seqd cannot set it for each connection, and a commit could answer before its WAL is flushed (or before the synchronous standby has it); set synchronous_commit = on on the server`;
+  const shown = `synchronous_commit = ${value ?? '(unknown)'}`;
+  if (pooler === 'none') {
+    return `PostgreSQL runs seqd's connections with ${shown}, not the on seqd asks for when it connects: a pooler that drops connection settings (set sequence.postgres.pooler), or a synchronous_commit in the URL; a commit could answer before its WAL is flushed (or before the synchronous standby has it)`;
+  }
+  return `PostgreSQL runs with ${shown}: behind a pooler seqd cannot set it for each connection, and a commit could answer before its WAL is flushed (or before the synchronous standby has it); set synchronous_commit = on on the server`;
 }

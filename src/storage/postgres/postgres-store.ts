@@ -136,11 +136,11 @@ export class PostgresStore implements SequenceStore {
       if (fsync?.fsync !== 'on') {
         throw new StoreUnavailableError('PostgreSQL runs with fsync = off: a crash would lose acknowledged numbers; seqd refuses to use it (set fsync = on)');
       }
-      if (this.pooler !== 'none') {
-        const [row] = await this.sql.unsafe<{ synchronous_commit: string }[]>('SHOW synchronous_commit');
-        const problem = synchronousCommitProblem(row?.synchronous_commit);
-        if (problem) throw new StoreUnavailableError(problem);
-      }
+      // What a connection really runs with: a pooler may have dropped what seqd sent when it
+      // connected, and a setting in the URL wins over it; behind a pooler, the server's own.
+      const [row] = await this.sql.unsafe<{ synchronous_commit: string }[]>('SHOW synchronous_commit');
+      const problem = synchronousCommitProblem(row?.synchronous_commit, this.pooler);
+      if (problem) throw new StoreUnavailableError(problem);
       if (hostsOf(this.o.url) > 1) {
         const [sync] = await this.sql.unsafe<{ synchronous_standby_names: string }[]>('SHOW synchronous_standby_names');
         if (!sync?.synchronous_standby_names) {
@@ -171,7 +171,7 @@ export class PostgresStore implements SequenceStore {
       // Inserting only when missing: the insert would wait on the row lock of a commit in progress.
       const state = await this.readState(series);
       if (state) return state;
-      await this.sql.unsafe(
+      await this.write(
         `INSERT INTO ${this.q}.series (name, start, hwm, version, event_seq, last_hash) VALUES ($1, $2, $3, 0, 0, $4) ON CONFLICT (name) DO NOTHING`,
         [series, start, start - 1, GENESIS_HASH],
       );
@@ -183,7 +183,7 @@ export class PostgresStore implements SequenceStore {
 
   async moveEmptySeriesStart(series: string, start: number, version: string): Promise<SeriesState> {
     return this.read(async () => {
-      await this.sql.unsafe(
+      await this.write(
         `UPDATE ${this.q}.series SET start = $1, hwm = $2, version = version + 1 WHERE name = $3 AND version = $4 AND event_seq = 0 AND closed_at IS NULL`,
         [start, start - 1, series, Number(version)],
       );
@@ -306,7 +306,7 @@ export class PostgresStore implements SequenceStore {
     return this.read(async () => {
       const [row] = await this.sql.unsafe<{ at: string | null }[]>(`SELECT MAX(committed_at) AS at FROM ${this.q}.requests`);
       const newest = row?.at == null ? null : Number(row.at);
-      const gone = await this.sql.unsafe(
+      const gone = await this.write(
         `DELETE FROM ${this.q}.requests WHERE key IN (SELECT key FROM ${this.q}.requests WHERE committed_at < $1 ORDER BY committed_at LIMIT 1000 FOR UPDATE SKIP LOCKED)`,
         [requestCutoff(now, newest, this.requestWindowMs)],
       );
@@ -410,9 +410,9 @@ export class PostgresStore implements SequenceStore {
   async saveIdentity(next: StoreIdentity, expected: StoreIdentity | null): Promise<StoreIdentity> {
     return this.read(async () => {
       if (expected === null) {
-        await this.sql.unsafe(`INSERT INTO ${this.q}.meta (key, value) VALUES ('identity', $1) ON CONFLICT (key) DO NOTHING`, [canonical(next)]);
+        await this.write(`INSERT INTO ${this.q}.meta (key, value) VALUES ('identity', $1) ON CONFLICT (key) DO NOTHING`, [canonical(next)]);
       } else {
-        await this.sql.unsafe(`UPDATE ${this.q}.meta SET value = $1 WHERE key = 'identity' AND value = $2`, [canonical(next), canonical(expected)]);
+        await this.write(`UPDATE ${this.q}.meta SET value = $1 WHERE key = 'identity' AND value = $2`, [canonical(next), canonical(expected)]);
       }
       const stored = await this.loadIdentity();
       if (!stored) throw new StoreUnavailableError('PostgreSQL: the store identity was not written');
@@ -662,6 +662,15 @@ export class PostgresStore implements SequenceStore {
     return this.sql.begin(mode, (tx) => withLocalSettings(tx, this.pooler, this.statementTimeoutMs, work)) as Promise<R>;
   }
 
+  /**
+   * One write statement on its own: with seqd's connection settings, which behind a pooler only a
+   * transaction of seqd's carries (any other runs with whatever the server connection has).
+   */
+  private write(text: string, params: (string | number | null)[]): Promise<{ count: number }> {
+    if (this.pooler === 'none') return this.sql.unsafe(text, params);
+    return this.begin((tx) => tx.unsafe(text, params));
+  }
+
   /** Any failure of a read becomes a retryable 503: reads change nothing. */
   private async read<T>(work: () => Promise<T>): Promise<T> {
     try {
@@ -695,7 +704,7 @@ export function describeFailure(error: unknown): string {
 
 function poolerHint(error: InstanceType<typeof postgres.PostgresError>): string {
   if (error.code === '26000' || error.code === '42P05') {
-    return '; prepared statements were lost between transactions (a pooler in transaction mode?): set sequence.postgres.pooler: transaction';
+    return '; prepared statements were lost between transactions (a pooler in transaction mode?): set sequence.postgres.pooler: transaction, and prepared-statements: false or unset';
   }
   if (/unsupported startup parameter/i.test(error.message)) {
     return '; a pooler (PgBouncer?) refused the settings seqd sends when it connects: set sequence.postgres.pooler to its pool mode (session or transaction)';
