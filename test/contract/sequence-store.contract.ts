@@ -55,8 +55,9 @@ async function verify(store: SequenceStore, series: string) {
  * The behaviour every {@link SequenceStore} must show. Each backend's test file calls this with
  * its factory, so SQLite and etcd are held to exactly the same contract.
  */
-export function sequenceStoreContract(name: string, factory: () => StoreFactory): void {
-  describe(`SequenceStore contract: ${name}`, () => {
+export function sequenceStoreContract(name: string, factory: () => StoreFactory, options: { readonly timeout?: number } = {}): void {
+  // `timeout`: a store that stops answering (a pooler that loses a statement) fails the suite instead of hanging the run.
+  describe(`SequenceStore contract: ${name}`, options, () => {
     let f: StoreFactory;
     let store: SequenceStore;
 
